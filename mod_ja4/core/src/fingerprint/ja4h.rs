@@ -1,0 +1,285 @@
+//! JA4H (HTTP client) from a request's method, version and headers in wire order.
+//!
+//! One function serves captures (HTTP/1.x parsed by `http`) and the Apache module (the request
+//! as httpd parsed it, HTTP/1.x or HTTP/2). Canonical rules 4–7: language from the first tag of
+//! Accept-Language; cookies split on `;` and trimmed, names and `name=value` pairs sorted; only
+//! headers named exactly Cookie/Referer count as such; pseudo-headers (`:method`…) are skipped.
+
+use serde::Serialize;
+
+use crate::hash::hash12;
+
+/// HTTP version as JA4H prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HttpVersion {
+    Http09,
+    Http10,
+    Http11,
+    Http2,
+    Http3,
+}
+
+impl HttpVersion {
+    pub fn code(self) -> &'static str {
+        match self {
+            HttpVersion::Http09 => "09",
+            HttpVersion::Http10 => "10",
+            HttpVersion::Http11 => "11",
+            HttpVersion::Http2 => "20",
+            HttpVersion::Http3 => "30",
+        }
+    }
+}
+
+/// JA4H with its raw and original-order forms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ja4hSet {
+    pub ja4h: String,
+    pub ja4h_r: String,
+    pub ja4h_o: String,
+    pub ja4h_ro: String,
+}
+
+impl Ja4hSet {
+    /// Computes JA4H for one request. `headers` are (name, value) in wire order, duplicates kept.
+    pub fn compute<'h, I>(method: &[u8], version: HttpVersion, headers: I) -> Self
+    where
+        I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    {
+        let mut names: Vec<u8> = Vec::with_capacity(256);
+        let mut count = 0usize;
+        let mut has_cookie = false;
+        let mut has_referer = false;
+        let mut language: Option<&[u8]> = None;
+        let mut cookies: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
+        for (name, value) in headers {
+            if name.first() == Some(&b':') {
+                continue;
+            }
+            if name.eq_ignore_ascii_case(b"cookie") {
+                has_cookie = true;
+                cookies.extend(
+                    value
+                        .split(|b| *b == b';')
+                        .map(trim)
+                        .filter(|c| !c.is_empty())
+                        .map(|c| match c.iter().position(|b| *b == b'=') {
+                            Some(i) => (&c[..i], Some(&c[i + 1..])),
+                            None => (c, None),
+                        }),
+                );
+                continue;
+            }
+            if name.eq_ignore_ascii_case(b"referer") {
+                has_referer = true;
+                continue;
+            }
+            if language.is_none() && name.eq_ignore_ascii_case(b"accept-language") {
+                language = Some(value);
+            }
+            if count > 0 {
+                names.push(b',');
+            }
+            names.extend_from_slice(name);
+            count += 1;
+        }
+
+        let mut a = String::with_capacity(12);
+        a.push_str(&method_code(method));
+        a.push_str(version.code());
+        a.push(if has_cookie { 'c' } else { 'n' });
+        a.push(if has_referer { 'r' } else { 'n' });
+        let n = count.min(99);
+        a.push(char::from(b'0' + (n / 10) as u8));
+        a.push(char::from(b'0' + (n % 10) as u8));
+        a.push_str(&language_code(language));
+
+        let b_raw = String::from_utf8_lossy(&names);
+        let b_hash = hash12(&names);
+
+        let render = |pairs: &[(&[u8], Option<&[u8]>)]| {
+            let mut c = Vec::with_capacity(128);
+            let mut d = Vec::with_capacity(256);
+            for (i, (name, value)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    c.push(b',');
+                    d.push(b',');
+                }
+                c.extend_from_slice(name);
+                d.extend_from_slice(name);
+                if let Some(v) = value {
+                    d.push(b'=');
+                    d.extend_from_slice(v);
+                }
+            }
+            let hashed = format!(
+                "{a}_{}_{}_{}",
+                str12(&b_hash),
+                str12(&hash12(&c)),
+                str12(&hash12(&d))
+            );
+            let raw = format!(
+                "{a}_{b_raw}_{}_{}",
+                String::from_utf8_lossy(&c),
+                String::from_utf8_lossy(&d)
+            );
+            (hashed, raw)
+        };
+        let (ja4h_o, ja4h_ro) = render(&cookies);
+        cookies.sort_unstable();
+        let (ja4h, ja4h_r) = render(&cookies);
+        Ja4hSet {
+            ja4h,
+            ja4h_r,
+            ja4h_o,
+            ja4h_ro,
+        }
+    }
+}
+
+fn str12(b: &[u8; 12]) -> &str {
+    std::str::from_utf8(b).unwrap_or("000000000000")
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
+/// First two characters of the method, lower-cased (`GET` → `ge`), `0`-padded; anything that is
+/// not an ASCII letter or digit becomes `0` so the fingerprint stays a clean token.
+pub fn method_code(method: &[u8]) -> String {
+    (0..2)
+        .map(|i| match method.get(i) {
+            Some(b) if b.is_ascii_alphanumeric() => char::from(b.to_ascii_lowercase()),
+            _ => '0',
+        })
+        .collect()
+}
+
+/// Canonical rule 4: first tag of Accept-Language cut at `,` or `;`, `-` removed, lower-cased,
+/// first 4 characters, `0`-padded (`en-US,en;q=0.9` → `enus`, absent → `0000`).
+pub fn language_code(value: Option<&[u8]>) -> String {
+    let tag = value.map(|v| {
+        let end = v
+            .iter()
+            .position(|b| *b == b',' || *b == b';')
+            .unwrap_or(v.len());
+        trim(&v[..end])
+    });
+    let mut out: String = tag
+        .unwrap_or(&[])
+        .iter()
+        .filter(|b| **b != b'-')
+        .take(4)
+        .map(|b| {
+            if b.is_ascii_graphic() && *b != b'_' {
+                char::from(b.to_ascii_lowercase())
+            } else {
+                '0'
+            }
+        })
+        .collect();
+    while out.len() < 4 {
+        out.push('0');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h<'a>(list: &'a [(&'a str, &'a str)]) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        list.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+    }
+
+    #[test]
+    fn corpus_cookie_example() {
+        // http1-with-cookies.pcapng from the corpus.
+        let hs = [
+            ("Host", "localhost:8000"),
+            ("User-Agent", "curl"),
+            ("Accept", "*/*"),
+            ("Accept-Language", "da, en-GB;q=0.8"),
+            ("Referer", "http://localhost:8000/"),
+            ("Cookie", "yummy_cookie=choco; tasty_cookie=strawberry"),
+        ];
+        let s = Ja4hSet::compute(b"GET", HttpVersion::Http11, h(&hs));
+        assert_eq!(s.ja4h_r, "ge11cr04da00_Host,User-Agent,Accept,Accept-Language_tasty_cookie,yummy_cookie_tasty_cookie=strawberry,yummy_cookie=choco");
+        assert_eq!(s.ja4h_ro, "ge11cr04da00_Host,User-Agent,Accept,Accept-Language_yummy_cookie,tasty_cookie_yummy_cookie=choco,tasty_cookie=strawberry");
+        assert_eq!(
+            s.ja4h,
+            "ge11cr04da00_8ddaef5d77af_280f366eaa04_c2fb0fe53442"
+        );
+        assert_eq!(
+            s.ja4h_o,
+            "ge11cr04da00_8ddaef5d77af_f9cc76dcacf7_a0565a60202f"
+        );
+    }
+
+    #[test]
+    fn language_rule() {
+        assert_eq!(language_code(Some(b"en;q=0.9")), "en00");
+        assert_eq!(language_code(Some(b"en-US,en;q=0.9")), "enus");
+        assert_eq!(language_code(Some(b" de-CH-1996 , fr")), "dech");
+        assert_eq!(language_code(Some(b"*")), "*000");
+        assert_eq!(language_code(Some(b"")), "0000");
+        assert_eq!(language_code(None), "0000");
+    }
+
+    #[test]
+    fn cookie_and_referer_need_exact_names() {
+        // Canonical rule 6: "Cookie2" and "X-Referer-Policy" are ordinary headers.
+        let hs = [
+            ("Host", "a"),
+            ("Cookie2", "x=1"),
+            ("X-Referer-Policy", "y"),
+            ("referer", "http://a/"),
+        ];
+        let s = Ja4hSet::compute(b"POST", HttpVersion::Http10, h(&hs));
+        assert_eq!(s.ja4h_r, "po10nr030000_Host,Cookie2,X-Referer-Policy__");
+        assert!(s.ja4h.ends_with("_000000000000_000000000000"));
+    }
+
+    #[test]
+    fn cookies_split_trimmed_sorted_by_name_then_value() {
+        // Canonical rule 5, including several Cookie headers and empty parts.
+        let hs = [("Cookie", " b=2;a=9 ;; a=1"), ("cookie", "flag")];
+        let s = Ja4hSet::compute(b"GET", HttpVersion::Http11, h(&hs));
+        assert_eq!(s.ja4h_r, "ge11cn000000__a,a,b,flag_a=1,a=9,b=2,flag");
+        assert_eq!(s.ja4h_ro, "ge11cn000000__b,a,a,flag_b=2,a=9,a=1,flag");
+    }
+
+    #[test]
+    fn http2_pseudo_headers_are_not_headers() {
+        // Canonical rule 7.
+        let hs = [
+            (":method", "GET"),
+            (":path", "/"),
+            (":authority", "a"),
+            (":scheme", "https"),
+            ("user-agent", "x"),
+            ("accept-language", "en-US"),
+        ];
+        let s = Ja4hSet::compute(b"GET", HttpVersion::Http2, h(&hs));
+        assert_eq!(s.ja4h_r, "ge20nn02enus_user-agent,accept-language__");
+    }
+
+    #[test]
+    fn header_count_caps_at_99_and_odd_methods() {
+        let names: Vec<String> = (0..120).map(|i| format!("X-{i}")).collect();
+        let hs: Vec<(&[u8], &[u8])> = names.iter().map(|n| (n.as_bytes(), &b"v"[..])).collect();
+        let s = Ja4hSet::compute(b"PROPFIND", HttpVersion::Http11, hs);
+        assert!(s.ja4h.starts_with("pr11nn990000_"));
+        assert_eq!(method_code(b"M"), "m0");
+        assert_eq!(method_code(b"\"x"), "0x");
+    }
+}

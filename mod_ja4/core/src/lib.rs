@@ -1,0 +1,28 @@
+//! `ja4-core`: everything mod_ja4 and the sidecar compute from the wire, with no httpd.
+//!
+//! From raw packets or raw bytes to JA4+ fingerprints and the parsed facts the detector uses:
+//!
+//! - [`decode`]: link layer → IP (through tunnels) → TCP segment.
+//! - [`tcp`]: TCP options and SYN facts.
+//! - [`reassembly`]: bounded in-order reassembly of one TCP direction.
+//! - [`tls`]: first handshake message of a stream, ClientHello and ServerHello.
+//! - [`http`]: HTTP/1.x request heads and keep-alive request streams.
+//! - [`fingerprint`]: JA4, JA3, JA4S, JA4H, JA4T/JA4TS, JA4L string formats.
+//! - [`flow`]: per-connection state keyed by the 4-tuple, bounded, with eviction counters; it
+//!   turns packets into [`flow::ConnectionRecord`]s.
+//!
+//! This crate never does I/O, never panics on input (property tests and fuzz targets check
+//! every parser), and never allocates without a bound.
+//!
+//! Licences: JA4 is BSD-3-Clause; JA4S, JA4H, JA4T and JA4L are under the FoxIO License 1.1.
+
+#![forbid(unsafe_code)]
+
+pub mod decode;
+pub mod fingerprint;
+pub mod flow;
+pub mod hash;
+pub mod http;
+pub mod reassembly;
+pub mod tcp;
+pub mod tls;
