@@ -1,0 +1,158 @@
+//! The `ja4-sidecar pcap` command as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ja4-sidecar"))
+}
+
+fn pcap(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mod_ja4/core/tests/fixtures/ja4-corpus/pcap")
+        .join(name)
+}
+
+#[test]
+fn json_lines_with_every_variant() {
+    let out = bin()
+        .args(["pcap"])
+        .arg(pcap("curl.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let tls = &lines[0];
+    for f in [
+        "pcap",
+        "src",
+        "src_port",
+        "dst",
+        "dst_port",
+        "ja4",
+        "ja4_r",
+        "ja4_o",
+        "ja4_ro",
+        "ja3",
+        "ja3_r",
+        "ja4s",
+        "ja4s_r",
+        "ja4t",
+        "ja4ts",
+        "ja4l_c",
+        "ja4l_s",
+        "tls_server_name",
+    ] {
+        assert!(tls.get(f).is_some(), "missing {f}");
+    }
+    assert_eq!(tls["pcap"], "curl.pcap");
+    let http = &lines[1];
+    for f in ["ja4h", "ja4h_r", "ja4h_o", "ja4h_ro"] {
+        assert!(http[f].is_array(), "missing {f}");
+    }
+    // --raw / --original-order do not change the JSON: it always has every variant.
+    let again = bin()
+        .args(["pcap", "--raw", "--original-order"])
+        .arg(pcap("curl.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), text);
+}
+
+#[test]
+fn unreadable_files_are_named_and_others_still_processed() {
+    let dir = std::env::temp_dir().join(format!("ja4-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.pcap");
+    std::fs::write(&garbage, b"this is not a capture file at all").unwrap();
+    let missing = dir.join("missing.pcap");
+    // A capture cut in the middle of a packet record.
+    let full = std::fs::read(pcap("wget.pcap")).unwrap();
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &full[..full.len() - 100]).unwrap();
+
+    let out = bin()
+        .arg("pcap")
+        .arg(&garbage)
+        .arg(pcap("curl.pcap"))
+        .arg(&missing)
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "exit status must report the failures"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("garbage.pcap"), "{err}");
+    assert!(err.contains("missing.pcap"), "{err}");
+    assert!(err.contains("cut.pcap"), "{err}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("\"curl.pcap\""))
+            .count(),
+        2,
+        "good file still processed"
+    );
+    // What was read before the truncation is still reported.
+    assert!(
+        stdout.lines().any(|l| l.contains("\"cut.pcap\"")),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn text_mode_follows_raw_and_order_flags() {
+    let run = |flags: &[&str]| {
+        let out = bin()
+            .arg("pcap")
+            .args(["--format", "text"])
+            .args(flags)
+            .arg(pcap("http1-with-cookies.pcapng"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(&[]).contains("ja4h     ge11cr04da00_8ddaef5d77af_280f366eaa04_c2fb0fe53442"));
+    assert!(run(&["--raw", "--original-order"]).contains(
+        "ja4h_ro  ge11cr04da00_Host,User-Agent,Accept,Accept-Language_yummy_cookie,tasty_cookie_"
+    ));
+}
+
+#[test]
+fn stats_and_facts_flags() {
+    let out = bin()
+        .args(["pcap", "--stats", "--facts"])
+        .arg(pcap("curl.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stats: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stats["stats"]["flow"]["client_hellos"], 1);
+    assert!(stats["stats"]["packets"].as_u64().unwrap() > 10);
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["facts"]["client_hello"]["sni"], "localhost");
+}
