@@ -62,6 +62,8 @@ pub fn analyze_file(path: &Path, cfg: FlowConfig) -> Result<Analysis> {
     loop {
         match cap.next_packet() {
             Ok(p) => {
+                // `timeval` fields are not i64 on every platform.
+                #[allow(clippy::useless_conversion)]
                 let ts = i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
                 analyzer.packet(ts, p.data);
             }

@@ -350,7 +350,7 @@ impl RequestStream {
                 Step::Skip(n)
             }
             State::ChunkDataEnd => match line(buf) {
-                Some(Ok((l, used))) if l.is_empty() => {
+                Some(Ok((&[], used))) => {
                     self.state = State::ChunkSize;
                     Step::Consumed(used)
                 }

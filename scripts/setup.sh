@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what ja4-platform needs to build and test, idempotently and quietly:
+# Debian packages (apt) and cargo tools. Safe to run again; does nothing when all is present.
+set -euo pipefail
+log() { printf 'setup: %s\n' "$*"; }
+
+APT_PACKAGES=(libpcap-dev pkg-config tcpdump)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    log "missing packages ${missing[*]} and no apt-get: install them with your package manager" >&2
+    exit 1
+  fi
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  log "installing ${missing[*]}"
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || { log "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+
+# cargo tools: nextest runs the suite, cargo-fuzz the fuzz smoke runs.
+install_tool() {
+  local bin=$1 crate=$2
+  if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/$bin" ]; then
+    log "installing $crate (one-time build)"
+    cargo install --locked -q "$crate" >/dev/null 2>&1 || cargo install -q "$crate"
+  fi
+}
+install_tool cargo-nextest cargo-nextest
+install_tool cargo-fuzz cargo-fuzz
+log "ok"
