@@ -240,3 +240,16 @@ fn table_is_bounded_and_evictions_counted() {
     assert_eq!(stats.evicted_capacity, 15);
     assert_eq!(stats.evicted_idle, 10);
 }
+
+#[test]
+fn ecn_syn_still_counts_as_the_first_syn() {
+    // Canonical rule 8: a SYN with ECE|CWR (ECN setup) is the client's SYN.
+    let mut frames = handshake(ISN_C, ISN_S);
+    let mut syn = Seg::client(SYN, ISN_C, b"").with_options(&[2, 4, 5, 0xb4]);
+    syn.flags |= 0x40 | 0x80;
+    frames[0] = (0, syn.frame());
+    let (recs, _) = run(&frames, FlowConfig::default());
+    assert_eq!(recs[0].ja4t.as_deref(), Some("64240_2_1460_0"));
+    assert!(recs[0].facts.syn.as_ref().unwrap().ecn_setup);
+    assert!(recs[0].ja4l.is_some());
+}

@@ -1,0 +1,259 @@
+//! Real clients, real libpcap on loopback: curl, openssl s_client and Python talk TLS and HTTP
+//! to local servers over IPv4 and IPv6 while tcpdump records the same traffic through three link
+//! types (`lo` = Ethernet, `any` = Linux cooked v2, `any -y LINUX_SLL` = Linux cooked v1). Every
+//! capture must yield the same connections with the same fingerprints.
+//!
+//! Needs root (packet capture), tcpdump, openssl, curl and python3, which `scripts/setup.sh`
+//! installs. Without root it is skipped with a message, except under CI where it fails.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ja4_sidecar::offline::{analyze_file, offline_flow_config};
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server on {port} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts tcpdump and waits until it reports it is listening.
+fn tcpdump(dir: &Path, name: &str, args: &[&str], filter: &str) -> (Proc, PathBuf) {
+    let file = dir.join(name);
+    let mut child = Command::new("tcpdump")
+        .args(args)
+        .args(["--immediate-mode", "-U", "-n", "-s", "0", "-w"])
+        .arg(&file)
+        .arg(filter)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcpdump runs");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        if line.contains("listening on") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(
+        line.contains("listening on"),
+        "tcpdump did not start: {line}"
+    );
+    (Proc(child), file)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn loopback_captures_agree_across_link_types() {
+    if effective_uid() != 0 {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the live capture test as root"
+        );
+        eprintln!("skipped: packet capture needs root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ja4-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert));
+
+    let tls_port = free_port();
+    let http_port = free_port();
+    let _tls = Proc(
+        Command::new("openssl")
+            // A bare port listens dual-stack (IPv4 and IPv6).
+            .args(["s_server", "-www", "-quiet", "-accept"])
+            .arg(tls_port.to_string())
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _http = Proc(
+        Command::new("python3")
+            .args(["-m", "http.server", "--bind", "::"])
+            .arg(http_port.to_string())
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(tls_port);
+    wait_listening(http_port);
+
+    let filter = format!("tcp port {tls_port} or tcp port {http_port}");
+    let caps = [
+        tcpdump(&dir, "lo.pcap", &["-i", "lo"], &filter),
+        tcpdump(&dir, "any.pcap", &["-i", "any"], &filter),
+        tcpdump(
+            &dir,
+            "any-sll1.pcap",
+            &["-i", "any", "-y", "LINUX_SLL"],
+            &filter,
+        ),
+    ];
+
+    for host in ["127.0.0.1", "[::1]"] {
+        run(Command::new("curl")
+            .args(["-sk", "-o", "/dev/null", "--http1.1"])
+            .arg(format!("https://{host}:{tls_port}/")));
+        run(Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-H",
+                "Accept-Language: de-CH,de;q=0.9",
+                "-H",
+                "Cookie: b=2; a=1",
+            ])
+            .arg(format!("http://{host}:{http_port}/")));
+    }
+    run(Command::new("sh").arg("-c").arg(format!(
+        "echo Q | openssl s_client -connect 127.0.0.1:{tls_port} -servername client.test -alpn h2,http/1.1 >/dev/null 2>&1; true"
+    )));
+    run(Command::new("python3").arg("-c").arg(format!(
+        "import ssl,urllib.request as u;c=ssl.create_default_context();c.check_hostname=False;c.verify_mode=ssl.CERT_NONE;\
+         u.urlopen('https://localhost:{tls_port}/',context=c).read()"
+    )));
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut results = Vec::new();
+    for (p, file) in caps {
+        // SIGINT lets tcpdump flush and close the file.
+        run(Command::new("kill").args(["-INT", &p.0.id().to_string()]));
+        let mut p = p;
+        let _ = p.0.wait();
+        let a = analyze_file(&file, offline_flow_config())
+            .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
+        assert_eq!(a.stats.decode_errors, 0, "{}", file.display());
+        let by_conn: BTreeMap<(String, u16), Vec<Option<String>>> = a
+            .records
+            .iter()
+            .map(|r| {
+                let fp = vec![
+                    r.ja4.as_ref().map(|j| j.ja4_ro.clone()),
+                    r.ja3.as_ref().map(|j| j.ja3.clone()),
+                    r.ja4s.as_ref().map(|s| s.ja4s_r.clone()),
+                    r.ja4t.clone(),
+                    r.ja4ts.clone(),
+                    r.tls_server_name.clone(),
+                    Some(r.ja4h_ro.join("|")),
+                    r.ja4l
+                        .as_ref()
+                        .map(|l| l.ja4l_c.split('_').nth(1).unwrap().to_owned()),
+                ];
+                ((r.src.to_string(), r.src_port), fp)
+            })
+            .collect();
+        results.push((file, by_conn));
+    }
+
+    let (_, lo) = &results[0];
+    assert!(
+        lo.len() >= 6,
+        "expected at least 6 connections on lo, got {lo:?}"
+    );
+    for (file, other) in &results[1..] {
+        assert_eq!(lo, other, "{} disagrees with lo.pcap", file.display());
+    }
+    let all: Vec<&Vec<Option<String>>> = lo.values().collect();
+    let tls: Vec<_> = all.iter().filter(|f| f[0].is_some()).collect();
+    assert!(tls.len() >= 4, "TLS connections: {tls:?}");
+    assert!(
+        tls.iter()
+            .all(|f| f[2].is_some() && f[3].is_some() && f[7].is_some()),
+        "JA4S/JA4T/JA4L missing: {tls:?}"
+    );
+    assert!(
+        tls.iter().any(|f| f[5].as_deref() == Some("client.test")),
+        "s_client SNI"
+    );
+    assert!(
+        tls.iter()
+            .any(|f| f[0].as_deref().is_some_and(|j| j.starts_with("t13i"))),
+        "curl to an IP sends no SNI"
+    );
+    let http: Vec<_> = all
+        .iter()
+        .filter(|f| f[6].as_deref().is_some_and(|h| !h.is_empty()))
+        .collect();
+    assert_eq!(http.len(), 2, "plaintext requests over IPv4 and IPv6");
+    for h in http {
+        assert_eq!(
+            h[6].as_deref(),
+            Some("ge11cn04dech_Host,User-Agent,Accept,Accept-Language_b,a_b=2,a=1")
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn effective_uid() -> u32 {
+    // Read from /proc to avoid a libc dependency for one call.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .and_then(|u| u.parse().ok())
+        })
+        .unwrap_or(u32::MAX)
+}
