@@ -306,6 +306,11 @@ impl RequestStream {
                     Err(_) => return Step::NeedMore,
                 }
                 match parse_request_head(buf, self.max_head) {
+                    // The HTTP/2 prior-knowledge preface is not an HTTP/1 request; the frames
+                    // after it cannot be followed here.
+                    Ok(head) if head.method == b"PRI" && head.target == b"*" => {
+                        self.broken(HttpError::NotHttp)
+                    }
                     Ok(head) => {
                         let consumed = head.head_len;
                         let (state, skip) = match head.body_framing() {
@@ -492,6 +497,11 @@ GET /four HTTP/1.0\n\n";
         assert!(walk(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").1);
         assert!(walk(b"GET / HTTP/9.9\r\n\r\n").1);
         assert!(walk(b"\x16\x03\x01").1);
+        let (reqs, broken) = walk(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04");
+        assert!(
+            reqs.is_empty() && broken,
+            "h2c preface is not an HTTP/1 request"
+        );
         let big = vec![b'A'; DEFAULT_MAX_HEAD + 10];
         assert_eq!(
             parse_request_head(&big, DEFAULT_MAX_HEAD),
