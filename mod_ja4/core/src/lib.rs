@@ -8,6 +8,8 @@
 //! - [`tls`]: first handshake message of a stream, ClientHello and ServerHello.
 //! - [`http`]: HTTP/1.x request heads and keep-alive request streams.
 //! - [`fingerprint`]: JA4, JA3, JA4S, JA4H, JA4T/JA4TS, JA4L string formats.
+//! - [`directives`]: the module's `JA4*` directives, typed and validated.
+//! - [`batch`]: the export record and the versioned batch wire format (module → sidecar).
 //! - [`flow`]: per-connection state keyed by the 4-tuple, bounded, with eviction counters; it
 //!   turns packets into [`flow::ConnectionRecord`]s.
 //!
@@ -18,7 +20,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod decode;
+pub mod directives;
 pub mod fingerprint;
 pub mod flow;
 pub mod hash;

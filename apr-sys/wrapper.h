@@ -1,0 +1,20 @@
+/* Everything mod_ja4 touches in httpd and APR. */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_connection.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <ap_listen.h>
+#include <ap_mpm.h>
+#include <util_filter.h>
+#include <apr_buckets.h>
+#include <apr_network_io.h>
+#include <apr_portable.h>
+#include <apr_shm.h>
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <apr_thread_proc.h>
+#include "src/glue.h"

@@ -1,0 +1,839 @@
+//! The export record and the batch wire format shared by mod_ja4 and the sidecar.
+//!
+//! Owns: [`Record`] (one request, or one connection that never produced a request), its compact
+//! binary encoding, batch framing, and a JSON Lines rendering of the same record.
+//!
+//! Frame: `"JA4B"`, version u16, flags u16, record count u32, payload length u32, CRC-32 of the
+//! payload u32, reserved u32 (little endian, 24 bytes); then the payload: each record as a varint
+//! length and its fields in order. A decoder ignores fields it does not know at the end of a
+//! record, so a newer module can talk to an older sidecar within one major version.
+//! Never: trusts a length or a count from the wire, or allocates beyond [`MAX_PAYLOAD`].
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub const MAGIC: [u8; 4] = *b"JA4B";
+pub const VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 24;
+/// Largest payload accepted in one frame.
+pub const MAX_PAYLOAD: usize = 32 << 20;
+
+/// Where a record's fingerprints came from (bit flags in [`Record::sources`]).
+pub const SOURCE_INLINE_HELLO: u8 = 1;
+pub const SOURCE_SAVED_SYN: u8 = 2;
+pub const SOURCE_CAPTURE: u8 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordKind {
+    #[default]
+    Request = 0,
+    /// A connection that ended without a request (handshake-only, SYN scan).
+    Orphan = 1,
+}
+
+/// SYN facts carried by a record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SynRecord {
+    pub ttl: u8,
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub window_scale: Option<u8>,
+    pub options: Vec<u8>,
+    pub ip_id: Option<u16>,
+    pub dont_fragment: bool,
+}
+
+/// One exported record. `S` is `&[u8]` while the module builds it from request memory and
+/// `String` once decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record<S> {
+    pub kind: RecordKind,
+    pub ts_us: i64,
+    pub conn_id: u64,
+    pub client_ip: Option<IpAddr>,
+    pub client_port: u16,
+    pub server_ip: Option<IpAddr>,
+    pub server_port: u16,
+    pub vhost: S,
+    pub method: S,
+    pub path: S,
+    pub query: S,
+    pub protocol: S,
+    pub status: u16,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_us: u64,
+    pub keepalives: u32,
+    pub tls_version: S,
+    pub tls_cipher: S,
+    pub tls_sni: S,
+    pub tls_alpn: S,
+    pub ja4: S,
+    pub ja4_r: S,
+    pub ja4_o: S,
+    pub ja4_ro: S,
+    pub ja3: S,
+    pub ja3_r: S,
+    pub ja4h: S,
+    pub ja4h_r: S,
+    pub ja4h_o: S,
+    pub ja4h_ro: S,
+    pub ja4t: S,
+    pub ja4ts: S,
+    pub ja4l_c: S,
+    pub ja4l_s: S,
+    pub ja4s: S,
+    pub syn: Option<SynRecord>,
+    pub sources: u8,
+    pub header_names: Vec<S>,
+    pub user_agent: S,
+    pub accept: S,
+    pub accept_language: S,
+    pub accept_encoding: S,
+    pub sec_fetch_site: S,
+    pub sec_fetch_mode: S,
+    pub sec_fetch_dest: S,
+    pub sec_fetch_user: S,
+    pub sec_ch_ua: S,
+    pub sec_ch_ua_mobile: S,
+    pub sec_ch_ua_platform: S,
+    pub has_cookie: bool,
+    pub has_referer: bool,
+}
+
+/// A decoded record.
+pub type OwnedRecord = Record<String>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("more bytes are needed")]
+    Incomplete,
+    #[error("bad magic (not a JA4 batch)")]
+    BadMagic,
+    #[error("unsupported batch version {0}")]
+    Version(u16),
+    #[error("payload of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    #[error("checksum mismatch")]
+    Checksum,
+    #[error("malformed record {index}: {what}")]
+    Record { index: u32, what: &'static str },
+    #[error("{declared} records declared, {found} found")]
+    Count { declared: u32, found: u32 },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn ip(out: &mut Vec<u8>, a: Option<IpAddr>) {
+    match a {
+        None => out.push(0),
+        Some(IpAddr::V4(v4)) => {
+            out.push(4);
+            out.extend_from_slice(&v4.octets());
+        }
+        Some(IpAddr::V6(v6)) => {
+            out.push(6);
+            out.extend_from_slice(&v6.octets());
+        }
+    }
+}
+
+fn opt(out: &mut Vec<u8>, v: Option<u64>) {
+    varint(out, v.map_or(0, |x| x + 1));
+}
+
+impl<S: AsRef<[u8]>> Record<S> {
+    /// Appends this record (length-prefixed) to a batch payload.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut body = Vec::with_capacity(768);
+        self.encode_fields(&mut body);
+        bytes(out, &body);
+    }
+
+    fn encode_fields(&self, o: &mut Vec<u8>) {
+        o.push(self.kind as u8);
+        varint(o, zigzag(self.ts_us));
+        varint(o, self.conn_id);
+        ip(o, self.client_ip);
+        varint(o, u64::from(self.client_port));
+        ip(o, self.server_ip);
+        varint(o, u64::from(self.server_port));
+        for s in [
+            &self.vhost,
+            &self.method,
+            &self.path,
+            &self.query,
+            &self.protocol,
+        ] {
+            bytes(o, s.as_ref());
+        }
+        varint(o, u64::from(self.status));
+        varint(o, self.bytes_in);
+        varint(o, self.bytes_out);
+        varint(o, self.duration_us);
+        varint(o, u64::from(self.keepalives));
+        for s in self.fingerprint_fields() {
+            bytes(o, s.as_ref());
+        }
+        match &self.syn {
+            None => o.push(0),
+            Some(s) => {
+                o.push(1 | if s.dont_fragment { 2 } else { 0 });
+                o.push(s.ttl);
+                varint(o, u64::from(s.window));
+                opt(o, s.mss.map(u64::from));
+                opt(o, s.window_scale.map(u64::from));
+                opt(o, s.ip_id.map(u64::from));
+                bytes(o, &s.options);
+            }
+        }
+        o.push(self.sources);
+        varint(o, self.header_names.len() as u64);
+        for h in &self.header_names {
+            bytes(o, h.as_ref());
+        }
+        for s in self.header_value_fields() {
+            bytes(o, s.as_ref());
+        }
+        o.push(u8::from(self.has_cookie) | (u8::from(self.has_referer) << 1));
+    }
+
+    fn fingerprint_fields(&self) -> [&S; 19] {
+        [
+            &self.tls_version,
+            &self.tls_cipher,
+            &self.tls_sni,
+            &self.tls_alpn,
+            &self.ja4,
+            &self.ja4_r,
+            &self.ja4_o,
+            &self.ja4_ro,
+            &self.ja3,
+            &self.ja3_r,
+            &self.ja4h,
+            &self.ja4h_r,
+            &self.ja4h_o,
+            &self.ja4h_ro,
+            &self.ja4t,
+            &self.ja4ts,
+            &self.ja4l_c,
+            &self.ja4l_s,
+            &self.ja4s,
+        ]
+    }
+
+    fn header_value_fields(&self) -> [&S; 11] {
+        [
+            &self.user_agent,
+            &self.accept,
+            &self.accept_language,
+            &self.accept_encoding,
+            &self.sec_fetch_site,
+            &self.sec_fetch_mode,
+            &self.sec_fetch_dest,
+            &self.sec_fetch_user,
+            &self.sec_ch_ua,
+            &self.sec_ch_ua_mobile,
+            &self.sec_ch_ua_platform,
+        ]
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Builds one frame from encoded records (each produced by [`Record::encode`]).
+pub fn frame(payload: &[u8], count: u32) -> Vec<u8> {
+    let mut f = Vec::with_capacity(HEADER_LEN + payload.len());
+    f.extend_from_slice(&MAGIC);
+    f.extend_from_slice(&VERSION.to_le_bytes());
+    f.extend_from_slice(&0u16.to_le_bytes());
+    f.extend_from_slice(&count.to_le_bytes());
+    f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    f.extend_from_slice(&crc32(payload).to_le_bytes());
+    f.extend_from_slice(&0u32.to_le_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// CRC-32 (IEEE) of `data`.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(data);
+    h.finalize()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/// Reads the frame at the start of `buf`: its records and the bytes it used.
+pub fn decode_frame(buf: &[u8]) -> Result<(Vec<OwnedRecord>, usize), BatchError> {
+    let hdr = buf.get(..HEADER_LEN).ok_or(BatchError::Incomplete)?;
+    if hdr[..4] != MAGIC {
+        return Err(BatchError::BadMagic);
+    }
+    let version = u16::from_le_bytes([hdr[4], hdr[5]]);
+    if version != VERSION {
+        return Err(BatchError::Version(version));
+    }
+    let count = u32::from_le_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]);
+    let len = u32::from_le_bytes([hdr[12], hdr[13], hdr[14], hdr[15]]) as usize;
+    if len > MAX_PAYLOAD {
+        return Err(BatchError::TooLarge(len));
+    }
+    let crc = u32::from_le_bytes([hdr[16], hdr[17], hdr[18], hdr[19]]);
+    let payload = buf
+        .get(HEADER_LEN..HEADER_LEN + len)
+        .ok_or(BatchError::Incomplete)?;
+    if crc32(payload) != crc {
+        return Err(BatchError::Checksum);
+    }
+    let mut r = Reader(payload);
+    let mut out = Vec::with_capacity((count as usize).min(65_536));
+    let mut index = 0u32;
+    while !r.0.is_empty() {
+        let body = r.bytes().ok_or(BatchError::Record {
+            index,
+            what: "length",
+        })?;
+        out.push(decode_record(body).map_err(|what| BatchError::Record { index, what })?);
+        index += 1;
+    }
+    if index != count {
+        return Err(BatchError::Count {
+            declared: count,
+            found: index,
+        });
+    }
+    Ok((out, HEADER_LEN + len))
+}
+
+/// Length of the frame starting at `buf` once its header is complete (to skip or bound reads).
+pub fn frame_len(buf: &[u8]) -> Result<usize, BatchError> {
+    let hdr = buf.get(..HEADER_LEN).ok_or(BatchError::Incomplete)?;
+    if hdr[..4] != MAGIC {
+        return Err(BatchError::BadMagic);
+    }
+    let len = u32::from_le_bytes([hdr[12], hdr[13], hdr[14], hdr[15]]) as usize;
+    if len > MAX_PAYLOAD {
+        return Err(BatchError::TooLarge(len));
+    }
+    Ok(HEADER_LEN + len)
+}
+
+fn decode_record(body: &[u8]) -> Result<OwnedRecord, &'static str> {
+    let mut r = Reader(body);
+    let s = |r: &mut Reader<'_>, what| r.string().ok_or(what);
+    let mut rec = OwnedRecord {
+        kind: match r.u8().ok_or("kind")? {
+            0 => RecordKind::Request,
+            1 => RecordKind::Orphan,
+            _ => return Err("kind"),
+        },
+        ts_us: unzigzag(r.varint().ok_or("timestamp")?),
+        conn_id: r.varint().ok_or("conn id")?,
+        client_ip: r.ip().ok_or("client ip")?,
+        client_port: r.u16v().ok_or("client port")?,
+        server_ip: r.ip().ok_or("server ip")?,
+        server_port: r.u16v().ok_or("server port")?,
+        ..Default::default()
+    };
+    rec.vhost = s(&mut r, "vhost")?;
+    rec.method = s(&mut r, "method")?;
+    rec.path = s(&mut r, "path")?;
+    rec.query = s(&mut r, "query")?;
+    rec.protocol = s(&mut r, "protocol")?;
+    rec.status = r.u16v().ok_or("status")?;
+    rec.bytes_in = r.varint().ok_or("bytes in")?;
+    rec.bytes_out = r.varint().ok_or("bytes out")?;
+    rec.duration_us = r.varint().ok_or("duration")?;
+    rec.keepalives = u32::try_from(r.varint().ok_or("keepalives")?).map_err(|_| "keepalives")?;
+    let mut fps: [String; 19] = Default::default();
+    for f in fps.iter_mut() {
+        *f = s(&mut r, "fingerprint")?;
+    }
+    let [tls_version, tls_cipher, tls_sni, tls_alpn, ja4, ja4_r, ja4_o, ja4_ro, ja3, ja3_r, ja4h, ja4h_r, ja4h_o, ja4h_ro, ja4t, ja4ts, ja4l_c, ja4l_s, ja4s] =
+        fps;
+    (rec.tls_version, rec.tls_cipher, rec.tls_sni, rec.tls_alpn) =
+        (tls_version, tls_cipher, tls_sni, tls_alpn);
+    (
+        rec.ja4, rec.ja4_r, rec.ja4_o, rec.ja4_ro, rec.ja3, rec.ja3_r,
+    ) = (ja4, ja4_r, ja4_o, ja4_ro, ja3, ja3_r);
+    (rec.ja4h, rec.ja4h_r, rec.ja4h_o, rec.ja4h_ro) = (ja4h, ja4h_r, ja4h_o, ja4h_ro);
+    (rec.ja4t, rec.ja4ts, rec.ja4l_c, rec.ja4l_s, rec.ja4s) = (ja4t, ja4ts, ja4l_c, ja4l_s, ja4s);
+    let syn_flags = r.u8().ok_or("syn")?;
+    if syn_flags & 1 != 0 {
+        rec.syn = Some(SynRecord {
+            dont_fragment: syn_flags & 2 != 0,
+            ttl: r.u8().ok_or("syn ttl")?,
+            window: r.u16v().ok_or("syn window")?,
+            mss: r.opt().ok_or("syn mss")?.map(|v| v as u16),
+            window_scale: r.opt().ok_or("syn window scale")?.map(|v| v as u8),
+            ip_id: r.opt().ok_or("syn ip id")?.map(|v| v as u16),
+            options: r.bytes().ok_or("syn options")?.to_vec(),
+        });
+    }
+    rec.sources = r.u8().ok_or("sources")?;
+    let n = r.varint().ok_or("header count")?;
+    if n > 1024 {
+        return Err("header count");
+    }
+    for _ in 0..n {
+        rec.header_names.push(s(&mut r, "header name")?);
+    }
+    let mut hv: [String; 11] = Default::default();
+    for v in hv.iter_mut() {
+        *v = s(&mut r, "header value")?;
+    }
+    let [ua, accept, lang, enc, site, mode, dest, user, ch_ua, ch_mobile, ch_platform] = hv;
+    (
+        rec.user_agent,
+        rec.accept,
+        rec.accept_language,
+        rec.accept_encoding,
+    ) = (ua, accept, lang, enc);
+    (
+        rec.sec_fetch_site,
+        rec.sec_fetch_mode,
+        rec.sec_fetch_dest,
+        rec.sec_fetch_user,
+    ) = (site, mode, dest, user);
+    (rec.sec_ch_ua, rec.sec_ch_ua_mobile, rec.sec_ch_ua_platform) = (ch_ua, ch_mobile, ch_platform);
+    let flags = r.u8().ok_or("flags")?;
+    rec.has_cookie = flags & 1 != 0;
+    rec.has_referer = flags & 2 != 0;
+    // Anything left belongs to a newer version of the format: ignored.
+    Ok(rec)
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    fn u16v(&mut self) -> Option<u16> {
+        u16::try_from(self.varint()?).ok()
+    }
+    fn opt(&mut self) -> Option<Option<u64>> {
+        let v = self.varint()?;
+        Some(v.checked_sub(1))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        if n > self.0.len() {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn string(&mut self) -> Option<String> {
+        self.bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+    fn ip(&mut self) -> Option<Option<IpAddr>> {
+        match self.u8()? {
+            0 => Some(None),
+            4 => {
+                let b = self.take::<4>()?;
+                Some(Some(IpAddr::V4(Ipv4Addr::from(b))))
+            }
+            6 => {
+                let b = self.take::<16>()?;
+                Some(Some(IpAddr::V6(Ipv6Addr::from(b))))
+            }
+            _ => None,
+        }
+    }
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let b: [u8; N] = self.0.get(..N)?.try_into().ok()?;
+        self.0 = &self.0[N..];
+        Some(b)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON Lines
+
+impl<S: AsRef<[u8]>> Record<S> {
+    /// Appends the record as one JSON object and a newline. Empty strings are left out.
+    pub fn write_json(&self, o: &mut Vec<u8>) {
+        o.push(b'{');
+        let mut first = true;
+        let mut key = |o: &mut Vec<u8>, k: &str| {
+            if !first {
+                o.push(b',');
+            }
+            first = false;
+            o.push(b'"');
+            o.extend_from_slice(k.as_bytes());
+            o.extend_from_slice(b"\":");
+        };
+        let num = |o: &mut Vec<u8>, v: &dyn std::fmt::Display| {
+            use std::io::Write as _;
+            let _ = write!(o, "{v}");
+        };
+        key(o, "kind");
+        json_str(
+            o,
+            if self.kind == RecordKind::Orphan {
+                b"orphan"
+            } else {
+                b"request"
+            },
+        );
+        key(o, "ts_us");
+        num(o, &self.ts_us);
+        key(o, "conn_id");
+        num(o, &self.conn_id);
+        if let Some(a) = self.client_ip {
+            key(o, "client_ip");
+            json_str(o, a.to_string().as_bytes());
+        }
+        key(o, "client_port");
+        num(o, &self.client_port);
+        if let Some(a) = self.server_ip {
+            key(o, "server_ip");
+            json_str(o, a.to_string().as_bytes());
+        }
+        key(o, "server_port");
+        num(o, &self.server_port);
+        let strs: [(&str, &S); 5] = [
+            ("vhost", &self.vhost),
+            ("method", &self.method),
+            ("path", &self.path),
+            ("query", &self.query),
+            ("protocol", &self.protocol),
+        ];
+        for (k, v) in strs {
+            if !v.as_ref().is_empty() {
+                key(o, k);
+                json_str(o, v.as_ref());
+            }
+        }
+        for (k, v) in [
+            ("status", u64::from(self.status)),
+            ("bytes_in", self.bytes_in),
+            ("bytes_out", self.bytes_out),
+            ("duration_us", self.duration_us),
+            ("keepalives", u64::from(self.keepalives)),
+        ] {
+            key(o, k);
+            num(o, &v);
+        }
+        const FP: [&str; 19] = [
+            "tls_version",
+            "tls_cipher",
+            "tls_sni",
+            "tls_alpn",
+            "ja4",
+            "ja4_r",
+            "ja4_o",
+            "ja4_ro",
+            "ja3",
+            "ja3_r",
+            "ja4h",
+            "ja4h_r",
+            "ja4h_o",
+            "ja4h_ro",
+            "ja4t",
+            "ja4ts",
+            "ja4l_c",
+            "ja4l_s",
+            "ja4s",
+        ];
+        for (k, v) in FP.iter().zip(self.fingerprint_fields()) {
+            if !v.as_ref().is_empty() {
+                key(o, k);
+                json_str(o, v.as_ref());
+            }
+        }
+        if let Some(s) = &self.syn {
+            key(o, "syn");
+            o.extend_from_slice(b"{\"ttl\":");
+            num(o, &s.ttl);
+            o.extend_from_slice(b",\"window\":");
+            num(o, &s.window);
+            for (k, v) in [
+                ("mss", s.mss.map(u64::from)),
+                ("window_scale", s.window_scale.map(u64::from)),
+                ("ip_id", s.ip_id.map(u64::from)),
+            ] {
+                if let Some(v) = v {
+                    o.extend_from_slice(b",\"");
+                    o.extend_from_slice(k.as_bytes());
+                    o.extend_from_slice(b"\":");
+                    num(o, &v);
+                }
+            }
+            o.extend_from_slice(b",\"options\":[");
+            for (i, k) in s.options.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                num(o, k);
+            }
+            o.extend_from_slice(b"],\"dont_fragment\":");
+            o.extend_from_slice(if s.dont_fragment { b"true" } else { b"false" });
+            o.push(b'}');
+        }
+        key(o, "sources");
+        num(o, &self.sources);
+        key(o, "header_names");
+        o.push(b'[');
+        for (i, h) in self.header_names.iter().enumerate() {
+            if i > 0 {
+                o.push(b',');
+            }
+            json_str(o, h.as_ref());
+        }
+        o.push(b']');
+        const HV: [&str; 11] = [
+            "user_agent",
+            "accept",
+            "accept_language",
+            "accept_encoding",
+            "sec_fetch_site",
+            "sec_fetch_mode",
+            "sec_fetch_dest",
+            "sec_fetch_user",
+            "sec_ch_ua",
+            "sec_ch_ua_mobile",
+            "sec_ch_ua_platform",
+        ];
+        for (k, v) in HV.iter().zip(self.header_value_fields()) {
+            if !v.as_ref().is_empty() {
+                key(o, k);
+                json_str(o, v.as_ref());
+            }
+        }
+        key(o, "has_cookie");
+        o.extend_from_slice(if self.has_cookie { b"true" } else { b"false" });
+        key(o, "has_referer");
+        o.extend_from_slice(if self.has_referer { b"true" } else { b"false" });
+        o.extend_from_slice(b"}\n");
+    }
+}
+
+/// A JSON string; invalid UTF-8 becomes U+FFFD, control characters are escaped.
+fn json_str(o: &mut Vec<u8>, b: &[u8]) {
+    o.push(b'"');
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => o.extend_from_slice(b"\\\""),
+                '\\' => o.extend_from_slice(b"\\\\"),
+                '\n' => o.extend_from_slice(b"\\n"),
+                '\r' => o.extend_from_slice(b"\\r"),
+                '\t' => o.extend_from_slice(b"\\t"),
+                c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                    use std::io::Write as _;
+                    let _ = write!(o, "\\u{:04x}", c as u32);
+                }
+                c => {
+                    let mut buf = [0u8; 4];
+                    o.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            o.extend_from_slice("\u{fffd}".as_bytes());
+        }
+    }
+    o.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record<&'static [u8]> {
+        Record {
+            kind: RecordKind::Request,
+            ts_us: 1_763_700_000_123_456,
+            conn_id: 42,
+            client_ip: Some("2001:db8::1".parse().unwrap()),
+            client_port: 50_000,
+            server_ip: Some("127.0.0.1".parse().unwrap()),
+            server_port: 443,
+            vhost: b"www.example.com",
+            method: b"GET",
+            path: b"/a\"b",
+            query: b"x=1",
+            protocol: b"HTTP/2.0",
+            status: 200,
+            bytes_in: 512,
+            bytes_out: 10_000,
+            duration_us: 1234,
+            keepalives: 3,
+            tls_version: b"TLSv1.3",
+            ja4: b"t13d1516h2_8daaf6152771_e5627efa2ab1",
+            ja4h: b"ge20cn13enus_974ebe531c03_b66fa821d02c_e97928733c74",
+            ja4t: b"64240_2-1-3-1-1-4_1460_8",
+            syn: Some(SynRecord {
+                ttl: 64,
+                window: 64240,
+                mss: Some(1460),
+                window_scale: Some(8),
+                options: vec![2, 1, 3, 1, 1, 4],
+                ip_id: Some(0),
+                dont_fragment: true,
+            }),
+            sources: SOURCE_INLINE_HELLO | SOURCE_SAVED_SYN,
+            header_names: vec![b"user-agent", b"accept"],
+            user_agent: b"Mozilla/5.0 \xff\n",
+            has_cookie: true,
+            ..Default::default()
+        }
+    }
+
+    fn owned(r: &Record<&[u8]>) -> OwnedRecord {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        OwnedRecord {
+            kind: r.kind,
+            ts_us: r.ts_us,
+            conn_id: r.conn_id,
+            client_ip: r.client_ip,
+            client_port: r.client_port,
+            server_ip: r.server_ip,
+            server_port: r.server_port,
+            vhost: s(r.vhost),
+            method: s(r.method),
+            path: s(r.path),
+            query: s(r.query),
+            protocol: s(r.protocol),
+            status: r.status,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+            duration_us: r.duration_us,
+            keepalives: r.keepalives,
+            tls_version: s(r.tls_version),
+            ja4: s(r.ja4),
+            ja4h: s(r.ja4h),
+            ja4t: s(r.ja4t),
+            syn: r.syn.clone(),
+            sources: r.sources,
+            header_names: r.header_names.iter().map(|h| s(h)).collect(),
+            user_agent: s(r.user_agent),
+            has_cookie: r.has_cookie,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_through_a_frame() {
+        let recs = [
+            sample(),
+            Record {
+                kind: RecordKind::Orphan,
+                ts_us: -5,
+                client_ip: None,
+                ..sample()
+            },
+        ];
+        let mut payload = Vec::new();
+        for r in &recs {
+            r.encode(&mut payload);
+        }
+        let f = frame(&payload, 2);
+        let (back, used) = decode_frame(&f).unwrap();
+        assert_eq!(used, f.len());
+        assert_eq!(back[0], owned(&recs[0]));
+        assert_eq!(back[1], owned(&recs[1]));
+    }
+
+    #[test]
+    fn corrupt_frames_are_errors() {
+        let mut payload = Vec::new();
+        sample().encode(&mut payload);
+        let f = frame(&payload, 1);
+        assert_eq!(decode_frame(&f[..10]), Err(BatchError::Incomplete));
+        assert_eq!(decode_frame(&f[..f.len() - 1]), Err(BatchError::Incomplete));
+        let mut bad = f.clone();
+        bad[0] = b'X';
+        assert_eq!(decode_frame(&bad), Err(BatchError::BadMagic));
+        let mut bad = f.clone();
+        let n = bad.len();
+        bad[n - 3] ^= 1;
+        assert_eq!(decode_frame(&bad), Err(BatchError::Checksum));
+        let mut bad = f.clone();
+        bad[8] = 2;
+        assert_eq!(
+            decode_frame(&bad),
+            Err(BatchError::Count {
+                declared: 2,
+                found: 1
+            })
+        );
+        let mut bad = f.clone();
+        bad[4] = 9;
+        assert_eq!(decode_frame(&bad), Err(BatchError::Version(9)));
+        let mut huge = f.clone();
+        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(decode_frame(&huge), Err(BatchError::TooLarge(_))));
+    }
+
+    #[test]
+    fn newer_fields_are_ignored() {
+        let mut body = Vec::new();
+        sample().encode_fields(&mut body);
+        body.extend_from_slice(b"future fields");
+        let mut payload = Vec::new();
+        bytes(&mut payload, &body);
+        let (back, _) = decode_frame(&frame(&payload, 1)).unwrap();
+        assert_eq!(back[0], owned(&sample()));
+    }
+
+    #[test]
+    fn json_is_valid_and_escaped() {
+        let mut o = Vec::new();
+        sample().write_json(&mut o);
+        assert_eq!(o.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
+        assert_eq!(v["path"], "/a\"b");
+        assert_eq!(v["user_agent"], "Mozilla/5.0 \u{fffd}\n");
+        assert_eq!(v["client_ip"], "2001:db8::1");
+        assert_eq!(v["syn"]["options"], serde_json::json!([2, 1, 3, 1, 1, 4]));
+        assert_eq!(v["ja4"], "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert!(v.get("ja3").is_none(), "empty fields are left out");
+    }
+
+    #[test]
+    fn zigzag_round_trips() {
+        for v in [0i64, 1, -1, i64::MAX, i64::MIN, 1_763_700_000_000_000] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The `JA4*` directives of mod_ja4: typed configuration and value validation.
+//!
+//! Owns: every directive's name, default, allowed range and the error text `apachectl -t`
+//! prints (always naming the directive). The module's FFI shell calls these functions from its
+//! command handlers and stores the resulting [`ModuleConfig`].
+//! Never: touches httpd; everything here is plain data so it is tested without a server.
+
+use std::path::PathBuf;
+
+/// Typed server configuration of mod_ja4, with the documented defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleConfig {
+    pub engine: bool,
+    pub capture_interface: String,
+    /// Ports to capture; empty means "the ports of Listen".
+    pub capture_ports: Vec<u16>,
+    pub shared_entries: u32,
+    pub export_socket: Option<PathBuf>,
+    pub export_file: Option<PathBuf>,
+    pub batch_size: u32,
+    pub flush_interval_ms: u32,
+    pub queue_limit: u32,
+    pub set_env: bool,
+    pub request_headers: bool,
+}
+
+impl Default for ModuleConfig {
+    fn default() -> Self {
+        ModuleConfig {
+            engine: true,
+            capture_interface: "any".to_owned(),
+            capture_ports: Vec::new(),
+            shared_entries: 65_536,
+            export_socket: None,
+            export_file: None,
+            batch_size: 256,
+            flush_interval_ms: 1_000,
+            queue_limit: 16_384,
+            set_env: true,
+            request_headers: false,
+        }
+    }
+}
+
+/// Bounds of the numeric directives.
+pub const SHARED_ENTRIES: (u32, u32) = (1_024, 16_777_216);
+pub const BATCH_SIZE: (u32, u32) = (1, 65_536);
+pub const FLUSH_INTERVAL_MS: (u32, u32) = (10, 600_000);
+pub const QUEUE_LIMIT: (u32, u32) = (16, 10_000_000);
+
+/// A directive and its one-line syntax, for httpd's command table.
+pub struct Directive {
+    pub name: &'static str,
+    pub help: &'static str,
+}
+
+pub const DIRECTIVES: &[Directive] = &[
+    Directive {
+        name: "JA4Engine",
+        help: "On|Off: fingerprint connections and requests (default On)",
+    },
+    Directive {
+        name: "JA4CaptureInterface",
+        help: "network interface for the capture thread (default any)",
+    },
+    Directive {
+        name: "JA4CapturePorts",
+        help: "TCP ports to capture (default: the ports of Listen)",
+    },
+    Directive {
+        name: "JA4SharedEntries",
+        help: "connection entries in shared memory (1024-16777216, default 65536)",
+    },
+    Directive {
+        name: "JA4ExportSocket",
+        help: "absolute path of the sidecar's unix socket",
+    },
+    Directive {
+        name: "JA4ExportFile",
+        help: "absolute path of a JSON Lines file receiving the same records",
+    },
+    Directive {
+        name: "JA4BatchSize",
+        help: "records per export batch (1-65536, default 256)",
+    },
+    Directive {
+        name: "JA4FlushInterval",
+        help: "milliseconds between export flushes (10-600000, default 1000)",
+    },
+    Directive {
+        name: "JA4QueueLimit",
+        help: "records queued per child before the oldest are dropped (16-10000000, default 16384)",
+    },
+    Directive {
+        name: "JA4SetEnv",
+        help: "On|Off: set JA4* environment variables (default On)",
+    },
+    Directive {
+        name: "JA4RequestHeaders",
+        help: "On|Off: add X-JA4* request headers for backends (default Off)",
+    },
+];
+
+/// Applies one directive with its arguments to `cfg`. The error names the directive.
+pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), String> {
+    let one = || -> Result<&str, String> {
+        match args {
+            [v] => Ok(v),
+            _ => Err(format!("{name} takes one argument")),
+        }
+    };
+    match name {
+        "JA4Engine" => cfg.engine = flag(name, one()?)?,
+        "JA4SetEnv" => cfg.set_env = flag(name, one()?)?,
+        "JA4RequestHeaders" => cfg.request_headers = flag(name, one()?)?,
+        "JA4CaptureInterface" => cfg.capture_interface = interface(name, one()?)?,
+        "JA4CapturePorts" => cfg.capture_ports = ports(name, args)?,
+        "JA4SharedEntries" => cfg.shared_entries = number(name, one()?, SHARED_ENTRIES)?,
+        "JA4BatchSize" => cfg.batch_size = number(name, one()?, BATCH_SIZE)?,
+        "JA4FlushInterval" => cfg.flush_interval_ms = number(name, one()?, FLUSH_INTERVAL_MS)?,
+        "JA4QueueLimit" => cfg.queue_limit = number(name, one()?, QUEUE_LIMIT)?,
+        "JA4ExportSocket" => cfg.export_socket = Some(path(name, one()?)?),
+        "JA4ExportFile" => cfg.export_file = Some(path(name, one()?)?),
+        _ => return Err(format!("{name}: unknown mod_ja4 directive")),
+    }
+    Ok(())
+}
+
+fn flag(name: &str, v: &str) -> Result<bool, String> {
+    if v.eq_ignore_ascii_case("on") {
+        Ok(true)
+    } else if v.eq_ignore_ascii_case("off") {
+        Ok(false)
+    } else {
+        Err(format!("{name} must be On or Off, not '{}'", printable(v)))
+    }
+}
+
+fn number(name: &str, v: &str, (min, max): (u32, u32)) -> Result<u32, String> {
+    match v.parse::<u64>() {
+        Ok(n) if n >= u64::from(min) && n <= u64::from(max) => Ok(n as u32),
+        _ => Err(format!(
+            "{name} must be a whole number from {min} to {max}, not '{}'",
+            printable(v)
+        )),
+    }
+}
+
+fn ports(name: &str, args: &[&str]) -> Result<Vec<u16>, String> {
+    if args.is_empty() {
+        return Err(format!("{name} needs at least one port"));
+    }
+    let mut out = Vec::with_capacity(args.len());
+    for a in args {
+        match a.parse::<u16>() {
+            Ok(p) if p > 0 => {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "{name}: '{}' is not a TCP port (1-65535)",
+                    printable(a)
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn interface(name: &str, v: &str) -> Result<String, String> {
+    // Linux interface names: at most 15 bytes, no '/', ':' only for aliases, no whitespace.
+    let ok = !v.is_empty() && v.len() <= 15 && v.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(format!(
+            "{name}: '{}' is not a network interface name (at most 15 characters, no '/')",
+            printable(v)
+        ))
+    }
+}
+
+fn path(name: &str, v: &str) -> Result<PathBuf, String> {
+    if !v.starts_with('/') {
+        return Err(format!(
+            "{name} needs an absolute path, not '{}'",
+            printable(v)
+        ));
+    }
+    if v.len() > 4095 {
+        return Err(format!("{name}: path is too long"));
+    }
+    Ok(PathBuf::from(v))
+}
+
+/// Socket paths must fit `sockaddr_un` (107 bytes plus NUL).
+pub fn check_socket_path(p: &std::path::Path) -> Result<(), String> {
+    if p.as_os_str().len() > 107 {
+        Err(format!(
+            "JA4ExportSocket: path is longer than the 107 bytes a unix socket allows: {}",
+            p.display()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn printable(v: &str) -> String {
+    v.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(name: &str, args: &[&str]) -> Result<ModuleConfig, String> {
+        let mut c = ModuleConfig::default();
+        apply(&mut c, name, args).map(|_| c)
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = ModuleConfig::default();
+        assert!(c.engine && c.set_env && !c.request_headers);
+        assert_eq!(c.capture_interface, "any");
+        assert_eq!(c.shared_entries, 65_536);
+        assert!(c.capture_ports.is_empty());
+    }
+
+    #[test]
+    fn valid_values() {
+        assert!(!set("JA4Engine", &["off"]).unwrap().engine);
+        assert_eq!(
+            set("JA4CapturePorts", &["443", "80", "443"])
+                .unwrap()
+                .capture_ports,
+            vec![443, 80]
+        );
+        assert_eq!(
+            set("JA4SharedEntries", &["1024"]).unwrap().shared_entries,
+            1024
+        );
+        assert_eq!(
+            set("JA4ExportSocket", &["/run/ja4/ingest.sock"])
+                .unwrap()
+                .export_socket
+                .unwrap()
+                .to_str(),
+            Some("/run/ja4/ingest.sock")
+        );
+        assert_eq!(
+            set("JA4CaptureInterface", &["eth0.100"])
+                .unwrap()
+                .capture_interface,
+            "eth0.100"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_directive() {
+        for (name, args) in [
+            ("JA4Engine", &["maybe"][..]),
+            ("JA4SharedEntries", &["12"]),
+            ("JA4SharedEntries", &["99999999999999999999"]),
+            ("JA4BatchSize", &["0"]),
+            ("JA4FlushInterval", &["-5"]),
+            ("JA4QueueLimit", &["lots"]),
+            ("JA4CapturePorts", &["0"]),
+            ("JA4CapturePorts", &["70000"]),
+            ("JA4CapturePorts", &[]),
+            ("JA4ExportSocket", &["relative.sock"]),
+            ("JA4ExportFile", &["logs/ja4.jsonl"]),
+            ("JA4CaptureInterface", &["a/b"]),
+            ("JA4CaptureInterface", &["much-too-long-interface"]),
+            ("JA4SetEnv", &["On", "Off"]),
+        ] {
+            let e = set(name, args).unwrap_err();
+            assert!(e.starts_with(name), "{e}");
+        }
+        assert!(
+            check_socket_path(std::path::Path::new(&format!("/{}", "x".repeat(120))))
+                .unwrap_err()
+                .contains("JA4ExportSocket")
+        );
+    }
+}
