@@ -4,7 +4,7 @@
 set -euo pipefail
 log() { printf 'setup: %s\n' "$*"; }
 
-APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3)
+APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 apache2 apache2-dev clang libclang-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

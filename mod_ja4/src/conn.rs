@@ -1,0 +1,335 @@
+//! In-connection sources of truth: the SYN the kernel saved for this connection
+//! (`TCP_SAVED_SYN`, read in pre_connection) and the raw ClientHello seen by an input filter
+//! below mod_ssl. Together they give every TLS request its fingerprints at post_read_request,
+//! whatever the capture thread is doing.
+//!
+//! Never: blocks (buckets are read non-blocking), buffers more than [`MAX_HELLO`] bytes, or
+//! removes itself from the filter chain (that breaks HTTP_IN); once done it only passes through.
+
+use std::ffi::{c_int, c_void};
+use std::net::IpAddr;
+
+use apr_sys as sys;
+use ja4_core::decode::{self, LinkType};
+use ja4_core::fingerprint::{ja4t, Ja3, Ja4Set};
+use ja4_core::tcp::SynFacts;
+use ja4_core::tls;
+
+use crate::ffi::{cbytes, guard};
+use crate::{export, status};
+
+/// Bytes of ClientHello we are ready to buffer per connection.
+pub const MAX_HELLO: usize = 16 * 1024;
+pub const FILTER_NAME: &std::ffi::CStr = c"JA4_RAW_IN";
+
+const TCP_SAVE_SYN: c_int = 27;
+const TCP_SAVED_SYN: c_int = 28;
+
+/// What the client's TLS hello said.
+#[derive(Debug, Clone)]
+pub struct TlsFacts {
+    pub ja4: Ja4Set,
+    pub ja3: Ja3,
+    pub sni: String,
+    pub alpn_offered: String,
+}
+
+/// Per-connection state, owned by the connection's pool.
+#[derive(Debug)]
+pub struct ConnState {
+    pub id: u64,
+    pub started_us: i64,
+    pub client: Option<(IpAddr, u16)>,
+    pub server: Option<(IpAddr, u16)>,
+    pub syn: Option<SynFacts>,
+    pub ja4t: String,
+    pub tls: Option<TlsFacts>,
+    hello: Vec<u8>,
+    hello_done: bool,
+    pub requests: u32,
+}
+
+/// Sets TCP_SAVE_SYN on every listening socket so accepted connections keep their SYN.
+///
+/// # Safety
+/// Called from post_config, when `ap_listeners` is the live listener list.
+pub unsafe fn save_syn_on_listeners(s: *const sys::server_rec) -> usize {
+    let mut n = 0;
+    // SAFETY: ap_listeners is httpd's list of open listeners, stable during post_config.
+    let mut l = unsafe { sys::ap_listeners };
+    while !l.is_null() {
+        // SAFETY: `l` is a node of the listener list.
+        let lr = unsafe { &*l };
+        let mut fd: sys::apr_os_sock_t = -1;
+        // SAFETY: lr.sd is the listener's APR socket; apr_os_sock_get writes its fd.
+        if !lr.sd.is_null() && unsafe { sys::apr_os_sock_get(&mut fd, lr.sd) } == 0 && fd >= 0 {
+            let one: c_int = 1;
+            // SAFETY: plain setsockopt on a valid fd with a c_int option value.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::IPPROTO_TCP,
+                    TCP_SAVE_SYN,
+                    &one as *const c_int as *const c_void,
+                    std::mem::size_of::<c_int>() as u32,
+                )
+            };
+            if rc == 0 {
+                n += 1;
+            } else {
+                crate::ffi::log_server(
+                    s,
+                    crate::ffi::LOG_WARNING,
+                    0,
+                    &format!(
+                        "mod_ja4: TCP_SAVE_SYN on a listener failed: {}",
+                        std::io::Error::last_os_error()
+                    ),
+                );
+            }
+        }
+        l = lr.next;
+    }
+    n
+}
+
+fn read_saved_syn(fd: c_int) -> Option<SynFacts> {
+    let mut buf = [0u8; 512];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `buf`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            TCP_SAVED_SYN,
+            buf.as_mut_ptr() as *mut c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 || len == 0 {
+        return None;
+    }
+    let pkt = decode::decode(LinkType::Raw, &buf[..(len as usize).min(buf.len())]).ok()??;
+    pkt.is_syn().then(|| SynFacts::from_packet(0, &pkt))
+}
+
+fn sockaddr(
+    ip: *const std::ffi::c_char,
+    addr: *const sys::apr_sockaddr_t,
+) -> Option<(IpAddr, u16)> {
+    // SAFETY: httpd fills client_ip/local_ip and the sockaddrs for every connection.
+    let ip = std::str::from_utf8(unsafe { cbytes(ip) })
+        .ok()?
+        .parse()
+        .ok()?;
+    // SAFETY: as above; port is a plain field.
+    let port = if addr.is_null() {
+        0
+    } else {
+        unsafe { (*addr).port }
+    };
+    Some((ip, port))
+}
+
+/// pre_connection: read the saved SYN, create the connection state, add the raw filter.
+pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void) -> c_int {
+    guard(sys::DECLINED, || {
+        // SAFETY: httpd passes the live connection.
+        let conn = unsafe { &mut *c };
+        // HTTP/2 secondary connections share their primary's state.
+        if !conn.master.is_null() {
+            return sys::DECLINED;
+        }
+        // SAFETY: base_server is the server that accepted the connection.
+        let Some(sc) = (unsafe { crate::config::server_config(conn.base_server) }) else {
+            return sys::DECLINED;
+        };
+        if !sc.cfg.engine {
+            return sys::DECLINED;
+        }
+        let mut syn = None;
+        if !csd.is_null() {
+            let mut fd: sys::apr_os_sock_t = -1;
+            // SAFETY: csd is the connection's apr_socket_t on plain TCP connections.
+            if unsafe { sys::apr_os_sock_get(&mut fd, csd as *mut sys::apr_socket_t) } == 0
+                && fd >= 0
+            {
+                syn = read_saved_syn(fd);
+            }
+        }
+        status::add(|s| &s.connections, 1);
+        if syn.is_some() {
+            status::add(|s| &s.syns_saved, 1);
+        }
+        let state = ConnState {
+            id: conn.id as u64,
+            started_us: now_us(),
+            client: sockaddr(conn.client_ip, conn.client_addr),
+            server: sockaddr(conn.local_ip, conn.local_addr),
+            ja4t: syn.as_ref().map(ja4t).unwrap_or_default(),
+            syn,
+            tls: None,
+            hello: Vec::new(),
+            hello_done: false,
+            requests: 0,
+        };
+        let raw = Box::into_raw(Box::new(state));
+        // SAFETY: the connection pool owns the state from here; conn_end frees it once.
+        unsafe {
+            sys::apr_pool_cleanup_register(
+                conn.pool,
+                raw as *const c_void,
+                Some(conn_end),
+                Some(sys::apr_pool_cleanup_null),
+            );
+            sys::ja4_set_module_config(conn.conn_config, raw as *mut c_void);
+            sys::ap_add_input_filter(
+                FILTER_NAME.as_ptr(),
+                raw as *mut c_void,
+                std::ptr::null_mut(),
+                c,
+            );
+        }
+        sys::OK as c_int
+    })
+}
+
+/// Connection pool cleanup: report a connection that never made a request, then free its state.
+unsafe extern "C" fn conn_end(data: *mut c_void) -> sys::apr_status_t {
+    guard(0, || {
+        // SAFETY: registered once in pre_connection with a Box<ConnState> pointer.
+        let state = unsafe { Box::from_raw(data as *mut ConnState) };
+        if state.requests == 0 {
+            status::add(|s| &s.orphans, 1);
+            export::orphan(&state);
+        }
+        0
+    })
+}
+
+/// The state of `c` (or of its primary connection for HTTP/2 streams).
+///
+/// # Safety
+/// `c` is a live connection.
+pub unsafe fn state<'a>(c: *const sys::conn_rec) -> Option<&'a mut ConnState> {
+    // SAFETY: master is NULL or the live primary connection.
+    let primary = unsafe {
+        if (*c).master.is_null() {
+            c
+        } else {
+            (*c).master
+        }
+    };
+    // SAFETY: our slot holds NULL or the ConnState created in pre_connection.
+    let p = unsafe { sys::ja4_get_module_config((*primary).conn_config) } as *mut ConnState;
+    // SAFETY: the state lives until the connection pool is cleared; httpd runs one request
+    // at a time per HTTP/1 connection, and HTTP/2 streams only read it after the hello.
+    unsafe { p.as_mut() }
+}
+
+/// The raw input filter: passes everything through and watches the first bytes for a
+/// ClientHello.
+pub unsafe extern "C" fn raw_in_filter(
+    f: *mut sys::ap_filter_t,
+    bb: *mut sys::apr_bucket_brigade,
+    mode: sys::ap_input_mode_t,
+    block: sys::apr_read_type_e,
+    readbytes: sys::apr_off_t,
+) -> sys::apr_status_t {
+    // SAFETY: httpd passes the live filter and brigade.
+    let next = unsafe { (*f).next };
+    // SAFETY: pass the read down unchanged; we only look at what comes back.
+    let rv = unsafe { sys::ap_get_brigade(next, bb, mode, block, readbytes) };
+    if rv != 0
+        || mode == sys::ap_input_mode_t_AP_MODE_SPECULATIVE
+        || mode == sys::ap_input_mode_t_AP_MODE_INIT
+    {
+        return rv;
+    }
+    guard((), || {
+        // SAFETY: ctx is the ConnState pointer set in pre_connection.
+        let Some(state) = (unsafe { ((*f).ctx as *mut ConnState).as_mut() }) else {
+            return;
+        };
+        if state.hello_done {
+            return;
+        }
+        // SAFETY: we walk the brigade httpd gave us without modifying it.
+        unsafe { inspect(state, bb) };
+    });
+    rv
+}
+
+unsafe fn inspect(state: &mut ConnState, bb: *mut sys::apr_bucket_brigade) {
+    // SAFETY: brigade walking per APR's ring macros (via the glue).
+    let sentinel = unsafe { sys::ja4_brigade_sentinel(bb) };
+    let mut e = unsafe { sys::ja4_brigade_first(bb) };
+    while e != sentinel && state.hello.len() < MAX_HELLO {
+        // SAFETY: `e` is a bucket of this brigade.
+        if unsafe { sys::ja4_bucket_is_metadata(e) } == 0 {
+            let mut data: *const std::ffi::c_char = std::ptr::null();
+            let mut len: sys::apr_size_t = 0;
+            // SAFETY: non-blocking read of a data bucket the lower filter already filled.
+            let rv = unsafe {
+                sys::ja4_bucket_read(
+                    e,
+                    &mut data,
+                    &mut len,
+                    sys::apr_read_type_e_APR_NONBLOCK_READ,
+                )
+            };
+            if rv != 0 {
+                break;
+            }
+            if len > 0 && !data.is_null() {
+                let take = len.min(MAX_HELLO - state.hello.len());
+                // SAFETY: the bucket's data is valid for `len` bytes.
+                state.hello.extend_from_slice(unsafe {
+                    std::slice::from_raw_parts(data as *const u8, take)
+                });
+            }
+        }
+        // SAFETY: ring successor of a bucket of this brigade.
+        e = unsafe { sys::ja4_bucket_next(e) };
+    }
+    match tls::first_handshake_message(&state.hello, MAX_HELLO) {
+        Err(tls::TlsError::Incomplete) if state.hello.len() < MAX_HELLO => {}
+        Ok((tls::HANDSHAKE_CLIENT_HELLO, body)) => {
+            match tls::parse_client_hello(&body) {
+                Ok(ch) => {
+                    let alpn: Vec<String> = ch
+                        .alpn_protocols()
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .collect();
+                    state.tls = Some(TlsFacts {
+                        ja4: Ja4Set::from_hello(&ch),
+                        ja3: Ja3::from_hello(&ch),
+                        sni: ch
+                            .sni
+                            .map(|s| String::from_utf8_lossy(s).into_owned())
+                            .unwrap_or_default(),
+                        alpn_offered: alpn.join(","),
+                    });
+                    status::add(|s| &s.hellos, 1);
+                }
+                Err(_) => status::add(|s| &s.hello_errors, 1),
+            }
+            finish(state);
+        }
+        Err(tls::TlsError::NotTls) => finish(state), // plain HTTP
+        _ => {
+            status::add(|s| &s.hello_errors, 1);
+            finish(state);
+        }
+    }
+}
+
+fn finish(state: &mut ConnState) {
+    state.hello_done = true;
+    state.hello = Vec::new();
+}
+
+pub fn now_us() -> i64 {
+    // SAFETY: apr_time_now has no preconditions.
+    unsafe { sys::apr_time_now() }
+}

@@ -1,0 +1,103 @@
+//! Small safe wrappers over the httpd/APR calls the hooks make.
+//!
+//! Owns: C string views, APR table iteration, logging through the C glue, pool-owned Rust values,
+//! and the panic guard every `extern "C"` entry point runs in.
+//! Never: keeps a pointer past the lifetime of the pool or request it came from.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use apr_sys as sys;
+
+pub const LOG_ERR: c_int = 3;
+pub const LOG_WARNING: c_int = 4;
+pub const LOG_INFO: c_int = 6;
+
+/// Runs `f`, turning a panic into `fallback`: no unwinding ever crosses into httpd.
+pub fn guard<R>(fallback: R, f: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+/// The bytes of a C string, empty for NULL.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
+pub unsafe fn cbytes<'a>(p: *const c_char) -> &'a [u8] {
+    if p.is_null() {
+        b""
+    } else {
+        // SAFETY: the caller guarantees a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(p).to_bytes() }
+    }
+}
+
+fn c_message(msg: &str) -> CString {
+    CString::new(msg.replace('\0', "?")).unwrap_or_default()
+}
+
+pub fn log_server(s: *const sys::server_rec, level: c_int, status: sys::apr_status_t, msg: &str) {
+    let m = c_message(msg);
+    // SAFETY: the glue formats with "%s"; `s` may be NULL (httpd then logs without a server).
+    unsafe { sys::ja4_log_server(s, level, status, m.as_ptr()) }
+}
+
+/// (key, value) pairs of an APR table in insertion order (duplicates kept).
+///
+/// # Safety
+/// `t` is a live table whose entries outlive `'a` and are not modified meanwhile.
+pub unsafe fn table_entries<'a>(
+    t: *const sys::apr_table_t,
+) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+    let (ptr, n) = if t.is_null() {
+        (std::ptr::null(), 0)
+    } else {
+        // SAFETY: apr_table_elts is a cast of the table to its array header.
+        let arr = unsafe { &*sys::ja4_table_elts(t) };
+        (
+            arr.elts as *const sys::apr_table_entry_t,
+            usize::try_from(arr.nelts).unwrap_or(0),
+        )
+    };
+    (0..n).filter_map(move |i| {
+        // SAFETY: i < nelts and the array holds apr_table_entry_t values.
+        let e = unsafe { &*ptr.add(i) };
+        if e.key.is_null() {
+            return None;
+        }
+        // SAFETY: table keys and values are NUL-terminated strings in the table's pool.
+        Some(unsafe { (cbytes(e.key), cbytes(e.val)) })
+    })
+}
+
+/// Moves `value` into memory owned by `pool`: it is dropped when the pool is cleared.
+///
+/// # Safety
+/// `pool` is a live APR pool.
+pub unsafe fn pool_box<T>(pool: *mut sys::apr_pool_t, value: T) -> *mut T {
+    let raw = Box::into_raw(Box::new(value));
+    unsafe extern "C" fn drop_box<T>(data: *mut c_void) -> sys::apr_status_t {
+        // SAFETY: registered exactly once below with a pointer from Box::into_raw::<T>.
+        guard((), || drop(unsafe { Box::from_raw(data as *mut T) }));
+        0
+    }
+    // SAFETY: the cleanup owns `raw` from now on; child cleanup does nothing (a forked child
+    // must not free the parent's value twice).
+    unsafe {
+        sys::apr_pool_cleanup_register(
+            pool,
+            raw as *const c_void,
+            Some(drop_box::<T>),
+            Some(sys::apr_pool_cleanup_null),
+        )
+    };
+    raw
+}
+
+/// A NUL-terminated copy of `v` in `pool`.
+///
+/// # Safety
+/// `pool` is a live APR pool.
+pub unsafe fn pool_str(pool: *mut sys::apr_pool_t, v: &[u8]) -> *const c_char {
+    // SAFETY: apr_pstrmemdup copies `len` bytes and terminates them.
+    unsafe { sys::apr_pstrmemdup(pool, v.as_ptr() as *const c_char, v.len()) }
+}

@@ -1,0 +1,373 @@
+//! A private httpd for tests: its own ServerRoot in a temp dir, 127.0.0.1 high ports, the chosen
+//! MPM, mod_ssl with a generated self-signed certificate, mod_http2, and the freshly built
+//! mod_ja4. Plus real clients (curl, openssl s_client, python) and tcpdump on loopback.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const MODULES: &str = "/usr/lib/apache2/modules";
+
+/// The mod_ja4.so cargo built next to this test binary.
+pub fn module_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let so = dir.join("libmod_ja4.so");
+    assert!(so.exists(), "{} not built", so.display());
+    so
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .map(|u| u == "0")
+        })
+        .unwrap_or(false)
+}
+
+pub fn tempdir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "ja4-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub struct Httpd {
+    pub root: PathBuf,
+    pub https: u16,
+    pub http: u16,
+    pub module: PathBuf,
+    child: Option<Child>,
+}
+
+pub struct Options<'a> {
+    pub mpm: &'a str,
+    /// Extra directives for the main server.
+    pub extra: &'a str,
+    /// Use this module file instead of the built one.
+    pub module: Option<PathBuf>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            mpm: "event",
+            extra: "",
+            module: None,
+        }
+    }
+}
+
+impl Httpd {
+    pub fn config(root: &Path, https: u16, http: u16, module: &Path, opts: &Options<'_>) -> String {
+        let user = if is_root() {
+            "User www-data\nGroup www-data\n"
+        } else {
+            ""
+        };
+        let mpm_tuning = match opts.mpm {
+            "prefork" => "StartServers 2\nMinSpareServers 2\nMaxSpareServers 4\nMaxRequestWorkers 16\n",
+            _ => "StartServers 1\nThreadsPerChild 8\nMaxRequestWorkers 16\nServerLimit 2\nMinSpareThreads 8\nMaxSpareThreads 16\n",
+        };
+        format!(
+            r#"ServerRoot {root}
+PidFile {root}/httpd.pid
+ServerName localhost
+{user}
+LoadModule mpm_{mpm}_module {MODULES}/mod_mpm_{mpm}.so
+LoadModule authz_core_module {MODULES}/mod_authz_core.so
+LoadModule mime_module {MODULES}/mod_mime.so
+LoadModule socache_shmcb_module {MODULES}/mod_socache_shmcb.so
+LoadModule ssl_module {MODULES}/mod_ssl.so
+LoadModule http2_module {MODULES}/mod_http2.so
+LoadModule ja4_module {module}
+{mpm_tuning}
+TypesConfig /etc/mime.types
+Listen 127.0.0.1:{https}
+Listen 127.0.0.1:{http}
+Listen [::1]:{https}
+Listen [::1]:{http}
+ErrorLog {root}/error.log
+LogLevel info
+LogFormat "%{{remote}}p|%{{JA4}}e|%{{JA4H}}e|%{{JA4T}}e|%{{JA4_SNI}}e|%{{JA4_TLS_VERSION}}e" ja4
+CustomLog {root}/access.log ja4
+DocumentRoot {root}/htdocs
+SSLSessionCache shmcb:{root}/ssl_cache(512000)
+JA4ExportFile {root}/ja4.jsonl
+JA4FlushInterval 50
+<Location /ja4-status>
+  SetHandler ja4-status
+</Location>
+{extra}
+<VirtualHost *:{https}>
+  Protocols h2 http/1.1
+  SSLEngine on
+  SSLCertificateFile {root}/cert.pem
+  SSLCertificateKeyFile {root}/key.pem
+</VirtualHost>
+"#,
+            root = root.display(),
+            mpm = opts.mpm,
+            module = module.display(),
+            extra = opts.extra,
+        )
+    }
+
+    /// Writes the ServerRoot (config, cert, documents) without starting httpd.
+    pub fn prepare(tag: &str, opts: &Options<'_>) -> Httpd {
+        let root = tempdir(tag);
+        std::fs::create_dir_all(root.join("htdocs")).unwrap();
+        std::fs::write(root.join("htdocs/index.html"), "hello from httpd\n").unwrap();
+        std::fs::write(root.join("htdocs/big.bin"), vec![b'x'; 200_000]).unwrap();
+        run(Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+            ])
+            .arg(root.join("key.pem"))
+            .arg("-out")
+            .arg(root.join("cert.pem")));
+        let (https, http) = (free_port(), free_port());
+        let module = opts.module.clone().unwrap_or_else(module_path);
+        std::fs::write(
+            root.join("httpd.conf"),
+            Self::config(&root, https, http, &module, opts),
+        )
+        .unwrap();
+        if is_root() {
+            // The children (www-data) write the TLS session cache; logs are opened by root.
+            let _ = Command::new("chown").arg("www-data").arg(&root).status();
+        }
+        Httpd {
+            root,
+            https,
+            http,
+            module,
+            child: None,
+        }
+    }
+
+    pub fn start(tag: &str, opts: &Options<'_>) -> Httpd {
+        let mut h = Self::prepare(tag, opts);
+        h.spawn();
+        h
+    }
+
+    pub fn spawn(&mut self) {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("apache2")
+            .arg("-f")
+            .arg(self.root.join("httpd.conf"))
+            .arg("-DFOREGROUND")
+            // httpd signals its whole process group at shutdown: give it its own.
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("apache2 starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.http)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", self.https)).is_ok()
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "httpd did not start:\n{}",
+                self.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        run(Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string()));
+    }
+
+    /// Graceful stop: children finish and flush their exporters.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-WINCH")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self, tls: bool, path: &str) -> String {
+        if tls {
+            format!("https://127.0.0.1:{}{path}", self.https)
+        } else {
+            format!("http://127.0.0.1:{}{path}", self.http)
+        }
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.root.join("error.log")).unwrap_or_default()
+    }
+
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.root.join("access.log")).unwrap_or_default()
+    }
+
+    /// Records of JA4ExportFile.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.root.join("ja4.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+            .collect()
+    }
+
+    /// Waits until `n` records were exported.
+    pub fn wait_records(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.records();
+            if r.len() >= n || Instant::now() > deadline {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        let out = run(Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .arg(self.url(false, "/ja4-status?json")));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Crash markers httpd writes when a child dies of a signal.
+    pub fn assert_no_crash(&self) {
+        let log = self.error_log();
+        for bad in ["exit signal", "Segmentation", "seg fault", "panicked"] {
+            assert!(!log.contains(bad), "httpd error log shows '{bad}':\n{log}");
+        }
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let _ = c.wait();
+        }
+        if std::env::var_os("JA4_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// tcpdump on `lo` in immediate mode, writing a pcap.
+pub struct Capture {
+    child: Child,
+    pub file: PathBuf,
+}
+
+impl Capture {
+    pub fn start(dir: &Path, ports: &[u16]) -> Capture {
+        let file = dir.join("capture.pcap");
+        let filter = ports
+            .iter()
+            .map(|p| format!("tcp port {p}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut child = Command::new("tcpdump")
+            .args(["-i", "lo", "--immediate-mode", "-U", "-n", "-s", "0", "-w"])
+            .arg(&file)
+            .arg(filter)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump runs");
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while err.read_line(&mut line).unwrap() > 0 && !line.contains("listening on") {
+            line.clear();
+        }
+        assert!(line.contains("listening on"), "tcpdump: {line}");
+        Capture { child, file }
+    }
+
+    pub fn stop(mut self) -> PathBuf {
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        self.file.clone()
+    }
+}
+
+pub fn curl(args: &[&str], url: &str) -> Output {
+    run(Command::new("curl")
+        .args(["-sk", "--max-time", "10", "-o", "/dev/null"])
+        .args(args)
+        .arg(url))
+}

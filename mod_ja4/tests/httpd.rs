@@ -1,0 +1,400 @@
+//! mod_ja4 inside real httpd instances (event, worker, prefork) with real clients.
+//!
+//! Requires root (tcpdump, `User www-data`), Debian's apache2, curl, openssl and python3, which
+//! `scripts/setup.sh` installs. Without root these tests are skipped with a message, except under
+//! CI where they fail.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ja4_sidecar::offline::{analyze_file, offline_flow_config};
+use serde_json::Value;
+
+fn need_root() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the httpd tests as root"
+    );
+    eprintln!("skipped: needs root");
+    false
+}
+
+/// Drives a mix of real clients at `h` and returns how many requests they made.
+fn drive_clients(h: &Httpd) -> usize {
+    let mut n = 0;
+    // curl: HTTP/1.1 and HTTP/2 over TLS 1.3, TLS 1.2, plaintext, IPv6.
+    curl(&["--http1.1"], &h.url(true, "/index.html"));
+    curl(
+        &["--http2"],
+        &format!("https://localhost:{}/index.html", h.https),
+    );
+    curl(
+        &["--tlsv1.2", "--tls-max", "1.2", "--http1.1"],
+        &h.url(true, "/"),
+    );
+    curl(
+        &[
+            "-H",
+            "Accept-Language: de-CH,de;q=0.9",
+            "-H",
+            "Cookie: b=2; a=1",
+            "-e",
+            "http://ref.example/",
+        ],
+        &h.url(false, "/index.html"),
+    );
+    curl(
+        &["--http1.1"],
+        &format!("https://[::1]:{}/index.html", h.https),
+    );
+    n += 5;
+    // curl keep-alive: two requests on one connection.
+    run(Command::new("curl")
+        .args(["-sk", "--http1.1", "-o", "/dev/null", "-o", "/dev/null"])
+        .arg(h.url(true, "/index.html"))
+        .arg(h.url(true, "/big.bin")));
+    n += 2;
+    // openssl s_client with SNI and ALPN, one HTTP/1.0 request.
+    run(Command::new("sh").arg("-c").arg(format!(
+        "printf 'GET /index.html HTTP/1.0\\r\\nHost: client.test\\r\\nUser-Agent: s_client\\r\\n\\r\\n' | openssl s_client -quiet -connect 127.0.0.1:{} -servername client.test -alpn http/1.1 >/dev/null 2>&1; true",
+        h.https
+    )));
+    n += 1;
+    // Python's TLS stack.
+    run(Command::new("python3").arg("-c").arg(format!(
+        "import ssl,urllib.request as u\nc=ssl.create_default_context();c.check_hostname=False;c.verify_mode=ssl.CERT_NONE\nu.urlopen('https://localhost:{}/index.html',context=c).read()",
+        h.https
+    )));
+    n += 1;
+    n
+}
+
+/// Exported records and access-log lines agree with the offline `pcap` analysis of a tcpdump
+/// capture of the same connections.
+fn inline_matches_capture(mpm: &str) {
+    if !need_root() {
+        return;
+    }
+    let h = Httpd::start(
+        &format!("match-{mpm}"),
+        &Options {
+            mpm,
+            ..Default::default()
+        },
+    );
+    let cap = Capture::start(&h.root, &[h.https, h.http]);
+    let n = drive_clients(&h);
+    let pcap = cap.stop();
+    let records: Vec<Value> = h
+        .wait_records(n)
+        .into_iter()
+        .filter(|r| r["kind"] == "request")
+        .collect();
+    assert_eq!(
+        records.len(),
+        n,
+        "one record per request:\n{records:#?}\n{}",
+        h.error_log()
+    );
+
+    let offline = analyze_file(&pcap, offline_flow_config()).unwrap();
+    let by_port: HashMap<u16, _> = offline.records.iter().map(|r| (r.src_port, r)).collect();
+    let mut tls_checked = 0;
+    let mut http_checked = 0;
+    for rec in &records {
+        let port = rec["client_port"].as_u64().unwrap() as u16;
+        let conn = by_port
+            .get(&port)
+            .unwrap_or_else(|| panic!("connection from port {port} missing in the capture"));
+        assert_eq!(
+            rec["ja4t"].as_str(),
+            conn.ja4t.as_deref(),
+            "JA4T of port {port}"
+        );
+        assert_eq!(
+            rec["syn"]["ttl"].as_u64(),
+            conn.facts.syn.as_ref().map(|s| u64::from(s.ttl))
+        );
+        match &conn.ja4 {
+            Some(j) => {
+                for (k, v) in [
+                    ("ja4", &j.ja4),
+                    ("ja4_r", &j.ja4_r),
+                    ("ja4_o", &j.ja4_o),
+                    ("ja4_ro", &j.ja4_ro),
+                ] {
+                    assert_eq!(rec[k].as_str(), Some(v.as_str()), "{k} of port {port}");
+                }
+                assert_eq!(
+                    rec["ja3"].as_str(),
+                    conn.ja3.as_ref().map(|j| j.ja3.as_str())
+                );
+                assert_eq!(rec["tls_sni"].as_str(), conn.tls_server_name.as_deref());
+                assert!(rec["tls_version"].as_str().unwrap().starts_with("TLSv1."));
+                tls_checked += 1;
+            }
+            None => {
+                assert!(rec.get("ja4").is_none());
+                // Plaintext: JA4H from httpd's parsed request equals JA4H from the raw bytes.
+                let want: Vec<&str> = conn.ja4h_ro.iter().map(String::as_str).collect();
+                assert!(
+                    want.contains(&rec["ja4h_ro"].as_str().unwrap()),
+                    "JA4H of port {port}: {} not in {want:?}",
+                    rec["ja4h_ro"]
+                );
+                http_checked += 1;
+            }
+        }
+    }
+    assert!(
+        tls_checked >= 6 && http_checked >= 1,
+        "tls {tls_checked} http {http_checked}"
+    );
+
+    // %{JA4}e and friends in the access log carry the same values.
+    let log = h.access_log();
+    for rec in &records {
+        let port = rec["client_port"].as_u64().unwrap().to_string();
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(&format!("{port}|")))
+            .unwrap_or_else(|| panic!("no access log line for {port}:\n{log}"));
+        let f: Vec<&str> = line.split('|').collect();
+        assert_eq!(f[1], rec["ja4"].as_str().unwrap_or("-"));
+        assert_eq!(f[2], rec["ja4h"].as_str().unwrap());
+        assert_eq!(f[3], rec["ja4t"].as_str().unwrap());
+    }
+    // HTTP/2 JA4H is in wire form: lowercase names, no synthesised Host. (mod_http2 does not
+    // serve h2 under prefork: there the request falls back to HTTP/1.1.)
+    if mpm != "prefork" {
+        let h2 = records
+            .iter()
+            .find(|r| r["protocol"] == "HTTP/2.0")
+            .expect("an HTTP/2 request");
+        assert_eq!(
+            h2["ja4h_r"].as_str().unwrap().split('_').nth(1),
+            Some("user-agent,accept")
+        );
+    }
+    let st = h.status_json();
+    assert_eq!(st["counters"]["hello_errors"], 0);
+    assert!(st["counters"]["hellos"].as_u64().unwrap() >= 6);
+    h.assert_no_crash();
+}
+
+#[test]
+fn inline_matches_capture_event() {
+    inline_matches_capture("event");
+}
+
+#[test]
+fn inline_matches_capture_worker() {
+    inline_matches_capture("worker");
+}
+
+#[test]
+fn inline_matches_capture_prefork() {
+    inline_matches_capture("prefork");
+}
+
+#[test]
+fn handshake_without_request_is_an_orphan_record() {
+    if !need_root() {
+        return;
+    }
+    let h = Httpd::start("orphan", &Options::default());
+    // Complete the TLS handshake, send nothing, close.
+    run(Command::new("sh").arg("-c").arg(format!("openssl s_client -connect 127.0.0.1:{} -servername orphan.test </dev/null >/dev/null 2>&1; true", h.https)));
+    // A bare TCP connect-and-close (scanner style).
+    let probe = std::net::TcpStream::connect(("127.0.0.1", h.http)).unwrap();
+    let probe_port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (tls, bare) = loop {
+        let recs = h.records();
+        let tls = recs
+            .iter()
+            .find(|r| r["kind"] == "orphan" && r["tls_sni"] == "orphan.test")
+            .cloned();
+        let bare = recs
+            .iter()
+            .find(|r| r["kind"] == "orphan" && r["client_port"] == probe_port)
+            .cloned();
+        if let (Some(t), Some(b)) = (&tls, &bare) {
+            break (t.clone(), b.clone());
+        }
+        assert!(Instant::now() < deadline, "orphans missing: {recs:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(tls["ja4"].as_str().unwrap().starts_with("t13d"));
+    assert!(tls["ja4t"].as_str().is_some());
+    assert!(
+        bare.get("ja4").is_none() && bare["ja4t"].as_str().is_some(),
+        "{bare:#?}"
+    );
+    assert!(h.status_json()["counters"]["orphans"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn bad_directive_values_fail_config_test() {
+    if !need_root() {
+        return;
+    }
+    let cases = [
+        ("JA4Engine maybe", "JA4Engine"),
+        ("JA4SharedEntries 12", "JA4SharedEntries"),
+        ("JA4BatchSize 0", "JA4BatchSize"),
+        ("JA4FlushInterval soon", "JA4FlushInterval"),
+        ("JA4QueueLimit -1", "JA4QueueLimit"),
+        ("JA4CapturePorts 443 99999", "JA4CapturePorts"),
+        ("JA4ExportSocket relative.sock", "JA4ExportSocket"),
+        ("JA4ExportFile logs/x.jsonl", "JA4ExportFile"),
+        ("JA4CaptureInterface a/b", "JA4CaptureInterface"),
+        ("JA4RequestHeaders sometimes", "JA4RequestHeaders"),
+        (
+            "<VirtualHost *:1>\nJA4SharedEntries 2048\n</VirtualHost>",
+            "JA4SharedEntries",
+        ),
+    ];
+    for (directive, name) in cases {
+        let h = Httpd::prepare(
+            "badconf",
+            &Options {
+                extra: directive,
+                ..Default::default()
+            },
+        );
+        let out = Command::new("apache2")
+            .arg("-t")
+            .arg("-f")
+            .arg(h.root.join("httpd.conf"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{directive} was accepted");
+        assert!(
+            err.contains(name),
+            "{directive}: error does not name {name}: {err}"
+        );
+    }
+    // And good values pass.
+    let ok = "JA4Engine On\nJA4SharedEntries 4096\nJA4CapturePorts 443 8443\nJA4BatchSize 64\nJA4QueueLimit 1000\nJA4SetEnv Off\nJA4RequestHeaders On";
+    let h = Httpd::prepare(
+        "goodconf",
+        &Options {
+            extra: ok,
+            ..Default::default()
+        },
+    );
+    let out = Command::new("apache2")
+        .arg("-t")
+        .arg("-f")
+        .arg(h.root.join("httpd.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn status_handler_text_and_json() {
+    if !need_root() {
+        return;
+    }
+    let h = Httpd::start("status", &Options::default());
+    curl(&[], &h.url(true, "/index.html"));
+    let text = run(Command::new("curl")
+        .args(["-s"])
+        .arg(h.url(false, "/ja4-status")))
+    .stdout;
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.starts_with("mod_ja4 "), "{text}");
+    for k in [
+        "connections",
+        "hellos",
+        "requests",
+        "fingerprinted",
+        "exported",
+        "dropped_queue_full",
+        "queue_depth",
+    ] {
+        assert!(text.contains(k), "{k} missing:\n{text}");
+    }
+    let j = h.status_json();
+    assert!(j["counters"]["requests"].as_u64().unwrap() >= 2);
+    assert!(j["counters"]["fingerprinted"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn env_off_and_request_headers_on() {
+    if !need_root() {
+        return;
+    }
+    // What a backend would see: mod_setenvif copies the request headers (after our
+    // post_read_request) into variables that mod_headers echoes back.
+    let extra = "JA4SetEnv Off\nJA4RequestHeaders On\n\
+LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so\n\
+LoadModule setenvif_module /usr/lib/apache2/modules/mod_setenvif.so\n\
+SetEnvIf X-JA4 \"^(.*)$\" SEEN_JA4=$1\nSetEnvIf X-JA4T \"^(.*)$\" SEEN_JA4T=$1\n\
+Header always set X-Seen-JA4 \"%{SEEN_JA4}e\"\nHeader always set X-Seen-JA4T \"%{SEEN_JA4T}e\"";
+    let h = Httpd::start(
+        "headers",
+        &Options {
+            extra,
+            ..Default::default()
+        },
+    );
+    let out = run(Command::new("curl")
+        .args(["-sk", "-D", "-", "-o", "/dev/null", "-H", "X-JA4: spoofed"])
+        .arg(h.url(true, "/index.html")));
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    let seen = head
+        .lines()
+        .find(|l| l.starts_with("x-seen-ja4:"))
+        .unwrap_or_default();
+    assert!(
+        seen.contains("t13i"),
+        "backend sees the real JA4 (no SNI to an IP), not the client's: {head}"
+    );
+    assert!(!seen.contains("spoofed"));
+    assert!(head.contains("x-seen-ja4t: 65495_"), "{head}");
+    // JA4SetEnv Off: %{JA4}e is empty in the access log.
+    assert!(
+        h.access_log()
+            .lines()
+            .all(|l| l.split('|').nth(1) == Some("-")),
+        "{}",
+        h.access_log()
+    );
+}
+
+#[test]
+fn engine_off_is_inert() {
+    if !need_root() {
+        return;
+    }
+    let h = Httpd::start(
+        "engineoff",
+        &Options {
+            extra: "JA4Engine Off",
+            ..Default::default()
+        },
+    );
+    curl(&[], &h.url(true, "/index.html"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(h.records().is_empty());
+    assert!(h
+        .access_log()
+        .lines()
+        .all(|l| l.split('|').nth(1) == Some("-")));
+}
