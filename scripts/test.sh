@@ -18,4 +18,6 @@ if [ "$fuzz_secs" != 0 ]; then
 fi
 
 echo "== tests"
+# The httpd tests load the module cargo builds as a cdylib, which `cargo test` does not build.
+cargo build -q -p mod_ja4
 cargo nextest run --workspace --no-fail-fast --failure-output final --status-level fail

@@ -11,13 +11,31 @@ use std::time::{Duration, Instant};
 
 pub const MODULES: &str = "/usr/lib/apache2/modules";
 
-/// The mod_ja4.so cargo built next to this test binary.
+/// The mod_ja4.so cargo built next to this test binary. Cargo does not build a cdylib for
+/// integration tests, so `scripts/test.sh` runs `cargo build -p mod_ja4` first; a missing or
+/// stale module fails here instead of testing old code.
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let so = dir.join("libmod_ja4.so");
-    assert!(so.exists(), "{} not built", so.display());
+    let built = std::fs::metadata(&so).and_then(|m| m.modified()).unwrap_or_else(|_| panic!("{} is not built: run `cargo build -p mod_ja4`", so.display()));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for src in ["mod_ja4/src", "mod_ja4/core/src", "apr-sys/src"] {
+        if let Some(newest) = newest_mtime(&root.join(src)) {
+            assert!(newest <= built, "{} is older than {src}: run `cargo build -p mod_ja4`", so.display());
+        }
+    }
     so
+}
+
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() { newest_mtime(&p) } else { e.metadata().ok().and_then(|m| m.modified().ok()) };
+        newest = newest.max(t);
+    }
+    newest
 }
 
 pub fn free_port() -> u16 {
