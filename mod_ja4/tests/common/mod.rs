@@ -18,11 +18,22 @@ pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let so = dir.join("libmod_ja4.so");
-    let built = std::fs::metadata(&so).and_then(|m| m.modified()).unwrap_or_else(|_| panic!("{} is not built: run `cargo build -p mod_ja4`", so.display()));
+    let built = std::fs::metadata(&so)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is not built: run `cargo build -p mod_ja4`",
+                so.display()
+            )
+        });
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     for src in ["mod_ja4/src", "mod_ja4/core/src", "apr-sys/src"] {
         if let Some(newest) = newest_mtime(&root.join(src)) {
-            assert!(newest <= built, "{} is older than {src}: run `cargo build -p mod_ja4`", so.display());
+            assert!(
+                newest <= built,
+                "{} is older than {src}: run `cargo build -p mod_ja4`",
+                so.display()
+            );
         }
     }
     so
@@ -32,7 +43,11 @@ fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
     let mut newest = None;
     for e in std::fs::read_dir(dir).ok()?.flatten() {
         let p = e.path();
-        let t = if p.is_dir() { newest_mtime(&p) } else { e.metadata().ok().and_then(|m| m.modified().ok()) };
+        let t = if p.is_dir() {
+            newest_mtime(&p)
+        } else {
+            e.metadata().ok().and_then(|m| m.modified().ok())
+        };
         newest = newest.max(t);
     }
     newest
