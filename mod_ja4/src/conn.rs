@@ -6,8 +6,10 @@
 //! Never: blocks (buckets are read non-blocking), buffers more than [`MAX_HELLO`] bytes, or
 //! removes itself from the filter chain (that breaks HTTP_IN); once done it only passes through.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_int, c_void, CString};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use apr_sys as sys;
 use ja4_core::decode::{self, LinkType};
@@ -34,7 +36,8 @@ pub struct TlsFacts {
     pub alpn_offered: String,
 }
 
-/// Per-connection state, owned by the connection's pool.
+/// Per-connection state, owned by the connection's pool. Shared (never `&mut`) once created:
+/// HTTP/2 streams read it from several threads, so what is filled in later is set once.
 #[derive(Debug)]
 pub struct ConnState {
     pub id: u64,
@@ -43,10 +46,38 @@ pub struct ConnState {
     pub server: Option<(IpAddr, u16)>,
     pub syn: Option<SynFacts>,
     pub ja4t: String,
-    pub tls: Option<TlsFacts>,
-    hello: Vec<u8>,
-    hello_done: bool,
-    pub requests: u32,
+    /// Set once by the raw filter when the ClientHello is complete.
+    pub tls: OnceLock<TlsFacts>,
+    /// Variable values computed at the connection's first request, reused by the others.
+    pub vars: OnceLock<ConnVars>,
+    pub requests: AtomicU32,
+}
+
+/// The per-connection values of the JA4* variables, as C strings for `apr_table_setn`.
+#[derive(Debug, Default)]
+pub struct ConnVars {
+    pub ja4: CString,
+    pub ja4_r: CString,
+    pub ja4_o: CString,
+    pub ja3: CString,
+    pub ja4t: CString,
+    pub sni: CString,
+    pub alpn: CString,
+    pub ttl: CString,
+    pub tls_version: CString,
+    pub tls_cipher: CString,
+}
+
+/// C string of `s` (interior NULs cannot occur in our values; they would yield an empty one).
+pub fn cstring(s: &[u8]) -> CString {
+    CString::new(s).unwrap_or_default()
+}
+
+/// The raw filter's scratch state (its `f->ctx`), separate from the shared [`ConnState`].
+struct HelloScan {
+    state: *const ConnState,
+    buf: Vec<u8>,
+    done: bool,
 }
 
 /// Sets TCP_SAVE_SYN on every listening socket so accepted connections keep their SYN.
@@ -168,13 +199,13 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
             server: sockaddr(conn.local_ip, conn.local_addr),
             ja4t: syn.as_ref().map(ja4t).unwrap_or_default(),
             syn,
-            tls: None,
-            hello: Vec::new(),
-            hello_done: false,
-            requests: 0,
+            tls: OnceLock::new(),
+            vars: OnceLock::new(),
+            requests: AtomicU32::new(0),
         };
         let raw = Box::into_raw(Box::new(state));
-        // SAFETY: the connection pool owns the state from here; conn_end frees it once.
+        // SAFETY: the connection pool owns the state from here; conn_end frees it once. The
+        // filter context lives in the same pool and is registered after, so it is freed first.
         unsafe {
             sys::apr_pool_cleanup_register(
                 conn.pool,
@@ -183,9 +214,17 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
                 Some(sys::apr_pool_cleanup_null),
             );
             sys::ja4_set_module_config(conn.conn_config, raw as *mut c_void);
+            let scan = crate::ffi::pool_box(
+                conn.pool,
+                HelloScan {
+                    state: raw,
+                    buf: Vec::new(),
+                    done: false,
+                },
+            );
             sys::ap_add_input_filter(
                 FILTER_NAME.as_ptr(),
-                raw as *mut c_void,
+                scan as *mut c_void,
                 std::ptr::null_mut(),
                 c,
             );
@@ -199,7 +238,7 @@ unsafe extern "C" fn conn_end(data: *mut c_void) -> sys::apr_status_t {
     guard(0, || {
         // SAFETY: registered once in pre_connection with a Box<ConnState> pointer.
         let state = unsafe { Box::from_raw(data as *mut ConnState) };
-        if state.requests == 0 {
+        if state.requests.load(Ordering::Relaxed) == 0 {
             status::add(|s| &s.orphans, 1);
             export::orphan(&state);
         }
@@ -211,7 +250,7 @@ unsafe extern "C" fn conn_end(data: *mut c_void) -> sys::apr_status_t {
 ///
 /// # Safety
 /// `c` is a live connection.
-pub unsafe fn state<'a>(c: *const sys::conn_rec) -> Option<&'a mut ConnState> {
+pub unsafe fn state<'a>(c: *const sys::conn_rec) -> Option<&'a ConnState> {
     // SAFETY: master is NULL or the live primary connection.
     let primary = unsafe {
         if (*c).master.is_null() {
@@ -221,10 +260,10 @@ pub unsafe fn state<'a>(c: *const sys::conn_rec) -> Option<&'a mut ConnState> {
         }
     };
     // SAFETY: our slot holds NULL or the ConnState created in pre_connection.
-    let p = unsafe { sys::ja4_get_module_config((*primary).conn_config) } as *mut ConnState;
-    // SAFETY: the state lives until the connection pool is cleared; httpd runs one request
-    // at a time per HTTP/1 connection, and HTTP/2 streams only read it after the hello.
-    unsafe { p.as_mut() }
+    let p = unsafe { sys::ja4_get_module_config((*primary).conn_config) } as *const ConnState;
+    // SAFETY: the state lives until the primary connection's pool is cleared, which outlives
+    // its requests and streams; it is only read through shared references.
+    unsafe { p.as_ref() }
 }
 
 /// The raw input filter: passes everything through and watches the first bytes for a
@@ -247,24 +286,25 @@ pub unsafe extern "C" fn raw_in_filter(
         return rv;
     }
     guard((), || {
-        // SAFETY: ctx is the ConnState pointer set in pre_connection.
-        let Some(state) = (unsafe { ((*f).ctx as *mut ConnState).as_mut() }) else {
+        // SAFETY: ctx is the HelloScan set in pre_connection; only this connection's thread
+        // runs its input filters.
+        let Some(scan) = (unsafe { ((*f).ctx as *mut HelloScan).as_mut() }) else {
             return;
         };
-        if state.hello_done {
+        if scan.done {
             return;
         }
         // SAFETY: we walk the brigade httpd gave us without modifying it.
-        unsafe { inspect(state, bb) };
+        unsafe { inspect(scan, bb) };
     });
     rv
 }
 
-unsafe fn inspect(state: &mut ConnState, bb: *mut sys::apr_bucket_brigade) {
+unsafe fn inspect(scan: &mut HelloScan, bb: *mut sys::apr_bucket_brigade) {
     // SAFETY: brigade walking per APR's ring macros (via the glue).
     let sentinel = unsafe { sys::ja4_brigade_sentinel(bb) };
     let mut e = unsafe { sys::ja4_brigade_first(bb) };
-    while e != sentinel && state.hello.len() < MAX_HELLO {
+    while e != sentinel && scan.buf.len() < MAX_HELLO {
         // SAFETY: `e` is a bucket of this brigade.
         if unsafe { sys::ja4_bucket_is_metadata(e) } == 0 {
             let mut data: *const std::ffi::c_char = std::ptr::null();
@@ -282,9 +322,9 @@ unsafe fn inspect(state: &mut ConnState, bb: *mut sys::apr_bucket_brigade) {
                 break;
             }
             if len > 0 && !data.is_null() {
-                let take = len.min(MAX_HELLO - state.hello.len());
+                let take = len.min(MAX_HELLO - scan.buf.len());
                 // SAFETY: the bucket's data is valid for `len` bytes.
-                state.hello.extend_from_slice(unsafe {
+                scan.buf.extend_from_slice(unsafe {
                     std::slice::from_raw_parts(data as *const u8, take)
                 });
             }
@@ -292,8 +332,8 @@ unsafe fn inspect(state: &mut ConnState, bb: *mut sys::apr_bucket_brigade) {
         // SAFETY: ring successor of a bucket of this brigade.
         e = unsafe { sys::ja4_bucket_next(e) };
     }
-    match tls::first_handshake_message(&state.hello, MAX_HELLO) {
-        Err(tls::TlsError::Incomplete) if state.hello.len() < MAX_HELLO => {}
+    match tls::first_handshake_message(&scan.buf, MAX_HELLO) {
+        Err(tls::TlsError::Incomplete) if scan.buf.len() < MAX_HELLO => {}
         Ok((tls::HANDSHAKE_CLIENT_HELLO, body)) => {
             match tls::parse_client_hello(&body) {
                 Ok(ch) => {
@@ -301,7 +341,9 @@ unsafe fn inspect(state: &mut ConnState, bb: *mut sys::apr_bucket_brigade) {
                         .alpn_protocols()
                         .map(|p| String::from_utf8_lossy(p).into_owned())
                         .collect();
-                    state.tls = Some(TlsFacts {
+                    // SAFETY: the ConnState outlives its filter context (cleanup order).
+                    let state = unsafe { &*scan.state };
+                    let _ = state.tls.set(TlsFacts {
                         ja4: Ja4Set::from_hello(&ch),
                         ja3: Ja3::from_hello(&ch),
                         sni: ch
@@ -314,19 +356,19 @@ unsafe fn inspect(state: &mut ConnState, bb: *mut sys::apr_bucket_brigade) {
                 }
                 Err(_) => status::add(|s| &s.hello_errors, 1),
             }
-            finish(state);
+            finish(scan);
         }
-        Err(tls::TlsError::NotTls) => finish(state), // plain HTTP
+        Err(tls::TlsError::NotTls) => finish(scan), // plain HTTP
         _ => {
             status::add(|s| &s.hello_errors, 1);
-            finish(state);
+            finish(scan);
         }
     }
 }
 
-fn finish(state: &mut ConnState) {
-    state.hello_done = true;
-    state.hello = Vec::new();
+fn finish(scan: &mut HelloScan) {
+    scan.done = true;
+    scan.buf = Vec::new();
 }
 
 pub fn now_us() -> i64 {

@@ -113,11 +113,11 @@ pub fn enqueue(record: Vec<u8>) {
 
 /// Queues an orphan record for a connection that ended without a request.
 pub fn orphan(st: &ConnState) {
-    if !enabled() || (st.tls.is_none() && st.syn.is_none()) {
+    if !enabled() || (st.tls.get().is_none() && st.syn.is_none()) {
         return;
     }
     let b = |s: &String| s.as_bytes().to_vec();
-    let tls = st.tls.as_ref();
+    let tls = st.tls.get();
     let owned = [
         tls.map(|t| b(&t.ja4.ja4)).unwrap_or_default(),
         tls.map(|t| b(&t.ja4.ja4_r)).unwrap_or_default(),

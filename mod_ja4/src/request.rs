@@ -1,17 +1,18 @@
 //! Per-request work: JA4H from the request as httpd parsed it, environment variables and
 //! `X-JA4*` headers at post_read_request, and the export record at log_transaction.
 //!
-//! Never: formats strings it does not need; the hot path is one JA4H computation, a few table
-//! sets, and one record encoding into one buffer.
+//! Never: repeats per request what a connection already knows: the JA4/JA3/JA4T/TLS values are
+//! turned into C strings once per connection ([`ConnVars`]) and set by pointer afterwards.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, CStr};
+use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 use ja4_core::batch::{Record, RecordKind, SynRecord, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN};
 use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
 
-use crate::conn::{self, ConnState};
-use crate::ffi::{cbytes, guard, pool_box, table_entries};
+use crate::conn::{self, cstring, ConnState, ConnVars};
+use crate::ffi::{cbytes, guard, pool_box, pool_str, table_entries};
 use crate::{export, status};
 
 /// What post_read_request computed, kept for log_transaction.
@@ -54,7 +55,8 @@ unsafe fn compute_ja4h(r: &sys::request_rec) -> Ja4hSet {
     Ja4hSet::compute(method, v, wire.iter().map(|(k, val)| (&k[..], *val)))
 }
 
-const ANTI_SPOOF: [&std::ffi::CStr; 10] = [
+/// Request headers a client could send to impersonate ours; removed when we set them.
+const OUR_HEADERS: [&CStr; 11] = [
     c"X-JA4",
     c"X-JA4-R",
     c"X-JA4-O",
@@ -65,7 +67,46 @@ const ANTI_SPOOF: [&std::ffi::CStr; 10] = [
     c"X-JA4-ALPN",
     c"X-JA4-TLS-Version",
     c"X-JA4-TTL",
+    c"X-JA4-Cipher",
 ];
+
+/// The connection's variables, computed at its first request.
+///
+/// # Safety
+/// `r` is a live request of the connection `st` belongs to.
+unsafe fn conn_vars<'a>(r: &sys::request_rec, st: &'a ConnState) -> &'a ConnVars {
+    st.vars.get_or_init(|| {
+        let tls = st.tls.get();
+        let s = |v: Option<&String>| cstring(v.map_or(&b""[..], |x| x.as_bytes()));
+        // SAFETY: mod_ssl lookups on the live request (NULL without mod_ssl or TLS).
+        let (version, cipher) = if tls.is_some() {
+            unsafe {
+                (
+                    cbytes(ssl_var(r, c"SSL_PROTOCOL")),
+                    cbytes(ssl_var(r, c"SSL_CIPHER")),
+                )
+            }
+        } else {
+            (&b""[..], &b""[..])
+        };
+        ConnVars {
+            ja4: s(tls.map(|t| &t.ja4.ja4)),
+            ja4_r: s(tls.map(|t| &t.ja4.ja4_r)),
+            ja4_o: s(tls.map(|t| &t.ja4.ja4_o)),
+            ja3: s(tls.map(|t| &t.ja3.ja3)),
+            ja4t: cstring(st.ja4t.as_bytes()),
+            sni: s(tls.map(|t| &t.sni)),
+            alpn: s(tls.map(|t| &t.alpn_offered)),
+            ttl: st
+                .syn
+                .as_ref()
+                .map(|s| cstring(s.ttl.to_string().as_bytes()))
+                .unwrap_or_default(),
+            tls_version: cstring(version),
+            tls_cipher: cstring(cipher),
+        }
+    })
+}
 
 pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
     guard(sys::DECLINED, || {
@@ -83,121 +124,75 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         let ja4h = unsafe { compute_ja4h(req) };
         // SAFETY: the connection outlives its requests.
         let state = unsafe { conn::state(req.connection) };
-        let (set_env, set_headers) = (sc.cfg.set_env, sc.cfg.request_headers);
-        if set_env || set_headers {
-            let tls_version = if state.as_ref().is_some_and(|s| s.tls.is_some()) {
-                // SAFETY: mod_ssl's variable lookup on the live request.
-                unsafe { ssl_var(req, c"SSL_PROTOCOL") }
-            } else {
-                std::ptr::null()
-            };
-            let vars = exported_values(state.as_deref(), &ja4h);
-            // SAFETY: tables of the live request; apr_table_set copies keys and values.
-            unsafe {
-                if set_headers {
-                    for h in ANTI_SPOOF {
-                        sys::apr_table_unset(req.headers_in, h.as_ptr());
-                    }
-                }
-                for (env, header, value) in vars.iter() {
-                    if value.is_empty() {
-                        continue;
-                    }
-                    let v = crate::ffi::pool_str(req.pool, value.as_bytes());
-                    if set_env {
-                        sys::apr_table_setn(req.subprocess_env, env.as_ptr(), v);
-                    }
-                    if set_headers {
-                        sys::apr_table_setn(req.headers_in, header.as_ptr(), v);
-                    }
-                }
-                if !tls_version.is_null() {
-                    if set_env {
-                        sys::apr_table_setn(
-                            req.subprocess_env,
-                            c"JA4_TLS_VERSION".as_ptr(),
-                            tls_version,
-                        );
-                    }
-                    if set_headers {
-                        sys::apr_table_setn(
-                            req.headers_in,
-                            c"X-JA4-TLS-Version".as_ptr(),
-                            tls_version,
-                        );
-                    }
-                }
-            }
-        }
         if let Some(st) = state {
-            st.requests += 1;
-            if st.tls.is_some() {
+            st.requests.fetch_add(1, Ordering::Relaxed);
+            if st.tls.get().is_some() {
                 status::add(|s| &s.fingerprinted, 1);
             }
         }
-        // SAFETY: request pool and request_config belong to the live request.
-        unsafe {
-            let rs = pool_box(req.pool, ReqState { ja4h });
-            sys::ja4_set_module_config(req.request_config, rs as *mut std::ffi::c_void);
+        let (set_env, set_headers) = (sc.cfg.set_env, sc.cfg.request_headers);
+        if set_env || set_headers {
+            // SAFETY: the request is live and belongs to the state's connection.
+            let vars = state.map(|st| unsafe { conn_vars(req, st) });
+            // SAFETY: JA4H is copied into the request pool; the connection values live in the
+            // connection's state, which outlives the request.
+            let ja4h_c = unsafe { pool_str(req.pool, ja4h.ja4h.as_bytes()) };
+            let mut list: [(&CStr, &CStr, *const c_char); 11] = [(c"", c"", std::ptr::null()); 11];
+            let mut n = 0;
+            list[n] = (c"JA4H", c"X-JA4H", ja4h_c);
+            n += 1;
+            if let Some(v) = vars {
+                for (env, header, value) in [
+                    (c"JA4", c"X-JA4", &v.ja4),
+                    (c"JA4_R", c"X-JA4-R", &v.ja4_r),
+                    (c"JA4_O", c"X-JA4-O", &v.ja4_o),
+                    (c"JA3", c"X-JA3", &v.ja3),
+                    (c"JA4T", c"X-JA4T", &v.ja4t),
+                    (c"JA4_SNI", c"X-JA4-SNI", &v.sni),
+                    (c"JA4_ALPN", c"X-JA4-ALPN", &v.alpn),
+                    (c"JA4_TTL", c"X-JA4-TTL", &v.ttl),
+                    (c"JA4_TLS_VERSION", c"X-JA4-TLS-Version", &v.tls_version),
+                    (c"JA4_TLS_CIPHER", c"X-JA4-Cipher", &v.tls_cipher),
+                ] {
+                    if !value.is_empty() {
+                        list[n] = (env, header, value.as_ptr());
+                        n += 1;
+                    }
+                }
+            }
+            // SAFETY: tables of the live request; values outlive it (see above).
+            unsafe {
+                if set_headers {
+                    for h in OUR_HEADERS {
+                        sys::apr_table_unset(req.headers_in, h.as_ptr());
+                    }
+                }
+                for (env, header, value) in &list[..n] {
+                    if set_env {
+                        sys::apr_table_setn(req.subprocess_env, env.as_ptr(), *value);
+                    }
+                    if set_headers {
+                        sys::apr_table_setn(req.headers_in, header.as_ptr(), *value);
+                    }
+                }
+            }
+        }
+        if export::enabled() {
+            // SAFETY: request pool and request_config belong to the live request.
+            unsafe {
+                let rs = pool_box(req.pool, ReqState { ja4h });
+                sys::ja4_set_module_config(req.request_config, rs as *mut std::ffi::c_void);
+            }
         }
         sys::DECLINED
     })
-}
-
-type Var = (&'static std::ffi::CStr, &'static std::ffi::CStr, String);
-
-fn exported_values(state: Option<&ConnState>, ja4h: &Ja4hSet) -> Vec<Var> {
-    let tls = state.and_then(|s| s.tls.as_ref());
-    let ttl = state
-        .and_then(|s| s.syn.as_ref())
-        .map(|s| s.ttl.to_string())
-        .unwrap_or_default();
-    vec![
-        (
-            c"JA4",
-            c"X-JA4",
-            tls.map(|t| t.ja4.ja4.clone()).unwrap_or_default(),
-        ),
-        (
-            c"JA4_R",
-            c"X-JA4-R",
-            tls.map(|t| t.ja4.ja4_r.clone()).unwrap_or_default(),
-        ),
-        (
-            c"JA4_O",
-            c"X-JA4-O",
-            tls.map(|t| t.ja4.ja4_o.clone()).unwrap_or_default(),
-        ),
-        (
-            c"JA3",
-            c"X-JA3",
-            tls.map(|t| t.ja3.ja3.clone()).unwrap_or_default(),
-        ),
-        (c"JA4H", c"X-JA4H", ja4h.ja4h.clone()),
-        (
-            c"JA4T",
-            c"X-JA4T",
-            state.map(|s| s.ja4t.clone()).unwrap_or_default(),
-        ),
-        (
-            c"JA4_SNI",
-            c"X-JA4-SNI",
-            tls.map(|t| t.sni.clone()).unwrap_or_default(),
-        ),
-        (
-            c"JA4_ALPN",
-            c"X-JA4-ALPN",
-            tls.map(|t| t.alpn_offered.clone()).unwrap_or_default(),
-        ),
-        (c"JA4_TTL", c"X-JA4-TTL", ttl),
-    ]
 }
 
 /// mod_ssl's value of `name` for this request, or NULL.
 ///
 /// # Safety
 /// `r` is a live request.
-unsafe fn ssl_var(r: &sys::request_rec, name: &std::ffi::CStr) -> *const c_char {
+unsafe fn ssl_var(r: &sys::request_rec, name: &CStr) -> *const c_char {
     // SAFETY: the glue returns NULL when mod_ssl is absent.
     unsafe {
         sys::ja4_ssl_var(
@@ -231,11 +226,11 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
         let rs = unsafe {
             (sys::ja4_get_module_config((*first).request_config) as *const ReqState).as_ref()
         };
-        // SAFETY: the request is live.
         let computed;
         let ja4h = match rs {
             Some(rs) => &rs.ja4h,
             None => {
+                // SAFETY: the request is live.
                 computed = unsafe { compute_ja4h(req) };
                 &computed
             }
@@ -244,15 +239,58 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
         let state = unsafe { conn::state(req.connection) };
         let mut buf = Vec::with_capacity(1024);
         // SAFETY: every pointer read below belongs to the live request.
-        unsafe { build_record(req, state.as_deref(), ja4h).encode(&mut buf) };
+        unsafe { build_record(req, state, ja4h).encode(&mut buf) };
         export::enqueue(buf);
         sys::DECLINED
     })
 }
 
-unsafe fn header<'a>(r: &'a sys::request_rec, name: &std::ffi::CStr) -> &'a [u8] {
-    // SAFETY: apr_table_get on the live request's headers.
-    unsafe { cbytes(sys::apr_table_get(r.headers_in, name.as_ptr())) }
+/// The header values a record carries, picked in one pass over `headers_in`.
+#[derive(Default)]
+struct Picked<'a> {
+    names: Vec<&'a [u8]>,
+    values: [&'a [u8]; 11],
+    cookie: bool,
+    referer: bool,
+}
+
+const PICK: [&[u8]; 11] = [
+    b"user-agent",
+    b"accept",
+    b"accept-language",
+    b"accept-encoding",
+    b"sec-fetch-site",
+    b"sec-fetch-mode",
+    b"sec-fetch-dest",
+    b"sec-fetch-user",
+    b"sec-ch-ua",
+    b"sec-ch-ua-mobile",
+    b"sec-ch-ua-platform",
+];
+
+fn pick<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Picked<'a> {
+    let mut p = Picked {
+        names: Vec::with_capacity(16),
+        ..Default::default()
+    };
+    for (k, v) in headers {
+        if k.len() >= 5
+            && (k[..5].eq_ignore_ascii_case(b"x-ja4") || k[..5].eq_ignore_ascii_case(b"x-ja3"))
+        {
+            continue;
+        }
+        p.names.push(k);
+        if k.eq_ignore_ascii_case(b"cookie") {
+            p.cookie = true;
+        } else if k.eq_ignore_ascii_case(b"referer") {
+            p.referer = true;
+        } else if let Some(i) = PICK.iter().position(|n| k.eq_ignore_ascii_case(n)) {
+            if p.values[i].is_empty() {
+                p.values[i] = v;
+            }
+        }
+    }
+    p
 }
 
 unsafe fn build_record<'a>(
@@ -260,20 +298,13 @@ unsafe fn build_record<'a>(
     st: Option<&'a ConnState>,
     ja4h: &'a Ja4hSet,
 ) -> Record<&'a [u8]> {
-    let tls = st.and_then(|s| s.tls.as_ref());
+    let tls = st.and_then(|s| s.tls.get());
     let b = |s: &'a String| s.as_bytes();
     let empty: &[u8] = b"";
     // SAFETY: all fields read belong to the live request and its connection.
     unsafe {
         let c = &*r.connection;
-        let (tls_version, tls_cipher) = if tls.is_some() {
-            (
-                cbytes(ssl_var(r, c"SSL_PROTOCOL")),
-                cbytes(ssl_var(r, c"SSL_CIPHER")),
-            )
-        } else {
-            (empty, empty)
-        };
+        let vars = st.map(|s| conn_vars(r, s));
         let mut sources = 0;
         if tls.is_some() {
             sources |= SOURCE_INLINE_HELLO;
@@ -281,10 +312,9 @@ unsafe fn build_record<'a>(
         if st.is_some_and(|s| s.syn.is_some()) {
             sources |= SOURCE_SAVED_SYN;
         }
-        let names: Vec<&[u8]> = table_entries(r.headers_in)
-            .map(|(k, _)| k)
-            .filter(|k| !k.starts_with(b"X-JA4") && !k.starts_with(b"X-JA3"))
-            .collect();
+        let p = pick(table_entries(r.headers_in));
+        let [user_agent, accept, accept_language, accept_encoding, sec_fetch_site, sec_fetch_mode, sec_fetch_dest, sec_fetch_user, sec_ch_ua, sec_ch_ua_mobile, sec_ch_ua_platform] =
+            p.values;
         Record {
             kind: RecordKind::Request,
             ts_us: r.request_time,
@@ -303,8 +333,8 @@ unsafe fn build_record<'a>(
             bytes_out: u64::try_from(r.bytes_sent).unwrap_or(0),
             duration_us: u64::try_from(conn::now_us() - r.request_time).unwrap_or(0),
             keepalives: u32::try_from(c.keepalives).unwrap_or(0),
-            tls_version,
-            tls_cipher,
+            tls_version: vars.map_or(empty, |v| v.tls_version.as_bytes()),
+            tls_cipher: vars.map_or(empty, |v| v.tls_cipher.as_bytes()),
             tls_sni: tls.map_or(empty, |t| b(&t.sni)),
             tls_alpn: if tls.is_some() {
                 cbytes(sys::ap_get_protocol(r.connection))
@@ -328,20 +358,20 @@ unsafe fn build_record<'a>(
             ja4s: empty,
             syn: st.and_then(|s| s.syn.as_ref()).map(syn_record),
             sources,
-            header_names: names,
-            user_agent: header(r, c"User-Agent"),
-            accept: header(r, c"Accept"),
-            accept_language: header(r, c"Accept-Language"),
-            accept_encoding: header(r, c"Accept-Encoding"),
-            sec_fetch_site: header(r, c"Sec-Fetch-Site"),
-            sec_fetch_mode: header(r, c"Sec-Fetch-Mode"),
-            sec_fetch_dest: header(r, c"Sec-Fetch-Dest"),
-            sec_fetch_user: header(r, c"Sec-Fetch-User"),
-            sec_ch_ua: header(r, c"Sec-CH-UA"),
-            sec_ch_ua_mobile: header(r, c"Sec-CH-UA-Mobile"),
-            sec_ch_ua_platform: header(r, c"Sec-CH-UA-Platform"),
-            has_cookie: !header(r, c"Cookie").is_empty(),
-            has_referer: !header(r, c"Referer").is_empty(),
+            header_names: p.names,
+            user_agent,
+            accept,
+            accept_language,
+            accept_encoding,
+            sec_fetch_site,
+            sec_fetch_mode,
+            sec_fetch_dest,
+            sec_fetch_user,
+            sec_ch_ua,
+            sec_ch_ua_mobile,
+            sec_ch_ua_platform,
+            has_cookie: p.cookie,
+            has_referer: p.referer,
         }
     }
 }

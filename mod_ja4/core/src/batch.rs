@@ -647,33 +647,42 @@ impl<S: AsRef<[u8]>> Record<S> {
     }
 }
 
-/// A JSON string; invalid UTF-8 becomes U+FFFD, control characters are escaped.
+/// A JSON string; invalid UTF-8 becomes U+FFFD, quotes, backslashes and control characters are
+/// escaped. Runs of plain bytes are copied at once (fingerprint strings have nothing to escape).
 fn json_str(o: &mut Vec<u8>, b: &[u8]) {
     o.push(b'"');
     for chunk in b.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => o.extend_from_slice(b"\\\""),
-                '\\' => o.extend_from_slice(b"\\\\"),
-                '\n' => o.extend_from_slice(b"\\n"),
-                '\r' => o.extend_from_slice(b"\\r"),
-                '\t' => o.extend_from_slice(b"\\t"),
-                c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                    use std::io::Write as _;
-                    let _ = write!(o, "\\u{:04x}", c as u32);
-                }
-                c => {
-                    let mut buf = [0u8; 4];
-                    o.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
+        let v = chunk.valid().as_bytes();
+        let mut start = 0;
+        for (i, &c) in v.iter().enumerate() {
+            let esc: &[u8] = match c {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0..=0x1f => b"",
+                _ => continue,
+            };
+            o.extend_from_slice(&v[start..i]);
+            if esc.is_empty() {
+                o.extend_from_slice(b"\\u00");
+                o.push(HEX_DIGITS[usize::from(c >> 4)]);
+                o.push(HEX_DIGITS[usize::from(c & 0xf)]);
+            } else {
+                o.extend_from_slice(esc);
             }
+            start = i + 1;
         }
+        o.extend_from_slice(&v[start..]);
         if !chunk.invalid().is_empty() {
             o.extend_from_slice("\u{fffd}".as_bytes());
         }
     }
     o.push(b'"');
 }
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests {
@@ -828,6 +837,10 @@ mod tests {
         assert_eq!(v["syn"]["options"], serde_json::json!([2, 1, 3, 1, 1, 4]));
         assert_eq!(v["ja4"], "t13d1516h2_8daaf6152771_e5627efa2ab1");
         assert!(v.get("ja3").is_none(), "empty fields are left out");
+        let mut o = Vec::new();
+        json_str(&mut o, b"a\x01\x1f\\\"\t\xe2\x80\xa8\xc3");
+        let back: String = serde_json::from_slice(&o).unwrap();
+        assert_eq!(back, "a\u{1}\u{1f}\\\"\t\u{2028}\u{fffd}");
     }
 
     #[test]

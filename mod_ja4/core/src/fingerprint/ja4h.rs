@@ -84,22 +84,21 @@ impl Ja4hSet {
             count += 1;
         }
 
-        let mut a = String::with_capacity(12);
-        a.push_str(&method_code(method));
-        a.push_str(version.code());
-        a.push(if has_cookie { 'c' } else { 'n' });
-        a.push(if has_referer { 'r' } else { 'n' });
         let n = count.min(99);
-        a.push(char::from(b'0' + (n / 10) as u8));
-        a.push(char::from(b'0' + (n % 10) as u8));
-        a.push_str(&language_code(language));
-
-        let b_raw = String::from_utf8_lossy(&names);
+        let mut a = [0u8; 12];
+        a[..2].copy_from_slice(&method_code(method));
+        a[2..4].copy_from_slice(version.code().as_bytes());
+        a[4] = if has_cookie { b'c' } else { b'n' };
+        a[5] = if has_referer { b'r' } else { b'n' };
+        a[6] = b'0' + (n / 10) as u8;
+        a[7] = b'0' + (n % 10) as u8;
+        a[8..].copy_from_slice(&language_code(language));
         let b_hash = hash12(&names);
 
+        // Builds (hashed, raw) for one cookie order without the formatting machinery.
         let render = |pairs: &[(&[u8], Option<&[u8]>)]| {
-            let mut c = Vec::with_capacity(128);
-            let mut d = Vec::with_capacity(256);
+            let mut c = Vec::with_capacity(64);
+            let mut d = Vec::with_capacity(128);
             for (i, (name, value)) in pairs.iter().enumerate() {
                 if i > 0 {
                     c.push(b',');
@@ -112,22 +111,23 @@ impl Ja4hSet {
                     d.extend_from_slice(v);
                 }
             }
-            let hashed = format!(
-                "{a}_{}_{}_{}",
-                str12(&b_hash),
-                str12(&hash12(&c)),
-                str12(&hash12(&d))
-            );
-            let raw = format!(
-                "{a}_{b_raw}_{}_{}",
-                String::from_utf8_lossy(&c),
-                String::from_utf8_lossy(&d)
-            );
-            (hashed, raw)
+            let mut hashed = Vec::with_capacity(51);
+            for part in [&a[..], b"_", &b_hash, b"_", &hash12(&c), b"_", &hash12(&d)] {
+                hashed.extend_from_slice(part);
+            }
+            let mut raw = Vec::with_capacity(15 + names.len() + c.len() + d.len());
+            for part in [&a[..], b"_", &names, b"_", &c, b"_", &d] {
+                raw.extend_from_slice(part);
+            }
+            (lossy(hashed), lossy(raw))
         };
         let (ja4h_o, ja4h_ro) = render(&cookies);
-        cookies.sort_unstable();
-        let (ja4h, ja4h_r) = render(&cookies);
+        let (ja4h, ja4h_r) = if cookies.is_sorted() {
+            (ja4h_o.clone(), ja4h_ro.clone())
+        } else {
+            cookies.sort_unstable();
+            render(&cookies)
+        };
         Ja4hSet {
             ja4h,
             ja4h_r,
@@ -137,8 +137,9 @@ impl Ja4hSet {
     }
 }
 
-fn str12(b: &[u8; 12]) -> &str {
-    std::str::from_utf8(b).unwrap_or("000000000000")
+/// A String from bytes that are UTF-8 unless a header carried invalid bytes.
+fn lossy(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -155,18 +156,17 @@ fn trim(s: &[u8]) -> &[u8] {
 
 /// First two characters of the method, lower-cased (`GET` → `ge`), `0`-padded; anything that is
 /// not an ASCII letter or digit becomes `0` so the fingerprint stays a clean token.
-pub fn method_code(method: &[u8]) -> String {
-    (0..2)
-        .map(|i| match method.get(i) {
-            Some(b) if b.is_ascii_alphanumeric() => char::from(b.to_ascii_lowercase()),
-            _ => '0',
-        })
-        .collect()
+pub fn method_code(method: &[u8]) -> [u8; 2] {
+    let code = |i: usize| match method.get(i) {
+        Some(b) if b.is_ascii_alphanumeric() => b.to_ascii_lowercase(),
+        _ => b'0',
+    };
+    [code(0), code(1)]
 }
 
 /// Canonical rule 4: first tag of Accept-Language cut at `,` or `;`, `-` removed, lower-cased,
 /// first 4 characters, `0`-padded (`en-US,en;q=0.9` → `enus`, absent → `0000`).
-pub fn language_code(value: Option<&[u8]>) -> String {
+pub fn language_code(value: Option<&[u8]>) -> [u8; 4] {
     let tag = value.map(|v| {
         let end = v
             .iter()
@@ -174,21 +174,16 @@ pub fn language_code(value: Option<&[u8]>) -> String {
             .unwrap_or(v.len());
         trim(&v[..end])
     });
-    let mut out: String = tag
-        .unwrap_or(&[])
-        .iter()
-        .filter(|b| **b != b'-')
-        .take(4)
-        .map(|b| {
-            if b.is_ascii_graphic() && *b != b'_' {
-                char::from(b.to_ascii_lowercase())
-            } else {
-                '0'
-            }
-        })
-        .collect();
-    while out.len() < 4 {
-        out.push('0');
+    let mut out = *b"0000";
+    for (slot, b) in out
+        .iter_mut()
+        .zip(tag.unwrap_or(&[]).iter().filter(|b| **b != b'-'))
+    {
+        *slot = if b.is_ascii_graphic() && *b != b'_' {
+            b.to_ascii_lowercase()
+        } else {
+            b'0'
+        };
     }
     out
 }
@@ -227,12 +222,12 @@ mod tests {
 
     #[test]
     fn language_rule() {
-        assert_eq!(language_code(Some(b"en;q=0.9")), "en00");
-        assert_eq!(language_code(Some(b"en-US,en;q=0.9")), "enus");
-        assert_eq!(language_code(Some(b" de-CH-1996 , fr")), "dech");
-        assert_eq!(language_code(Some(b"*")), "*000");
-        assert_eq!(language_code(Some(b"")), "0000");
-        assert_eq!(language_code(None), "0000");
+        assert_eq!(&language_code(Some(b"en;q=0.9")), b"en00");
+        assert_eq!(&language_code(Some(b"en-US,en;q=0.9")), b"enus");
+        assert_eq!(&language_code(Some(b" de-CH-1996 , fr")), b"dech");
+        assert_eq!(&language_code(Some(b"*")), b"*000");
+        assert_eq!(&language_code(Some(b"")), b"0000");
+        assert_eq!(&language_code(None), b"0000");
     }
 
     #[test]
@@ -279,7 +274,7 @@ mod tests {
         let hs: Vec<(&[u8], &[u8])> = names.iter().map(|n| (n.as_bytes(), &b"v"[..])).collect();
         let s = Ja4hSet::compute(b"PROPFIND", HttpVersion::Http11, hs);
         assert!(s.ja4h.starts_with("pr11nn990000_"));
-        assert_eq!(method_code(b"M"), "m0");
-        assert_eq!(method_code(b"\"x"), "0x");
+        assert_eq!(&method_code(b"M"), b"m0");
+        assert_eq!(&method_code(b"\"x"), b"0x");
     }
 }

@@ -1,0 +1,72 @@
+# Shared by the bench scripts: writes a private httpd ServerRoot in $1 for ports $2 (https)
+# and $3 (http). $4 selects mod_ja4: base (not loaded), module (exporting to a unix socket,
+# the production shape; a receiver must listen on $1/ingest.sock) or module-json (exporting
+# to a JSON Lines file). The server loads Debian's default module set, as a real site does.
+DEFAULT_MODULES="access_compat alias auth_basic authn_core authn_file authz_host authz_user autoindex deflate dir env filter negotiation reqtimeout setenvif status"
+write_conf() {
+  local root=$1 https=$2 http=$3 mode=$4 mpm=${5:-event}
+  local M=/usr/lib/apache2/modules
+  mkdir -p "$root/htdocs"
+  echo "hello from httpd" > "$root/htdocs/index.html"
+  [ -f "$root/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+      -subj /CN=localhost -keyout "$root/key.pem" -out "$root/cert.pem" 2>/dev/null
+  local ja4="" mods="" m
+  case "$mode" in
+    module) ja4="LoadModule ja4_module $MODULE
+JA4ExportSocket $root/ingest.sock" ;;
+    module-json) ja4="LoadModule ja4_module $MODULE
+JA4ExportFile $root/ja4.jsonl" ;;
+  esac
+  for m in $DEFAULT_MODULES; do mods="$mods
+LoadModule ${m}_module $M/mod_${m}.so"; done
+  cat > "$root/httpd.conf" <<CONF
+ServerRoot $root
+PidFile $root/httpd.pid
+ServerName localhost
+LoadModule mpm_${mpm}_module $M/mod_mpm_${mpm}.so
+LoadModule authz_core_module $M/mod_authz_core.so
+LoadModule mime_module $M/mod_mime.so
+LoadModule ssl_module $M/mod_ssl.so
+$mods
+$ja4
+TypesConfig /etc/mime.types
+Listen 127.0.0.1:$https
+Listen 127.0.0.1:$http
+ErrorLog $root/error.log
+LogFormat "%h %r %>s %b" plain
+CustomLog $root/access.log plain
+DocumentRoot $root/htdocs
+KeepAliveTimeout 30
+MaxKeepAliveRequests 0
+<VirtualHost 127.0.0.1:$https>
+  SSLEngine on
+  SSLCertificateFile $root/cert.pem
+  SSLCertificateKeyFile $root/key.pem
+</VirtualHost>
+CONF
+}
+
+wait_port() {
+  for _ in $(seq 1 400); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "port $1 did not open" >&2
+  return 1
+}
+
+# Drains a unix socket (a stand-in for the sidecar's ingest, outside the measured process).
+start_receiver() {
+  python3 - "$1" <<'PY' &
+import os, socket, sys, threading
+path = sys.argv[1]
+try: os.unlink(path)
+except FileNotFoundError: pass
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(path); os.chmod(path, 0o666); s.listen(64)
+def drain(c):
+    while c.recv(1 << 20): pass
+while True:
+    c, _ = s.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()
+PY
+  RECEIVER_PID=$!
+}
