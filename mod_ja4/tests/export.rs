@@ -12,18 +12,6 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use ja4_core::batch::{self, OwnedRecord, RecordKind};
 
-fn need_root() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run the httpd tests as root"
-    );
-    eprintln!("skipped: needs root");
-    false
-}
-
 /// A receiver that decodes every frame from every connection.
 fn receiver(path: &std::path::Path) -> Arc<Mutex<Vec<OwnedRecord>>> {
     let listener = UnixListener::bind(path).unwrap();

@@ -14,18 +14,6 @@ use common::*;
 use ja4_sidecar::offline::{analyze_file, offline_flow_config};
 use serde_json::Value;
 
-fn need_root() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run the httpd tests as root"
-    );
-    eprintln!("skipped: needs root");
-    false
-}
-
 /// Drives a mix of real clients at `h` and returns how many requests they made.
 fn drive_clients(h: &Httpd) -> usize {
     let mut n = 0;

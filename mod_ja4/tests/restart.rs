@@ -10,18 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn need_root() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run the httpd tests as root"
-    );
-    eprintln!("skipped: needs root");
-    false
-}
-
 fn children(parent: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {

@@ -73,6 +73,20 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the root-only tests can run; without root they are skipped with a message, except
+/// under CI where that is a failure.
+pub fn need_root() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the httpd tests as root"
+    );
+    eprintln!("skipped: needs root");
+    false
+}
+
 pub fn tempdir(tag: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let d = std::env::temp_dir().join(format!(
