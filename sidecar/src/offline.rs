@@ -40,6 +40,7 @@ pub fn offline_flow_config() -> FlowConfig {
     FlowConfig {
         max_connections: 1 << 20,
         idle_timeout_us: 24 * 3600 * 1_000_000,
+        closed_linger_us: 24 * 3600 * 1_000_000,
         ..FlowConfig::default()
     }
 }

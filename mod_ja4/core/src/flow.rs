@@ -34,6 +34,10 @@ pub struct FlowConfig {
     pub max_http_head: usize,
     /// Per-direction reassembly limits.
     pub reassembly: Limits,
+    /// Follow plaintext HTTP requests (JA4H). The live capture leaves this to httpd.
+    pub parse_http: bool,
+    /// A connection that saw FIN or RST is finished after this much silence.
+    pub closed_linger_us: i64,
 }
 
 impl Default for FlowConfig {
@@ -45,6 +49,35 @@ impl Default for FlowConfig {
             max_handshake: tls::DEFAULT_MAX_HANDSHAKE,
             max_http_head: http::DEFAULT_MAX_HEAD,
             reassembly: Limits::default(),
+            parse_http: true,
+            closed_linger_us: 300 * 1_000_000,
+        }
+    }
+}
+
+/// What changed about a connection, as [`FlowTable::process_observed`] reports it.
+#[derive(Debug)]
+pub struct Progress<'a> {
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// The client's SYN (its ISN identifies the connection).
+    pub syn: Option<&'a SynFacts>,
+    pub syn_ack: Option<&'a SynFacts>,
+    /// Capture time of the client's first ACK after the SYN-ACK.
+    pub ack_us: Option<i64>,
+    pub ja4: Option<&'a Ja4Set>,
+    pub ja4s: Option<&'a Ja4sSet>,
+    pub closed: bool,
+}
+
+impl Progress<'_> {
+    /// JA4L (client, server) once the handshake is complete.
+    pub fn ja4l(&self) -> Option<Ja4l> {
+        match (self.syn, self.syn_ack, self.ack_us) {
+            (Some(s), Some(a), Some(ack)) => {
+                Some(Ja4l::new(s.ts_us, a.ts_us, ack, s.outer_ttl, a.outer_ttl))
+            }
+            _ => None,
         }
     }
 }
@@ -242,6 +275,18 @@ impl Conn {
         }
     }
 
+    /// Changes whenever the connection learns something a shared-table reader cares about.
+    fn progress_mark(&self) -> (bool, bool, bool, bool, bool, bool) {
+        (
+            self.syn.is_some(),
+            self.syn_ack.is_some(),
+            self.ack_us.is_some(),
+            self.ja4.is_some(),
+            self.ja4s.is_some(),
+            self.facts.closed,
+        )
+    }
+
     fn endpoint(&self, side: Side) -> Endpoint {
         match side {
             Side::A => self.a,
@@ -334,6 +379,18 @@ impl FlowTable {
         pkt: &TcpPacket<'_>,
         emit: &mut dyn FnMut(ConnectionRecord),
     ) {
+        self.process_observed(ts_us, pkt, emit, &mut |_| {});
+    }
+
+    /// Like [`FlowTable::process`], and calls `observe` whenever the packet moved its connection
+    /// forward (SYN, SYN-ACK, handshake ACK, ClientHello, ServerHello, FIN/RST).
+    pub fn process_observed(
+        &mut self,
+        ts_us: i64,
+        pkt: &TcpPacket<'_>,
+        emit: &mut dyn FnMut(ConnectionRecord),
+        observe: &mut dyn FnMut(&Progress<'_>),
+    ) {
         self.stats.segments += 1;
         self.expire(ts_us, emit);
         let src = Endpoint {
@@ -375,7 +432,21 @@ impl FlowTable {
         let Some(conn) = self.conns.to_back(&key) else {
             return;
         };
+        let before = conn.progress_mark();
         update(conn, &self.cfg, &mut self.stats, ts_us, pkt, src);
+        if conn.progress_mark() != before {
+            let client = conn.client.unwrap_or(Side::A);
+            observe(&Progress {
+                client: conn.endpoint(client),
+                server: conn.endpoint(client.other()),
+                syn: conn.syn.as_ref(),
+                syn_ack: conn.syn_ack.as_ref(),
+                ack_us: conn.ack_us,
+                ja4: conn.ja4.as_ref(),
+                ja4s: conn.ja4s.as_ref(),
+                closed: conn.facts.closed,
+            });
+        }
     }
 
     /// Finishes every connection (end of capture).
@@ -387,7 +458,13 @@ impl FlowTable {
 
     fn expire(&mut self, now: i64, emit: &mut dyn FnMut(ConnectionRecord)) {
         while let Some((_, c)) = self.conns.front() {
-            if now.saturating_sub(c.facts.last_seen_us) <= self.cfg.idle_timeout_us {
+            let quiet = now.saturating_sub(c.facts.last_seen_us);
+            let limit = if c.facts.closed {
+                self.cfg.closed_linger_us.min(self.cfg.idle_timeout_us)
+            } else {
+                self.cfg.idle_timeout_us
+            };
+            if quiet <= limit {
                 break;
             }
             if let Some((_, c)) = self.conns.pop_front() {
@@ -469,6 +546,7 @@ fn analyze(conn: &mut Conn, side: Side, cfg: &FlowConfig, stats: &mut FlowStats)
                     dir.state = DirState::Tls;
                 } else {
                     match http::looks_like_request(data) {
+                        Ok(true) if !cfg.parse_http => finish(dir),
                         Ok(true) => {
                             dir.state = DirState::Http(RequestStream::new(cfg.max_http_head))
                         }

@@ -253,3 +253,77 @@ fn ecn_syn_still_counts_as_the_first_syn() {
     assert!(recs[0].facts.syn.as_ref().unwrap().ecn_setup);
     assert!(recs[0].ja4l.is_some());
 }
+
+#[test]
+fn progress_is_reported_as_the_handshake_advances() {
+    use ja4_core::decode::{self, LinkType};
+    use ja4_core::flow::FlowTable;
+    let mut frames = handshake(ISN_C, ISN_S);
+    frames.push((
+        200,
+        Seg::client(
+            ACK,
+            ISN_C.wrapping_add(1),
+            &tls_records(1, &client_hello("p.example", 32), 16384),
+        )
+        .frame(),
+    ));
+    frames.push((
+        300,
+        Seg::server(
+            ACK,
+            ISN_S + 1,
+            &tls_records(2, &server_hello(0x1301, false), 16384),
+        )
+        .frame(),
+    ));
+    frames.push((
+        400,
+        Seg::client(ACK, ISN_C.wrapping_add(500), b"encrypted stuff").frame(),
+    ));
+    frames.push((
+        500,
+        Seg::client(FIN | ACK, ISN_C.wrapping_add(600), b"").frame(),
+    ));
+    let mut table = FlowTable::new(FlowConfig::default());
+    let mut seen = Vec::new();
+    for (ts, f) in &frames {
+        let p = decode::decode(LinkType::Raw, f).unwrap().unwrap();
+        table.process_observed(*ts, &p, &mut |_| {}, &mut |pr| {
+            seen.push((
+                pr.syn.map(|s| s.isn),
+                pr.ja4l().map(|l| l.ja4l_c),
+                pr.ja4.is_some(),
+                pr.ja4s.is_some(),
+                pr.closed,
+            ))
+        });
+    }
+    // SYN, SYN-ACK, ACK, hello, server hello, FIN: six steps; the encrypted data is not one.
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert!(seen.iter().all(|s| s.0 == Some(ISN_C)));
+    assert_eq!(seen[2].1.as_deref(), Some("25_64"));
+    assert!(seen[3].2 && !seen[3].3 && seen[4].3 && seen[5].4);
+}
+
+#[test]
+fn closed_connections_finish_after_the_linger() {
+    let cfg = FlowConfig {
+        closed_linger_us: 1_000,
+        idle_timeout_us: 1_000_000_000,
+        ..FlowConfig::default()
+    };
+    let mut frames = handshake(10, 20);
+    frames.push((200, Seg::client(FIN | ACK, 11, b"").frame()));
+    // Another connection, much later, drives the clock.
+    frames.push((
+        10_000,
+        Seg::client(SYN, 1, b"").with_ports(50001, 443).frame(),
+    ));
+    let (recs, stats) = run(&frames, cfg);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(
+        stats.evicted_idle, 1,
+        "the closed connection left after its linger"
+    );
+}
