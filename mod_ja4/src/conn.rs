@@ -203,6 +203,7 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
             vars: OnceLock::new(),
             requests: AtomicU32::new(0),
         };
+        crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
         let raw = Box::into_raw(Box::new(state));
         // SAFETY: the connection pool owns the state from here; conn_end frees it once. The
         // filter context lives in the same pool and is registered after, so it is freed first.
@@ -238,6 +239,8 @@ unsafe extern "C" fn conn_end(data: *mut c_void) -> sys::apr_status_t {
     guard(0, || {
         // SAFETY: registered once in pre_connection with a Box<ConnState> pointer.
         let state = unsafe { Box::from_raw(data as *mut ConnState) };
+        // The capture may have published the connection after pre_connection looked.
+        crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
         if state.requests.load(Ordering::Relaxed) == 0 {
             status::add(|s| &s.orphans, 1);
             export::orphan(&state);

@@ -168,7 +168,7 @@ pub fn orphan(st: &ConnState) {
 
 /// The exporter thread.
 fn run(sh: &Shared) {
-    let mut sink = Sink::new(sh.socket.clone());
+    let mut sink = Sink::new(sh.socket.clone(), Duration::from_millis(500));
     let mut json = sh
         .file
         .as_ref()
@@ -214,6 +214,7 @@ fn run(sh: &Shared) {
 /// The unix socket side: a backlog of framed batches, sent in order when connected.
 struct Sink {
     path: Option<PathBuf>,
+    write_timeout: Duration,
     stream: Option<UnixStream>,
     backlog: VecDeque<(Vec<u8>, u64)>,
     backlog_records: u64,
@@ -222,9 +223,10 @@ struct Sink {
 }
 
 impl Sink {
-    fn new(path: Option<PathBuf>) -> Self {
+    fn new(path: Option<PathBuf>, write_timeout: Duration) -> Self {
         Sink {
             path,
+            write_timeout,
             stream: None,
             backlog: VecDeque::new(),
             backlog_records: 0,
@@ -265,7 +267,7 @@ impl Sink {
                 }
                 match UnixStream::connect(&path) {
                     Ok(s) => {
-                        let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
+                        let _ = s.set_write_timeout(Some(self.write_timeout));
                         self.stream = Some(s);
                         self.backoff = Duration::from_millis(100);
                     }
@@ -340,5 +342,74 @@ impl JsonFile {
             Ok(()) => status::add(|s| &s.json_records, records.len() as u64),
             Err(_) => status::add(|s| &s.json_errors, 1),
         }
+    }
+}
+
+/// The JA4ExportFile descriptor opened by the parent, inherited by children.
+pub static EXPORT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// A duplicate of the export file descriptor, if one is open.
+pub fn export_file() -> Option<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let fd = EXPORT_FD.load(std::sync::atomic::Ordering::Acquire);
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: dup of our own open descriptor; the File owns the duplicate.
+    let dup = unsafe { libc::dup(fd) };
+    // SAFETY: `dup` is a fresh descriptor nobody else owns.
+    (dup >= 0).then(|| unsafe { std::fs::File::from_raw_fd(dup) })
+}
+
+/// Export from the parent's capture thread: orphan records of connections httpd never
+/// accepted. Never waits: a short write timeout, no connect retries inside a call.
+pub struct ParentSink {
+    sink: Sink,
+    json: Option<JsonFile>,
+    pending: Vec<Vec<u8>>,
+    last: Instant,
+    limit: usize,
+}
+
+impl ParentSink {
+    pub fn new(cfg: &ModuleConfig) -> Self {
+        ParentSink {
+            sink: Sink::new(cfg.export_socket.clone(), Duration::from_millis(20)),
+            json: export_file().map(JsonFile::new),
+            pending: Vec::new(),
+            last: Instant::now(),
+            limit: cfg.queue_limit as usize,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.sink.path.is_some() || self.json.is_some()
+    }
+
+    pub fn push(&mut self, record: Vec<u8>) {
+        status::add(|s| &s.queued, 1);
+        self.pending.push(record);
+        if self.pending.len() >= 64 {
+            self.flush();
+        }
+    }
+
+    /// Called by the capture loop after each read: flushes at least once a second.
+    pub fn tick(&mut self) {
+        if self.last.elapsed() >= Duration::from_secs(1) {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.last = Instant::now();
+        if !self.pending.is_empty() {
+            if let Some(j) = self.json.as_mut() {
+                j.write(&self.pending);
+            }
+            self.sink.push(&self.pending, self.limit);
+            self.pending.clear();
+        }
+        self.sink.flush(Duration::ZERO);
     }
 }

@@ -10,6 +10,7 @@
 //! [`ffi::guard`]), or allocate per request beyond what a record needs. Parsing and
 //! fingerprinting are done by [`ja4_core`]; this crate is the FFI shell around it.
 
+mod capture;
 mod config;
 mod conn;
 mod export;
@@ -18,8 +19,8 @@ mod request;
 mod status;
 
 use std::ffi::{c_int, c_void};
-use std::os::fd::{FromRawFd, IntoRawFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::os::fd::IntoRawFd;
+use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 
@@ -45,8 +46,7 @@ pub static mut ja4_module: sys::module = sys::module {
     flags: 0,
 };
 
-/// The JA4ExportFile descriptor opened by the parent, inherited by children.
-static EXPORT_FD: AtomicI32 = AtomicI32::new(-1);
+use export::EXPORT_FD;
 
 unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
     ffi::guard((), || {
@@ -144,6 +144,22 @@ unsafe extern "C" fn post_config(
                 }
             }
         }
+        // SAFETY: pconf is this generation's pool; the table is mapped before children fork.
+        if let Err(e) = unsafe { capture::map_table(pconf, sc.cfg.shared_entries as usize) } {
+            ffi::log_server(s, ffi::LOG_WARNING, 0, &format!("mod_ja4: shared connection table unavailable ({e}); requests keep their in-connection fingerprints"));
+        }
+        // The capture thread runs in the parent only, from the real pass on (not the dry run
+        // httpd makes at start-up).
+        // SAFETY: `s` and `pconf` belong to this generation.
+        if unsafe { capture::real_pass(s) } {
+            match unsafe { capture::start(s, pconf, &sc.cfg) } {
+                Ok(()) => status::add(|c| &c.capture_threads, 1),
+                Err(e) => {
+                    status::add(|c| &c.capture_errors, 1);
+                    ffi::log_server(s, ffi::LOG_WARNING, 0, &format!("mod_ja4: capture not running: {e}; requests keep their in-connection fingerprints"));
+                }
+            }
+        }
         ffi::log_server(
             s,
             ffi::LOG_INFO,
@@ -156,6 +172,8 @@ unsafe extern "C" fn post_config(
 
 unsafe extern "C" fn child_init(pchild: *mut sys::apr_pool_t, s: *mut sys::server_rec) {
     ffi::guard((), || {
+        // The capture belongs to the parent: drop the inherited handle (fd and ring).
+        capture::release_in_child();
         // SAFETY: `s` is the main server.
         let Some(sc) = (unsafe { config::server_config(s) }) else {
             return;
@@ -163,14 +181,7 @@ unsafe extern "C" fn child_init(pchild: *mut sys::apr_pool_t, s: *mut sys::serve
         if !sc.cfg.engine {
             return;
         }
-        let fd = EXPORT_FD.load(Ordering::Acquire);
-        let file = (fd >= 0).then(|| {
-            // SAFETY: dup of the inherited descriptor; the File owns the duplicate.
-            let dup = unsafe { libc::dup(fd) };
-            (dup >= 0).then(|| unsafe { std::fs::File::from_raw_fd(dup) })
-        });
-        let file = file.flatten();
-        if let Err(e) = export::start(&sc.cfg, file) {
+        if let Err(e) = export::start(&sc.cfg, export::export_file()) {
             ffi::log_server(
                 s,
                 ffi::LOG_ERR,

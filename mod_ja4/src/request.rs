@@ -8,8 +8,11 @@ use std::ffi::{c_char, c_int, CStr};
 use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
-use ja4_core::batch::{Record, RecordKind, SynRecord, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN};
+use ja4_core::batch::{
+    Record, RecordKind, SynRecord, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
+};
 use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
+use ja4_core::shared::Entry;
 
 use crate::conn::{self, cstring, ConnState, ConnVars};
 use crate::ffi::{cbytes, guard, pool_box, pool_str, table_entries};
@@ -313,6 +316,37 @@ unsafe fn build_record<'a>(
             sources |= SOURCE_SAVED_SYN;
         }
         let p = pick(table_entries(r.headers_in));
+        // What the capture thread saw of this connection: handshake timing, server side.
+        let cap = st.and_then(|s| crate::capture::lookup(s.client, s.syn.as_ref().map(|y| y.isn)));
+        if let Some(e) = &cap {
+            sources |= SOURCE_CAPTURE;
+            status::add(|c| &c.capture_lookups, 1);
+            // Both sources saw this connection: they must agree (JA4 once the hello is in).
+            let ja4_ok = e.ja4.is_empty() || tls.is_none_or(|t| t.ja4.ja4 == e.ja4);
+            let ja4t_ok = st.is_none_or(|s| s.ja4t.is_empty() || s.ja4t == e.ja4t);
+            if ja4_ok && ja4t_ok {
+                status::add(|c| &c.capture_agree, 1);
+            } else {
+                status::add(|c| &c.capture_mismatch, 1);
+            }
+        }
+        let cap_str = |f: fn(&Entry) -> &String| -> &'a [u8] {
+            match &cap {
+                // Copied into the request pool: lives as long as the record.
+                Some(e) => cbytes(pool_str(r.pool, f(e).as_bytes())),
+                None => b"",
+            }
+        };
+        let ja4l_c = cap
+            .as_ref()
+            .and_then(|e| e.ja4l_c())
+            .map(|v| cbytes(pool_str(r.pool, v.as_bytes())))
+            .unwrap_or(empty);
+        let ja4l_s = cap
+            .as_ref()
+            .and_then(|e| e.ja4l_s())
+            .map(|v| cbytes(pool_str(r.pool, v.as_bytes())))
+            .unwrap_or(empty);
         let [user_agent, accept, accept_language, accept_encoding, sec_fetch_site, sec_fetch_mode, sec_fetch_dest, sec_fetch_user, sec_ch_ua, sec_ch_ua_mobile, sec_ch_ua_platform] =
             p.values;
         Record {
@@ -352,10 +386,10 @@ unsafe fn build_record<'a>(
             ja4h_o: b(&ja4h.ja4h_o),
             ja4h_ro: b(&ja4h.ja4h_ro),
             ja4t: st.map_or(empty, |s| b(&s.ja4t)),
-            ja4ts: empty,
-            ja4l_c: empty,
-            ja4l_s: empty,
-            ja4s: empty,
+            ja4ts: cap_str(|e| &e.ja4ts),
+            ja4l_c,
+            ja4l_s,
+            ja4s: cap_str(|e| &e.ja4s),
             syn: st.and_then(|s| s.syn.as_ref()).map(syn_record),
             sources,
             header_names: p.names,

@@ -43,6 +43,17 @@ counters! {
     export_errors: "socket connect/write errors",
     json_errors: "JA4ExportFile write errors",
     queue_depth: "records waiting in child queues",
+    capture_threads: "capture threads running (the parent's, 0 or 1)",
+    capture_packets: "packets the capture thread read",
+    capture_syns: "SYNs seen by the capture",
+    capture_hellos: "ClientHellos seen by the capture",
+    capture_decode_errors: "captured packets that could not be decoded",
+    capture_errors: "capture read or start errors",
+    capture_orphans: "connections httpd never accepted (SYN scans, half-open handshakes)",
+    capture_lookups: "requests that found their connection in the shared table",
+    capture_agree: "requests whose JA4 and JA4T from the capture equal the in-connection ones",
+    capture_mismatch: "requests whose capture and in-connection fingerprints differ",
+    shm_replaced: "shared-table entries replaced while still live (table too small)",
 }
 
 static SHARED: AtomicPtr<Counters> = AtomicPtr::new(std::ptr::null_mut());
@@ -63,6 +74,17 @@ static LOCAL: Counters = Counters {
     export_errors: AtomicU64::new(0),
     json_errors: AtomicU64::new(0),
     queue_depth: AtomicU64::new(0),
+    capture_threads: AtomicU64::new(0),
+    capture_packets: AtomicU64::new(0),
+    capture_syns: AtomicU64::new(0),
+    capture_hellos: AtomicU64::new(0),
+    capture_decode_errors: AtomicU64::new(0),
+    capture_errors: AtomicU64::new(0),
+    capture_orphans: AtomicU64::new(0),
+    capture_lookups: AtomicU64::new(0),
+    capture_agree: AtomicU64::new(0),
+    capture_mismatch: AtomicU64::new(0),
+    shm_replaced: AtomicU64::new(0),
 };
 
 fn counters() -> &'static Counters {
@@ -157,6 +179,7 @@ pub unsafe extern "C" fn handler(r: *mut sys::request_rec) -> c_int {
 fn render(json: bool) -> String {
     use std::fmt::Write as _;
     let c = counters();
+    let shm = crate::capture::table().map_or((0, 0), |t| (t.slots(), t.occupancy()));
     let mut s = String::with_capacity(2048);
     if json {
         s.push_str(&format!(
@@ -166,12 +189,21 @@ fn render(json: bool) -> String {
         for (i, (k, _, v)) in c.each().into_iter().enumerate() {
             let _ = write!(s, "{}\"{k}\":{v}", if i > 0 { "," } else { "" });
         }
-        s.push_str("}}\n");
+        let _ = writeln!(
+            s,
+            "}},\"shm_entries\":{},\"shm_occupied\":{}}}",
+            shm.0, shm.1
+        );
     } else {
         let _ = writeln!(s, "mod_ja4 {}\n", ja4_platform::long_version());
         for (k, help, v) in c.each() {
-            let _ = writeln!(s, "{k:<20} {v:>12}   {help}");
+            let _ = writeln!(s, "{k:<22} {v:>12}   {help}");
         }
+        let _ = writeln!(
+            s,
+            "{:<22} {:>12}   shared-table entries in use (of {})",
+            "shm_occupied", shm.1, shm.0
+        );
     }
     s
 }

@@ -171,7 +171,45 @@ fn inline_matches_capture(mpm: &str) {
             Some("user-agent,accept")
         );
     }
+    // The capture thread's view (shared table) agrees with the in-connection one and with the
+    // offline analysis of the same traffic.
+    let with_capture: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["sources"].as_u64().unwrap() & 4 != 0)
+        .collect();
+    assert!(
+        with_capture.len() * 10 >= records.len() * 8,
+        "only {} of {} records found their connection in the capture",
+        with_capture.len(),
+        records.len()
+    );
+    for rec in &with_capture {
+        let port = rec["client_port"].as_u64().unwrap() as u16;
+        let conn = by_port[&port];
+        assert_eq!(
+            rec["ja4ts"].as_str(),
+            conn.ja4ts.as_deref(),
+            "JA4TS of port {port}"
+        );
+        if let Some(s) = &conn.ja4s {
+            assert_eq!(
+                rec["ja4s"].as_str(),
+                Some(s.ja4s.as_str()),
+                "JA4S of port {port}"
+            );
+        }
+        let l = conn.ja4l.as_ref().expect("handshake in the capture");
+        let ttl = |v: &str| v.split('_').nth(1).unwrap().to_owned();
+        assert_eq!(ttl(rec["ja4l_c"].as_str().unwrap()), ttl(&l.ja4l_c));
+        assert_eq!(ttl(rec["ja4l_s"].as_str().unwrap()), ttl(&l.ja4l_s));
+    }
     let st = h.status_json();
+    assert_eq!(
+        st["counters"]["capture_mismatch"], 0,
+        "capture and in-connection fingerprints differ: {st}"
+    );
+    assert!(st["counters"]["capture_agree"].as_u64().unwrap() >= with_capture.len() as u64);
+    assert_eq!(st["counters"]["capture_threads"], 1);
     assert_eq!(st["counters"]["hello_errors"], 0);
     assert!(st["counters"]["hellos"].as_u64().unwrap() >= 6);
     h.assert_no_crash();
@@ -228,6 +266,71 @@ fn handshake_without_request_is_an_orphan_record() {
         "{bare:#?}"
     );
     assert!(h.status_json()["counters"]["orphans"].as_u64().unwrap() >= 2);
+}
+
+/// Sends one bare SYN from a raw socket (the kernel answers the SYN-ACK with RST): a half-open
+/// scan httpd never accepts. Returns the source port.
+fn syn_scan(port: u16) -> u16 {
+    let script = r#"
+import random, socket, struct, sys
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+sport = random.randint(20000, 30000)
+tcp = struct.pack('!HHIIBBHHH', sport, int(sys.argv[1]), 0x1234567, 0, 5 << 4, 0x02, 1024, 0, 0)
+pseudo = socket.inet_aton('127.0.0.1') * 2 + struct.pack('!BBH', 0, 6, len(tcp))
+tcp = tcp[:16] + struct.pack('!H', csum(pseudo + tcp)) + tcp[18:]
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).sendto(tcp, ('127.0.0.1', 0))
+print(sport)
+"#;
+    let out = run(Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(port.to_string()));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn syn_scan_is_a_capture_orphan() {
+    if !need_root() {
+        return;
+    }
+    let h = Httpd::start("synscan", &Options::default());
+    let sport = syn_scan(h.https);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let rec = loop {
+        if let Some(r) = h
+            .records()
+            .into_iter()
+            .find(|r| r["kind"] == "orphan" && r["client_port"] == sport)
+        {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no orphan for the SYN scan from port {sport}: {:#?}\n{}",
+            h.records(),
+            h.status_json()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        rec["sources"], 4,
+        "reported by the capture, not by a child: {rec}"
+    );
+    assert_eq!(rec["ja4t"], "1024__0_0");
+    assert!(
+        rec["ja4ts"].as_str().is_some_and(|t| !t.is_empty()),
+        "the server's SYN-ACK: {rec}"
+    );
+    assert!(
+        h.status_json()["counters"]["capture_orphans"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
 }
 
 #[test]

@@ -108,8 +108,7 @@ fn graceful_restarts(mpm: &str) {
         .collect();
 
     for _ in 0..20 {
-        h.signal("USR1");
-        std::thread::sleep(Duration::from_millis(250));
+        h.graceful();
     }
 
     // Replace the module with a new file (new inode), as a package upgrade does, and restart.

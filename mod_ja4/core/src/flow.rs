@@ -449,6 +449,12 @@ impl FlowTable {
         }
     }
 
+    /// Finishes connections idle (or closed and lingering) longer than their limit at `now_us`,
+    /// for a live capture that must expire connections while no packets arrive.
+    pub fn expire_idle(&mut self, now_us: i64, emit: &mut dyn FnMut(ConnectionRecord)) {
+        self.expire(now_us, emit);
+    }
+
     /// Finishes every connection (end of capture).
     pub fn drain(&mut self, emit: &mut dyn FnMut(ConnectionRecord)) {
         while let Some((_, c)) = self.conns.pop_front() {

@@ -120,6 +120,7 @@ impl SynFacts {
             dont_fragment: self.dont_fragment,
             ecn_setup: self.ecn_setup,
             has_timestamp: self.options.timestamp.is_some(),
+            isn: self.isn,
         }
     }
 }
@@ -136,6 +137,8 @@ pub struct SynSummary {
     pub dont_fragment: bool,
     pub ecn_setup: bool,
     pub has_timestamp: bool,
+    /// Initial sequence number: with the client address it identifies the connection.
+    pub isn: u32,
 }
 
 #[cfg(test)]

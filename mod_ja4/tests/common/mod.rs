@@ -258,6 +258,7 @@ JA4FlushInterval 50
             .spawn()
             .expect("apache2 starts");
         self.child = Some(child);
+        self.wait_generation(1);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if std::net::TcpStream::connect(("127.0.0.1", self.http)).is_ok()
@@ -272,6 +273,41 @@ JA4FlushInterval 50
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Generations httpd has started: its "resuming normal operations" lines. Listening
+    /// sockets accept connections before that, but signal handlers are only in place after it.
+    pub fn generations(&self) -> usize {
+        self.error_log()
+            .matches("resuming normal operations")
+            .count()
+    }
+
+    /// Waits until httpd has started `n` generations.
+    pub fn wait_generation(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.generations() < n {
+            assert!(
+                Instant::now() < deadline,
+                "httpd did not reach generation {n}:\n{}",
+                self.error_log()
+            );
+            if let Some(c) = &self.child {
+                assert!(
+                    Path::new(&format!("/proc/{}", c.id())).exists(),
+                    "httpd exited:\n{}",
+                    self.error_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// A graceful restart (SIGUSR1), waiting until the new generation runs.
+    pub fn graceful(&self) {
+        let n = self.generations();
+        self.signal("USR1");
+        self.wait_generation(n + 1);
     }
 
     pub fn pid(&self) -> u32 {
