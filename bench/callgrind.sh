@@ -11,7 +11,7 @@ N2=${2:-1200}
 cargo build -q --release -p mod_ja4
 MODULE=$PWD/target/release/libmod_ja4.so
 work=$(mktemp -d /tmp/ja4-callgrind.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 https=18543; http=18580
 
 # Total instructions of one httpd -X run serving $n keep-alive requests to $url.
@@ -21,6 +21,8 @@ run_one() {
   write_conf "$root" $https $http "$mode"
   RECEIVER_PID=""
   [ "$mode" = module ] && start_receiver "$root/ingest.sock"
+  # callgrind writes its output at exit, after httpd dropped to www-data.
+  install -m 644 -o "$(id -u www-data 2>/dev/null || id -u)" /dev/null "$root/cg.out"
   valgrind --tool=callgrind --callgrind-out-file="$root/cg.out" --dump-instr=no \
     apache2 -X -f "$root/httpd.conf" >/dev/null 2>"$root/valgrind.log" &
   local pid=$!

@@ -7,6 +7,9 @@ write_conf() {
   local root=$1 https=$2 http=$3 mode=$4 mpm=${5:-event}
   local M=/usr/lib/apache2/modules
   mkdir -p "$root/htdocs"
+  # Children (and `-X` after dropping privileges) run as www-data: they write the TLS cache,
+  # the receiver socket's peer side and callgrind's output here.
+  if [ "$(id -u)" = 0 ]; then chmod 755 "$(dirname "$root")"; chown www-data "$root"; fi
   echo "hello from httpd" > "$root/htdocs/index.html"
   [ -f "$root/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
       -subj /CN=localhost -keyout "$root/key.pem" -out "$root/cert.pem" 2>/dev/null
@@ -23,6 +26,7 @@ LoadModule ${m}_module $M/mod_${m}.so"; done
 ServerRoot $root
 PidFile $root/httpd.pid
 ServerName localhost
+$( [ "$(id -u)" = 0 ] && printf 'User www-data\nGroup www-data' )
 LoadModule mpm_${mpm}_module $M/mod_mpm_${mpm}.so
 LoadModule authz_core_module $M/mod_authz_core.so
 LoadModule mime_module $M/mod_mime.so
@@ -57,7 +61,7 @@ wait_port() {
 
 # Drains a unix socket (a stand-in for the sidecar's ingest, outside the measured process).
 start_receiver() {
-  python3 - "$1" <<'PY' &
+  python3 - "$1" >/dev/null 2>&1 <<'PY' &
 import os, socket, sys, threading
 path = sys.argv[1]
 try: os.unlink(path)

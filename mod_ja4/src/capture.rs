@@ -30,6 +30,8 @@ static TABLE_WORDS: AtomicUsize = AtomicUsize::new(0);
 /// The running capture of this generation (parent), or the inherited one (child, until
 /// child_init drops it).
 static CTX: AtomicPtr<Ctx> = AtomicPtr::new(std::ptr::null_mut());
+/// The process that runs the capture thread (0: none).
+static CAPTURE_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 /// The shared table, if mapped.
 pub fn table() -> Option<ConnTable<'static>> {
@@ -213,6 +215,8 @@ pub unsafe fn start(
         ));
     }
     CTX.store(ctx, Ordering::Release);
+    // SAFETY: getpid has no preconditions.
+    CAPTURE_PID.store(unsafe { libc::getpid() }, Ordering::Release);
     // SAFETY: the pool owns the Running value; `stop_capture` runs before the DSO is unloaded
     // (httpd registered the unload earlier, and cleanups run in reverse order).
     unsafe {
@@ -261,8 +265,13 @@ unsafe extern "C" fn stop_capture(data: *mut c_void) -> sys::apr_status_t {
     })
 }
 
-/// Child side: release the capture handle inherited from the parent (fd and ring).
+/// Child side: release the capture handle inherited from the parent (fd and ring). In
+/// single-process mode (`httpd -X`) the "child" is the capturing process itself: keep it.
 pub fn release_in_child() {
+    // SAFETY: getpid has no preconditions.
+    if CAPTURE_PID.load(Ordering::Acquire) == unsafe { libc::getpid() } {
+        return;
+    }
     let ctx = CTX.swap(std::ptr::null_mut(), Ordering::AcqRel);
     if !ctx.is_null() {
         // SAFETY: in the child the capture thread does not exist; this is our private copy of
