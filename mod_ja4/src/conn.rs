@@ -51,6 +51,8 @@ pub struct ConnState {
     /// Variable values computed at the connection's first request, reused by the others.
     pub vars: OnceLock<ConnVars>,
     pub requests: AtomicU32,
+    /// The JA4H header-name hash of the last request (keep-alive clients repeat their names).
+    pub ja4h_names: std::sync::Mutex<ja4_core::fingerprint::NamesCache>,
 }
 
 /// The per-connection values of the JA4* variables, as C strings for `apr_table_setn`.
@@ -202,6 +204,7 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
             tls: OnceLock::new(),
             vars: OnceLock::new(),
             requests: AtomicU32::new(0),
+            ja4h_names: Default::default(),
         };
         crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
         let raw = Box::into_raw(Box::new(state));

@@ -41,13 +41,16 @@ fn version(proto_num: c_int) -> HttpVersion {
 ///
 /// # Safety
 /// `r` is a live request.
-unsafe fn compute_ja4h(r: &sys::request_rec) -> Ja4hSet {
+unsafe fn compute_ja4h(r: &sys::request_rec, st: Option<&ConnState>) -> Ja4hSet {
     // SAFETY: method and headers_in belong to the live request.
     let method = unsafe { cbytes(r.method) };
     let v = version(r.proto_num);
     let headers = unsafe { table_entries(r.headers_in) };
     if !matches!(v, HttpVersion::Http2 | HttpVersion::Http3) {
-        return Ja4hSet::compute(method, v, headers);
+        return match st.and_then(|s| s.ja4h_names.try_lock().ok()) {
+            Some(mut cache) => Ja4hSet::compute_cached(method, v, headers, &mut cache),
+            None => Ja4hSet::compute(method, v, headers),
+        };
     }
     let mut wire: Vec<(Vec<u8>, &[u8])> = headers
         .map(|(k, val)| (k.to_ascii_lowercase(), val))
@@ -123,10 +126,10 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
             return sys::DECLINED;
         }
         status::add(|s| &s.requests, 1);
-        // SAFETY: the request is live.
-        let ja4h = unsafe { compute_ja4h(req) };
         // SAFETY: the connection outlives its requests.
         let state = unsafe { conn::state(req.connection) };
+        // SAFETY: the request is live.
+        let ja4h = unsafe { compute_ja4h(req, state) };
         if let Some(st) = state {
             st.requests.fetch_add(1, Ordering::Relaxed);
             if st.tls.get().is_some() {
@@ -234,7 +237,7 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
             Some(rs) => &rs.ja4h,
             None => {
                 // SAFETY: the request is live.
-                computed = unsafe { compute_ja4h(req) };
+                computed = unsafe { compute_ja4h(req, None) };
                 &computed
             }
         };

@@ -46,6 +46,20 @@ impl Ja4hSet {
     where
         I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
     {
+        Self::compute_cached(method, version, headers, &mut NamesCache::default())
+    }
+
+    /// [`Ja4hSet::compute`] reusing the header-name hash of the previous request when the names
+    /// are the same (keep-alive clients repeat them), which saves one SHA-256 per request.
+    pub fn compute_cached<'h, I>(
+        method: &[u8],
+        version: HttpVersion,
+        headers: I,
+        cache: &mut NamesCache,
+    ) -> Self
+    where
+        I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    {
         let mut names: Vec<u8> = Vec::with_capacity(256);
         let mut count = 0usize;
         let mut has_cookie = false;
@@ -93,7 +107,7 @@ impl Ja4hSet {
         a[6] = b'0' + (n / 10) as u8;
         a[7] = b'0' + (n % 10) as u8;
         a[8..].copy_from_slice(&language_code(language));
-        let b_hash = hash12(&names);
+        let b_hash = cache.hash(&names);
 
         // Builds (hashed, raw) for one cookie order without the formatting machinery.
         let render = |pairs: &[(&[u8], Option<&[u8]>)]| {
@@ -134,6 +148,27 @@ impl Ja4hSet {
             ja4h_o,
             ja4h_ro,
         }
+    }
+}
+
+/// The last header-name list hashed for JA4H part b, and its hash.
+#[derive(Debug, Default, Clone)]
+pub struct NamesCache {
+    names: Vec<u8>,
+    hash: [u8; 12],
+}
+
+impl NamesCache {
+    fn hash(&mut self, names: &[u8]) -> [u8; 12] {
+        if names.is_empty() {
+            return hash12(names);
+        }
+        if self.names != names {
+            self.hash = hash12(names);
+            self.names.clear();
+            self.names.extend_from_slice(names);
+        }
+        self.hash
     }
 }
 
@@ -218,6 +253,22 @@ mod tests {
             s.ja4h_o,
             "ge11cr04da00_8ddaef5d77af_f9cc76dcacf7_a0565a60202f"
         );
+    }
+
+    #[test]
+    fn cached_names_hash_gives_the_same_fingerprints() {
+        let mut cache = NamesCache::default();
+        for hs in [
+            &[("Host", "a"), ("Accept", "*/*")][..],
+            &[("Host", "a"), ("Accept", "*/*")],
+            &[("Host", "a"), ("Accept", "*/*"), ("Cookie", "x=1")],
+            &[("Host", "b"), ("User-Agent", "u")],
+            &[],
+        ] {
+            let plain = Ja4hSet::compute(b"GET", HttpVersion::Http11, h(hs));
+            let cached = Ja4hSet::compute_cached(b"GET", HttpVersion::Http11, h(hs), &mut cache);
+            assert_eq!(plain, cached);
+        }
     }
 
     #[test]
