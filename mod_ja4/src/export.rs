@@ -330,7 +330,7 @@ impl JsonFile {
     fn write(&mut self, batch: &[Vec<u8>]) {
         let payload: Vec<u8> = batch.concat();
         let frame = batch::frame(&payload, batch.len() as u32);
-        let Ok((records, _)) = batch::decode_frame(&frame) else {
+        let Ok((records, _)) = batch::decode_frame_ref(&frame) else {
             status::add(|s| &s.json_errors, 1);
             return;
         };

@@ -177,3 +177,8 @@ fn graceful_restarts_event() {
 fn graceful_restarts_prefork() {
     graceful_restarts("prefork");
 }
+
+#[test]
+fn graceful_restarts_worker() {
+    graceful_restarts("worker");
+}

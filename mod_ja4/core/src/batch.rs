@@ -103,6 +103,66 @@ pub struct Record<S> {
 /// A decoded record.
 pub type OwnedRecord = Record<String>;
 
+impl<S> Record<S> {
+    /// The same record with every string converted by `f`.
+    pub fn map<T>(self, f: impl Fn(S) -> T) -> Record<T> {
+        Record {
+            kind: self.kind,
+            ts_us: self.ts_us,
+            conn_id: self.conn_id,
+            client_ip: self.client_ip,
+            client_port: self.client_port,
+            server_ip: self.server_ip,
+            server_port: self.server_port,
+            vhost: f(self.vhost),
+            method: f(self.method),
+            path: f(self.path),
+            query: f(self.query),
+            protocol: f(self.protocol),
+            status: self.status,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            duration_us: self.duration_us,
+            keepalives: self.keepalives,
+            tls_version: f(self.tls_version),
+            tls_cipher: f(self.tls_cipher),
+            tls_sni: f(self.tls_sni),
+            tls_alpn: f(self.tls_alpn),
+            ja4: f(self.ja4),
+            ja4_r: f(self.ja4_r),
+            ja4_o: f(self.ja4_o),
+            ja4_ro: f(self.ja4_ro),
+            ja3: f(self.ja3),
+            ja3_r: f(self.ja3_r),
+            ja4h: f(self.ja4h),
+            ja4h_r: f(self.ja4h_r),
+            ja4h_o: f(self.ja4h_o),
+            ja4h_ro: f(self.ja4h_ro),
+            ja4t: f(self.ja4t),
+            ja4ts: f(self.ja4ts),
+            ja4l_c: f(self.ja4l_c),
+            ja4l_s: f(self.ja4l_s),
+            ja4s: f(self.ja4s),
+            syn: self.syn,
+            sources: self.sources,
+            header_names: self.header_names.into_iter().map(&f).collect(),
+            user_agent: f(self.user_agent),
+            accept: f(self.accept),
+            accept_language: f(self.accept_language),
+            accept_encoding: f(self.accept_encoding),
+            sec_fetch_site: f(self.sec_fetch_site),
+            sec_fetch_mode: f(self.sec_fetch_mode),
+            sec_fetch_dest: f(self.sec_fetch_dest),
+            sec_fetch_user: f(self.sec_fetch_user),
+            sec_ch_ua: f(self.sec_ch_ua),
+            sec_ch_ua_mobile: f(self.sec_ch_ua_mobile),
+            sec_ch_ua_platform: f(self.sec_ch_ua_platform),
+            has_cookie: self.has_cookie,
+            has_referer: self.has_referer,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
     #[error("more bytes are needed")]
@@ -286,6 +346,18 @@ pub fn crc32(data: &[u8]) -> u32 {
 
 /// Reads the frame at the start of `buf`: its records and the bytes it used.
 pub fn decode_frame(buf: &[u8]) -> Result<(Vec<OwnedRecord>, usize), BatchError> {
+    let (records, used) = decode_frame_ref(buf)?;
+    Ok((
+        records
+            .into_iter()
+            .map(|r| r.map(|b| String::from_utf8_lossy(b).into_owned()))
+            .collect(),
+        used,
+    ))
+}
+
+/// Like [`decode_frame`], borrowing every string from `buf` (no allocation per field).
+pub fn decode_frame_ref(buf: &[u8]) -> Result<(Vec<Record<&[u8]>>, usize), BatchError> {
     let hdr = buf.get(..HEADER_LEN).ok_or(BatchError::Incomplete)?;
     if hdr[..4] != MAGIC {
         return Err(BatchError::BadMagic);
@@ -339,10 +411,12 @@ pub fn frame_len(buf: &[u8]) -> Result<usize, BatchError> {
     Ok(HEADER_LEN + len)
 }
 
-fn decode_record(body: &[u8]) -> Result<OwnedRecord, &'static str> {
+fn decode_record(body: &[u8]) -> Result<Record<&[u8]>, &'static str> {
     let mut r = Reader(body);
-    let s = |r: &mut Reader<'_>, what| r.string().ok_or(what);
-    let mut rec = OwnedRecord {
+    fn s<'a>(r: &mut Reader<'a>, what: &'static str) -> Result<&'a [u8], &'static str> {
+        r.bytes().ok_or(what)
+    }
+    let mut rec = Record {
         kind: match r.u8().ok_or("kind")? {
             0 => RecordKind::Request,
             1 => RecordKind::Orphan,
@@ -366,7 +440,7 @@ fn decode_record(body: &[u8]) -> Result<OwnedRecord, &'static str> {
     rec.bytes_out = r.varint().ok_or("bytes out")?;
     rec.duration_us = r.varint().ok_or("duration")?;
     rec.keepalives = u32::try_from(r.varint().ok_or("keepalives")?).map_err(|_| "keepalives")?;
-    let mut fps: [String; 19] = Default::default();
+    let mut fps: [&[u8]; 19] = Default::default();
     for f in fps.iter_mut() {
         *f = s(&mut r, "fingerprint")?;
     }
@@ -399,7 +473,7 @@ fn decode_record(body: &[u8]) -> Result<OwnedRecord, &'static str> {
     for _ in 0..n {
         rec.header_names.push(s(&mut r, "header name")?);
     }
-    let mut hv: [String; 11] = Default::default();
+    let mut hv: [&[u8]; 11] = Default::default();
     for v in hv.iter_mut() {
         *v = s(&mut r, "header value")?;
     }
@@ -458,10 +532,6 @@ impl<'a> Reader<'a> {
         let (a, b) = self.0.split_at(n);
         self.0 = b;
         Some(a)
-    }
-    fn string(&mut self) -> Option<String> {
-        self.bytes()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
     }
     fn ip(&mut self) -> Option<Option<IpAddr>> {
         match self.u8()? {
