@@ -356,8 +356,11 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Vec<OwnedRecord>, usize), BatchError>
     ))
 }
 
+/// Records borrowing from a frame, and the bytes the frame used.
+pub type BorrowedFrame<'a> = (Vec<Record<&'a [u8]>>, usize);
+
 /// Like [`decode_frame`], borrowing every string from `buf` (no allocation per field).
-pub fn decode_frame_ref(buf: &[u8]) -> Result<(Vec<Record<&[u8]>>, usize), BatchError> {
+pub fn decode_frame_ref(buf: &[u8]) -> Result<BorrowedFrame<'_>, BatchError> {
     let hdr = buf.get(..HEADER_LEN).ok_or(BatchError::Incomplete)?;
     if hdr[..4] != MAGIC {
         return Err(BatchError::BadMagic);
