@@ -5,6 +5,7 @@ set -euo pipefail
 log() { printf 'setup: %s\n' "$*"; }
 
 APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 apache2 apache2-dev clang libclang-dev)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -34,4 +35,7 @@ install_tool() {
 }
 install_tool cargo-nextest cargo-nextest
 install_tool cargo-fuzz cargo-fuzz
+
+# The embedded ClickHouse engine (chDB), from npm, pinned.
+bash "$(dirname "$0")/fetch-chdb.sh" >/dev/null
 log "ok"

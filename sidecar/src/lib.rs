@@ -9,3 +9,4 @@
 //! counted and every user-facing error names what it was about.
 
 pub mod offline;
+pub mod store;

@@ -1,0 +1,218 @@
+//! The embedded ClickHouse engine: `libchdb.so` (chDB C API), loaded at run time from a
+//! configured path, so the sidecar builds and runs without it when a ClickHouse server is used.
+//!
+//! Owns: loading the library, one connection (chDB allows one per process) to a data directory,
+//! and running SQL with a named output format; errors come back as [`ChdbError`] with the
+//! engine's message.
+//! Never: exposes raw pointers; every call into the library is in this file, each with its
+//! safety argument.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChdbError {
+    #[error("cannot load the embedded ClickHouse engine from {path}: {source}")]
+    Load {
+        path: PathBuf,
+        source: libloading::Error,
+    },
+    #[error("cannot open the embedded ClickHouse store at {0}")]
+    Connect(PathBuf),
+    #[error("ClickHouse: {0}")]
+    Query(String),
+    #[error("invalid argument: {0}")]
+    Argument(&'static str),
+    #[error("cannot load the embedded ClickHouse engine from {path}: {loaded} is already loaded in this process")]
+    AlreadyLoaded { path: PathBuf, loaded: PathBuf },
+}
+
+/// Mirrors `struct chdb_connection_ { void *internal_data; }`; the API passes pointers to it.
+#[repr(C)]
+struct ConnectionData {
+    _internal: *mut c_void,
+}
+type Connection = *mut ConnectionData;
+
+/// Mirrors `struct chdb_result_ { void *internal_data; }`.
+#[repr(C)]
+struct ResultData {
+    _internal: *mut c_void,
+}
+
+type ConnectFn = unsafe extern "C" fn(c_int, *mut *mut c_char) -> *mut Connection;
+type CloseFn = unsafe extern "C" fn(*mut Connection);
+type QueryFn =
+    unsafe extern "C" fn(Connection, *const c_char, usize, *const c_char, usize) -> *mut ResultData;
+type DestroyFn = unsafe extern "C" fn(*mut ResultData);
+type BufferFn = unsafe extern "C" fn(*mut ResultData) -> *mut c_char;
+type LengthFn = unsafe extern "C" fn(*mut ResultData) -> usize;
+type ErrorFn = unsafe extern "C" fn(*mut ResultData) -> *const c_char;
+
+struct Api {
+    connect: ConnectFn,
+    close: CloseFn,
+    query: QueryFn,
+    destroy: DestroyFn,
+    buffer: BufferFn,
+    length: LengthFn,
+    error: ErrorFn,
+}
+
+/// The loaded library. It is never unloaded: the engine keeps thread-local state whose
+/// destructors live in the library, so unloading it would crash exiting threads.
+struct Loaded {
+    path: PathBuf,
+    api: Api,
+}
+
+static LOADED: std::sync::OnceLock<Loaded> = std::sync::OnceLock::new();
+static LOADING: Mutex<()> = Mutex::new(());
+
+fn load(lib: &Path) -> Result<&'static Api, ChdbError> {
+    let _guard = LOADING
+        .lock()
+        .map_err(|_| ChdbError::Argument("loader lock poisoned"))?;
+    if let Some(l) = LOADED.get() {
+        return if l.path == lib {
+            Ok(&l.api)
+        } else {
+            Err(ChdbError::AlreadyLoaded {
+                path: lib.to_owned(),
+                loaded: l.path.clone(),
+            })
+        };
+    }
+    let err = |source| ChdbError::Load {
+        path: lib.to_owned(),
+        source,
+    };
+    // SAFETY: loading runs the library's initialisers; libchdb.so is the pinned engine.
+    let library = unsafe { libloading::Library::new(lib) }.map_err(err)?;
+    // SAFETY: each symbol is looked up with the exact signature of chdb.h (chDB 3.x API); the
+    // library is leaked below, so the function pointers stay valid for the process.
+    let api = unsafe {
+        Api {
+            connect: *library.get(b"chdb_connect\0").map_err(err)?,
+            close: *library.get(b"chdb_close_conn\0").map_err(err)?,
+            query: *library.get(b"chdb_query_n\0").map_err(err)?,
+            destroy: *library.get(b"chdb_destroy_query_result\0").map_err(err)?,
+            buffer: *library.get(b"chdb_result_buffer\0").map_err(err)?,
+            length: *library.get(b"chdb_result_length\0").map_err(err)?,
+            error: *library.get(b"chdb_result_error\0").map_err(err)?,
+        }
+    };
+    std::mem::forget(library);
+    Ok(&LOADED
+        .get_or_init(|| Loaded {
+            path: lib.to_owned(),
+            api,
+        })
+        .api)
+}
+
+/// An open embedded store.
+pub struct Chdb {
+    api: &'static Api,
+    conn: Mutex<*mut Connection>,
+    data_dir: PathBuf,
+}
+
+// SAFETY: chDB documents its connection API as thread-safe (queries run on the engine's own
+// thread); we additionally serialise calls through the mutex.
+unsafe impl Send for Chdb {}
+// SAFETY: as above; all access to the connection goes through the mutex.
+unsafe impl Sync for Chdb {}
+
+impl Chdb {
+    /// Loads `lib` and opens (or creates) the store in `data_dir`.
+    pub fn open(lib: &Path, data_dir: &Path) -> Result<Chdb, ChdbError> {
+        std::fs::create_dir_all(data_dir).map_err(|_| ChdbError::Connect(data_dir.to_owned()))?;
+        let api = load(lib)?;
+        let arg0 = CString::new("ja4-sidecar").map_err(|_| ChdbError::Argument("argv"))?;
+        let path = CString::new(format!("--path={}", data_dir.display()))
+            .map_err(|_| ChdbError::Argument("data path contains NUL"))?;
+        let mut argv = [arg0.as_ptr() as *mut c_char, path.as_ptr() as *mut c_char];
+        // SAFETY: argv holds two valid C strings that outlive the call.
+        let conn = unsafe { (api.connect)(argv.len() as c_int, argv.as_mut_ptr()) };
+        // SAFETY: a non-null result points to a connection handle owned by the library.
+        if conn.is_null() || unsafe { (*conn).is_null() } {
+            return Err(ChdbError::Connect(data_dir.to_owned()));
+        }
+        Ok(Chdb {
+            api,
+            conn: Mutex::new(conn),
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Runs `sql`, returning the output in `format` (e.g. `TSV`, `JSONEachRow`, `RowBinary`).
+    pub fn query(&self, sql: &str, format: &str) -> Result<Vec<u8>, ChdbError> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| ChdbError::Query("connection lock poisoned".into()))?;
+        // SAFETY: *conn is the live connection handle; query and format are passed with their
+        // lengths (binary safe, no NUL needed).
+        let res = unsafe {
+            (self.api.query)(
+                **conn,
+                sql.as_ptr() as *const c_char,
+                sql.len(),
+                format.as_ptr() as *const c_char,
+                format.len(),
+            )
+        };
+        if res.is_null() {
+            return Err(ChdbError::Query("the engine returned no result".into()));
+        }
+        // SAFETY: `res` is a live result until destroyed below; buffer/length describe its data.
+        let out = unsafe {
+            let err = (self.api.error)(res);
+            if err.is_null() {
+                let buf = (self.api.buffer)(res);
+                let len = (self.api.length)(res);
+                Ok(if buf.is_null() || len == 0 {
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts(buf as *const u8, len).to_vec()
+                })
+            } else {
+                Err(ChdbError::Query(
+                    CStr::from_ptr(err).to_string_lossy().trim().to_owned(),
+                ))
+            }
+        };
+        // SAFETY: destroys the result exactly once.
+        unsafe { (self.api.destroy)(res) };
+        out
+    }
+
+    /// Runs statements that return nothing (DDL, INSERT … SELECT).
+    pub fn execute(&self, sql: &str) -> Result<(), ChdbError> {
+        self.query(sql, "TSV").map(|_| ())
+    }
+}
+
+impl Drop for Chdb {
+    fn drop(&mut self) {
+        if let Ok(conn) = self.conn.lock() {
+            // SAFETY: closes the connection opened in `open`, once.
+            unsafe { (self.api.close)(*conn) };
+        }
+    }
+}
+
+/// The library path: `JA4_CHDB_LIB`, else the one `scripts/fetch-chdb.sh` puts in the workspace.
+pub fn default_library() -> PathBuf {
+    std::env::var_os("JA4_CHDB_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/chdb/package/libchdb.so")
+        })
+}
