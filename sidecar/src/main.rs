@@ -21,6 +21,41 @@ static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(ja4_platf
 enum Command {
     /// Fingerprint capture files (pcap or pcapng): one JSON object per TCP connection.
     Pcap(PcapArgs),
+    /// Apply pending ClickHouse migrations (sql/, embedded in this binary).
+    Migrate(StoreArgs),
+    /// Run a read-only query against the store and print the result.
+    Query(QueryArgs),
+}
+
+/// Where the embedded store lives.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Data directory of the embedded ClickHouse engine.
+    #[arg(long, default_value = "/var/lib/ja4/store")]
+    data_dir: PathBuf,
+    /// Path of libchdb.so (default: $JA4_CHDB_LIB, else the one scripts/fetch-chdb.sh installs).
+    #[arg(long)]
+    chdb_lib: Option<PathBuf>,
+    /// Database name.
+    #[arg(long, default_value = "ja4")]
+    database: String,
+}
+
+#[derive(clap::Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = QueryFormat::Tsv)]
+    format: QueryFormat,
+    /// One SELECT (or SHOW/DESCRIBE/EXPLAIN) statement.
+    sql: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum QueryFormat {
+    Tsv,
+    Json,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,6 +98,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pcap(args) => run_pcap(args),
+        Command::Migrate(args) => run_migrate(args),
+        Command::Query(args) => run_query(args),
     };
     match result {
         Ok(code) => code,
@@ -118,4 +155,52 @@ fn run_pcap(args: PcapArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn open_store(args: &StoreArgs) -> Result<ja4_sidecar::store::chdb::Chdb> {
+    use anyhow::Context as _;
+    let lib = args
+        .chdb_lib
+        .clone()
+        .unwrap_or_else(ja4_sidecar::store::chdb::default_library);
+    ja4_sidecar::store::chdb::Chdb::open(&lib, &args.data_dir)
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))
+}
+
+fn run_migrate(args: StoreArgs) -> Result<ExitCode> {
+    let store = open_store(&args)?;
+    let applied = ja4_sidecar::store::migrate::migrate(&store, &args.database)?;
+    if applied.is_empty() {
+        println!("schema of {} is up to date", args.database);
+    } else {
+        println!("applied migrations {applied:?} to {}", args.database);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_query(args: QueryArgs) -> Result<ExitCode> {
+    // Read-only: one statement of a reading kind, and the engine's readonly setting.
+    let sql = args.sql.trim().trim_end_matches(';');
+    let first = sql
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    if !matches!(
+        first.as_str(),
+        "SELECT" | "WITH" | "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN" | "EXISTS"
+    ) || sql.contains(';')
+    {
+        anyhow::bail!(
+            "query runs one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS)"
+        );
+    }
+    let store = open_store(&args.store)?;
+    let format = match args.format {
+        QueryFormat::Tsv => "TSVWithNames",
+        QueryFormat::Json => "JSONEachRow",
+    };
+    let out = store.query(&format!("{sql} SETTINGS readonly = 1"), format)?;
+    std::io::stdout().write_all(&out)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,8 +3,12 @@
 
 use ja4_sidecar::store::chdb::{default_library, Chdb, ChdbError};
 
+/// chDB allows one open connection per process: tests in this binary take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn embedded_engine_round_trip_and_persistence() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lib = default_library();
     assert!(
         lib.exists(),
@@ -59,4 +63,98 @@ fn missing_library_is_a_clear_error() {
         msg.contains("/nonexistent/libchdb.so") && msg.contains("embedded ClickHouse"),
         "{msg}"
     );
+}
+
+#[test]
+fn migrations_apply_twice_and_records_round_trip() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    use ja4_core::batch::{self, Record, RecordKind, SynRecord};
+    use ja4_sidecar::store::{migrate, rows};
+    let dir = std::env::temp_dir().join(format!("ja4-chdb-mig-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Chdb::open(&default_library(), &dir.join("data")).unwrap();
+    assert_eq!(migrate::migrate(&db, "ja4test").unwrap(), vec![1]);
+    assert_eq!(
+        migrate::migrate(&db, "ja4test").unwrap(),
+        Vec::<u32>::new(),
+        "second run applies nothing"
+    );
+    assert_eq!(migrate::applied(&db, "ja4test").unwrap(), vec![1]);
+    assert!(matches!(
+        migrate::migrate(&db, "bad;name"),
+        Err(migrate::MigrateError::Database(_))
+    ));
+
+    // Records go through the module's wire format first, as the ingest will receive them.
+    let recs = [
+        Record {
+            kind: RecordKind::Request,
+            ts_us: 1_795_243_705_371_154,
+            conn_id: 7,
+            client_ip: Some("2001:db8::42".parse().unwrap()),
+            client_port: 50_000,
+            server_ip: Some("127.0.0.1".parse().unwrap()),
+            server_port: 443,
+            vhost: &b"www.example.com"[..],
+            method: b"GET",
+            path: b"/a'b\\c",
+            protocol: b"HTTP/2.0",
+            status: 200,
+            bytes_out: 1234,
+            ja4: b"t13d1516h2_8daaf6152771_e5627efa2ab1",
+            ja4h: b"ge20cn13enus_974ebe531c03_b66fa821d02c_e97928733c74",
+            ja4t: b"64240_2-1-3-1-1-4_1460_8",
+            syn: Some(SynRecord {
+                ttl: 64,
+                window: 64240,
+                mss: Some(1460),
+                window_scale: Some(8),
+                options: vec![2, 1, 3, 1, 1, 4],
+                ip_id: Some(7),
+                dont_fragment: true,
+            }),
+            header_names: vec![&b"user-agent"[..], b"accept"],
+            user_agent: b"Mozilla/5.0",
+            has_cookie: true,
+            ..Default::default()
+        },
+        Record {
+            kind: RecordKind::Orphan,
+            ts_us: 1_795_243_705_000_000,
+            client_ip: None,
+            ja4t: &b"1024__0_0"[..],
+            ..Default::default()
+        },
+    ];
+    let mut payload = Vec::new();
+    for r in &recs {
+        r.encode(&mut payload);
+    }
+    let frame = batch::frame(&payload, 2);
+    let (decoded, _) = batch::decode_frame_ref(&frame).unwrap();
+    assert_eq!(
+        rows::insert(&db, "ja4test", &decoded, &dir.join("tmp")).unwrap(),
+        2
+    );
+    let out = String::from_utf8(
+        db.query(
+            "SELECT ts, kind, toString(client_ip), client_port, toString(server_ip), path, status, ja4, ja4t, syn_ttl, syn_mss, syn_options, header_names, user_agent, has_cookie FROM ja4test.requests_raw ORDER BY ts DESC",
+            "TSV",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(
+        lines[0],
+        "2026-11-21 06:48:25.371154\trequest\t2001:db8::42\t50000\t::ffff:127.0.0.1\t/a\\'b\\\\c\t200\tt13d1516h2_8daaf6152771_e5627efa2ab1\t64240_2-1-3-1-1-4_1460_8\t64\t1460\t[2,1,3,1,1,4]\t['user-agent','accept']\tMozilla/5.0\t1"
+    );
+    assert!(
+        lines[1].starts_with("2026-11-21 06:48:25.000000\torphan\t::\t0\t"),
+        "{}",
+        lines[1]
+    );
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
 }

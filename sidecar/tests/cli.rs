@@ -156,3 +156,55 @@ fn stats_and_facts_flags() {
     .unwrap();
     assert_eq!(first["facts"]["client_hello"]["sni"], "localhost");
 }
+
+#[test]
+fn migrate_then_query_the_embedded_store() {
+    let dir = std::env::temp_dir().join(format!("ja4-cli-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = ["--data-dir", dir.to_str().unwrap(), "--database", "clitest"];
+    let out = bin().arg("migrate").args(store).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied migrations [1]"));
+    let again = bin().arg("migrate").args(store).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
+    let q = bin()
+        .arg("query")
+        .args(store)
+        .args([
+            "--format",
+            "json",
+            "SELECT version, name FROM clitest.schema_migrations",
+        ])
+        .output()
+        .unwrap();
+    assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&q.stdout).trim(),
+        r#"{"version":1,"name":"requests_raw"}"#
+    );
+    // Writes are refused, by the command and by the engine's readonly setting.
+    for bad in [
+        "DROP TABLE clitest.requests_raw",
+        "SELECT 1; DROP TABLE clitest.requests_raw",
+    ] {
+        let out = bin().arg("query").args(store).arg(bad).output().unwrap();
+        assert!(!out.status.success(), "{bad} was run");
+    }
+    let out = bin()
+        .arg("query")
+        .args(store)
+        .arg("SELECT * FROM clitest.nope")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nope"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

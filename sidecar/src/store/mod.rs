@@ -6,3 +6,5 @@
 //! Never: builds SQL from strings a user typed; never loses a batch silently.
 
 pub mod chdb;
+pub mod migrate;
+pub mod rows;

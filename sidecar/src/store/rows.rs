@@ -1,0 +1,220 @@
+//! Records as ClickHouse RowBinary rows of `{db}.requests_raw`, and the batch insert.
+//!
+//! Owns: the column order ([`COLUMNS`]) and the binary encoding of every column type we use
+//! (DateTime64(6) as Int64 µs, IPv6 as 16 bytes in network order, LowCardinality(String) as
+//! String, arrays with a varint length), and inserting a batch through a temporary RowBinary
+//! file (`INSERT … FROM INFILE`: the embedded engine has no streaming binary insert).
+//! Never: lets a column list and an encoder disagree: both are this file.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::Path;
+
+use ja4_core::batch::{Record, RecordKind};
+
+use super::chdb::{Chdb, ChdbError};
+
+/// Columns of `requests_raw` in the order [`encode`] writes them.
+pub const COLUMNS: &[&str] = &[
+    "ts",
+    "kind",
+    "conn_id",
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "vhost",
+    "method",
+    "path",
+    "query",
+    "protocol",
+    "status",
+    "bytes_in",
+    "bytes_out",
+    "duration_us",
+    "keepalives",
+    "tls_version",
+    "tls_cipher",
+    "tls_sni",
+    "tls_alpn",
+    "ja4",
+    "ja4_r",
+    "ja4_o",
+    "ja4_ro",
+    "ja3",
+    "ja3_r",
+    "ja4h",
+    "ja4h_r",
+    "ja4h_o",
+    "ja4h_ro",
+    "ja4t",
+    "ja4ts",
+    "ja4l_c",
+    "ja4l_s",
+    "ja4s",
+    "syn_ttl",
+    "syn_window",
+    "syn_mss",
+    "syn_window_scale",
+    "syn_options",
+    "syn_ip_id",
+    "syn_dont_fragment",
+    "sources",
+    "header_names",
+    "user_agent",
+    "accept",
+    "accept_language",
+    "accept_encoding",
+    "sec_fetch_site",
+    "sec_fetch_mode",
+    "sec_fetch_dest",
+    "sec_fetch_user",
+    "sec_ch_ua",
+    "sec_ch_ua_mobile",
+    "sec_ch_ua_platform",
+    "has_cookie",
+    "has_referer",
+];
+
+fn varint(o: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        o.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    o.push(v as u8);
+}
+
+fn string(o: &mut Vec<u8>, s: &[u8]) {
+    varint(o, s.len() as u64);
+    o.extend_from_slice(s);
+}
+
+fn ipv6(o: &mut Vec<u8>, ip: Option<IpAddr>) {
+    let v6 = match ip {
+        Some(IpAddr::V4(v4)) => v4.to_ipv6_mapped(),
+        Some(IpAddr::V6(v6)) => v6,
+        None => Ipv6Addr::UNSPECIFIED,
+    };
+    o.extend_from_slice(&v6.octets());
+}
+
+/// Appends one RowBinary row.
+pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
+    o.extend_from_slice(&r.ts_us.to_le_bytes());
+    string(
+        o,
+        if r.kind == RecordKind::Orphan {
+            b"orphan"
+        } else {
+            b"request"
+        },
+    );
+    o.extend_from_slice(&r.conn_id.to_le_bytes());
+    ipv6(o, r.client_ip);
+    o.extend_from_slice(&r.client_port.to_le_bytes());
+    ipv6(o, r.server_ip);
+    o.extend_from_slice(&r.server_port.to_le_bytes());
+    for s in [&r.vhost, &r.method, &r.path, &r.query, &r.protocol] {
+        string(o, s.as_ref());
+    }
+    o.extend_from_slice(&r.status.to_le_bytes());
+    for v in [r.bytes_in, r.bytes_out, r.duration_us] {
+        o.extend_from_slice(&v.to_le_bytes());
+    }
+    o.extend_from_slice(&r.keepalives.to_le_bytes());
+    for s in [
+        &r.tls_version,
+        &r.tls_cipher,
+        &r.tls_sni,
+        &r.tls_alpn,
+        &r.ja4,
+        &r.ja4_r,
+        &r.ja4_o,
+        &r.ja4_ro,
+        &r.ja3,
+        &r.ja3_r,
+        &r.ja4h,
+        &r.ja4h_r,
+        &r.ja4h_o,
+        &r.ja4h_ro,
+        &r.ja4t,
+        &r.ja4ts,
+        &r.ja4l_c,
+        &r.ja4l_s,
+        &r.ja4s,
+    ] {
+        string(o, s.as_ref());
+    }
+    let syn = r.syn.clone().unwrap_or_default();
+    o.push(syn.ttl);
+    o.extend_from_slice(&syn.window.to_le_bytes());
+    o.extend_from_slice(&syn.mss.unwrap_or(0).to_le_bytes());
+    o.push(syn.window_scale.unwrap_or(0));
+    string(o, &syn.options);
+    o.extend_from_slice(&syn.ip_id.unwrap_or(0).to_le_bytes());
+    o.push(u8::from(syn.dont_fragment));
+    o.push(r.sources);
+    varint(o, r.header_names.len() as u64);
+    for h in &r.header_names {
+        string(o, h.as_ref());
+    }
+    for s in [
+        &r.user_agent,
+        &r.accept,
+        &r.accept_language,
+        &r.accept_encoding,
+        &r.sec_fetch_site,
+        &r.sec_fetch_mode,
+        &r.sec_fetch_dest,
+        &r.sec_fetch_user,
+        &r.sec_ch_ua,
+        &r.sec_ch_ua_mobile,
+        &r.sec_ch_ua_platform,
+    ] {
+        string(o, s.as_ref());
+    }
+    o.push(u8::from(r.has_cookie));
+    o.push(u8::from(r.has_referer));
+}
+
+/// Inserts `records` into `{db}.requests_raw` through a RowBinary file in `tmp_dir`.
+pub fn insert<S: AsRef<[u8]>>(
+    store: &Chdb,
+    db: &str,
+    records: &[Record<S>],
+    tmp_dir: &Path,
+) -> Result<usize, ChdbError> {
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let mut rows = Vec::with_capacity(records.len() * 1024);
+    for r in records {
+        encode(r, &mut rows);
+    }
+    let file = tempfile_in(tmp_dir)?;
+    std::fs::File::create(&file)
+        .and_then(|mut f| f.write_all(&rows))
+        .map_err(|e| ChdbError::Query(format!("writing {}: {e}", file.display())))?;
+    let path = file
+        .to_string_lossy()
+        .replace('\\', "\\\\")
+        .replace('\'', "\\'");
+    let sql = format!(
+        "INSERT INTO {db}.requests_raw ({}) FROM INFILE '{path}' FORMAT RowBinary",
+        COLUMNS.join(", ")
+    );
+    let res = store.execute(&sql);
+    let _ = std::fs::remove_file(&file);
+    res.map(|_| records.len())
+}
+
+fn tempfile_in(dir: &Path) -> Result<std::path::PathBuf, ChdbError> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ChdbError::Query(format!("{}: {e}", dir.display())))?;
+    Ok(dir.join(format!(
+        "batch-{}-{}.rowbinary",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )))
+}
