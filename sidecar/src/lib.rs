@@ -8,5 +8,6 @@
 //! Never: lets a bad input (capture, batch, config) crash it or vanish silently; every drop is
 //! counted and every user-facing error names what it was about.
 
+pub mod ingest;
 pub mod offline;
 pub mod store;

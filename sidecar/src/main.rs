@@ -21,6 +21,12 @@ static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(ja4_platf
 enum Command {
     /// Fingerprint capture files (pcap or pcapng): one JSON object per TCP connection.
     Pcap(PcapArgs),
+    /// Receive the module's batches on the unix socket and store them (runs until SIGTERM).
+    Serve {
+        /// Configuration file.
+        #[arg(long, default_value = "/etc/ja4/sidecar.toml")]
+        config: PathBuf,
+    },
     /// Apply pending ClickHouse migrations (sql/, embedded in this binary).
     Migrate(StoreArgs),
     /// Run a read-only query against the store and print the result.
@@ -99,6 +105,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pcap(args) => run_pcap(args),
         Command::Migrate(args) => run_migrate(args),
+        Command::Serve { config } => ja4_sidecar::ingest::Config::load(&config)
+            .and_then(ja4_sidecar::ingest::serve)
+            .map(|_| ExitCode::SUCCESS),
         Command::Query(args) => run_query(args),
     };
     match result {

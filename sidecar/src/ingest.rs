@@ -1,0 +1,451 @@
+//! `ja4-sidecar serve`: receive the module's batches on a unix socket and store them.
+//!
+//! Owns: the configuration file (`sidecar.toml`), the socket (path, mode, group), per-peer frame
+//! reading with validation (a malformed frame is counted and logged with the peer, and only
+//! that connection is closed), a bounded queue to the writer (backpressure instead of unbounded
+//! memory), batched inserts by size and time, `/metrics` (Prometheus text) and `/healthz`, and a
+//! graceful shutdown that flushes what was received.
+//! Never: lets one peer stall the others or crash the process; never drops a record without a
+//! counter (the on-disk spool for store outages comes next: until then a failed insert is
+//! counted as `dropped{reason="store_error"}` and logged).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use ja4_core::batch::{self, BatchError, OwnedRecord};
+use serde::Deserialize;
+use tokio::io::AsyncReadExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use crate::store::{chdb::Chdb, migrate, rows};
+
+/// `sidecar.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Unix socket the module's `JA4ExportSocket` points to.
+    pub socket: PathBuf,
+    /// Socket file mode, octal (children of httpd run as its `User` and must be able to connect).
+    pub socket_mode: String,
+    /// Group owning the socket (e.g. the group of httpd's `User`); empty keeps the default.
+    pub socket_group: String,
+    /// Records queued between the socket readers and the writer.
+    pub queue_records: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            socket: PathBuf::from("/run/ja4/ingest.sock"),
+            socket_mode: "0660".into(),
+            socket_group: String::new(),
+            queue_records: 200_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// libchdb.so; empty: `JA4_CHDB_LIB` or the workspace's fetched copy.
+    pub chdb_lib: Option<PathBuf>,
+    pub database: String,
+    /// Insert when this many records are waiting…
+    pub batch_records: usize,
+    /// …or this long after the first one arrived.
+    pub flush_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            data_dir: PathBuf::from("/var/lib/ja4/store"),
+            chdb_lib: None,
+            database: "ja4".into(),
+            batch_records: 50_000,
+            flush_ms: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of `/metrics` and `/healthz` (the dashboard will share it).
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &std::path::Path) -> Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let cfg: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        u32::from_str_radix(cfg.ingest.socket_mode.trim_start_matches("0o"), 8).with_context(
+            || {
+                format!(
+                    "{}: ingest.socket_mode '{}' is not an octal mode",
+                    path.display(),
+                    cfg.ingest.socket_mode
+                )
+            },
+        )?;
+        anyhow::ensure!(
+            migrate::valid_database(&cfg.store.database),
+            "{}: store.database '{}' is not a valid name",
+            path.display(),
+            cfg.store.database
+        );
+        anyhow::ensure!(
+            cfg.store.batch_records > 0 && cfg.ingest.queue_records > 0,
+            "{}: batch and queue sizes must be positive",
+            path.display()
+        );
+        Ok(cfg)
+    }
+}
+
+/// Counters exported on `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub connections: AtomicU64,
+    pub frames: AtomicU64,
+    pub received: AtomicU64,
+    pub malformed_frames: AtomicU64,
+    pub inserted: AtomicU64,
+    pub insert_batches: AtomicU64,
+    pub insert_errors: AtomicU64,
+    pub dropped_store_error: AtomicU64,
+    pub insert_micros: AtomicU64,
+    pub queued: AtomicU64,
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut s = String::new();
+        fn line(s: &mut String, name: &str, help: &str, kind: &str, v: String) {
+            s.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
+        }
+        line(
+            &mut s,
+            "ja4_ingest_connections_total",
+            "Module connections accepted.",
+            "counter",
+            g(&self.connections).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_ingest_frames_total",
+            "Batches received.",
+            "counter",
+            g(&self.frames).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_ingest_received_total",
+            "Records received.",
+            "counter",
+            g(&self.received).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_ingest_malformed_frames_total",
+            "Frames rejected (bad magic, version, checksum, record).",
+            "counter",
+            g(&self.malformed_frames).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_store_inserted_total",
+            "Records inserted into the store.",
+            "counter",
+            g(&self.inserted).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_store_insert_batches_total",
+            "Insert statements that succeeded.",
+            "counter",
+            g(&self.insert_batches).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_store_insert_errors_total",
+            "Insert statements that failed.",
+            "counter",
+            g(&self.insert_errors).to_string(),
+        );
+        s.push_str("# HELP ja4_dropped_total Records dropped, by reason.\n# TYPE ja4_dropped_total counter\n");
+        s.push_str(&format!(
+            "ja4_dropped_total{{reason=\"store_error\"}} {}\n",
+            g(&self.dropped_store_error)
+        ));
+        line(
+            &mut s,
+            "ja4_store_insert_seconds_total",
+            "Time spent in successful inserts.",
+            "counter",
+            format!("{:.6}", g(&self.insert_micros) as f64 / 1e6),
+        );
+        line(
+            &mut s,
+            "ja4_ingest_queue_records",
+            "Records waiting for the writer.",
+            "gauge",
+            g(&self.queued).to_string(),
+        );
+        s
+    }
+}
+
+/// Runs the sidecar until SIGTERM/SIGINT, then flushes and returns.
+pub fn serve(cfg: Config) -> Result<()> {
+    let lib = cfg
+        .store
+        .chdb_lib
+        .clone()
+        .unwrap_or_else(crate::store::chdb::default_library);
+    let store = Chdb::open(&lib, &cfg.store.data_dir)
+        .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
+    let applied = migrate::migrate(&store, &cfg.store.database)?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(cfg, Arc::new(store)))
+}
+
+async fn run(cfg: Config, store: Arc<Chdb>) -> Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let listener = bind_socket(&cfg.ingest)?;
+    let (tx, rx) = mpsc::channel::<Vec<OwnedRecord>>(1024);
+    let writer = tokio::spawn(writer(
+        cfg.store.clone(),
+        Arc::clone(&store),
+        rx,
+        Arc::clone(&metrics),
+    ));
+
+    let http = tokio::net::TcpListener::bind(&cfg.http.listen)
+        .await
+        .with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
+    let m = Arc::clone(&metrics);
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move { m.render() }),
+        );
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let http_task = tokio::spawn(async move {
+        let _ = axum::serve(http, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.changed().await;
+            })
+            .await;
+    });
+    tracing::info!(socket = %cfg.ingest.socket.display(), http = %cfg.http.listen, "ja4-sidecar serving");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let queue_limit = cfg.ingest.queue_records as u64;
+    let mut readers = Vec::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                metrics.connections.fetch_add(1, Ordering::Relaxed);
+                readers.push(tokio::spawn(read_peer(stream, tx.clone(), Arc::clone(&metrics), queue_limit, stop_rx.clone())));
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("shutting down: flushing what was received");
+    let _ = stop_tx.send(true);
+    let _ = stop_rx.changed().await;
+    for r in readers {
+        let _ = r.await;
+    }
+    drop(tx);
+    let _ = writer.await;
+    let _ = http_task.await;
+    let _ = std::fs::remove_file(&cfg.ingest.socket);
+    Ok(())
+}
+
+fn bind_socket(cfg: &IngestConfig) -> Result<UnixListener> {
+    if let Some(dir) = cfg.socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(&cfg.socket);
+    let listener = UnixListener::bind(&cfg.socket)
+        .with_context(|| format!("binding ingest.socket {}", cfg.socket.display()))?;
+    let mode = u32::from_str_radix(cfg.socket_mode.trim_start_matches("0o"), 8).unwrap_or(0o660);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cfg.socket, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", cfg.socket.display()))?;
+    if !cfg.socket_group.is_empty() {
+        let status = std::process::Command::new("chgrp")
+            .arg(&cfg.socket_group)
+            .arg(&cfg.socket)
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "chgrp {} {} failed",
+            cfg.socket_group,
+            cfg.socket.display()
+        );
+    }
+    Ok(listener)
+}
+
+/// Reads frames from one module connection until it closes, sends a bad frame, or we stop.
+async fn read_peer(
+    mut s: UnixStream,
+    tx: mpsc::Sender<Vec<OwnedRecord>>,
+    m: Arc<Metrics>,
+    queue_limit: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let peer = s
+        .peer_cred()
+        .map(|c| format!("pid {} uid {}", c.pid().unwrap_or(0), c.uid()))
+        .unwrap_or_else(|_| "unknown peer".into());
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        // Drain every complete frame in the buffer.
+        loop {
+            match batch::frame_len(&buf) {
+                Ok(len) if buf.len() >= len => match batch::decode_frame(&buf[..len]) {
+                    Ok((records, _)) => {
+                        buf.drain(..len);
+                        m.frames.fetch_add(1, Ordering::Relaxed);
+                        m.received
+                            .fetch_add(records.len() as u64, Ordering::Relaxed);
+                        // Backpressure: wait while the writer is behind.
+                        while m.queued.load(Ordering::Relaxed) > queue_limit {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        m.queued.fetch_add(records.len() as u64, Ordering::Relaxed);
+                        if tx.send(records).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => return malformed(&m, &peer, e),
+                },
+                Ok(_) | Err(BatchError::Incomplete) => break,
+                Err(e) => return malformed(&m, &peer, e),
+            }
+        }
+        tokio::select! {
+            n = s.read(&mut chunk) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn malformed(m: &Metrics, peer: &str, e: BatchError) {
+    m.malformed_frames.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(peer, error = %e, "malformed frame: closing this connection");
+}
+
+/// Batches records by size and time and inserts them.
+async fn writer(
+    cfg: StoreConfig,
+    store: Arc<Chdb>,
+    mut rx: mpsc::Receiver<Vec<OwnedRecord>>,
+    m: Arc<Metrics>,
+) {
+    let mut pending: Vec<OwnedRecord> = Vec::new();
+    let mut first: Option<Instant> = None;
+    let flush_every = Duration::from_millis(cfg.flush_ms);
+    let tmp = cfg.data_dir.join("tmp");
+    loop {
+        let deadline = first.map(|f| f + flush_every);
+        let msg = match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), rx.recv())
+                .await
+                .unwrap_or(Some(Vec::new())),
+            None => rx.recv().await,
+        };
+        let closed = msg.is_none();
+        if let Some(records) = msg {
+            if !records.is_empty() {
+                first.get_or_insert_with(Instant::now);
+                pending.extend(records);
+            }
+        }
+        let due = first.is_some_and(|f| f.elapsed() >= flush_every);
+        if !pending.is_empty() && (closed || due || pending.len() >= cfg.batch_records) {
+            let batch = std::mem::take(&mut pending);
+            first = None;
+            let n = batch.len() as u64;
+            let (store, db, tmp, m2) = (
+                Arc::clone(&store),
+                cfg.database.clone(),
+                tmp.clone(),
+                Arc::clone(&m),
+            );
+            let started = Instant::now();
+            let res =
+                tokio::task::spawn_blocking(move || rows::insert(&store, &db, &batch, &tmp)).await;
+            m2.queued.fetch_sub(n, Ordering::Relaxed);
+            match res {
+                Ok(Ok(_)) => {
+                    m.inserted.fetch_add(n, Ordering::Relaxed);
+                    m.insert_batches.fetch_add(1, Ordering::Relaxed);
+                    m.insert_micros
+                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                }
+                Ok(Err(e)) => {
+                    m.insert_errors.fetch_add(1, Ordering::Relaxed);
+                    m.dropped_store_error.fetch_add(n, Ordering::Relaxed);
+                    tracing::error!(error = %e, records = n, "insert failed; records dropped (spool not yet implemented)");
+                }
+                Err(e) => {
+                    m.insert_errors.fetch_add(1, Ordering::Relaxed);
+                    m.dropped_store_error.fetch_add(n, Ordering::Relaxed);
+                    tracing::error!(error = %e, records = n, "insert task failed");
+                }
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! httpd + mod_ja4 → unix socket → `ja4-sidecar serve` → embedded ClickHouse: every request
+//! becomes a row, a malformed frame from another peer is counted without disturbing the rest.
+
+#[path = "../../mod_ja4/tests/common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn metric(port: u16, name: &str) -> u64 {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "5"])
+        .arg(format!("http://127.0.0.1:{port}/metrics"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn query(dir: &std::path::Path, sql: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ja4-sidecar"))
+        .args(["query", "--data-dir"])
+        .arg(dir.join("store"))
+        .args(["--database", "e2e", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn requests_reach_the_store() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempdir("e2e");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let sock = dir.join("ingest.sock");
+    let http = free_port();
+    std::fs::write(
+        dir.join("sidecar.toml"),
+        format!(
+            "[ingest]\nsocket = \"{}\"\nsocket_mode = \"0666\"\n[store]\ndata_dir = \"{}\"\ndatabase = \"e2e\"\nbatch_records = 100\nflush_ms = 100\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
+            sock.display(),
+            dir.join("store").display()
+        ),
+    )
+    .unwrap();
+    let mut sidecar = Command::new(env!("CARGO_BIN_EXE_ja4-sidecar"))
+        .args(["serve", "--config"])
+        .arg(dir.join("sidecar.toml"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("sidecar.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(sock.exists()
+        && Command::new("curl")
+            .args(["-sf", "--max-time", "2"])
+            .arg(format!("http://127.0.0.1:{http}/healthz"))
+            .status()
+            .unwrap()
+            .success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "sidecar did not start: {}",
+            std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
+        );
+        assert!(
+            sidecar.try_wait().unwrap().is_none(),
+            "sidecar exited: {}",
+            std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let extra = format!(
+        "JA4ExportSocket {}\nJA4BatchSize 8\nJA4FlushInterval 50",
+        sock.display()
+    );
+    let mut h = Httpd::start(
+        "e2e",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let mut tls = Command::new("curl");
+    tls.args(["-sk", "--http1.1"]);
+    for _ in 0..20 {
+        tls.args(["-o", "/dev/null"])
+            .arg(h.url(true, "/index.html"));
+    }
+    run(&mut tls);
+    // Another peer sends garbage: it is counted, its connection closed, nothing else disturbed.
+    let mut bad = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    bad.write_all(b"definitely not a JA4 batch frame, just noise")
+        .unwrap();
+    drop(bad);
+    for _ in 0..5 {
+        curl(&[], &h.url(false, "/index.html"));
+    }
+    h.stop(); // children flush their exporters at exit
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(http, "ja4_store_inserted_total") < 25 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} records inserted",
+            metric(http, "ja4_store_inserted_total")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(metric(http, "ja4_ingest_malformed_frames_total"), 1);
+    assert_eq!(metric(http, "ja4_store_insert_errors_total"), 0);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(sidecar.id().to_string())
+        .status();
+    assert!(
+        sidecar.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
+    );
+
+    assert_eq!(
+        query(
+            &dir,
+            "SELECT count() FROM e2e.requests_raw WHERE kind = 'request' AND path = '/index.html'"
+        ),
+        "25"
+    );
+    assert_eq!(query(&dir, "SELECT count() FROM e2e.requests_raw WHERE path = '/index.html' AND ja4 LIKE 't13i%' AND tls_version = 'TLSv1.3'"), "20");
+    assert_eq!(query(&dir, "SELECT countIf(ja4t = '' OR ja4h = '' OR syn_ttl != 64) FROM e2e.requests_raw WHERE path = '/index.html'"), "0");
+    assert_eq!(query(&dir, "SELECT uniqExact(conn_id) FROM e2e.requests_raw WHERE path = '/index.html' AND ja4 != ''"), "1", "20 keep-alive requests on one connection");
+    let _ = std::fs::remove_dir_all(&dir);
+}
