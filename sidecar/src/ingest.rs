@@ -6,8 +6,8 @@
 //! memory), batched inserts by size and time, `/metrics` (Prometheus text) and `/healthz`, and a
 //! graceful shutdown that flushes what was received.
 //! Never: lets one peer stall the others or crash the process; never drops a record without a
-//! counter (the on-disk spool for store outages comes next: until then a failed insert is
-//! counted as `dropped{reason="store_error"}` and logged).
+//! counter. When the store fails, batches go to the on-disk spool and are replayed in order when
+//! it returns (also after a restart); only a full spool drops (oldest first, counted).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +21,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
-use crate::store::{chdb::Chdb, migrate, rows};
+use crate::store::{chdb::Chdb, migrate, rows, spool::Spool};
 
 /// `sidecar.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +70,10 @@ pub struct StoreConfig {
     pub batch_records: usize,
     /// …or this long after the first one arrived.
     pub flush_ms: u64,
+    /// Where batches wait while the store is unavailable.
+    pub spool_dir: PathBuf,
+    /// Bound of the spool; beyond it the oldest batches are dropped (counted).
+    pub spool_max_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -80,6 +84,8 @@ impl Default for StoreConfig {
             database: "ja4".into(),
             batch_records: 50_000,
             flush_ms: 1_000,
+            spool_dir: PathBuf::from("/var/lib/ja4/spool"),
+            spool_max_bytes: 1 << 30,
         }
     }
 }
@@ -142,6 +148,12 @@ pub struct Metrics {
     pub dropped_store_error: AtomicU64,
     pub insert_micros: AtomicU64,
     pub queued: AtomicU64,
+    pub spooled: AtomicU64,
+    pub replayed: AtomicU64,
+    pub dropped_spool_full: AtomicU64,
+    pub dropped_spool_error: AtomicU64,
+    pub spool_bytes: AtomicU64,
+    pub spool_corrupt_frames: AtomicU64,
 }
 
 impl Metrics {
@@ -203,10 +215,44 @@ impl Metrics {
             g(&self.insert_errors).to_string(),
         );
         s.push_str("# HELP ja4_dropped_total Records dropped, by reason.\n# TYPE ja4_dropped_total counter\n");
-        s.push_str(&format!(
-            "ja4_dropped_total{{reason=\"store_error\"}} {}\n",
-            g(&self.dropped_store_error)
-        ));
+        for (reason, v) in [
+            ("store_error", &self.dropped_store_error),
+            ("spool_full", &self.dropped_spool_full),
+            ("spool_error", &self.dropped_spool_error),
+        ] {
+            s.push_str(&format!(
+                "ja4_dropped_total{{reason=\"{reason}\"}} {}\n",
+                g(v)
+            ));
+        }
+        line(
+            &mut s,
+            "ja4_spool_spooled_total",
+            "Records written to the spool while the store was unavailable.",
+            "counter",
+            g(&self.spooled).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_spool_replayed_total",
+            "Records replayed from the spool into the store.",
+            "counter",
+            g(&self.replayed).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_spool_bytes",
+            "Bytes waiting in the spool.",
+            "gauge",
+            g(&self.spool_bytes).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_spool_corrupt_frames_total",
+            "Spool frames that failed their checksum (skipped).",
+            "counter",
+            g(&self.spool_corrupt_frames).to_string(),
+        );
         line(
             &mut s,
             "ja4_store_insert_seconds_total",
@@ -384,21 +430,39 @@ fn malformed(m: &Metrics, peer: &str, e: BatchError) {
     tracing::warn!(peer, error = %e, "malformed frame: closing this connection");
 }
 
-/// Batches records by size and time and inserts them.
+/// Batches records by size and time and stores them: into the store, or into the spool while
+/// the store fails (and always behind a non-empty spool, to keep the order).
 async fn writer(
     cfg: StoreConfig,
     store: Arc<Chdb>,
     mut rx: mpsc::Receiver<Vec<OwnedRecord>>,
     m: Arc<Metrics>,
 ) {
+    let spool = match Spool::open(&cfg.spool_dir, cfg.spool_max_bytes) {
+        Ok(s) => Arc::new(std::sync::Mutex::new(s)),
+        Err(e) => {
+            tracing::error!(error = %e, dir = %cfg.spool_dir.display(), "cannot open the spool; store failures will drop records (counted)");
+            Arc::new(std::sync::Mutex::new(
+                Spool::open(
+                    &std::env::temp_dir().join("ja4-spool-fallback"),
+                    cfg.spool_max_bytes,
+                )
+                .expect("temp spool"),
+            ))
+        }
+    };
     let mut pending: Vec<OwnedRecord> = Vec::new();
     let mut first: Option<Instant> = None;
-    let flush_every = Duration::from_millis(cfg.flush_ms);
-    let tmp = cfg.data_dir.join("tmp");
+    let tick = Duration::from_millis(cfg.flush_ms);
     loop {
-        let deadline = first.map(|f| f + flush_every);
-        let msg = match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), rx.recv())
+        let spool_waiting = spool.lock().map(|s| !s.is_empty()).unwrap_or(false);
+        let wait = match first {
+            Some(f) => Some((f + tick).saturating_duration_since(Instant::now())),
+            None if spool_waiting => Some(tick),
+            None => None,
+        };
+        let msg = match wait {
+            Some(w) => tokio::time::timeout(w, rx.recv())
                 .await
                 .unwrap_or(Some(Vec::new())),
             None => rx.recv().await,
@@ -410,42 +474,102 @@ async fn writer(
                 pending.extend(records);
             }
         }
-        let due = first.is_some_and(|f| f.elapsed() >= flush_every);
-        if !pending.is_empty() && (closed || due || pending.len() >= cfg.batch_records) {
-            let batch = std::mem::take(&mut pending);
+        let due = first.is_some_and(|f| f.elapsed() >= tick);
+        let batch = if !pending.is_empty() && (closed || due || pending.len() >= cfg.batch_records)
+        {
             first = None;
-            let n = batch.len() as u64;
-            let (store, db, tmp, m2) = (
+            std::mem::take(&mut pending)
+        } else {
+            Vec::new()
+        };
+        if !batch.is_empty() || spool_waiting {
+            let (store, spool, m2, cfg2) = (
                 Arc::clone(&store),
-                cfg.database.clone(),
-                tmp.clone(),
+                Arc::clone(&spool),
                 Arc::clone(&m),
+                cfg.clone(),
             );
-            let started = Instant::now();
-            let res =
-                tokio::task::spawn_blocking(move || rows::insert(&store, &db, &batch, &tmp)).await;
-            m2.queued.fetch_sub(n, Ordering::Relaxed);
-            match res {
-                Ok(Ok(_)) => {
-                    m.inserted.fetch_add(n, Ordering::Relaxed);
-                    m.insert_batches.fetch_add(1, Ordering::Relaxed);
-                    m.insert_micros
-                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                }
-                Ok(Err(e)) => {
-                    m.insert_errors.fetch_add(1, Ordering::Relaxed);
-                    m.dropped_store_error.fetch_add(n, Ordering::Relaxed);
-                    tracing::error!(error = %e, records = n, "insert failed; records dropped (spool not yet implemented)");
-                }
-                Err(e) => {
-                    m.insert_errors.fetch_add(1, Ordering::Relaxed);
-                    m.dropped_store_error.fetch_add(n, Ordering::Relaxed);
-                    tracing::error!(error = %e, records = n, "insert task failed");
-                }
-            }
+            let _ =
+                tokio::task::spawn_blocking(move || store_step(&cfg2, &store, &spool, batch, &m2))
+                    .await;
         }
         if closed {
             return;
         }
     }
+}
+
+/// One writer step (blocking): replay the spool while the store takes it, then store `batch`
+/// directly if the spool is empty, else behind it.
+fn store_step(
+    cfg: &StoreConfig,
+    store: &Chdb,
+    spool: &std::sync::Mutex<Spool>,
+    batch: Vec<OwnedRecord>,
+    m: &Metrics,
+) {
+    let Ok(mut spool) = spool.lock() else { return };
+    let tmp = cfg.data_dir.join("ja4-insert");
+    let n = batch.len() as u64;
+    // Replay, oldest first, until the store fails again.
+    while let Some((path, records)) = spool.oldest() {
+        let started = Instant::now();
+        match rows::insert(store, &cfg.database, &records, &tmp) {
+            Ok(_) => {
+                m.inserted
+                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+                m.replayed
+                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+                m.insert_batches.fetch_add(1, Ordering::Relaxed);
+                m.insert_micros
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                if let Err(e) = spool.remove(&path) {
+                    tracing::error!(error = %e, segment = %path.display(), "cannot remove a replayed spool segment");
+                    break;
+                }
+                tracing::info!(records = records.len(), "replayed spooled records");
+            }
+            Err(e) => {
+                m.insert_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "store still unavailable; spool kept");
+                break;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let stored = spool.is_empty() && {
+            let started = Instant::now();
+            match rows::insert(store, &cfg.database, &batch, &tmp) {
+                Ok(_) => {
+                    m.inserted.fetch_add(n, Ordering::Relaxed);
+                    m.insert_batches.fetch_add(1, Ordering::Relaxed);
+                    m.insert_micros
+                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    true
+                }
+                Err(e) => {
+                    m.insert_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, records = n, "insert failed; spooling");
+                    false
+                }
+            }
+        };
+        if !stored {
+            match spool.append(&batch) {
+                Ok(()) => {
+                    m.spooled.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    m.dropped_spool_error.fetch_add(n, Ordering::Relaxed);
+                    tracing::error!(error = %e, records = n, "cannot write to the spool: records dropped");
+                }
+            }
+        }
+        m.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+    m.dropped_spool_full
+        .store(spool.stats.dropped_full_records, Ordering::Relaxed);
+    m.spool_corrupt_frames
+        .store(spool.stats.corrupt_frames, Ordering::Relaxed);
+    m.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
 }

@@ -44,6 +44,160 @@ fn query(dir: &std::path::Path, sql: &str) -> String {
         .to_owned()
 }
 
+/// Starts `ja4-sidecar serve` with a config in `dir` and waits until it serves.
+fn start_sidecar(dir: &std::path::Path, http: u16) -> std::process::Child {
+    let sock = dir.join("ingest.sock");
+    std::fs::write(
+        dir.join("sidecar.toml"),
+        format!(
+            "[ingest]\nsocket = \"{}\"\nsocket_mode = \"0666\"\n[store]\ndata_dir = \"{}\"\nspool_dir = \"{}\"\ndatabase = \"e2e\"\nbatch_records = 100\nflush_ms = 100\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
+            sock.display(),
+            dir.join("store").display(),
+            dir.join("spool").display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("sidecar.log"))
+        .unwrap();
+    let mut sidecar = Command::new(env!("CARGO_BIN_EXE_ja4-sidecar"))
+        .args(["serve", "--config"])
+        .arg(dir.join("sidecar.toml"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(sock.exists()
+        && Command::new("curl")
+            .args(["-sf", "--max-time", "2"])
+            .arg(format!("http://127.0.0.1:{http}/healthz"))
+            .status()
+            .unwrap()
+            .success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "sidecar did not start: {}",
+            std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
+        );
+        assert!(
+            sidecar.try_wait().unwrap().is_none(),
+            "sidecar exited: {}",
+            std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sidecar
+}
+
+fn stop_sidecar(mut sidecar: std::process::Child, dir: &std::path::Path) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(sidecar.id().to_string())
+        .status();
+    assert!(
+        sidecar.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
+    );
+}
+
+fn wait_metric(http: u16, name: &str, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(http, name) < at_least {
+        assert!(
+            Instant::now() < deadline,
+            "{name} stayed at {} (< {at_least})",
+            metric(http, name)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn https_requests(h: &Httpd, n: usize) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sk", "--http1.1"]);
+    for _ in 0..n {
+        cmd.args(["-o", "/dev/null"])
+            .arg(h.url(true, "/index.html"));
+    }
+    run(&mut cmd);
+}
+
+#[test]
+fn store_outage_and_restart_lose_nothing() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempdir("outage");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let http = free_port();
+    let sidecar = start_sidecar(&dir, http);
+    // The store fails: inserts cannot write their RowBinary file (a file where the directory
+    // must be), exactly as on a full or broken disk.
+    let blocker = dir.join("store/ja4-insert");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+
+    let extra = format!(
+        "JA4ExportSocket {}\nJA4BatchSize 8\nJA4FlushInterval 50",
+        dir.join("ingest.sock").display()
+    );
+    let mut h = Httpd::start(
+        "outage",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    https_requests(&h, 30);
+    wait_metric(http, "ja4_spool_spooled_total", 30);
+    assert_eq!(metric(http, "ja4_store_inserted_total"), 0);
+
+    // Restart the sidecar during the outage: the spool survives.
+    stop_sidecar(sidecar, &dir);
+    let sidecar = start_sidecar(&dir, http);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        metric(http, "ja4_spool_bytes") > 0,
+        "spool resumed after restart"
+    );
+    assert_eq!(metric(http, "ja4_store_inserted_total"), 0);
+
+    // The store comes back: everything is replayed, then new traffic goes straight in.
+    std::fs::remove_file(&blocker).unwrap();
+    wait_metric(http, "ja4_spool_replayed_total", 30);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(http, "ja4_spool_bytes") != 0 {
+        assert!(Instant::now() < deadline, "spool not drained");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    https_requests(&h, 5);
+    h.stop();
+    wait_metric(
+        http,
+        "ja4_store_inserted_total",
+        metric(http, "ja4_spool_replayed_total") + 5,
+    );
+    let dropped: u64 = ["store_error", "spool_full", "spool_error"]
+        .iter()
+        .map(|r| metric(http, &format!("ja4_dropped_total{{reason=\"{r}\"}}")))
+        .sum();
+    assert_eq!(dropped, 0);
+    stop_sidecar(sidecar, &dir);
+    assert_eq!(
+        query(
+            &dir,
+            "SELECT count() FROM e2e.requests_raw WHERE kind = 'request' AND path = '/index.html'"
+        ),
+        "35",
+        "inserted rows == sent requests"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn requests_reach_the_store() {
     if !need_root() {

@@ -8,3 +8,4 @@
 pub mod chdb;
 pub mod migrate;
 pub mod rows;
+pub mod spool;
