@@ -205,46 +205,9 @@ fn requests_reach_the_store() {
     }
     let dir = tempdir("e2e");
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let sock = dir.join("ingest.sock");
     let http = free_port();
-    std::fs::write(
-        dir.join("sidecar.toml"),
-        format!(
-            "[ingest]\nsocket = \"{}\"\nsocket_mode = \"0666\"\n[store]\ndata_dir = \"{}\"\ndatabase = \"e2e\"\nbatch_records = 100\nflush_ms = 100\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
-            sock.display(),
-            dir.join("store").display()
-        ),
-    )
-    .unwrap();
-    let mut sidecar = Command::new(env!("CARGO_BIN_EXE_ja4-sidecar"))
-        .args(["serve", "--config"])
-        .arg(dir.join("sidecar.toml"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("sidecar.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(sock.exists()
-        && Command::new("curl")
-            .args(["-sf", "--max-time", "2"])
-            .arg(format!("http://127.0.0.1:{http}/healthz"))
-            .status()
-            .unwrap()
-            .success())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "sidecar did not start: {}",
-            std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
-        );
-        assert!(
-            sidecar.try_wait().unwrap().is_none(),
-            "sidecar exited: {}",
-            std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-
+    let sidecar = start_sidecar(&dir, http);
+    let sock = dir.join("ingest.sock");
     let extra = format!(
         "JA4ExportSocket {}\nJA4BatchSize 8\nJA4FlushInterval 50",
         sock.display()
@@ -256,13 +219,7 @@ fn requests_reach_the_store() {
             ..Default::default()
         },
     );
-    let mut tls = Command::new("curl");
-    tls.args(["-sk", "--http1.1"]);
-    for _ in 0..20 {
-        tls.args(["-o", "/dev/null"])
-            .arg(h.url(true, "/index.html"));
-    }
-    run(&mut tls);
+    https_requests(&h, 20);
     // Another peer sends garbage: it is counted, its connection closed, nothing else disturbed.
     let mut bad = std::os::unix::net::UnixStream::connect(&sock).unwrap();
     bad.write_all(b"definitely not a JA4 batch frame, just noise")
@@ -272,27 +229,10 @@ fn requests_reach_the_store() {
         curl(&[], &h.url(false, "/index.html"));
     }
     h.stop(); // children flush their exporters at exit
-
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while metric(http, "ja4_store_inserted_total") < 25 {
-        assert!(
-            Instant::now() < deadline,
-            "only {} records inserted",
-            metric(http, "ja4_store_inserted_total")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_metric(http, "ja4_store_inserted_total", 25);
     assert_eq!(metric(http, "ja4_ingest_malformed_frames_total"), 1);
     assert_eq!(metric(http, "ja4_store_insert_errors_total"), 0);
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(sidecar.id().to_string())
-        .status();
-    assert!(
-        sidecar.wait().unwrap().success(),
-        "{}",
-        std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
-    );
+    stop_sidecar(sidecar, &dir);
 
     assert_eq!(
         query(
