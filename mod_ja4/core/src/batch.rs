@@ -184,7 +184,8 @@ pub enum BatchError {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as an unsigned LEB128 varint (also ClickHouse's RowBinary `VarUInt`).
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -192,8 +193,9 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn bytes(out: &mut Vec<u8>, b: &[u8]) {
-    varint(out, b.len() as u64);
+/// Appends `b` with its varint length (also ClickHouse's RowBinary `String`).
+pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
@@ -212,7 +214,7 @@ fn ip(out: &mut Vec<u8>, a: Option<IpAddr>) {
 }
 
 fn opt(out: &mut Vec<u8>, v: Option<u64>) {
-    varint(out, v.map_or(0, |x| x + 1));
+    put_varint(out, v.map_or(0, |x| x + 1));
 }
 
 impl<S: AsRef<[u8]>> Record<S> {
@@ -220,17 +222,17 @@ impl<S: AsRef<[u8]>> Record<S> {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut body = Vec::with_capacity(768);
         self.encode_fields(&mut body);
-        bytes(out, &body);
+        put_bytes(out, &body);
     }
 
     fn encode_fields(&self, o: &mut Vec<u8>) {
         o.push(self.kind as u8);
-        varint(o, zigzag(self.ts_us));
-        varint(o, self.conn_id);
+        put_varint(o, zigzag(self.ts_us));
+        put_varint(o, self.conn_id);
         ip(o, self.client_ip);
-        varint(o, u64::from(self.client_port));
+        put_varint(o, u64::from(self.client_port));
         ip(o, self.server_ip);
-        varint(o, u64::from(self.server_port));
+        put_varint(o, u64::from(self.server_port));
         for s in [
             &self.vhost,
             &self.method,
@@ -238,35 +240,35 @@ impl<S: AsRef<[u8]>> Record<S> {
             &self.query,
             &self.protocol,
         ] {
-            bytes(o, s.as_ref());
+            put_bytes(o, s.as_ref());
         }
-        varint(o, u64::from(self.status));
-        varint(o, self.bytes_in);
-        varint(o, self.bytes_out);
-        varint(o, self.duration_us);
-        varint(o, u64::from(self.keepalives));
+        put_varint(o, u64::from(self.status));
+        put_varint(o, self.bytes_in);
+        put_varint(o, self.bytes_out);
+        put_varint(o, self.duration_us);
+        put_varint(o, u64::from(self.keepalives));
         for s in self.fingerprint_fields() {
-            bytes(o, s.as_ref());
+            put_bytes(o, s.as_ref());
         }
         match &self.syn {
             None => o.push(0),
             Some(s) => {
                 o.push(1 | if s.dont_fragment { 2 } else { 0 });
                 o.push(s.ttl);
-                varint(o, u64::from(s.window));
+                put_varint(o, u64::from(s.window));
                 opt(o, s.mss.map(u64::from));
                 opt(o, s.window_scale.map(u64::from));
                 opt(o, s.ip_id.map(u64::from));
-                bytes(o, &s.options);
+                put_bytes(o, &s.options);
             }
         }
         o.push(self.sources);
-        varint(o, self.header_names.len() as u64);
+        put_varint(o, self.header_names.len() as u64);
         for h in &self.header_names {
-            bytes(o, h.as_ref());
+            put_bytes(o, h.as_ref());
         }
         for s in self.header_value_fields() {
-            bytes(o, s.as_ref());
+            put_bytes(o, s.as_ref());
         }
         o.push(u8::from(self.has_cookie) | (u8::from(self.has_referer) << 1));
     }
@@ -425,8 +427,8 @@ fn decode_record(body: &[u8]) -> Result<Record<&[u8]>, &'static str> {
             1 => RecordKind::Orphan,
             _ => return Err("kind"),
         },
-        ts_us: unzigzag(r.varint().ok_or("timestamp")?),
-        conn_id: r.varint().ok_or("conn id")?,
+        ts_us: unzigzag(r.put_varint().ok_or("timestamp")?),
+        conn_id: r.put_varint().ok_or("conn id")?,
         client_ip: r.ip().ok_or("client ip")?,
         client_port: r.u16v().ok_or("client port")?,
         server_ip: r.ip().ok_or("server ip")?,
@@ -439,10 +441,11 @@ fn decode_record(body: &[u8]) -> Result<Record<&[u8]>, &'static str> {
     rec.query = s(&mut r, "query")?;
     rec.protocol = s(&mut r, "protocol")?;
     rec.status = r.u16v().ok_or("status")?;
-    rec.bytes_in = r.varint().ok_or("bytes in")?;
-    rec.bytes_out = r.varint().ok_or("bytes out")?;
-    rec.duration_us = r.varint().ok_or("duration")?;
-    rec.keepalives = u32::try_from(r.varint().ok_or("keepalives")?).map_err(|_| "keepalives")?;
+    rec.bytes_in = r.put_varint().ok_or("bytes in")?;
+    rec.bytes_out = r.put_varint().ok_or("bytes out")?;
+    rec.duration_us = r.put_varint().ok_or("duration")?;
+    rec.keepalives =
+        u32::try_from(r.put_varint().ok_or("keepalives")?).map_err(|_| "keepalives")?;
     let mut fps: [&[u8]; 19] = Default::default();
     for f in fps.iter_mut() {
         *f = s(&mut r, "fingerprint")?;
@@ -469,7 +472,7 @@ fn decode_record(body: &[u8]) -> Result<Record<&[u8]>, &'static str> {
         });
     }
     rec.sources = r.u8().ok_or("sources")?;
-    let n = r.varint().ok_or("header count")?;
+    let n = r.put_varint().ok_or("header count")?;
     if n > 1024 {
         return Err("header count");
     }
@@ -509,7 +512,7 @@ impl<'a> Reader<'a> {
         self.0 = rest;
         Some(b)
     }
-    fn varint(&mut self) -> Option<u64> {
+    fn put_varint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -521,14 +524,14 @@ impl<'a> Reader<'a> {
         None
     }
     fn u16v(&mut self) -> Option<u16> {
-        u16::try_from(self.varint()?).ok()
+        u16::try_from(self.put_varint()?).ok()
     }
     fn opt(&mut self) -> Option<Option<u64>> {
-        let v = self.varint()?;
+        let v = self.put_varint()?;
         Some(v.checked_sub(1))
     }
     fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = usize::try_from(self.varint()?).ok()?;
+        let n = usize::try_from(self.put_varint()?).ok()?;
         if n > self.0.len() {
             return None;
         }
@@ -893,7 +896,7 @@ mod tests {
         sample().encode_fields(&mut body);
         body.extend_from_slice(b"future fields");
         let mut payload = Vec::new();
-        bytes(&mut payload, &body);
+        put_bytes(&mut payload, &body);
         let (back, _) = decode_frame(&frame(&payload, 1)).unwrap();
         assert_eq!(back[0], owned(&sample()));
     }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
 
-use ja4_core::batch::{Record, RecordKind};
+use ja4_core::batch::{put_bytes, put_varint, Record, RecordKind};
 
 use super::chdb::{Chdb, ChdbError};
 
@@ -76,19 +76,6 @@ pub const COLUMNS: &[&str] = &[
     "has_referer",
 ];
 
-fn varint(o: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        o.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    o.push(v as u8);
-}
-
-fn string(o: &mut Vec<u8>, s: &[u8]) {
-    varint(o, s.len() as u64);
-    o.extend_from_slice(s);
-}
-
 fn ipv6(o: &mut Vec<u8>, ip: Option<IpAddr>) {
     let v6 = match ip {
         Some(IpAddr::V4(v4)) => v4.to_ipv6_mapped(),
@@ -101,7 +88,7 @@ fn ipv6(o: &mut Vec<u8>, ip: Option<IpAddr>) {
 /// Appends one RowBinary row.
 pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
     o.extend_from_slice(&r.ts_us.to_le_bytes());
-    string(
+    put_bytes(
         o,
         if r.kind == RecordKind::Orphan {
             b"orphan"
@@ -115,7 +102,7 @@ pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
     ipv6(o, r.server_ip);
     o.extend_from_slice(&r.server_port.to_le_bytes());
     for s in [&r.vhost, &r.method, &r.path, &r.query, &r.protocol] {
-        string(o, s.as_ref());
+        put_bytes(o, s.as_ref());
     }
     o.extend_from_slice(&r.status.to_le_bytes());
     for v in [r.bytes_in, r.bytes_out, r.duration_us] {
@@ -143,20 +130,20 @@ pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
         &r.ja4l_s,
         &r.ja4s,
     ] {
-        string(o, s.as_ref());
+        put_bytes(o, s.as_ref());
     }
     let syn = r.syn.clone().unwrap_or_default();
     o.push(syn.ttl);
     o.extend_from_slice(&syn.window.to_le_bytes());
     o.extend_from_slice(&syn.mss.unwrap_or(0).to_le_bytes());
     o.push(syn.window_scale.unwrap_or(0));
-    string(o, &syn.options);
+    put_bytes(o, &syn.options);
     o.extend_from_slice(&syn.ip_id.unwrap_or(0).to_le_bytes());
     o.push(u8::from(syn.dont_fragment));
     o.push(r.sources);
-    varint(o, r.header_names.len() as u64);
+    put_varint(o, r.header_names.len() as u64);
     for h in &r.header_names {
-        string(o, h.as_ref());
+        put_bytes(o, h.as_ref());
     }
     for s in [
         &r.user_agent,
@@ -171,7 +158,7 @@ pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
         &r.sec_ch_ua_mobile,
         &r.sec_ch_ua_platform,
     ] {
-        string(o, s.as_ref());
+        put_bytes(o, s.as_ref());
     }
     o.push(u8::from(r.has_cookie));
     o.push(u8::from(r.has_referer));
