@@ -194,10 +194,7 @@ fn run(sh: &Shared) {
         };
         if !batch.is_empty() {
             status::sub(|s| &s.queue_depth, batch.len() as u64);
-            if let Some(j) = json.as_mut() {
-                j.write(&batch);
-            }
-            sink.push(&batch, sh.limit);
+            deliver(&batch, json.as_mut(), &mut sink, sh.limit);
         }
         sink.flush(if stopping {
             Duration::from_secs(2)
@@ -209,6 +206,15 @@ fn run(sh: &Shared) {
             return;
         }
     }
+}
+
+/// Frames a batch once and hands it to the JSON file and the socket sink.
+fn deliver(batch: &[Vec<u8>], json: Option<&mut JsonFile>, sink: &mut Sink, limit: usize) {
+    let frame = batch::frame(&batch.concat(), batch.len() as u32);
+    if let Some(j) = json {
+        j.write(&frame);
+    }
+    sink.push(frame, batch.len() as u64, limit);
 }
 
 /// The unix socket side: a backlog of framed batches, sent in order when connected.
@@ -235,16 +241,12 @@ impl Sink {
         }
     }
 
-    fn push(&mut self, batch: &[Vec<u8>], limit: usize) {
+    fn push(&mut self, frame: Vec<u8>, records: u64, limit: usize) {
         if self.path.is_none() {
             return;
         }
-        let payload: Vec<u8> = batch.concat();
-        self.backlog.push_back((
-            batch::frame(&payload, batch.len() as u32),
-            batch.len() as u64,
-        ));
-        self.backlog_records += batch.len() as u64;
+        self.backlog.push_back((frame, records));
+        self.backlog_records += records;
         // Bound what waits for an absent sidecar: the oldest batches go first, counted.
         while self.backlog_records > limit as u64 && self.backlog.len() > 1 {
             if let Some((_, n)) = self.backlog.pop_front() {
@@ -327,10 +329,8 @@ impl JsonFile {
         JsonFile { file }
     }
 
-    fn write(&mut self, batch: &[Vec<u8>]) {
-        let payload: Vec<u8> = batch.concat();
-        let frame = batch::frame(&payload, batch.len() as u32);
-        let Ok((records, _)) = batch::decode_frame_ref(&frame) else {
+    fn write(&mut self, frame: &[u8]) {
+        let Ok((records, _)) = batch::decode_frame_ref(frame) else {
             status::add(|s| &s.json_errors, 1);
             return;
         };
@@ -404,10 +404,12 @@ impl ParentSink {
     fn flush(&mut self) {
         self.last = Instant::now();
         if !self.pending.is_empty() {
-            if let Some(j) = self.json.as_mut() {
-                j.write(&self.pending);
-            }
-            self.sink.push(&self.pending, self.limit);
+            deliver(
+                &self.pending,
+                self.json.as_mut(),
+                &mut self.sink,
+                self.limit,
+            );
             self.pending.clear();
         }
         self.sink.flush(Duration::ZERO);
