@@ -21,7 +21,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
-use crate::store::{chdb::Chdb, migrate, rows, spool::Spool};
+use crate::store::{migrate, rows, server::ServerConfig, spool::Spool, Store};
 
 /// `sidecar.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -59,9 +59,24 @@ impl Default for IngestConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
+    /// ClickHouse server URL (`http://host:8123`, `https://host:8443`); empty: the embedded
+    /// engine. Environment: `JA4_CLICKHOUSE_URL`.
+    pub url: String,
+    /// Server user (`JA4_CLICKHOUSE_USER`).
+    pub user: String,
+    /// Server password (`JA4_CLICKHOUSE_PASSWORD`, which is the better place for it).
+    pub password: String,
+    /// LZ4-compress inserts to the server.
+    pub compression: bool,
+    /// `ON CLUSTER` name for `migrate` on a multi-node ClickHouse.
+    pub cluster: String,
+    /// Let `migrate` create the `data_writer`/`analyst` users and their grants (server only;
+    /// passwords from `JA4_DATA_WRITER_PASSWORD`/`JA4_ANALYST_PASSWORD`).
+    pub manage_users: bool,
+    /// Data directory of the embedded engine.
     pub data_dir: PathBuf,
     /// libchdb.so; empty: `JA4_CHDB_LIB` or the workspace's fetched copy.
     pub chdb_lib: Option<PathBuf>,
@@ -79,6 +94,12 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
+            url: String::new(),
+            user: String::new(),
+            password: String::new(),
+            compression: true,
+            cluster: String::new(),
+            manage_users: true,
             data_dir: PathBuf::from("/var/lib/ja4/store"),
             chdb_lib: None,
             database: "ja4".into(),
@@ -86,6 +107,75 @@ impl Default for StoreConfig {
             flush_ms: 1_000,
             spool_dir: PathBuf::from("/var/lib/ja4/spool"),
             spool_max_bytes: 1 << 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<set>"
+                },
+            )
+            .field("database", &self.database)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreConfig {
+    /// Applies `JA4_CLICKHOUSE_URL`, `JA4_CLICKHOUSE_USER` and `JA4_CLICKHOUSE_PASSWORD`.
+    pub fn with_env(mut self) -> StoreConfig {
+        for (var, field) in [
+            ("JA4_CLICKHOUSE_URL", &mut self.url),
+            ("JA4_CLICKHOUSE_USER", &mut self.user),
+            ("JA4_CLICKHOUSE_PASSWORD", &mut self.password),
+        ] {
+            if let Ok(v) = std::env::var(var) {
+                *field = v;
+            }
+        }
+        self
+    }
+
+    /// Opens the configured engine: the server when a URL is set, else the embedded one.
+    pub fn open(&self) -> Result<Store> {
+        if self.url.is_empty() {
+            let lib = self
+                .chdb_lib
+                .clone()
+                .unwrap_or_else(crate::store::chdb::default_library);
+            Store::embedded(&lib, &self.data_dir).with_context(|| {
+                format!("opening the embedded store in {}", self.data_dir.display())
+            })
+        } else {
+            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+            Store::server(&ServerConfig {
+                url: self.url.clone(),
+                user: non_empty(&self.user),
+                password: non_empty(&self.password),
+                database: self.database.clone(),
+                compression: self.compression,
+            })
+            .with_context(|| format!("connecting to ClickHouse at {}", self.url))
+        }
+    }
+
+    /// Migration options from this configuration and the environment.
+    pub fn migrate_options(&self) -> migrate::Options {
+        migrate::Options {
+            database: self.database.clone(),
+            cluster: (!self.cluster.is_empty()).then(|| self.cluster.clone()),
+            skip_access: self.url.is_empty() || !self.manage_users,
+            data_writer_password: std::env::var("JA4_DATA_WRITER_PASSWORD").ok(),
+            analyst_password: std::env::var("JA4_ANALYST_PASSWORD").ok(),
         }
     }
 }
@@ -109,8 +199,9 @@ impl Config {
     pub fn load(path: &std::path::Path) -> Result<Config> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let cfg: Config =
+        let mut cfg: Config =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        cfg.store = cfg.store.with_env();
         u32::from_str_radix(cfg.ingest.socket_mode.trim_start_matches("0o"), 8).with_context(
             || {
                 format!(
@@ -273,14 +364,9 @@ impl Metrics {
 
 /// Runs the sidecar until SIGTERM/SIGINT, then flushes and returns.
 pub fn serve(cfg: Config) -> Result<()> {
-    let lib = cfg
-        .store
-        .chdb_lib
-        .clone()
-        .unwrap_or_else(crate::store::chdb::default_library);
-    let store = Chdb::open(&lib, &cfg.store.data_dir)
-        .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
-    let applied = migrate::migrate(&store, &cfg.store.database)?;
+    let store = cfg.store.open()?;
+    let applied = migrate::migrate(&store, &cfg.store.migrate_options())?;
+    rows::check_columns(&store, &cfg.store.database)?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
@@ -291,7 +377,7 @@ pub fn serve(cfg: Config) -> Result<()> {
     rt.block_on(run(cfg, Arc::new(store)))
 }
 
-async fn run(cfg: Config, store: Arc<Chdb>) -> Result<()> {
+async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
     let metrics = Arc::new(Metrics::default());
     let listener = bind_socket(&cfg.ingest)?;
     let (tx, rx) = mpsc::channel::<Vec<OwnedRecord>>(1024);
@@ -434,7 +520,7 @@ fn malformed(m: &Metrics, peer: &str, e: BatchError) {
 /// the store fails (and always behind a non-empty spool, to keep the order).
 async fn writer(
     cfg: StoreConfig,
-    store: Arc<Chdb>,
+    store: Arc<Store>,
     mut rx: mpsc::Receiver<Vec<OwnedRecord>>,
     m: Arc<Metrics>,
 ) {
@@ -503,18 +589,17 @@ async fn writer(
 /// directly if the spool is empty, else behind it.
 fn store_step(
     cfg: &StoreConfig,
-    store: &Chdb,
+    store: &Store,
     spool: &std::sync::Mutex<Spool>,
     batch: Vec<OwnedRecord>,
     m: &Metrics,
 ) {
     let Ok(mut spool) = spool.lock() else { return };
-    let tmp = cfg.data_dir.join("ja4-insert");
     let n = batch.len() as u64;
     // Replay, oldest first, until the store fails again.
     while let Some((path, records)) = spool.oldest() {
         let started = Instant::now();
-        match rows::insert(store, &cfg.database, &records, &tmp) {
+        match rows::insert(store, &cfg.database, &records) {
             Ok(_) => {
                 m.inserted
                     .fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -539,7 +624,7 @@ fn store_step(
     if !batch.is_empty() {
         let stored = spool.is_empty() && {
             let started = Instant::now();
-            match rows::insert(store, &cfg.database, &batch, &tmp) {
+            match rows::insert(store, &cfg.database, &batch) {
                 Ok(_) => {
                     m.inserted.fetch_add(n, Ordering::Relaxed);
                     m.insert_batches.fetch_add(1, Ordering::Relaxed);

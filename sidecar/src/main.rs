@@ -28,23 +28,65 @@ enum Command {
         config: PathBuf,
     },
     /// Apply pending ClickHouse migrations (sql/, embedded in this binary).
-    Migrate(StoreArgs),
+    Migrate(MigrateArgs),
     /// Run a read-only query against the store and print the result.
     Query(QueryArgs),
 }
 
-/// Where the embedded store lives.
+/// Which store: `--config` (the `[store]` of sidecar.toml), overridden by the flags and by
+/// `JA4_CLICKHOUSE_URL`/`_USER`/`_PASSWORD`.
 #[derive(clap::Args)]
 struct StoreArgs {
+    /// sidecar.toml whose [store] section to use.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// ClickHouse server URL (default: the embedded engine).
+    #[arg(long)]
+    url: Option<String>,
     /// Data directory of the embedded ClickHouse engine.
-    #[arg(long, default_value = "/var/lib/ja4/store")]
-    data_dir: PathBuf,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Path of libchdb.so (default: $JA4_CHDB_LIB, else the one scripts/fetch-chdb.sh installs).
     #[arg(long)]
     chdb_lib: Option<PathBuf>,
     /// Database name.
-    #[arg(long, default_value = "ja4")]
-    database: String,
+    #[arg(long)]
+    database: Option<String>,
+}
+
+impl StoreArgs {
+    fn store_config(&self) -> Result<ja4_sidecar::ingest::StoreConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => ja4_sidecar::ingest::Config::load(path)?.store,
+            None => ja4_sidecar::ingest::StoreConfig::default().with_env(),
+        };
+        if let Some(u) = &self.url {
+            cfg.url = u.clone();
+        }
+        if let Some(d) = &self.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        if let Some(l) = &self.chdb_lib {
+            cfg.chdb_lib = Some(l.clone());
+        }
+        if let Some(d) = &self.database {
+            cfg.database = d.clone();
+        }
+        Ok(cfg)
+    }
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Multi-node ClickHouse: run every statement ON CLUSTER with Replicated engines and
+    /// Distributed `<table>_all` tables.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// Print every statement instead of running it (nothing is opened).
+    #[arg(long)]
+    print: bool,
 }
 
 #[derive(clap::Args)]
@@ -166,23 +208,30 @@ fn run_pcap(args: PcapArgs) -> Result<ExitCode> {
     })
 }
 
-fn open_store(args: &StoreArgs) -> Result<ja4_sidecar::store::chdb::Chdb> {
-    use anyhow::Context as _;
-    let lib = args
-        .chdb_lib
-        .clone()
-        .unwrap_or_else(ja4_sidecar::store::chdb::default_library);
-    ja4_sidecar::store::chdb::Chdb::open(&lib, &args.data_dir)
-        .with_context(|| format!("opening the store in {}", args.data_dir.display()))
-}
-
-fn run_migrate(args: StoreArgs) -> Result<ExitCode> {
-    let store = open_store(&args)?;
-    let applied = ja4_sidecar::store::migrate::migrate(&store, &args.database)?;
+fn run_migrate(args: MigrateArgs) -> Result<ExitCode> {
+    let cfg = args.store.store_config()?;
+    let mut opts = cfg.migrate_options();
+    if let Some(c) = args.cluster {
+        opts.cluster = Some(c);
+    }
+    if args.print {
+        let stdout = std::io::stdout();
+        let mut out = BufWriter::new(stdout.lock());
+        for (m, stmts) in ja4_sidecar::store::migrate::plan(&opts)? {
+            writeln!(out, "-- {:04} {}", m.version, m.name)?;
+            for s in stmts {
+                writeln!(out, "{s};\n")?;
+            }
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = cfg.open()?;
+    let applied = ja4_sidecar::store::migrate::migrate(&store, &opts)?;
     if applied.is_empty() {
-        println!("schema of {} is up to date", args.database);
+        println!("schema of {} is up to date", opts.database);
     } else {
-        println!("applied migrations {applied:?} to {}", args.database);
+        println!("applied migrations {applied:?} to {}", opts.database);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -204,7 +253,7 @@ fn run_query(args: QueryArgs) -> Result<ExitCode> {
             "query runs one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS)"
         );
     }
-    let store = open_store(&args.store)?;
+    let store = args.store.store_config()?.open()?;
     let format = match args.format {
         QueryFormat::Tsv => "TSVWithNames",
         QueryFormat::Json => "JSONEachRow",

@@ -72,17 +72,19 @@ fn migrations_apply_twice_and_records_round_trip() {
     use ja4_sidecar::store::{migrate, rows};
     let dir = std::env::temp_dir().join(format!("ja4-chdb-mig-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let db = Chdb::open(&default_library(), &dir.join("data")).unwrap();
-    assert_eq!(migrate::migrate(&db, "ja4test").unwrap(), vec![1]);
+    let db = ja4_sidecar::store::Store::embedded(&default_library(), &dir.join("data")).unwrap();
+    let opts = migrate::Options::new("ja4test");
+    let all: Vec<u32> = migrate::MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(migrate::migrate(&db, &opts).unwrap(), all);
     assert_eq!(
-        migrate::migrate(&db, "ja4test").unwrap(),
+        migrate::migrate(&db, &opts).unwrap(),
         Vec::<u32>::new(),
         "second run applies nothing"
     );
-    assert_eq!(migrate::applied(&db, "ja4test").unwrap(), vec![1]);
+    assert_eq!(migrate::applied(&db, "ja4test").unwrap(), all);
     assert!(matches!(
-        migrate::migrate(&db, "bad;name"),
-        Err(migrate::MigrateError::Database(_))
+        migrate::migrate(&db, &migrate::Options::new("bad;name")),
+        Err(migrate::MigrateError::Name(..))
     ));
 
     // Records go through the module's wire format first, as the ingest will receive them.
@@ -132,10 +134,7 @@ fn migrations_apply_twice_and_records_round_trip() {
     }
     let frame = batch::frame(&payload, 2);
     let (decoded, _) = batch::decode_frame_ref(&frame).unwrap();
-    assert_eq!(
-        rows::insert(&db, "ja4test", &decoded, &dir.join("tmp")).unwrap(),
-        2
-    );
+    assert_eq!(rows::insert(&db, "ja4test", &decoded).unwrap(), 2);
     let out = String::from_utf8(
         db.query(
             "SELECT ts, kind, toString(client_ip), client_port, toString(server_ip), path, status, ja4, ja4t, syn_ttl, syn_mss, syn_options, header_names, user_agent, has_cookie FROM ja4test.requests_raw ORDER BY ts DESC",

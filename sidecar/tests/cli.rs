@@ -168,7 +168,8 @@ fn migrate_then_query_the_embedded_store() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("applied migrations [1]"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("applied migrations [1, 2, 3, 4, 5, 6, 7, 8]"));
     let again = bin().arg("migrate").args(store).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
     let q = bin()
@@ -177,7 +178,7 @@ fn migrate_then_query_the_embedded_store() {
         .args([
             "--format",
             "json",
-            "SELECT version, name FROM clitest.schema_migrations",
+            "SELECT version, name FROM clitest.schema_migrations WHERE version = 1",
         ])
         .output()
         .unwrap();
@@ -207,4 +208,54 @@ fn migrate_then_query_the_embedded_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn migrate_print_for_a_cluster_and_for_a_server() {
+    // The embedded flavour skips users and grants; a cluster gets ON CLUSTER everywhere.
+    let out = bin()
+        .args([
+            "migrate",
+            "--print",
+            "--cluster",
+            "ja4c",
+            "--database",
+            "prod",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CREATE DATABASE IF NOT EXISTS prod ON CLUSTER ja4c;"));
+    assert!(text.contains(
+        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/prod/http_logs', '{replica}')"
+    ));
+    assert!(text.contains("CREATE TABLE IF NOT EXISTS prod.http_logs_all ON CLUSTER ja4c AS prod.http_logs ENGINE = Distributed(ja4c, prod, http_logs, rand())"));
+    assert!(!text.contains("CREATE USER"));
+    // A server needs the users' passwords, and stores only their SHA-256.
+    let out = bin()
+        .args(["migrate", "--print", "--url", "http://127.0.0.1:1"])
+        .env_remove("JA4_DATA_WRITER_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JA4_DATA_WRITER_PASSWORD"));
+    let out = bin()
+        .args(["migrate", "--print", "--url", "http://127.0.0.1:1"])
+        .env("JA4_DATA_WRITER_PASSWORD", "pw-writer-123")
+        .env("JA4_ANALYST_PASSWORD", "pw-analyst-456")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CREATE USER IF NOT EXISTS data_writer IDENTIFIED WITH sha256_hash BY '"));
+    assert!(!text.contains("pw-writer-123") && !text.contains("pw-analyst-456"));
 }

@@ -13,10 +13,10 @@ use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChdbError {
-    #[error("cannot load the embedded ClickHouse engine from {path}: {source}")]
+    #[error("cannot load the embedded ClickHouse engine from {path}: {error}")]
     Load {
         path: PathBuf,
-        source: libloading::Error,
+        error: libloading::Error,
     },
     #[error("cannot open the embedded ClickHouse store at {0}")]
     Connect(PathBuf),
@@ -84,9 +84,9 @@ fn load(lib: &Path) -> Result<&'static Api, ChdbError> {
             })
         };
     }
-    let err = |source| ChdbError::Load {
+    let err = |error| ChdbError::Load {
         path: lib.to_owned(),
-        source,
+        error,
     };
     // SAFETY: loading runs the library's initialisers; libchdb.so is the pinned engine.
     let library = unsafe { libloading::Library::new(lib) }.map_err(err)?;

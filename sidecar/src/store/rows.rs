@@ -2,17 +2,15 @@
 //!
 //! Owns: the column order ([`COLUMNS`]) and the binary encoding of every column type we use
 //! (DateTime64(6) as Int64 µs, IPv6 as 16 bytes in network order, LowCardinality(String) as
-//! String, arrays with a varint length), and inserting a batch through a temporary RowBinary
-//! file (`INSERT … FROM INFILE`: the embedded engine has no streaming binary insert).
+//! String, arrays with a varint length), and inserting a batch with [`Store::insert_rowbinary`]
+//! (the same bytes for both engines).
 //! Never: lets a column list and an encoder disagree: both are this file.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::Path;
 
 use ja4_core::batch::{put_bytes, put_varint, Record, RecordKind};
 
-use super::chdb::{Chdb, ChdbError};
+use super::{Store, StoreError};
 
 /// Columns of `requests_raw` in the order [`encode`] writes them.
 pub const COLUMNS: &[&str] = &[
@@ -164,13 +162,12 @@ pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
     o.push(u8::from(r.has_referer));
 }
 
-/// Inserts `records` into `{db}.requests_raw` through a RowBinary file in `tmp_dir`.
+/// Inserts `records` into `{db}.requests_raw`.
 pub fn insert<S: AsRef<[u8]>>(
-    store: &Chdb,
+    store: &Store,
     db: &str,
     records: &[Record<S>],
-    tmp_dir: &Path,
-) -> Result<usize, ChdbError> {
+) -> Result<usize, StoreError> {
     if records.is_empty() {
         return Ok(0);
     }
@@ -178,30 +175,25 @@ pub fn insert<S: AsRef<[u8]>>(
     for r in records {
         encode(r, &mut rows);
     }
-    let file = tempfile_in(tmp_dir)?;
-    std::fs::File::create(&file)
-        .and_then(|mut f| f.write_all(&rows))
-        .map_err(|e| ChdbError::Query(format!("writing {}: {e}", file.display())))?;
-    let path = file
-        .to_string_lossy()
-        .replace('\\', "\\\\")
-        .replace('\'', "\\'");
-    let sql = format!(
-        "INSERT INTO {db}.requests_raw ({}) FROM INFILE '{path}' FORMAT RowBinary",
-        COLUMNS.join(", ")
-    );
-    let res = store.execute(&sql);
-    let _ = std::fs::remove_file(&file);
-    res.map(|_| records.len())
+    store.insert_rowbinary(db, "requests_raw", COLUMNS, rows)?;
+    Ok(records.len())
 }
 
-fn tempfile_in(dir: &Path) -> Result<std::path::PathBuf, ChdbError> {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ChdbError::Query(format!("{}: {e}", dir.display())))?;
-    Ok(dir.join(format!(
-        "batch-{}-{}.rowbinary",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )))
+/// Checks that `{db}.requests_raw` has every column [`encode`] writes, so a schema that
+/// drifted fails at start with the missing columns named instead of at the first insert.
+pub fn check_columns(store: &Store, db: &str) -> Result<(), StoreError> {
+    let have = store.columns(db, "requests_raw")?;
+    let missing: Vec<&str> = COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !have.iter().any(|(n, _)| n == c))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Schema(format!(
+            "{db}.requests_raw lacks the columns {} (run `ja4-sidecar migrate`)",
+            missing.join(", ")
+        )))
+    }
 }
