@@ -38,4 +38,6 @@ install_tool cargo-fuzz cargo-fuzz
 
 # The embedded ClickHouse engine (chDB), from npm, pinned.
 bash "$(dirname "$0")/fetch-chdb.sh" >/dev/null
+# The old engine (chDB 1.0.2 = ClickHouse 23.10) the schema must also run on, from PyPI.
+bash "$(dirname "$0")/fetch-chdb-old.sh" >/dev/null
 log "ok"
