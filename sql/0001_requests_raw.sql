@@ -5,7 +5,9 @@
 CREATE DATABASE IF NOT EXISTS {db};
 
 -- One row per exported record (a request, or a connection without one: kind = 'orphan').
--- Partitioned by day, kept 7 days; whole parts are dropped when they expire.
+-- The landing table stores nothing itself (Null engine): the views of later migrations read
+-- each inserted block (the enriched `http_logs` keeps every column) so rows are written once.
+-- An insert whose views fail fails as a whole, and the sidecar spools it.
 CREATE TABLE IF NOT EXISTS {db}.requests_raw
 (
     ts                 DateTime64(6, 'UTC'),
@@ -67,8 +69,4 @@ CREATE TABLE IF NOT EXISTS {db}.requests_raw
     has_cookie         UInt8,
     has_referer        UInt8
 )
-ENGINE = MergeTree
-PARTITION BY toDate(ts)
-ORDER BY (client_ip, ts)
-TTL toDateTime(ts) + INTERVAL 7 DAY
-SETTINGS ttl_only_drop_parts = 1;
+ENGINE = Null;

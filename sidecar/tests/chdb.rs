@@ -137,7 +137,7 @@ fn migrations_apply_twice_and_records_round_trip() {
     assert_eq!(rows::insert(&db, "ja4test", &decoded).unwrap(), 2);
     let out = String::from_utf8(
         db.query(
-            "SELECT ts, kind, toString(client_ip), client_port, toString(server_ip), path, status, ja4, ja4t, syn_ttl, syn_mss, syn_options, header_names, user_agent, has_cookie FROM ja4test.requests_raw ORDER BY ts DESC",
+            "SELECT ts, kind, toString(client_ip), client_port, toString(server_ip), path, status, ja4, ja4t, syn_ttl, syn_mss, syn_options, header_names, user_agent, has_cookie FROM ja4test.http_logs ORDER BY ts DESC",
             "TSV",
         )
         .unwrap(),

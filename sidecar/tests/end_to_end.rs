@@ -190,7 +190,7 @@ fn store_outage_and_restart_lose_nothing() {
     assert_eq!(
         query(
             &dir,
-            "SELECT count() FROM e2e.requests_raw WHERE kind = 'request' AND path = '/index.html'"
+            "SELECT count() FROM e2e.http_logs WHERE kind = 'request' AND path = '/index.html'"
         ),
         "35",
         "inserted rows == sent requests"
@@ -237,12 +237,19 @@ fn requests_reach_the_store() {
     assert_eq!(
         query(
             &dir,
-            "SELECT count() FROM e2e.requests_raw WHERE kind = 'request' AND path = '/index.html'"
+            "SELECT count() FROM e2e.http_logs WHERE kind = 'request' AND path = '/index.html'"
         ),
         "25"
     );
-    assert_eq!(query(&dir, "SELECT count() FROM e2e.requests_raw WHERE path = '/index.html' AND ja4 LIKE 't13i%' AND tls_version = 'TLSv1.3'"), "20");
-    assert_eq!(query(&dir, "SELECT countIf(ja4t = '' OR ja4h = '' OR syn_ttl != 64) FROM e2e.requests_raw WHERE path = '/index.html'"), "0");
-    assert_eq!(query(&dir, "SELECT uniqExact(conn_id) FROM e2e.requests_raw WHERE path = '/index.html' AND ja4 != ''"), "1", "20 keep-alive requests on one connection");
+    assert_eq!(query(&dir, "SELECT count() FROM e2e.http_logs WHERE path = '/index.html' AND ja4 LIKE 't13i%' AND tls_version = 'TLSv1.3'"), "20");
+    assert_eq!(query(&dir, "SELECT countIf(ja4t = '' OR ja4h = '' OR syn_ttl != 64) FROM e2e.http_logs WHERE path = '/index.html'"), "0");
+    assert_eq!(
+        query(
+            &dir,
+            "SELECT uniqExact(conn_id) FROM e2e.http_logs WHERE path = '/index.html' AND ja4 != ''"
+        ),
+        "1",
+        "20 keep-alive requests on one connection"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

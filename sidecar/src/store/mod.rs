@@ -115,7 +115,7 @@ impl Store {
                     error,
                 })?;
                 let sql = format!(
-                    "INSERT INTO {db}.{table} ({}) FROM INFILE {} FORMAT RowBinary",
+                    "INSERT INTO {db}.{table} ({}) FROM INFILE {} SETTINGS parallel_view_processing = 1 FORMAT RowBinary",
                     columns.join(", "),
                     server::quote(&file.to_string_lossy())
                 );
