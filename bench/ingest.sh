@@ -30,3 +30,6 @@ end=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 awk -v n="$N" -v s="$start" -v e="$end" -v rss="$rss" -v ins="$(metric ja4_store_insert_seconds_total)" \
   'BEGIN { printf "records %d  wall %.2fs  %.0f records/s  (insert time %.2fs)  peak RSS %.0f MiB\n", n, e - s, n / (e - s), ins, rss / 1024 }'
+
+# The same store through the server writer (clickhouse crate, LZ4) and the test HTTP front.
+cargo run -q --release -p ja4-sidecar --example front_insert -- 200000 50000
