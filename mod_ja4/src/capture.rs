@@ -128,10 +128,30 @@ unsafe fn listen_ports() -> Vec<u16> {
     ports
 }
 
-/// BPF filter for the server ports.
+/// BPF filter for the server ports, keeping only what the capture uses: SYN, FIN and RST
+/// segments, segments without payload (the handshake's ACK), and payload that is not the bulk
+/// of an established connection. Dropped in the kernel: segments starting a TLS
+/// application-data record (`17 03`), HTTP responses (`HTTP`) and requests of the common
+/// methods — the module sees those itself, and on a busy server they are nearly every packet.
+/// Continuation segments of a large ClientHello start with arbitrary bytes and pass.
 pub fn bpf(ports: &[u16]) -> String {
     let list: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
-    format!("tcp and ({})", list.join(" or "))
+    let hdr = "((tcp[12:1] & 0xf0) >> 2)";
+    let empty = format!(
+        "(ip and ip[2:2] - ((ip[0] & 0x0f) << 2) - {hdr} = 0) or (ip6 and ip6[4:2] - {hdr} = 0)"
+    );
+    let bulk = [
+        format!("tcp[{hdr}:2] = 0x1703"),
+        format!("tcp[{hdr}:4] = 0x48545450"), // "HTTP"
+        format!("tcp[{hdr}:4] = 0x47455420"), // "GET "
+        format!("tcp[{hdr}:4] = 0x504f5354"), // "POST"
+        format!("tcp[{hdr}:4] = 0x48454144"), // "HEAD"
+    ];
+    format!(
+        "tcp and ({}) and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or {empty} or not ({}))",
+        list.join(" or "),
+        bulk.join(" or ")
+    )
 }
 
 /// Opens the capture and starts the thread (parent, real post_config pass).

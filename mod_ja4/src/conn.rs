@@ -53,6 +53,9 @@ pub struct ConnState {
     pub requests: AtomicU32,
     /// The JA4H header-name hash of the last request (keep-alive clients repeat their names).
     pub ja4h_names: std::sync::Mutex<ja4_core::fingerprint::NamesCache>,
+    /// The encoded TLS and transport fields of this connection's records, once they can no
+    /// longer change (hello in, capture entry complete): later requests copy them.
+    pub segments: OnceLock<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The per-connection values of the JA4* variables, as C strings for `apr_table_setn`.
@@ -205,6 +208,7 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
             vars: OnceLock::new(),
             requests: AtomicU32::new(0),
             ja4h_names: Default::default(),
+            segments: OnceLock::new(),
         };
         crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
         let raw = Box::into_raw(Box::new(state));

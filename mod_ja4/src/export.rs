@@ -210,7 +210,7 @@ fn run(sh: &Shared) {
 
 /// Frames a batch once and hands it to the JSON file and the socket sink.
 fn deliver(batch: &[Vec<u8>], json: Option<&mut JsonFile>, sink: &mut Sink, limit: usize) {
-    let frame = batch::frame(&batch.concat(), batch.len() as u32);
+    let frame = batch::frame_records(batch);
     if let Some(j) = json {
         j.write(&frame);
     }

@@ -12,7 +12,7 @@ use ja4_core::batch::{
     Record, RecordKind, SynRecord, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
 };
 use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
-use ja4_core::shared::Entry;
+use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars};
 use crate::ffi::{cbytes, guard, pool_box, pool_str, table_entries};
@@ -20,7 +20,7 @@ use crate::{export, status};
 
 /// What post_read_request computed, kept for log_transaction.
 pub struct ReqState {
-    pub ja4h: Ja4hSet,
+    pub ja4h: std::sync::Arc<Ja4hSet>,
 }
 
 fn version(proto_num: c_int) -> HttpVersion {
@@ -41,15 +41,15 @@ fn version(proto_num: c_int) -> HttpVersion {
 ///
 /// # Safety
 /// `r` is a live request.
-unsafe fn compute_ja4h(r: &sys::request_rec, st: Option<&ConnState>) -> Ja4hSet {
+unsafe fn compute_ja4h(r: &sys::request_rec, st: Option<&ConnState>) -> std::sync::Arc<Ja4hSet> {
     // SAFETY: method and headers_in belong to the live request.
     let method = unsafe { cbytes(r.method) };
     let v = version(r.proto_num);
     let headers = unsafe { table_entries(r.headers_in) };
     if !matches!(v, HttpVersion::Http2 | HttpVersion::Http3) {
         return match st.and_then(|s| s.ja4h_names.try_lock().ok()) {
-            Some(mut cache) => Ja4hSet::compute_cached(method, v, headers, &mut cache),
-            None => Ja4hSet::compute(method, v, headers),
+            Some(mut cache) => Ja4hSet::compute_shared(method, v, headers, &mut cache),
+            None => std::sync::Arc::new(Ja4hSet::compute(method, v, headers)),
         };
     }
     let mut wire: Vec<(Vec<u8>, &[u8])> = headers
@@ -58,7 +58,11 @@ unsafe fn compute_ja4h(r: &sys::request_rec, st: Option<&ConnState>) -> Ja4hSet 
     if wire.last().is_some_and(|(k, _)| k == b"host") {
         wire.pop();
     }
-    Ja4hSet::compute(method, v, wire.iter().map(|(k, val)| (&k[..], *val)))
+    std::sync::Arc::new(Ja4hSet::compute(
+        method,
+        v,
+        wire.iter().map(|(k, val)| (&k[..], *val)),
+    ))
 }
 
 /// Request headers a client could send to impersonate ours; removed when we set them.
@@ -243,9 +247,27 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
         };
         // SAFETY: the connection outlives its requests.
         let state = unsafe { conn::state(req.connection) };
-        let mut buf = Vec::with_capacity(1024);
-        // SAFETY: every pointer read below belongs to the live request.
-        unsafe { build_record(req, state, ja4h).encode(&mut buf) };
+        let mut buf = Vec::with_capacity(1536);
+        match state.and_then(|s| s.segments.get()) {
+            Some((tls, transport)) => {
+                // SAFETY: every pointer read below belongs to the live request.
+                let rec = unsafe { build_record(req, state, ja4h, false) }.0;
+                rec.encode_with(&mut buf, Some((tls, transport)));
+            }
+            None => {
+                // SAFETY: as above.
+                let (rec, settled) = unsafe { build_record(req, state, ja4h, true) };
+                rec.encode(&mut buf);
+                if let Some(s) = state.filter(|s| {
+                    settled || s.requests.load(std::sync::atomic::Ordering::Relaxed) >= 8
+                }) {
+                    let (mut tls, mut transport) = (Vec::new(), Vec::new());
+                    rec.tls_segment(&mut tls);
+                    rec.transport_segment(&mut transport);
+                    let _ = s.segments.set((tls, transport));
+                }
+            }
+        }
         export::enqueue(buf);
         sys::DECLINED
     })
@@ -299,11 +321,16 @@ fn pick<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Picked<'a> {
     p
 }
 
+/// The record of request `r` and whether its TLS and transport fields are settled (the hello
+/// is in, the capture entry complete or there is no capture) so they can be cached. Without
+/// `connection` the capture is not consulted and the SYN not rebuilt: the caller encodes with
+/// the connection's cached segments, which stand for those fields.
 unsafe fn build_record<'a>(
     r: &'a sys::request_rec,
     st: Option<&'a ConnState>,
     ja4h: &'a Ja4hSet,
-) -> Record<&'a [u8]> {
+    connection: bool,
+) -> (Record<&'a [u8]>, bool) {
     let tls = st.and_then(|s| s.tls.get());
     let b = |s: &'a String| s.as_bytes();
     let empty: &[u8] = b"";
@@ -320,7 +347,24 @@ unsafe fn build_record<'a>(
         }
         let p = pick(table_entries(r.headers_in));
         // What the capture thread saw of this connection: handshake timing, server side.
-        let cap = st.and_then(|s| crate::capture::lookup(s.client, s.syn.as_ref().map(|y| y.isn)));
+        let cap = st
+            .filter(|_| connection)
+            .and_then(|s| crate::capture::lookup(s.client, s.syn.as_ref().map(|y| y.isn)));
+        let settled = connection
+            && match &cap {
+                None => crate::capture::table().is_none(),
+                Some(e) => {
+                    let need = shared::HAS_SYN
+                        | shared::HAS_SYNACK
+                        | shared::HAS_ACK
+                        | if tls.is_some() {
+                            shared::HAS_HELLO | shared::HAS_SERVER_HELLO
+                        } else {
+                            0
+                        };
+                    e.flags & need == need
+                }
+            };
         if let Some(e) = &cap {
             sources |= SOURCE_CAPTURE;
             status::add(|c| &c.capture_lookups, 1);
@@ -352,7 +396,7 @@ unsafe fn build_record<'a>(
             .unwrap_or(empty);
         let [user_agent, accept, accept_language, accept_encoding, sec_fetch_site, sec_fetch_mode, sec_fetch_dest, sec_fetch_user, sec_ch_ua, sec_ch_ua_mobile, sec_ch_ua_platform] =
             p.values;
-        Record {
+        let full = Record {
             kind: RecordKind::Request,
             ts_us: r.request_time,
             conn_id: st.map_or(c.id as u64, |s| s.id),
@@ -393,7 +437,11 @@ unsafe fn build_record<'a>(
             ja4l_c,
             ja4l_s,
             ja4s: cap_str(|e| &e.ja4s),
-            syn: st.and_then(|s| s.syn.as_ref()).map(syn_record),
+            // Cached segments stand for the connection fields: skip building them.
+            syn: st
+                .filter(|_| connection)
+                .and_then(|s| s.syn.as_ref())
+                .map(syn_record),
             sources,
             header_names: p.names,
             user_agent,
@@ -409,7 +457,8 @@ unsafe fn build_record<'a>(
             sec_ch_ua_platform,
             has_cookie: p.cookie,
             has_referer: p.referer,
-        }
+        };
+        (full, settled)
     }
 }
 

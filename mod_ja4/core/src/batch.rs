@@ -220,12 +220,63 @@ fn opt(out: &mut Vec<u8>, v: Option<u64>) {
 impl<S: AsRef<[u8]>> Record<S> {
     /// Appends this record (length-prefixed) to a batch payload.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut body = Vec::with_capacity(768);
-        self.encode_fields(&mut body);
-        put_bytes(out, &body);
+        self.encode_with(out, None);
     }
 
-    fn encode_fields(&self, o: &mut Vec<u8>) {
+    /// [`encode`](Self::encode), with the per-connection runs of fields taken from `segments`
+    /// (`(tls, transport)`, as [`tls_segment`](Self::tls_segment) and
+    /// [`transport_segment`](Self::transport_segment) wrote them for an earlier request of the
+    /// same connection) instead of this record's fields. The bytes are the same; a keep-alive
+    /// connection's requests skip re-encoding what cannot change.
+    pub fn encode_with(&self, out: &mut Vec<u8>, segments: Option<(&[u8], &[u8])>) {
+        // The length prefix is a varint written in place: two bytes reserved (records are
+        // almost always 128..16383 bytes), fixed up after the body, no temporary buffer.
+        let start = out.len();
+        out.extend_from_slice(&[0, 0]);
+        self.encode_fields(out, segments);
+        let len = out.len() - start - 2;
+        if len < 0x80 {
+            out[start] = len as u8;
+            out.remove(start + 1);
+        } else if len < 0x4000 {
+            out[start] = (len as u8) | 0x80;
+            out[start + 1] = (len >> 7) as u8;
+        } else {
+            let mut prefix = Vec::with_capacity(10);
+            put_varint(&mut prefix, len as u64);
+            out.splice(start..start + 2, prefix);
+        }
+    }
+
+    /// The bytes [`encode`](Self::encode) writes for the TLS fields (`tls_version` … `ja3_r`).
+    pub fn tls_segment(&self, o: &mut Vec<u8>) {
+        for s in &self.fingerprint_fields()[..10] {
+            put_bytes(o, s.as_ref());
+        }
+    }
+
+    /// The bytes [`encode`](Self::encode) writes for the transport fields (`ja4t` … `ja4s`),
+    /// the SYN and the sources.
+    pub fn transport_segment(&self, o: &mut Vec<u8>) {
+        for s in &self.fingerprint_fields()[14..] {
+            put_bytes(o, s.as_ref());
+        }
+        match &self.syn {
+            None => o.push(0),
+            Some(s) => {
+                o.push(1 | if s.dont_fragment { 2 } else { 0 });
+                o.push(s.ttl);
+                put_varint(o, u64::from(s.window));
+                opt(o, s.mss.map(u64::from));
+                opt(o, s.window_scale.map(u64::from));
+                opt(o, s.ip_id.map(u64::from));
+                put_bytes(o, &s.options);
+            }
+        }
+        o.push(self.sources);
+    }
+
+    fn encode_fields(&self, o: &mut Vec<u8>, segments: Option<(&[u8], &[u8])>) {
         o.push(self.kind as u8);
         put_varint(o, zigzag(self.ts_us));
         put_varint(o, self.conn_id);
@@ -247,22 +298,17 @@ impl<S: AsRef<[u8]>> Record<S> {
         put_varint(o, self.bytes_out);
         put_varint(o, self.duration_us);
         put_varint(o, u64::from(self.keepalives));
-        for s in self.fingerprint_fields() {
+        match segments {
+            Some((tls, _)) => o.extend_from_slice(tls),
+            None => self.tls_segment(o),
+        }
+        for s in &self.fingerprint_fields()[10..14] {
             put_bytes(o, s.as_ref());
         }
-        match &self.syn {
-            None => o.push(0),
-            Some(s) => {
-                o.push(1 | if s.dont_fragment { 2 } else { 0 });
-                o.push(s.ttl);
-                put_varint(o, u64::from(s.window));
-                opt(o, s.mss.map(u64::from));
-                opt(o, s.window_scale.map(u64::from));
-                opt(o, s.ip_id.map(u64::from));
-                put_bytes(o, &s.options);
-            }
+        match segments {
+            Some((_, transport)) => o.extend_from_slice(transport),
+            None => self.transport_segment(o),
         }
-        o.push(self.sources);
         put_varint(o, self.header_names.len() as u64);
         for h in &self.header_names {
             put_bytes(o, h.as_ref());
@@ -333,6 +379,28 @@ pub fn frame(payload: &[u8], count: u32) -> Vec<u8> {
     f.extend_from_slice(&crc32(payload).to_le_bytes());
     f.extend_from_slice(&0u32.to_le_bytes());
     f.extend_from_slice(payload);
+    f
+}
+
+/// A frame of already encoded records (each as [`Record::encode`] appended it): the same bytes
+/// as `frame(&records.concat(), n)`, built with one allocation and one copy.
+pub fn frame_records<B: AsRef<[u8]>>(records: &[B]) -> Vec<u8> {
+    let len: usize = records.iter().map(|r| r.as_ref().len()).sum();
+    let mut h = crc32fast::Hasher::new();
+    for r in records {
+        h.update(r.as_ref());
+    }
+    let mut f = Vec::with_capacity(HEADER_LEN + len);
+    f.extend_from_slice(&MAGIC);
+    f.extend_from_slice(&VERSION.to_le_bytes());
+    f.extend_from_slice(&0u16.to_le_bytes());
+    f.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    f.extend_from_slice(&(len as u32).to_le_bytes());
+    f.extend_from_slice(&h.finalize().to_le_bytes());
+    f.extend_from_slice(&0u32.to_le_bytes());
+    for r in records {
+        f.extend_from_slice(r.as_ref());
+    }
     f
 }
 
@@ -891,9 +959,58 @@ mod tests {
     }
 
     #[test]
+    fn frame_records_equals_frame_of_the_concatenation() {
+        let recs: Vec<Vec<u8>> = (0..3)
+            .map(|i| {
+                let mut v = Vec::new();
+                Record {
+                    status: 200 + i,
+                    ..sample()
+                }
+                .encode(&mut v);
+                v
+            })
+            .collect();
+        assert_eq!(frame_records(&recs), frame(&recs.concat(), 3));
+        assert_eq!(frame_records::<Vec<u8>>(&[]), frame(&[], 0));
+    }
+
+    #[test]
+    fn cached_segments_give_the_same_bytes() {
+        let a = sample();
+        let (mut tls, mut transport) = (Vec::new(), Vec::new());
+        a.tls_segment(&mut tls);
+        a.transport_segment(&mut transport);
+        // A later request of the same connection: other request fields, same connection ones.
+        let b = Record {
+            path: &b"/next"[..],
+            status: 404,
+            ja4h: b"ge11nn010000_000000000000_000000000000_000000000000",
+            ..sample()
+        };
+        for r in [&a, &b] {
+            let (mut plain, mut cached) = (vec![7u8], vec![7u8]);
+            r.encode(&mut plain);
+            r.encode_with(&mut cached, Some((&tls, &transport)));
+            assert_eq!(plain, cached);
+        }
+        // Length prefixes of one, two and three bytes all decode.
+        for n in [0usize, 100, 20_000] {
+            let big = Record {
+                path: &*Box::leak(vec![b'p'; n].into_boxed_slice()),
+                ..Record::default()
+            };
+            let mut payload = Vec::new();
+            big.encode(&mut payload);
+            let (back, _) = decode_frame(&frame(&payload, 1)).unwrap();
+            assert_eq!(back[0].path.len(), n);
+        }
+    }
+
+    #[test]
     fn newer_fields_are_ignored() {
         let mut body = Vec::new();
-        sample().encode_fields(&mut body);
+        sample().encode_fields(&mut body, None);
         body.extend_from_slice(b"future fields");
         let mut payload = Vec::new();
         put_bytes(&mut payload, &body);

@@ -60,6 +60,57 @@ impl Ja4hSet {
     where
         I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
     {
+        let scan = Scan::of(method, version, headers);
+        scan.finish(cache)
+    }
+
+    /// [`Ja4hSet::compute_cached`], shared: when every JA4H input of this request equals the
+    /// previous one's on `cache` (a keep-alive client repeating itself), the previous result
+    /// is returned as is, without hashing or formatting anything.
+    pub fn compute_shared<'h, I>(
+        method: &[u8],
+        version: HttpVersion,
+        headers: I,
+        cache: &mut NamesCache,
+    ) -> std::sync::Arc<Self>
+    where
+        I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    {
+        let scan = Scan::of(method, version, headers);
+        let mut key = Vec::with_capacity(16 + scan.names.len() + 8 * scan.cookies.len());
+        key.extend_from_slice(&scan.a);
+        key.extend_from_slice(&scan.names);
+        for (name, value) in &scan.cookies {
+            key.push(0);
+            key.extend_from_slice(name);
+            if let Some(v) = value {
+                key.push(1);
+                key.extend_from_slice(v);
+            }
+        }
+        if let Some((k, v)) = &cache.last {
+            if *k == key {
+                return std::sync::Arc::clone(v);
+            }
+        }
+        let set = std::sync::Arc::new(scan.finish(cache));
+        cache.last = Some((key, std::sync::Arc::clone(&set)));
+        set
+    }
+}
+
+/// What JA4H needs of a request, gathered in one pass over its headers.
+struct Scan<'h> {
+    a: [u8; 12],
+    names: Vec<u8>,
+    cookies: Vec<(&'h [u8], Option<&'h [u8]>)>,
+}
+
+impl<'h> Scan<'h> {
+    fn of<I>(method: &[u8], version: HttpVersion, headers: I) -> Self
+    where
+        I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    {
         let mut names: Vec<u8> = Vec::with_capacity(256);
         let mut count = 0usize;
         let mut has_cookie = false;
@@ -107,6 +158,15 @@ impl Ja4hSet {
         a[6] = b'0' + (n / 10) as u8;
         a[7] = b'0' + (n % 10) as u8;
         a[8..].copy_from_slice(&language_code(language));
+        Scan { a, names, cookies }
+    }
+
+    fn finish(self, cache: &mut NamesCache) -> Ja4hSet {
+        let Scan {
+            a,
+            names,
+            mut cookies,
+        } = self;
         let b_hash = cache.hash(&names);
 
         // Builds (hashed, raw) for one cookie order without the formatting machinery.
@@ -151,11 +211,13 @@ impl Ja4hSet {
     }
 }
 
-/// The last header-name list hashed for JA4H part b, and its hash.
+/// The last header-name list hashed for JA4H part b and its hash, and the last whole result
+/// with its inputs (for [`Ja4hSet::compute_shared`]).
 #[derive(Debug, Default, Clone)]
 pub struct NamesCache {
     names: Vec<u8>,
     hash: [u8; 12],
+    last: Option<(Vec<u8>, std::sync::Arc<Ja4hSet>)>,
 }
 
 impl NamesCache {
@@ -268,6 +330,47 @@ mod tests {
             let plain = Ja4hSet::compute(b"GET", HttpVersion::Http11, h(hs));
             let cached = Ja4hSet::compute_cached(b"GET", HttpVersion::Http11, h(hs), &mut cache);
             assert_eq!(plain, cached);
+        }
+    }
+
+    #[test]
+    fn shared_results_are_reused_only_for_identical_inputs() {
+        let mut cache = NamesCache::default();
+        let mut last: Option<std::sync::Arc<Ja4hSet>> = None;
+        for (method, hs, reused) in [
+            ("GET", &[("Host", "a"), ("Cookie", "x=1; y=2")][..], false),
+            ("GET", &[("Host", "a"), ("Cookie", "x=1; y=2")], true),
+            ("GET", &[("Host", "a"), ("Cookie", "x=1; y=3")], false),
+            ("POST", &[("Host", "a"), ("Cookie", "x=1; y=3")], false),
+            (
+                "POST",
+                &[("Host", "a"), ("Cookie", "x=1; y=3"), ("Referer", "r")],
+                false,
+            ),
+            (
+                "POST",
+                &[("Host", "a"), ("Cookie", "x=1; y=3"), ("Referer", "r")],
+                true,
+            ),
+            (
+                "POST",
+                &[("Host", "a"), ("Cookie", "x=1y=3"), ("Referer", "r")],
+                false,
+            ),
+            ("POST", &[("Host", "a"), ("Accept-Language", "de")], false),
+            ("POST", &[("Host", "a"), ("Accept-Language", "fr")], false),
+        ] {
+            let shared =
+                Ja4hSet::compute_shared(method.as_bytes(), HttpVersion::Http11, h(hs), &mut cache);
+            assert_eq!(
+                *shared,
+                Ja4hSet::compute(method.as_bytes(), HttpVersion::Http11, h(hs))
+            );
+            let same = last
+                .as_ref()
+                .is_some_and(|l| std::sync::Arc::ptr_eq(l, &shared));
+            assert_eq!(same, reused, "{method} {hs:?}");
+            last = Some(shared);
         }
     }
 
