@@ -645,10 +645,6 @@ impl<S: AsRef<[u8]>> Record<S> {
             o.extend_from_slice(k.as_bytes());
             o.extend_from_slice(b"\":");
         };
-        let num = |o: &mut Vec<u8>, v: &dyn std::fmt::Display| {
-            use std::io::Write as _;
-            let _ = write!(o, "{v}");
-        };
         key(o, "kind");
         json_str(
             o,
@@ -659,21 +655,21 @@ impl<S: AsRef<[u8]>> Record<S> {
             },
         );
         key(o, "ts_us");
-        num(o, &self.ts_us);
+        put_i64(o, self.ts_us);
         key(o, "conn_id");
-        num(o, &self.conn_id);
+        put_u64(o, self.conn_id);
         if let Some(a) = self.client_ip {
             key(o, "client_ip");
-            json_str(o, a.to_string().as_bytes());
+            json_ip(o, a);
         }
         key(o, "client_port");
-        num(o, &self.client_port);
+        put_u64(o, u64::from(self.client_port));
         if let Some(a) = self.server_ip {
             key(o, "server_ip");
-            json_str(o, a.to_string().as_bytes());
+            json_ip(o, a);
         }
         key(o, "server_port");
-        num(o, &self.server_port);
+        put_u64(o, u64::from(self.server_port));
         let strs: [(&str, &S); 5] = [
             ("vhost", &self.vhost),
             ("method", &self.method),
@@ -695,7 +691,7 @@ impl<S: AsRef<[u8]>> Record<S> {
             ("keepalives", u64::from(self.keepalives)),
         ] {
             key(o, k);
-            num(o, &v);
+            put_u64(o, v);
         }
         const FP: [&str; 19] = [
             "tls_version",
@@ -727,9 +723,9 @@ impl<S: AsRef<[u8]>> Record<S> {
         if let Some(s) = &self.syn {
             key(o, "syn");
             o.extend_from_slice(b"{\"ttl\":");
-            num(o, &s.ttl);
+            put_u64(o, u64::from(s.ttl));
             o.extend_from_slice(b",\"window\":");
-            num(o, &s.window);
+            put_u64(o, u64::from(s.window));
             for (k, v) in [
                 ("mss", s.mss.map(u64::from)),
                 ("window_scale", s.window_scale.map(u64::from)),
@@ -739,7 +735,7 @@ impl<S: AsRef<[u8]>> Record<S> {
                     o.extend_from_slice(b",\"");
                     o.extend_from_slice(k.as_bytes());
                     o.extend_from_slice(b"\":");
-                    num(o, &v);
+                    put_u64(o, v);
                 }
             }
             o.extend_from_slice(b",\"options\":[");
@@ -747,14 +743,14 @@ impl<S: AsRef<[u8]>> Record<S> {
                 if i > 0 {
                     o.push(b',');
                 }
-                num(o, k);
+                put_u64(o, u64::from(*k));
             }
             o.extend_from_slice(b"],\"dont_fragment\":");
             o.extend_from_slice(if s.dont_fragment { b"true" } else { b"false" });
             o.push(b'}');
         }
         key(o, "sources");
-        num(o, &self.sources);
+        put_u64(o, u64::from(self.sources));
         key(o, "header_names");
         o.push(b'[');
         for (i, h) in self.header_names.iter().enumerate() {
@@ -793,7 +789,104 @@ impl<S: AsRef<[u8]>> Record<S> {
 
 /// A JSON string; invalid UTF-8 becomes U+FFFD, quotes, backslashes and control characters are
 /// escaped. Runs of plain bytes are copied at once (fingerprint strings have nothing to escape).
+/// Appends `v` in decimal.
+fn put_u64(o: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    o.extend_from_slice(&buf[i..]);
+}
+
+fn put_i64(o: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        o.push(b'-');
+    }
+    put_u64(o, v.unsigned_abs());
+}
+
+/// An address as a JSON string (IPv4 without the formatting machinery).
+fn json_ip(o: &mut Vec<u8>, a: IpAddr) {
+    match a {
+        IpAddr::V4(v4) => {
+            o.push(b'"');
+            for (i, b) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    o.push(b'.');
+                }
+                put_u64(o, u64::from(b));
+            }
+            o.push(b'"');
+        }
+        IpAddr::V6(v6) => json_str(o, v6.to_string().as_bytes()),
+    }
+}
+
+/// Bytes that JSON strings cannot carry as they are (and non-ASCII, checked as UTF-8).
+const JSON_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i < 0x20 || i == b'"' as usize || i == b'\\' as usize || i >= 0x80;
+        i += 1;
+    }
+    t
+};
+
+/// Index of the first byte of `b` in [`JSON_SPECIAL`], eight bytes at a time.
+fn first_special(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // A byte < 0x20, '"', '\\' or >= 0x80 somewhere in the word (may over-report above
+        // a true hit; the exact byte is found below).
+        let hit = (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
+            | zero_byte(x ^ (ONES * u64::from(b'"')))
+            | zero_byte(x ^ (ONES * u64::from(b'\\')))
+            | (x & HIGH);
+        if hit != 0 {
+            if let Some(i) = c.iter().position(|&v| JSON_SPECIAL[usize::from(v)]) {
+                return Some(base + i);
+            }
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&v| JSON_SPECIAL[usize::from(v)])
+        .map(|i| base + i)
+}
+
 fn json_str(o: &mut Vec<u8>, b: &[u8]) {
+    // Fast path: plain ASCII runs are copied whole.
+    match first_special(b) {
+        None => {
+            o.reserve(b.len() + 2);
+            o.push(b'"');
+            o.extend_from_slice(b);
+            o.push(b'"');
+            return;
+        }
+        Some(i) if b[i..].is_ascii() => {
+            o.push(b'"');
+            o.extend_from_slice(&b[..i]);
+            json_escaped(o, &b[i..]);
+            o.push(b'"');
+            return;
+        }
+        Some(_) => {}
+    }
     o.push(b'"');
     for chunk in b.utf8_chunks() {
         let v = chunk.valid().as_bytes();
@@ -824,6 +917,32 @@ fn json_str(o: &mut Vec<u8>, b: &[u8]) {
         }
     }
     o.push(b'"');
+}
+
+/// Escapes ASCII `v` (everything up to the first byte that needs it is copied as one run).
+fn json_escaped(o: &mut Vec<u8>, v: &[u8]) {
+    let mut start = 0;
+    for (i, &c) in v.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        o.extend_from_slice(&v[start..i]);
+        if esc.is_empty() {
+            o.extend_from_slice(b"\\u00");
+            o.push(HEX_DIGITS[usize::from(c >> 4)]);
+            o.push(HEX_DIGITS[usize::from(c & 0xf)]);
+        } else {
+            o.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    o.extend_from_slice(&v[start..]);
 }
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -1016,6 +1135,50 @@ mod tests {
         put_bytes(&mut payload, &body);
         let (back, _) = decode_frame(&frame(&payload, 1)).unwrap();
         assert_eq!(back[0], owned(&sample()));
+    }
+
+    #[test]
+    fn json_strings_round_trip_through_a_json_parser() {
+        let cases: [&[u8]; 9] = [
+            b"",
+            b"plain ascii",
+            b"quote \" back \\ tab \t nl \n cr \r",
+            b"\x00\x01\x1f\x7f",
+            "caf\u{e9} \u{1f600}".as_bytes(),
+            b"bad \xff utf8 \"then quote\"",
+            b"\xc3",
+            b"ascii then \xe2\x82\xac euro and \\",
+            &[b'a'; 300],
+        ];
+        for c in cases {
+            let mut o = Vec::new();
+            json_str(&mut o, c);
+            let back: String = serde_json::from_slice(&o).unwrap();
+            assert_eq!(back, String::from_utf8_lossy(c), "{c:?}");
+        }
+        // The word-at-a-time scan finds the same byte as a plain scan, wherever it sits.
+        for len in 0..40 {
+            for at in 0..len {
+                for special in [0u8, 0x1f, b'"', b'\\', 0x80, 0xff] {
+                    let mut v = vec![b'x'; len];
+                    v[at] = special;
+                    if at + 1 < len {
+                        v[at + 1] = 0x7f;
+                    }
+                    assert_eq!(first_special(&v), Some(at), "{v:?}");
+                }
+            }
+            assert_eq!(first_special(&vec![b' '; len]), None);
+            assert_eq!(first_special(&vec![0x7f; len]), None);
+        }
+        for v in [0u64, 9, 10, 65535, u64::MAX] {
+            let mut o = Vec::new();
+            put_u64(&mut o, v);
+            assert_eq!(o, v.to_string().as_bytes());
+        }
+        let mut o = Vec::new();
+        put_i64(&mut o, i64::MIN);
+        assert_eq!(o, i64::MIN.to_string().as_bytes());
     }
 
     #[test]

@@ -60,13 +60,13 @@ impl Ja4hSet {
     where
         I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
     {
-        let scan = Scan::of(method, version, headers);
+        let scan = Scan::of(method, version, headers, Vec::with_capacity(256));
         scan.finish(cache)
     }
 
     /// [`Ja4hSet::compute_cached`], shared: when every JA4H input of this request equals the
     /// previous one's on `cache` (a keep-alive client repeating itself), the previous result
-    /// is returned as is, without hashing or formatting anything.
+    /// is returned as is, without hashing, formatting or allocating anything.
     pub fn compute_shared<'h, I>(
         method: &[u8],
         version: HttpVersion,
@@ -76,27 +76,49 @@ impl Ja4hSet {
     where
         I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
     {
-        let scan = Scan::of(method, version, headers);
-        let mut key = Vec::with_capacity(16 + scan.names.len() + 8 * scan.cookies.len());
-        key.extend_from_slice(&scan.a);
-        key.extend_from_slice(&scan.names);
+        let mut buf = std::mem::take(&mut cache.scratch);
+        buf.clear();
+        let scan = Scan::of(method, version, headers, buf);
+        let mut cookies = std::mem::take(&mut cache.scratch_cookies);
+        cookies.clear();
         for (name, value) in &scan.cookies {
-            key.push(0);
-            key.extend_from_slice(name);
+            cookies.push(0);
+            cookies.extend_from_slice(name);
             if let Some(v) = value {
-                key.push(1);
-                key.extend_from_slice(v);
+                cookies.push(1);
+                cookies.extend_from_slice(v);
             }
         }
-        if let Some((k, v)) = &cache.last {
-            if *k == key {
-                return std::sync::Arc::clone(v);
+        if let Some(last) = &cache.last {
+            if last.a == scan.a && last.names == scan.names && last.cookies == cookies {
+                let set = std::sync::Arc::clone(&last.set);
+                cache.scratch = scan.names;
+                cache.scratch_cookies = cookies;
+                return set;
             }
         }
-        let set = std::sync::Arc::new(scan.finish(cache));
-        cache.last = Some((key, std::sync::Arc::clone(&set)));
+        let set = std::sync::Arc::new(scan.finish_ref(cache));
+        let previous = cache.last.replace(LastJa4h {
+            a: scan.a,
+            names: scan.names,
+            cookies,
+            set: std::sync::Arc::clone(&set),
+        });
+        if let Some(p) = previous {
+            cache.scratch = p.names;
+            cache.scratch_cookies = p.cookies;
+        }
         set
     }
+}
+
+/// The inputs and result of the last [`Ja4hSet::compute_shared`].
+#[derive(Debug, Clone)]
+struct LastJa4h {
+    a: [u8; 12],
+    names: Vec<u8>,
+    cookies: Vec<u8>,
+    set: std::sync::Arc<Ja4hSet>,
 }
 
 /// What JA4H needs of a request, gathered in one pass over its headers.
@@ -107,11 +129,12 @@ struct Scan<'h> {
 }
 
 impl<'h> Scan<'h> {
-    fn of<I>(method: &[u8], version: HttpVersion, headers: I) -> Self
+    /// Scans `headers`; the header-name list is written into `names` (cleared first).
+    fn of<I>(method: &[u8], version: HttpVersion, headers: I, mut names: Vec<u8>) -> Self
     where
         I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
     {
-        let mut names: Vec<u8> = Vec::with_capacity(256);
+        names.clear();
         let mut count = 0usize;
         let mut has_cookie = false;
         let mut has_referer = false;
@@ -162,12 +185,13 @@ impl<'h> Scan<'h> {
     }
 
     fn finish(self, cache: &mut NamesCache) -> Ja4hSet {
-        let Scan {
-            a,
-            names,
-            mut cookies,
-        } = self;
-        let b_hash = cache.hash(&names);
+        self.finish_ref(cache)
+    }
+
+    fn finish_ref(&self, cache: &mut NamesCache) -> Ja4hSet {
+        let (a, names) = (self.a, &self.names);
+        let mut cookies = self.cookies.clone();
+        let b_hash = cache.hash(names);
 
         // Builds (hashed, raw) for one cookie order without the formatting machinery.
         let render = |pairs: &[(&[u8], Option<&[u8]>)]| {
@@ -190,7 +214,7 @@ impl<'h> Scan<'h> {
                 hashed.extend_from_slice(part);
             }
             let mut raw = Vec::with_capacity(15 + names.len() + c.len() + d.len());
-            for part in [&a[..], b"_", &names, b"_", &c, b"_", &d] {
+            for part in [&a[..], b"_", names, b"_", &c, b"_", &d] {
                 raw.extend_from_slice(part);
             }
             (lossy(hashed), lossy(raw))
@@ -217,7 +241,9 @@ impl<'h> Scan<'h> {
 pub struct NamesCache {
     names: Vec<u8>,
     hash: [u8; 12],
-    last: Option<(Vec<u8>, std::sync::Arc<Ja4hSet>)>,
+    last: Option<LastJa4h>,
+    scratch: Vec<u8>,
+    scratch_cookies: Vec<u8>,
 }
 
 impl NamesCache {
