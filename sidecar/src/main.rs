@@ -31,6 +31,15 @@ enum Command {
     Migrate(MigrateArgs),
     /// Run a read-only query against the store and print the result.
     Query(QueryArgs),
+    /// The detection models on files.
+    #[command(subcommand)]
+    Ml(MlCommand),
+}
+
+#[derive(Subcommand)]
+enum MlCommand {
+    /// Fit the isolation forest on a CSV feature matrix and write one score per row.
+    FitScore(ja4_sidecar::mlcmd::FitScoreArgs),
 }
 
 /// Which store: `--config` (the `[store]` of sidecar.toml), overridden by the flags and by
@@ -151,6 +160,9 @@ fn main() -> ExitCode {
             .and_then(ja4_sidecar::ingest::serve)
             .map(|_| ExitCode::SUCCESS),
         Command::Query(args) => run_query(args),
+        Command::Ml(MlCommand::FitScore(args)) => {
+            ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

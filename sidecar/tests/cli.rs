@@ -259,3 +259,68 @@ fn migrate_print_for_a_cluster_and_for_a_server() {
     assert!(text.contains("CREATE USER IF NOT EXISTS data_writer IDENTIFIED WITH sha256_hash BY '"));
     assert!(!text.contains("pw-writer-123") && !text.contains("pw-analyst-456"));
 }
+
+#[test]
+fn ml_fit_score_on_a_csv() {
+    let dir = std::env::temp_dir().join(format!("ja4-cli-ml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 2000 rows on a line with noise, 20 rows off it; label in the middle column.
+    let mut csv = String::from("x,is_bot,y\n");
+    for i in 0..2020u32 {
+        let t = f64::from(i % 200) / 10.0;
+        let (x, y, bot) = if i >= 2000 {
+            (t, 40.0 - t, 1)
+        } else {
+            (t, t + f64::from(i % 7) / 10.0, 0)
+        };
+        csv.push_str(&format!("{x},{bot},{y}\n"));
+    }
+    let input = dir.join("x.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out_path = dir.join("scores.csv");
+    let run = |extra: &[&str]| {
+        bin()
+            .args(["ml", "fit-score", "--input", input.to_str().unwrap()])
+            .args(["--out", out_path.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for k in ["1", "2"] {
+        let out = run(&[
+            "--label",
+            "is_bot",
+            "--features-per-split",
+            k,
+            "--seed",
+            "3",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let auc: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .strip_prefix("roc_auc=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(auc > 0.95, "k={k} auc={auc}");
+        let scores = std::fs::read_to_string(&out_path).unwrap();
+        assert_eq!(scores.lines().count(), 2021);
+        assert_eq!(scores.lines().next(), Some("score"));
+    }
+    // Without a label nothing is reported, but every row is scored.
+    let out = run(&[]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    // Errors name what is wrong.
+    let out = run(&["--label", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no column named 'nope'"));
+    std::fs::write(&input, "a,b\n1,2\n3,oops\n").unwrap();
+    let out = run(&[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3, column 'b': 'oops'"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
