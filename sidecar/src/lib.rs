@@ -12,4 +12,5 @@
 pub mod ingest;
 pub mod mlcmd;
 pub mod offline;
+pub mod refdata;
 pub mod store;

@@ -17,6 +17,8 @@ struct Cli {
 
 static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(ja4_platform::long_version);
 
+// Parsed once at start: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Fingerprint capture files (pcap or pcapng): one JSON object per TCP connection.
@@ -34,6 +36,25 @@ enum Command {
     /// The detection models on files.
     #[command(subcommand)]
     Ml(MlCommand),
+    /// Reference data (IP→ASN, known bots, crawler rules, fingerprint labels) into the store.
+    #[command(subcommand)]
+    Refdata(RefdataCommand),
+}
+
+#[derive(Subcommand)]
+enum RefdataCommand {
+    /// Load the shipped data and the named files, replacing what each source loaded before.
+    Load(RefdataArgs),
+    /// The same, meant for a timer: re-read every source and reload the dictionaries.
+    Refresh(RefdataArgs),
+}
+
+#[derive(clap::Args)]
+struct RefdataArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    sources: ja4_sidecar::refdata::Sources,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +181,7 @@ fn main() -> ExitCode {
             .and_then(ja4_sidecar::ingest::serve)
             .map(|_| ExitCode::SUCCESS),
         Command::Query(args) => run_query(args),
+        Command::Refdata(RefdataCommand::Load(a) | RefdataCommand::Refresh(a)) => run_refdata(a),
         Command::Ml(MlCommand::FitScore(args)) => {
             ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
         }
@@ -248,6 +270,52 @@ fn run_migrate(args: MigrateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_refdata(args: RefdataArgs) -> Result<ExitCode> {
+    let cfg = args.store.store_config()?;
+    let store = cfg.open()?;
+    ja4_sidecar::store::migrate::migrate(&store, &cfg.migrate_options())?;
+    let report = ja4_sidecar::refdata::load(&store, &cfg.database, &args.sources)?;
+    let mut skipped = 0;
+    for l in &report {
+        println!(
+            "{:<8} {:<22} {:>8} rows  {:>5} skipped",
+            l.source, l.table, l.rows, l.skipped
+        );
+        for r in &l.reasons {
+            println!("         {r}");
+        }
+        skipped += l.skipped;
+    }
+    Ok(if skipped == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// A `;` outside quoted strings and identifiers (a second statement).
+fn has_statement_separator(sql: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in sql.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if matches!(c, '\'' | '"' | '`') => quote = Some(c),
+            None if c == ';' => return true,
+            None => {}
+        }
+    }
+    false
+}
+
 fn run_query(args: QueryArgs) -> Result<ExitCode> {
     // Read-only: one statement of a reading kind, and the engine's readonly setting.
     let sql = args.sql.trim().trim_end_matches(';');
@@ -259,7 +327,7 @@ fn run_query(args: QueryArgs) -> Result<ExitCode> {
     if !matches!(
         first.as_str(),
         "SELECT" | "WITH" | "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN" | "EXISTS"
-    ) || sql.contains(';')
+    ) || has_statement_separator(sql)
     {
         anyhow::bail!(
             "query runs one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS)"

@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "views", "0006_views.sql"),
     migration!(7, "audit", "0007_audit.sql"),
     migration!(8, "access", "0008_access.sql"),
+    migration!(9, "refdata_sources", "0009_refdata_sources.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
