@@ -9,8 +9,10 @@
 //! Never: lets a bad input (capture, batch, config) crash it or vanish silently; every drop is
 //! counted and every user-facing error names what it was about.
 
+pub mod dns;
 pub mod ingest;
 pub mod mlcmd;
 pub mod offline;
 pub mod refdata;
 pub mod store;
+pub mod verify;

@@ -47,6 +47,24 @@ enum RefdataCommand {
     Load(RefdataArgs),
     /// The same, meant for a timer: re-read every source and reload the dictionaries.
     Refresh(RefdataArgs),
+    /// Is this address the crawler its user agent claims? (published ranges, else
+    /// forward-confirmed reverse DNS). Exit code 0 verified, 1 not, 2 undecided.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Client address.
+    #[arg(long)]
+    ip: std::net::IpAddr,
+    /// The user agent it sent.
+    #[arg(long)]
+    user_agent: String,
+    /// DNS resolver (default: the first nameserver of /etc/resolv.conf).
+    #[arg(long)]
+    resolver: Option<std::net::SocketAddr>,
 }
 
 #[derive(clap::Args)]
@@ -182,6 +200,7 @@ fn main() -> ExitCode {
             .map(|_| ExitCode::SUCCESS),
         Command::Query(args) => run_query(args),
         Command::Refdata(RefdataCommand::Load(a) | RefdataCommand::Refresh(a)) => run_refdata(a),
+        Command::Refdata(RefdataCommand::Verify(a)) => run_verify(a),
         Command::Ml(MlCommand::FitScore(args)) => {
             ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
         }
@@ -290,6 +309,63 @@ fn run_refdata(args: RefdataArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    })
+}
+
+fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
+    use anyhow::Context as _;
+    use ja4_sidecar::store::server::quote;
+    use ja4_sidecar::verify::{Domains, Verdict, Verifier};
+    let cfg = args.store.store_config()?;
+    let store = cfg.open()?;
+    let db = &cfg.database;
+    let ip6 = match args.ip {
+        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().to_string(),
+        std::net::IpAddr::V6(v6) => v6.to_string(),
+    };
+    let row = String::from_utf8(store.query(
+        &format!(
+            "SELECT dictGetOrDefault('{db}.dict_crawler_ua', 'name', {ua}, ''), dictGetOrDefault('{db}.dict_crawler_ua', 'action', {ua}, ''), dictGetOrDefault('{db}.dict_bot_ips', 'bot_name', toIPv6({ip}), '')",
+            ua = quote(&args.user_agent),
+            ip = quote(&ip6)
+        ),
+        "TSV",
+    )?)?;
+    let f: Vec<&str> = row.trim_end_matches('\n').split('\t').collect();
+    let (crawler, action, range_bot) = (
+        f.first().copied().unwrap_or(""),
+        f.get(1).copied().unwrap_or(""),
+        f.get(2).copied().unwrap_or(""),
+    );
+    if crawler.is_empty() {
+        println!("the user agent names no known crawler");
+        return Ok(ExitCode::from(1));
+    }
+    let resolver = match args.resolver {
+        Some(r) => r,
+        None => std::fs::read_to_string("/etc/resolv.conf")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .filter_map(|l| l.strip_prefix("nameserver"))
+                    .find_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            })
+            .map(|ip| std::net::SocketAddr::new(ip, 53))
+            .context("no nameserver in /etc/resolv.conf: pass --resolver")?,
+    };
+    let domains = Domains::parse(
+        &std::fs::read_to_string(
+            ja4_sidecar::refdata::package_dir(None).join("crawler_domains.tsv"),
+        )
+        .unwrap_or_default(),
+    );
+    let v = Verifier::new(ja4_sidecar::dns::Resolver::new(resolver), domains);
+    let verdict = v.verify(args.ip, crawler, range_bot == crawler);
+    println!("claims {crawler} (rule action {action}): {verdict:?}");
+    Ok(match verdict {
+        Verdict::Range | Verdict::Dns(_) => ExitCode::SUCCESS,
+        Verdict::Spoofed(_) => ExitCode::from(1),
+        Verdict::Unknown(_) => ExitCode::from(2),
     })
 }
 
