@@ -42,6 +42,7 @@ SELECT
     countIf(kind = 'request' AND has_cookie = 1) / greatest(1, requests) AS cookie_ratio,
     countIf(kind = 'request' AND has_referer = 1) / greatest(1, requests) AS referer_ratio,
     avgIf(((sec_fetch_site != '') + (sec_ch_ua != '') + (accept_language != '') + (position(accept_encoding, 'br') > 0)) / 4.0, kind = 'request') AS modern_browser_score,
+    countIf(kind = 'request' AND sec_fetch_site != '') / greatest(1, requests) AS sec_fetch_ratio,
     avgIf(match(user_agent, '(?i)headless|phantomjs|selenium|webdriver|puppeteer|playwright'), kind = 'request') AS headless_ratio,
     uniqExactIf(user_agent, kind = 'request') AS user_agents,
     avgIf(sec_ch_ua != '' AND position(user_agent, 'Chrom') = 0 AND position(user_agent, 'Edg') = 0, kind = 'request') AS ua_ch_mismatch_ratio,

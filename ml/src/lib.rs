@@ -3,6 +3,7 @@
 //! Owns (issue 5, in progress): [`matrix`] (borrowed feature rows), [`forest`] (the extended
 //! isolation forest), [`autoencoder`] (reconstruction error, per-feature errors, latent codes),
 //! [`model`] (both trained on a baseline, mixed in rank space, explained, versioned),
+//! [`verdict`] (crawler claims, the legitimate-browser rule, threat levels, reasons),
 //! [`metrics`] (ranks, ROC AUC), [`rng`] (seeded randomness). Still to come: feature
 //! definitions per (client IP, JA4, host) and window, campaign
 //! clustering, the supervised classifier, the legitimate-browser rule, threat levels and the
@@ -16,6 +17,7 @@ pub mod matrix;
 pub mod metrics;
 pub mod model;
 pub mod rng;
+pub mod verdict;
 
 pub use autoencoder::{AeError, AeParams, Autoencoder};
 pub use forest::{Forest, ForestError, ForestParams};

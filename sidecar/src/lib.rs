@@ -14,5 +14,6 @@ pub mod ingest;
 pub mod mlcmd;
 pub mod offline;
 pub mod refdata;
+pub mod scoring;
 pub mod store;
 pub mod verify;

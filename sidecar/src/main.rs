@@ -39,6 +39,54 @@ enum Command {
     /// Reference data (IP→ASN, known bots, crawler rules, fingerprint labels) into the store.
     #[command(subcommand)]
     Refdata(RefdataCommand),
+    /// Train the detection model on the store's clean traffic of the last hours.
+    Train(TrainArgs),
+    /// Score the clients of the last hours and write ml_all_scores / ml_detected_anomalies.
+    Score(ScoreArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Window of traffic to learn from.
+    #[arg(long, default_value_t = 24)]
+    hours: u32,
+    /// Where models are saved (model-<time>.json and current.json).
+    #[arg(long, default_value = "/var/lib/ja4/models")]
+    models_dir: PathBuf,
+    #[arg(long, default_value_t = 200)]
+    trees: usize,
+    /// Features per split (1 = standard isolation forest).
+    #[arg(long, default_value_t = 1)]
+    features_per_split: usize,
+    /// Share of the autoencoder in the score (0 = forest only).
+    #[arg(long, default_value_t = 0.30)]
+    ae_weight: f64,
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fewest clean clients to train on.
+    #[arg(long, default_value_t = 50)]
+    min_rows: usize,
+}
+
+#[derive(clap::Args)]
+struct ScoreArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[arg(long, default_value_t = 1)]
+    hours: u32,
+    /// Model file (default: current.json in --models-dir).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[arg(long, default_value = "/var/lib/ja4/models")]
+    models_dir: PathBuf,
+    /// DNS resolver for crawler verification (default: the first nameserver of
+    /// /etc/resolv.conf; without one, only published ranges verify).
+    #[arg(long)]
+    resolver: Option<std::net::SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -201,6 +249,8 @@ fn main() -> ExitCode {
         Command::Query(args) => run_query(args),
         Command::Refdata(RefdataCommand::Load(a) | RefdataCommand::Refresh(a)) => run_refdata(a),
         Command::Refdata(RefdataCommand::Verify(a)) => run_verify(a),
+        Command::Train(a) => run_train(a),
+        Command::Score(a) => run_score(a),
         Command::Ml(MlCommand::FitScore(args)) => {
             ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
         }
@@ -310,6 +360,90 @@ fn run_refdata(args: RefdataArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+fn system_resolver() -> Option<std::net::SocketAddr> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .filter_map(|l| l.strip_prefix("nameserver"))
+                .find_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        })
+}
+
+fn run_train(a: TrainArgs) -> Result<ExitCode> {
+    use ja4_ml::{AeParams, ForestParams, ModelParams};
+    let cfg = a.store.store_config()?;
+    let store = cfg.open()?;
+    ja4_sidecar::store::migrate::migrate(&store, &cfg.migrate_options())?;
+    let params = ModelParams {
+        forest: ForestParams {
+            trees: a.trees,
+            features_per_split: a.features_per_split,
+            seed: a.seed,
+            ..Default::default()
+        },
+        autoencoder: AeParams {
+            epochs: a.epochs,
+            seed: a.seed,
+            ..Default::default()
+        },
+        ae_weight: a.ae_weight,
+    };
+    eprintln!("training on the last {} h of traffic…", a.hours);
+    let started = std::time::Instant::now();
+    let model = ja4_sidecar::scoring::train(&store, &cfg.database, a.hours, params, a.min_rows)?;
+    if let Some(why) = &model.ae_failure {
+        eprintln!("autoencoder failed ({why}): the forest scores alone");
+    }
+    let path = ja4_sidecar::scoring::save_model(&a.models_dir, &model)?;
+    println!(
+        "trained on {} clients ({} features) in {:.1}s: {}",
+        model.trained_rows,
+        model.features.len(),
+        started.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_score(a: ScoreArgs) -> Result<ExitCode> {
+    let cfg = a.store.store_config()?;
+    let store = cfg.open()?;
+    let path = a.model.unwrap_or_else(|| a.models_dir.join("current.json"));
+    let model = ja4_sidecar::scoring::load_model(&path)?;
+    let verifier = a.resolver.or_else(system_resolver).map(|r| {
+        let domains = ja4_sidecar::verify::Domains::parse(
+            &std::fs::read_to_string(
+                ja4_sidecar::refdata::package_dir(None).join("crawler_domains.tsv"),
+            )
+            .unwrap_or_default(),
+        );
+        ja4_sidecar::verify::Verifier::new(ja4_sidecar::dns::Resolver::new(r), domains)
+    });
+    let results = ja4_sidecar::scoring::score(
+        &store,
+        &cfg.database,
+        a.hours,
+        &model,
+        verifier.as_ref(),
+        &ja4_ml::verdict::Thresholds::default(),
+    )?;
+    let version = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (all, detected) = ja4_sidecar::scoring::write(
+        &store,
+        &cfg.database,
+        &format!("{}h", a.hours),
+        &version,
+        &results,
+    )?;
+    println!("scored {all} clients, {detected} detections");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_verify(args: VerifyArgs) -> Result<ExitCode> {

@@ -520,10 +520,16 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             .rows
             .iter()
             .map(|f| {
+                // The label shown is the application, else the library (`Python`).
+                let label = if f.application.is_empty() {
+                    &f.library
+                } else {
+                    &f.application
+                };
                 vec![
                     Lit::S(f.kind.into()),
                     Lit::S(f.value.clone()),
-                    Lit::S(f.application.clone()),
+                    Lit::S(label.clone()),
                     Lit::S(f.library.clone()),
                     Lit::S(f.device.clone()),
                     Lit::S(f.os.clone()),

@@ -1,0 +1,364 @@
+//! From a score and what the reference data says about a client to a verdict an analyst can
+//! read: verified good bot, legitimate browser, human, suspicious or bot, a threat level, and
+//! the reasons.
+//!
+//! Owns: the rules on top of the models — crawler claims (verified or spoofed), crawler rule
+//! actions, the browser-UA-on-a-non-browser-TLS-stack spoofing signal, the LEGITIMATE_BROWSER
+//! rule (known browser JA4 and consistency ≥ 4/5 ⇒ reclassified unless the threat is high) —
+//! and the threat thresholds on the mixed score.
+//! Never: lets a browser user agent pass on its own: with a non-browser JA4 it is evidence
+//! against the client.
+
+use serde::{Deserialize, Serialize};
+
+/// What the analyst sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Human,
+    LegitimateBrowser,
+    VerifiedBot,
+    Suspicious,
+    Bot,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Human => "human",
+            Verdict::LegitimateBrowser => "legitimate_browser",
+            Verdict::VerifiedBot => "verified_bot",
+            Verdict::Suspicious => "suspicious",
+            Verdict::Bot => "bot",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Threat {
+    None,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Threat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Threat::None => "none",
+            Threat::Low => "low",
+            Threat::Medium => "medium",
+            Threat::High => "high",
+            Threat::Critical => "critical",
+        }
+    }
+
+    /// The level of a mixed score in [0, 1] (its rank against the clean baseline).
+    pub fn of_score(score: f64, t: &Thresholds) -> Threat {
+        if score >= t.critical {
+            Threat::Critical
+        } else if score >= t.high {
+            Threat::High
+        } else if score >= t.medium {
+            Threat::Medium
+        } else if score >= t.low {
+            Threat::Low
+        } else {
+            Threat::None
+        }
+    }
+}
+
+/// Score thresholds of the threat levels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub low: f64,
+    pub medium: f64,
+    pub high: f64,
+    pub critical: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            low: 0.90,
+            medium: 0.95,
+            high: 0.98,
+            critical: 0.995,
+        }
+    }
+}
+
+/// Whether a crawler claim (user agent naming a crawler that must be verified) held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    None,
+    Verified(String),
+    Spoofed(String),
+    Undecided(String),
+}
+
+/// What is known about one client in one window besides its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    /// Mixed model score in [0, 1].
+    pub score: f64,
+    /// Matching crawler rule (`name`, `action`), if any.
+    pub crawler_rule: Option<(String, String)>,
+    pub claim: Claim,
+    /// Category of the client's JA4 in the reference data (`browser`, `library`, …; empty if
+    /// unknown) and its application label.
+    pub ja4_category: String,
+    pub ja4_application: String,
+    /// The user agent says it is a browser (Mozilla/… without bot words).
+    pub ua_claims_browser: bool,
+    /// Browser consistency signals, each in [0, 1].
+    pub modern_browser_score: f64,
+    pub accept_language_ratio: f64,
+    pub cookie_or_referer_ratio: f64,
+    pub sec_fetch_ratio: f64,
+    /// The top features of the score, strongest first.
+    pub top_features: Vec<(String, f64)>,
+}
+
+/// The decision with its reasons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    pub threat: Threat,
+    pub reasons: Vec<String>,
+}
+
+/// Consistency of a browser claim, 0..=5: known browser JA4, modern browser headers,
+/// Accept-Language, cookies/referers, Sec-Fetch.
+pub fn browser_consistency(f: &Facts) -> u8 {
+    u8::from(f.ja4_category == "browser")
+        + u8::from(f.modern_browser_score >= 0.75)
+        + u8::from(f.accept_language_ratio >= 0.5)
+        + u8::from(f.cookie_or_referer_ratio > 0.0)
+        + u8::from(f.sec_fetch_ratio >= 0.5)
+}
+
+/// Decides one client.
+pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
+    let mut reasons = Vec::new();
+    let score_threat = Threat::of_score(f.score, t);
+    let top = |n: usize| {
+        f.top_features
+            .iter()
+            .take(n)
+            .map(|(k, v)| format!("{k} ({:.0}%)", v * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Crawler claims first: they are settled by the network, not by behaviour.
+    match &f.claim {
+        Claim::Verified(how) => {
+            let name = f.crawler_rule.as_ref().map_or("crawler", |r| r.0.as_str());
+            reasons.push(format!("verified {name} ({how})"));
+            return Decision {
+                verdict: Verdict::VerifiedBot,
+                threat: Threat::None,
+                reasons,
+            };
+        }
+        Claim::Spoofed(why) => {
+            let name = f
+                .crawler_rule
+                .as_ref()
+                .map_or("a crawler", |r| r.0.as_str());
+            reasons.push(format!("claims to be {name} but {why}"));
+            return Decision {
+                verdict: Verdict::Bot,
+                threat: score_threat.max(Threat::High),
+                reasons,
+            };
+        }
+        Claim::Undecided(why) => reasons.push(format!("crawler claim undecided: {why}")),
+        Claim::None => {}
+    }
+    if let Some((name, action)) = &f.crawler_rule {
+        if action == "deny" || action == "challenge" {
+            reasons.push(format!("crawler rule {name} ({action})"));
+            return Decision {
+                verdict: Verdict::Bot,
+                threat: score_threat.max(if action == "deny" {
+                    Threat::High
+                } else {
+                    Threat::Medium
+                }),
+                reasons,
+            };
+        }
+    }
+    // A browser user agent over a TLS stack known not to be a browser's.
+    if f.ua_claims_browser && !f.ja4_category.is_empty() && f.ja4_category != "browser" {
+        reasons.push(format!(
+            "browser user agent on a non-browser TLS stack ({})",
+            if f.ja4_application.is_empty() {
+                f.ja4_category.as_str()
+            } else {
+                f.ja4_application.as_str()
+            }
+        ));
+        return Decision {
+            verdict: Verdict::Bot,
+            threat: score_threat.max(Threat::High),
+            reasons,
+        };
+    }
+    let consistency = browser_consistency(f);
+    if score_threat != Threat::None {
+        reasons.push(format!("anomaly score {:.3}: {}", f.score, top(3)));
+    }
+    // LEGITIMATE_BROWSER: a known browser, consistent on ≥ 4 of 5 counts, is not flagged
+    // unless the threat is high.
+    if f.ja4_category == "browser" && consistency >= 4 && score_threat < Threat::High {
+        reasons.push(format!("legitimate browser (consistency {consistency}/5)"));
+        return Decision {
+            verdict: Verdict::LegitimateBrowser,
+            threat: Threat::None,
+            reasons,
+        };
+    }
+    let verdict = match score_threat {
+        Threat::None => Verdict::Human,
+        Threat::Low | Threat::Medium => Verdict::Suspicious,
+        Threat::High | Threat::Critical => Verdict::Bot,
+    };
+    Decision {
+        verdict,
+        threat: score_threat,
+        reasons,
+    }
+}
+
+/// Whether a user agent presents itself as a browser (and not as a bot).
+pub fn ua_claims_browser(ua: &str) -> bool {
+    let l = ua.to_ascii_lowercase();
+    l.starts_with("mozilla/")
+        && ![
+            "bot",
+            "crawl",
+            "spider",
+            "slurp",
+            "headless",
+            "python",
+            "curl",
+            "wget",
+            "http-client",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Facts {
+        Facts {
+            score: 0.5,
+            crawler_rule: None,
+            claim: Claim::None,
+            ja4_category: String::new(),
+            ja4_application: String::new(),
+            ua_claims_browser: false,
+            modern_browser_score: 0.0,
+            accept_language_ratio: 0.0,
+            cookie_or_referer_ratio: 0.0,
+            sec_fetch_ratio: 0.0,
+            top_features: vec![("post_ratio".into(), 0.6), ("hits".into(), 0.3)],
+        }
+    }
+
+    #[test]
+    fn crawler_claims_decide_first() {
+        let t = Thresholds::default();
+        let f = Facts {
+            score: 0.999,
+            crawler_rule: Some(("googlebot".into(), "verify".into())),
+            claim: Claim::Verified("published range".into()),
+            ..base()
+        };
+        assert_eq!(decide(&f, &t).verdict, Verdict::VerifiedBot);
+        let f = Facts {
+            claim: Claim::Spoofed("66.0.0.1 has no reverse DNS name".into()),
+            score: 0.1,
+            ..f
+        };
+        let d = decide(&f, &t);
+        assert_eq!((d.verdict, d.threat), (Verdict::Bot, Threat::High));
+        assert!(d.reasons[0].contains("claims to be googlebot"));
+    }
+
+    #[test]
+    fn browser_ua_on_a_library_stack_is_caught_and_legitimate_browsers_pass() {
+        let t = Thresholds::default();
+        let spoof = Facts {
+            ua_claims_browser: true,
+            ja4_category: "library".into(),
+            ja4_application: "Python".into(),
+            ..base()
+        };
+        let d = decide(&spoof, &t);
+        assert_eq!(d.verdict, Verdict::Bot);
+        assert!(d.reasons[0].contains("Python"));
+        let browser = Facts {
+            score: 0.96,
+            ua_claims_browser: true,
+            ja4_category: "browser".into(),
+            modern_browser_score: 1.0,
+            accept_language_ratio: 1.0,
+            cookie_or_referer_ratio: 0.5,
+            sec_fetch_ratio: 0.0,
+            ..base()
+        };
+        assert_eq!(browser_consistency(&browser), 4);
+        assert_eq!(decide(&browser, &t).verdict, Verdict::LegitimateBrowser);
+        // Unless the threat is high.
+        let d = decide(
+            &Facts {
+                score: 0.99,
+                ..browser.clone()
+            },
+            &t,
+        );
+        assert_eq!((d.verdict, d.threat), (Verdict::Bot, Threat::High));
+        // Three of five is not enough.
+        let d = decide(
+            &Facts {
+                accept_language_ratio: 0.0,
+                ..browser
+            },
+            &t,
+        );
+        assert_eq!(d.verdict, Verdict::Suspicious);
+        assert!(d.reasons[0].contains("post_ratio (60%)"), "{:?}", d.reasons);
+    }
+
+    #[test]
+    fn thresholds_and_rules() {
+        let t = Thresholds::default();
+        assert_eq!(decide(&base(), &t).verdict, Verdict::Human);
+        assert_eq!(Threat::of_score(0.999, &t), Threat::Critical);
+        assert_eq!(Threat::of_score(0.91, &t), Threat::Low);
+        let d = decide(
+            &Facts {
+                crawler_rule: Some(("scanner".into(), "deny".into())),
+                ..base()
+            },
+            &t,
+        );
+        assert_eq!((d.verdict, d.threat), (Verdict::Bot, Threat::High));
+        assert!(ua_claims_browser(
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+        ));
+        assert!(!ua_claims_browser(
+            "Mozilla/5.0 (compatible; Googlebot/2.1)"
+        ));
+        assert!(!ua_claims_browser("python-requests/2.31"));
+    }
+}

@@ -1,0 +1,382 @@
+//! `ja4-sidecar train` and `score`: the models on the store's traffic.
+//!
+//! Owns: reading the feature rows of a window (`view_ai_features(hours)`, one definition of
+//! every feature in SQL) with the reference facts each decision needs, training on the clean
+//! part of it (no crawler rule, known bot address or bot JA4), scoring, crawler verification,
+//! the verdicts, and writing `ml_all_scores` and `ml_detected_anomalies`.
+//! Never: lets the autoencoder failing stop scoring (the model falls back to the forest and
+//! says so); never writes a detection without its reasons.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use ja4_ml::verdict::{self, Claim, Facts, Thresholds, Verdict};
+use ja4_ml::{Matrix, Model, ModelParams};
+
+use crate::store::server::quote;
+use crate::store::Store;
+use crate::verify::{self, Verifier};
+
+/// Model features: the columns of `view_ai_features` (counts on a log scale).
+pub const FEATURES: &[(&str, &str)] = &[
+    ("log_hits", "log1p(hits)"),
+    ("log_hit_velocity", "log1p(hit_velocity)"),
+    ("orphan_ratio", "orphan_ratio"),
+    ("post_ratio", "post_ratio"),
+    ("path_diversity", "path_diversity"),
+    ("url_depth_variance", "url_depth_variance"),
+    ("asset_ratio", "asset_ratio"),
+    ("direct_access_ratio", "direct_access_ratio"),
+    ("error_4xx_ratio", "error_4xx_ratio"),
+    ("fuzzing_index", "fuzzing_index"),
+    ("header_count", "avg_header_count"),
+    ("accept_language_ratio", "accept_language_ratio"),
+    ("cookie_ratio", "cookie_ratio"),
+    ("referer_ratio", "referer_ratio"),
+    ("modern_browser_score", "modern_browser_score"),
+    ("sec_fetch_ratio", "sec_fetch_ratio"),
+    ("headless_ratio", "headless_ratio"),
+    ("log_user_agents", "log1p(user_agents)"),
+    ("ua_ch_mismatch_ratio", "ua_ch_mismatch_ratio"),
+    ("alpn_mismatch_ratio", "alpn_mismatch_ratio"),
+    ("sni_host_mismatch_ratio", "sni_host_mismatch_ratio"),
+    ("h2_ratio", "h2_ratio"),
+    ("window_mss_ratio", "window_mss_ratio"),
+    ("ttl_mean", "ttl_mean"),
+    ("ip_id_zero_ratio", "ip_id_zero_ratio"),
+    ("temporal_entropy", "temporal_entropy"),
+    ("jitter_seconds", "jitter_seconds"),
+    ("port_density", "port_density"),
+];
+
+pub fn feature_names() -> Vec<String> {
+    FEATURES.iter().map(|(n, _)| (*n).to_owned()).collect()
+}
+
+/// One client (IP, JA4, host) in the window.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub src_ip: IpAddr,
+    pub ja4: String,
+    pub host: String,
+    pub hits: u64,
+    pub user_agent: String,
+    pub asn: u32,
+    pub country: String,
+    pub crawler_name: String,
+    pub crawler_action: String,
+    pub bot_ip_name: String,
+    pub ja4_application: String,
+    pub ja4_category: String,
+    pub ja4_is_bot: bool,
+}
+
+impl Client {
+    /// Traffic clean enough to learn "normal" from.
+    pub fn is_clean(&self) -> bool {
+        self.crawler_name.is_empty() && self.bot_ip_name.is_empty() && !self.ja4_is_bot
+    }
+}
+
+/// The feature rows of the last `hours` hours.
+pub struct Window {
+    pub clients: Vec<Client>,
+    /// `clients.len() × FEATURES.len()`, row-major.
+    pub values: Vec<f64>,
+}
+
+impl Window {
+    pub fn matrix(&self) -> Result<Matrix<'_>> {
+        Ok(Matrix::new(&self.values, FEATURES.len())?)
+    }
+}
+
+/// Reads the window from the store.
+pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
+    let feats: Vec<String> = FEATURES
+        .iter()
+        .map(|(_, e)| format!("ifNotFinite(toFloat64({e}), 0)"))
+        .collect();
+    let sql = format!(
+        "SELECT toString(src_ip), ja4, host, hits, replaceAll(replaceAll(sample_user_agent, '\\t', ' '), '\\n', ' '), asn, country, \
+         dictGetOrDefault('{db}.dict_crawler_ua', 'name', sample_user_agent, ''), \
+         dictGetOrDefault('{db}.dict_crawler_ua', 'action', sample_user_agent, ''), \
+         dictGetOrDefault('{db}.dict_bot_ips', 'bot_name', src_ip, ''), \
+         dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4', toString(ja4)), ''), \
+         dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4', toString(ja4)), ''), \
+         dictGetOrDefault('{db}.dict_bot_ja4', 'is_bot', toString(ja4), toUInt8(0)), {} \
+         FROM {db}.view_ai_features(hours = {hours}) ORDER BY src_ip, ja4, host",
+        feats.join(", ")
+    );
+    let out = store
+        .query(&sql, "TabSeparatedRaw")
+        .context("reading the feature window")?;
+    let text = String::from_utf8_lossy(&out);
+    let mut clients = Vec::new();
+    let mut values = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 13 + FEATURES.len() {
+            bail!(
+                "feature row with {} fields, expected {}",
+                f.len(),
+                13 + FEATURES.len()
+            );
+        }
+        let ip: IpAddr = f[0]
+            .parse()
+            .with_context(|| format!("address '{}'", f[0]))?;
+        clients.push(Client {
+            src_ip: match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                v4 => v4,
+            },
+            ja4: f[1].to_owned(),
+            host: f[2].to_owned(),
+            hits: f[3].parse().unwrap_or(0),
+            user_agent: f[4].to_owned(),
+            asn: f[5].parse().unwrap_or(0),
+            country: f[6].to_owned(),
+            crawler_name: f[7].to_owned(),
+            crawler_action: f[8].to_owned(),
+            bot_ip_name: f[9].to_owned(),
+            ja4_application: f[10].to_owned(),
+            ja4_category: f[11].to_owned(),
+            ja4_is_bot: f[12] == "1",
+        });
+        for v in &f[13..] {
+            values.push(v.parse::<f64>().unwrap_or(0.0));
+        }
+    }
+    Ok(Window { clients, values })
+}
+
+/// Trains a model on the clean clients of the last `hours` hours.
+pub fn train(
+    store: &Store,
+    db: &str,
+    hours: u32,
+    params: ModelParams,
+    min_rows: usize,
+) -> Result<Model> {
+    let w = read_window(store, db, hours)?;
+    let n = FEATURES.len();
+    let clean: Vec<f64> = w
+        .clients
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.is_clean())
+        .flat_map(|(i, _)| w.values[i * n..(i + 1) * n].iter().copied())
+        .collect();
+    let rows = clean.len() / n;
+    if rows < min_rows {
+        bail!(
+            "{rows} clean clients in the last {hours} h: at least {min_rows} are needed to train"
+        );
+    }
+    Ok(Model::train(
+        Matrix::new(&clean, n)?,
+        &feature_names(),
+        params,
+    )?)
+}
+
+/// One scored client.
+#[derive(Debug, Clone)]
+pub struct ScoredClient {
+    pub client: Client,
+    pub forest: f64,
+    pub ae_error: f64,
+    pub score: f64,
+    pub decision: verdict::Decision,
+    pub top_features: Vec<(String, f64)>,
+}
+
+/// Scores the window with `model`, verifying crawler claims with `verifier`.
+pub fn score(
+    store: &Store,
+    db: &str,
+    hours: u32,
+    model: &Model,
+    verifier: Option<&Verifier>,
+    t: &Thresholds,
+) -> Result<Vec<ScoredClient>> {
+    let w = read_window(store, db, hours)?;
+    if w.clients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Window { clients, values } = w;
+    let m = Matrix::new(&values, FEATURES.len())?;
+    let names = feature_names();
+    let scored = model.score(m, &names)?;
+    let idx = |name: &str| names.iter().position(|n| n == name).unwrap_or(0);
+    let (mb, al, ck, rf, sf) = (
+        idx("modern_browser_score"),
+        idx("accept_language_ratio"),
+        idx("cookie_ratio"),
+        idx("referer_ratio"),
+        idx("sec_fetch_ratio"),
+    );
+    let mut out = Vec::with_capacity(clients.len());
+    for (i, (c, s)) in clients.into_iter().zip(scored).enumerate() {
+        let row = m.row(i);
+        let top: Vec<(String, f64)> = model.explain(row).into_iter().take(5).collect();
+        let claim = if c.crawler_action == "verify" {
+            match verifier {
+                Some(v) => {
+                    match v.verify(c.src_ip, &c.crawler_name, c.bot_ip_name == c.crawler_name) {
+                        verify::Verdict::Range => Claim::Verified("published range".into()),
+                        verify::Verdict::Dns(h) => Claim::Verified(format!("reverse DNS {h}")),
+                        verify::Verdict::Spoofed(why) => Claim::Spoofed(why),
+                        verify::Verdict::Unknown(why) => Claim::Undecided(why),
+                    }
+                }
+                None if c.bot_ip_name == c.crawler_name => {
+                    Claim::Verified("published range".into())
+                }
+                None => Claim::Spoofed(format!(
+                    "{} is not in its published ranges (no resolver configured)",
+                    c.src_ip
+                )),
+            }
+        } else {
+            Claim::None
+        };
+        let facts = Facts {
+            score: s.score,
+            crawler_rule: (!c.crawler_name.is_empty())
+                .then(|| (c.crawler_name.clone(), c.crawler_action.clone())),
+            claim,
+            ja4_category: c.ja4_category.clone(),
+            ja4_application: c.ja4_application.clone(),
+            ua_claims_browser: verdict::ua_claims_browser(&c.user_agent),
+            modern_browser_score: row[mb],
+            accept_language_ratio: row[al],
+            cookie_or_referer_ratio: row[ck].max(row[rf]),
+            sec_fetch_ratio: row[sf],
+            top_features: top.clone(),
+        };
+        let decision = verdict::decide(&facts, t);
+        out.push(ScoredClient {
+            client: c,
+            forest: s.forest,
+            ae_error: s.ae_error,
+            score: s.score,
+            decision,
+            top_features: top,
+        });
+    }
+    Ok(out)
+}
+
+fn map_literal(top: &[(String, f64)]) -> String {
+    let items: Vec<String> = top
+        .iter()
+        .map(|(k, v)| format!("{}: {}", quote(k), if v.is_finite() { *v } else { 0.0 }))
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+fn array_literal(v: &[String]) -> String {
+    format!(
+        "[{}]",
+        v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Writes every score to `ml_all_scores` and the suspicious and bot verdicts to
+/// `ml_detected_anomalies`.
+pub fn write(
+    store: &Store,
+    db: &str,
+    window: &str,
+    model_version: &str,
+    results: &[ScoredClient],
+) -> Result<(usize, usize)> {
+    let (mut all, mut detected) = (Vec::new(), Vec::new());
+    for r in results {
+        let c = &r.client;
+        let ip = match c.src_ip {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().to_string(),
+            IpAddr::V6(v6) => v6.to_string(),
+        };
+        let ae = if r.ae_error.is_finite() {
+            r.ae_error
+        } else {
+            0.0
+        };
+        all.push(format!(
+            "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, {}, {}, -1, {}, {})",
+            quote(window),
+            quote(&ip),
+            quote(&c.ja4),
+            quote(&c.host),
+            quote(model_version),
+            c.hits,
+            r.forest,
+            ae,
+            r.score,
+            quote(r.decision.threat.as_str()),
+            quote(r.decision.verdict.as_str()),
+            quote(&c.ja4_application),
+            array_literal(&r.decision.reasons),
+            map_literal(&r.top_features),
+        ));
+        if matches!(r.decision.verdict, Verdict::Bot | Verdict::Suspicious) {
+            detected.push(format!(
+                "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, -1, {}, {}, {}, {}, {})",
+                quote(window),
+                quote(&ip),
+                quote(&c.ja4),
+                quote(&c.host),
+                quote(model_version),
+                c.hits,
+                r.score,
+                quote(r.decision.threat.as_str()),
+                quote(r.decision.verdict.as_str()),
+                quote(&c.ja4_application),
+                c.asn,
+                quote(&c.country),
+                quote(&c.user_agent),
+                array_literal(&r.decision.reasons),
+                map_literal(&r.top_features),
+            ));
+        }
+    }
+    for chunk in all.chunks(5000) {
+        store.execute(&format!(
+            "INSERT INTO {db}.ml_all_scores (scored_at, window, src_ip, ja4, host, model_name, model_version, hits, forest_score, ae_recon_error, score, threat_level, verdict, browser_family, campaign_id, reasons, features) VALUES {}",
+            chunk.join(", ")
+        )).context("writing ml_all_scores")?;
+    }
+    for chunk in detected.chunks(5000) {
+        store.execute(&format!(
+            "INSERT INTO {db}.ml_detected_anomalies (detected_at, window, src_ip, ja4, host, model_name, model_version, hits, score, threat_level, verdict, browser_family, campaign_id, asn, country, user_agent, reasons, top_features) VALUES {}",
+            chunk.join(", ")
+        )).context("writing ml_detected_anomalies")?;
+    }
+    Ok((all.len(), detected.len()))
+}
+
+/// Where models are kept: `<dir>/model-<unix time>.json` and `<dir>/current.json`.
+pub fn save_model(dir: &Path, model: &Model) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = dir.join(format!("model-{ts}.json"));
+    std::fs::write(&path, model.to_json())
+        .with_context(|| format!("writing {}", path.display()))?;
+    let current = dir.join("current.json");
+    let tmp = dir.join(".current.json.tmp");
+    std::fs::write(&tmp, model.to_json()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &current).with_context(|| format!("replacing {}", current.display()))?;
+    Ok(path)
+}
+
+pub fn load_model(path: &Path) -> Result<Model> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Model::from_json(&text).with_context(|| format!("loading {}", path.display()))
+}
