@@ -191,6 +191,8 @@ pub struct ScoredClient {
     pub score: f64,
     pub decision: verdict::Decision,
     pub top_features: Vec<(String, f64)>,
+    /// Campaign of flagged clients that behave alike (−1: none).
+    pub campaign_id: i64,
 }
 
 /// Scores the window with `model`, verifying crawler claims with `verifier`.
@@ -265,9 +267,45 @@ pub fn score(
             score: s.score,
             decision,
             top_features: top,
+            campaign_id: -1,
         });
     }
+    assign_campaigns(model, &m, &mut out);
     Ok(out)
+}
+
+/// Groups the flagged clients by behaviour (HDBSCAN on the autoencoder's latent codes):
+/// campaign ids are the window's hour (Unix hours) × 1000 + the cluster label.
+fn assign_campaigns(model: &Model, m: &Matrix, out: &mut [ScoredClient]) {
+    let Some(ae) = model.autoencoder() else {
+        return;
+    };
+    let flagged: Vec<usize> = (0..out.len())
+        .filter(|&i| matches!(out[i].decision.verdict, Verdict::Bot | Verdict::Suspicious))
+        .collect();
+    let rows: Vec<f64> = flagged
+        .iter()
+        .flat_map(|&i| m.row(i).iter().copied())
+        .collect();
+    let Ok(sub) = Matrix::new(&rows, m.cols()) else {
+        return;
+    };
+    let Ok(latent) = ae.latent(sub) else {
+        return;
+    };
+    let labels = ja4_ml::campaign::cluster(
+        &latent,
+        ja4_ml::autoencoder::HIDDEN[2],
+        ja4_ml::campaign::CampaignParams::default(),
+    );
+    let hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 3600) as i64;
+    for (&i, &l) in flagged.iter().zip(&labels) {
+        if l >= 0 {
+            out[i].campaign_id = hour * 1000 + i64::from(l);
+        }
+    }
 }
 
 fn map_literal(top: &[(String, f64)]) -> String {
@@ -307,7 +345,7 @@ pub fn write(
             0.0
         };
         all.push(format!(
-            "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, {}, {}, -1, {}, {})",
+            "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
             quote(window),
             quote(&ip),
             quote(&c.ja4),
@@ -320,12 +358,13 @@ pub fn write(
             quote(r.decision.threat.as_str()),
             quote(r.decision.verdict.as_str()),
             quote(&c.ja4_application),
+            r.campaign_id,
             array_literal(&r.decision.reasons),
             map_literal(&r.top_features),
         ));
         if matches!(r.decision.verdict, Verdict::Bot | Verdict::Suspicious) {
             detected.push(format!(
-                "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, -1, {}, {}, {}, {}, {})",
+                "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
                 quote(window),
                 quote(&ip),
                 quote(&c.ja4),
@@ -336,6 +375,7 @@ pub fn write(
                 quote(r.decision.threat.as_str()),
                 quote(r.decision.verdict.as_str()),
                 quote(&c.ja4_application),
+                r.campaign_id,
                 c.asn,
                 quote(&c.country),
                 quote(&c.user_agent),

@@ -266,6 +266,22 @@ fn train_and_score_synthetic_traffic() {
             .fold((0, 0), |(n, c), r| (n + 1, c + usize::from(flagged(&r))));
         assert_eq!(caught, n, "{prefix}: {caught} of {n} caught");
     }
+    // The ten scrapers behave alike: one campaign.
+    let scraper_campaigns: std::collections::HashSet<i64> = results
+        .iter()
+        .filter(|r| r.client.src_ip.to_string().starts_with("203.0.113."))
+        .map(|r| r.campaign_id)
+        .collect();
+    assert_eq!(scraper_campaigns.len(), 1, "{scraper_campaigns:?}");
+    assert!(scraper_campaigns.iter().all(|&c| c >= 0));
+    let campaign = *scraper_campaigns.iter().next().unwrap();
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.campaign_id == campaign)
+            .all(|r| r.client.src_ip.to_string().starts_with("203.0.113.")),
+        "the campaign holds only the scrapers"
+    );
     let (v, why) = verdict_of("198.18.0.1");
     assert_eq!(v, "bot");
     assert!(
