@@ -33,6 +33,43 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub scoring: ScoringConfig,
+}
+
+/// The scheduled detection loop of `serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringConfig {
+    pub enabled: bool,
+    /// Seconds between scoring runs.
+    pub interval_s: u64,
+    /// Window each run scores.
+    pub window_hours: u32,
+    /// Retrain when the model is older than this (and at start without one).
+    pub retrain_hours: u64,
+    /// Traffic window the model learns from.
+    pub train_window_hours: u32,
+    /// Fewest clean clients to train on.
+    pub min_train_rows: usize,
+    pub models_dir: PathBuf,
+    /// DNS resolver for crawler verification (`ip:port`); empty: /etc/resolv.conf's first.
+    pub resolver: String,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            enabled: true,
+            interval_s: 300,
+            window_hours: 1,
+            retrain_hours: 24,
+            train_window_hours: 24,
+            min_train_rows: 50,
+            models_dir: PathBuf::from("/var/lib/ja4/models"),
+            resolver: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -245,6 +282,12 @@ pub struct Metrics {
     pub dropped_spool_error: AtomicU64,
     pub spool_bytes: AtomicU64,
     pub spool_corrupt_frames: AtomicU64,
+    pub scoring_runs: AtomicU64,
+    pub scoring_errors: AtomicU64,
+    pub scored_clients: AtomicU64,
+    pub detections: AtomicU64,
+    pub trainings: AtomicU64,
+    pub ae_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -358,6 +401,40 @@ impl Metrics {
             "gauge",
             g(&self.queued).to_string(),
         );
+        for (name, help, v) in [
+            (
+                "ja4_scoring_runs_total",
+                "Scoring runs completed.",
+                &self.scoring_runs,
+            ),
+            (
+                "ja4_scoring_errors_total",
+                "Scoring or training runs that failed.",
+                &self.scoring_errors,
+            ),
+            (
+                "ja4_scored_clients_total",
+                "Clients scored.",
+                &self.scored_clients,
+            ),
+            (
+                "ja4_detections_total",
+                "Suspicious and bot verdicts written.",
+                &self.detections,
+            ),
+            (
+                "ja4_model_trainings_total",
+                "Models trained.",
+                &self.trainings,
+            ),
+            (
+                "ja4_model_autoencoder_failures_total",
+                "Trainings whose autoencoder failed (the forest scored alone).",
+                &self.ae_failures,
+            ),
+        ] {
+            line(&mut s, name, help, "counter", g(v).to_string());
+        }
         s
     }
 }
@@ -387,6 +464,15 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
         rx,
         Arc::clone(&metrics),
     ));
+
+    let scorer = cfg.scoring.enabled.then(|| {
+        tokio::spawn(scoring_loop(
+            cfg.scoring.clone(),
+            cfg.store.database.clone(),
+            Arc::clone(&store),
+            Arc::clone(&metrics),
+        ))
+    });
 
     let http = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
@@ -424,6 +510,9 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
         }
     }
     tracing::info!("shutting down: flushing what was received");
+    if let Some(s) = scorer {
+        s.abort();
+    }
     let _ = stop_tx.send(true);
     let _ = stop_rx.changed().await;
     for r in readers {
@@ -433,6 +522,119 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
     let _ = writer.await;
     let _ = http_task.await;
     let _ = std::fs::remove_file(&cfg.ingest.socket);
+    Ok(())
+}
+
+/// Every `interval_s`: (re)train when due, then score the window (blocking work on the
+/// blocking pool). Failures are logged and counted; ingest is never affected.
+async fn scoring_loop(cfg: ScoringConfig, db: String, store: Arc<Store>, m: Arc<Metrics>) {
+    let verifier = {
+        let resolver = cfg
+            .resolver
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .or_else(crate::verify::system_resolver);
+        resolver.map(|r| {
+            let domains = crate::verify::Domains::parse(
+                &std::fs::read_to_string(
+                    crate::refdata::package_dir(None).join("crawler_domains.tsv"),
+                )
+                .unwrap_or_default(),
+            );
+            Arc::new(crate::verify::Verifier::new(
+                crate::dns::Resolver::new(r),
+                domains,
+            ))
+        })
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.interval_s.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (cfg2, db2, store2, m2, v2) = (
+            cfg.clone(),
+            db.clone(),
+            Arc::clone(&store),
+            Arc::clone(&m),
+            verifier.clone(),
+        );
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = scoring_step(&cfg2, &db2, &store2, &m2, v2.as_deref()) {
+                m2.scoring_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %format!("{e:#}"), "scoring run failed");
+            }
+        })
+        .await;
+    }
+}
+
+/// One scoring run: train if the model is missing or old, then score and write.
+pub fn scoring_step(
+    cfg: &ScoringConfig,
+    db: &str,
+    store: &Store,
+    m: &Metrics,
+    verifier: Option<&crate::verify::Verifier>,
+) -> Result<()> {
+    use crate::scoring;
+    let current = cfg.models_dir.join("current.json");
+    let age = std::fs::metadata(&current)
+        .and_then(|md| md.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    if age.is_none_or(|a| a.as_secs() >= cfg.retrain_hours * 3600) {
+        match scoring::train(
+            store,
+            db,
+            cfg.train_window_hours,
+            ja4_ml::ModelParams::default(),
+            cfg.min_train_rows,
+        ) {
+            Ok(model) => {
+                if let Some(why) = &model.ae_failure {
+                    m.ae_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %why, "autoencoder failed: the forest scores alone");
+                }
+                let path = scoring::save_model(&cfg.models_dir, &model)?;
+                m.trainings.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(model = %path.display(), rows = model.trained_rows, "trained a model");
+            }
+            // Not enough traffic yet: score with the old model if there is one.
+            Err(e) if age.is_some() => {
+                tracing::warn!(error = %format!("{e:#}"), "retraining failed; keeping the current model")
+            }
+            Err(e) => return Err(e.context("training the first model")),
+        }
+    }
+    let model = scoring::load_model(&current)?;
+    let results = scoring::score(
+        store,
+        db,
+        cfg.window_hours,
+        &model,
+        verifier,
+        &ja4_ml::verdict::Thresholds::default(),
+    )?;
+    let version = std::fs::read_dir(&cfg.models_dir)
+        .ok()
+        .and_then(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("model-"))
+                .max()
+        })
+        .unwrap_or_else(|| "current".into());
+    let (all, detected) = scoring::write(
+        store,
+        db,
+        &format!("{}h", cfg.window_hours),
+        &version,
+        &results,
+    )?;
+    m.scoring_runs.fetch_add(1, Ordering::Relaxed);
+    m.scored_clients.fetch_add(all as u64, Ordering::Relaxed);
+    m.detections.fetch_add(detected as u64, Ordering::Relaxed);
+    tracing::info!(clients = all, detections = detected, "scored");
     Ok(())
 }
 

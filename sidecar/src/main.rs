@@ -362,17 +362,6 @@ fn run_refdata(args: RefdataArgs) -> Result<ExitCode> {
     })
 }
 
-fn system_resolver() -> Option<std::net::SocketAddr> {
-    std::fs::read_to_string("/etc/resolv.conf")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .filter_map(|l| l.strip_prefix("nameserver"))
-                .find_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-                .map(|ip| std::net::SocketAddr::new(ip, 53))
-        })
-}
-
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     use ja4_ml::{AeParams, ForestParams, ModelParams};
     let cfg = a.store.store_config()?;
@@ -414,15 +403,18 @@ fn run_score(a: ScoreArgs) -> Result<ExitCode> {
     let store = cfg.open()?;
     let path = a.model.unwrap_or_else(|| a.models_dir.join("current.json"));
     let model = ja4_sidecar::scoring::load_model(&path)?;
-    let verifier = a.resolver.or_else(system_resolver).map(|r| {
-        let domains = ja4_sidecar::verify::Domains::parse(
-            &std::fs::read_to_string(
-                ja4_sidecar::refdata::package_dir(None).join("crawler_domains.tsv"),
-            )
-            .unwrap_or_default(),
-        );
-        ja4_sidecar::verify::Verifier::new(ja4_sidecar::dns::Resolver::new(r), domains)
-    });
+    let verifier = a
+        .resolver
+        .or_else(ja4_sidecar::verify::system_resolver)
+        .map(|r| {
+            let domains = ja4_sidecar::verify::Domains::parse(
+                &std::fs::read_to_string(
+                    ja4_sidecar::refdata::package_dir(None).join("crawler_domains.tsv"),
+                )
+                .unwrap_or_default(),
+            );
+            ja4_sidecar::verify::Verifier::new(ja4_sidecar::dns::Resolver::new(r), domains)
+        });
     let results = ja4_sidecar::scoring::score(
         &store,
         &cfg.database,
@@ -477,14 +469,7 @@ fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
     }
     let resolver = match args.resolver {
         Some(r) => r,
-        None => std::fs::read_to_string("/etc/resolv.conf")
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .filter_map(|l| l.strip_prefix("nameserver"))
-                    .find_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-            })
-            .map(|ip| std::net::SocketAddr::new(ip, 53))
+        None => ja4_sidecar::verify::system_resolver()
             .context("no nameserver in /etc/resolv.conf: pass --resolver")?,
     };
     let domains = Domains::parse(

@@ -78,6 +78,18 @@ pub fn host_matches(host: &str, suffixes: &[String]) -> bool {
     })
 }
 
+/// The first nameserver of /etc/resolv.conf, port 53.
+pub fn system_resolver() -> Option<std::net::SocketAddr> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .filter_map(|l| l.strip_prefix("nameserver"))
+                .find_map(|a| a.trim().parse::<IpAddr>().ok())
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        })
+}
+
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),

@@ -314,6 +314,22 @@ fn train_and_score_synthetic_traffic() {
         q("SELECT verdict FROM ja4m.ml_all_scores WHERE src_ip = toIPv6('2001:4860:4801:10::7')"),
         "verified_bot"
     );
+
+    // The loop of `serve`: trains a first model, scores; the next run reuses the model.
+    let cfg = ja4_sidecar::ingest::ScoringConfig {
+        models_dir: dir.join("serve-models"),
+        train_window_hours: 1,
+        ..Default::default()
+    };
+    let m = ja4_sidecar::ingest::Metrics::default();
+    for _ in 0..2 {
+        ja4_sidecar::ingest::scoring_step(&cfg, "ja4m", &store, &m, None).unwrap();
+    }
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!((get(&m.trainings), get(&m.scoring_runs)), (1, 2));
+    assert_eq!(get(&m.scored_clients), 2 * results.len() as u64);
+    assert!(get(&m.detections) >= 2 * 15);
+    assert!(m.render().contains("ja4_detections_total"));
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
