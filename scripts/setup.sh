@@ -4,7 +4,7 @@
 set -euo pipefail
 log() { printf 'setup: %s\n' "$*"; }
 
-APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 apache2 apache2-dev clang libclang-dev dnsmasq-base)
+APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 apache2 apache2-dev clang libclang-dev dnsmasq-base chromium default-jre-headless)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 
 missing=()

@@ -23,7 +23,9 @@ CREATE OR REPLACE VIEW {db}.view_ai_features AS
 SELECT
     client_ip AS src_ip,
     ja4,
-    vhost AS host,
+    -- Connections without a request have no virtual host: they count under the name the
+    -- client asked for in its hello, beside that client's requests.
+    if(vhost = '', tls_sni, toString(vhost)) AS host,
     count() AS hits,
     countIf(kind = 'request') AS requests,
     min(ts) AS first_seen,

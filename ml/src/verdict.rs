@@ -121,6 +121,11 @@ pub struct Facts {
     pub sec_fetch_ratio: f64,
     /// The top features of the score, strongest first.
     pub top_features: Vec<(String, f64)>,
+    /// Requests and connections-without-request of the client in the window.
+    pub requests: u64,
+    pub orphans: u64,
+    /// Share of its requests answered 4xx.
+    pub error_4xx_ratio: f64,
 }
 
 /// The decision with its reasons.
@@ -209,6 +214,27 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
             reasons,
         };
     }
+    // Behaviour no browser shows: handshakes that never ask for anything, and 4xx storms.
+    if f.requests == 0 && f.orphans >= 2 {
+        reasons.push(format!("{} TLS handshakes without a request", f.orphans));
+        return Decision {
+            verdict: Verdict::Bot,
+            threat: score_threat.max(Threat::Medium),
+            reasons,
+        };
+    }
+    if f.requests >= 20 && f.error_4xx_ratio >= 0.5 {
+        reasons.push(format!(
+            "{:.0}% of {} requests answered 4xx (probing)",
+            f.error_4xx_ratio * 100.0,
+            f.requests
+        ));
+        return Decision {
+            verdict: Verdict::Bot,
+            threat: score_threat.max(Threat::Medium),
+            reasons,
+        };
+    }
     let consistency = browser_consistency(f);
     if score_threat != Threat::None {
         reasons.push(format!("anomaly score {:.3}: {}", f.score, top(3)));
@@ -271,6 +297,9 @@ mod tests {
             cookie_or_referer_ratio: 0.0,
             sec_fetch_ratio: 0.0,
             top_features: vec![("post_ratio".into(), 0.6), ("hits".into(), 0.3)],
+            requests: 10,
+            orphans: 0,
+            error_4xx_ratio: 0.0,
         }
     }
 

@@ -11,6 +11,7 @@
 
 pub mod dns;
 pub mod ingest;
+pub mod lab;
 pub mod mlcmd;
 pub mod offline;
 pub mod refdata;

@@ -43,6 +43,28 @@ enum Command {
     Train(TrainArgs),
     /// Score the clients of the last hours and write ml_all_scores / ml_detected_anomalies.
     Score(ScoreArgs),
+    /// The traffic lab: real clients against httpd + mod_ja4 + this sidecar, labelled by
+    /// scenario, trained on a baseline and scored; prints a table, writes a JSON report.
+    Lab(LabArgs),
+}
+
+#[derive(clap::Args)]
+struct LabArgs {
+    /// A smaller run (the test suite's).
+    #[arg(long)]
+    quick: bool,
+    /// JSON report file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// mod_ja4.so to load (default: the workspace's release, then debug build).
+    #[arg(long)]
+    module: Option<PathBuf>,
+    /// Working directory (default: a new one under the temp directory).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Keep the working directory (store, logs) afterwards.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(clap::Args)]
@@ -251,6 +273,7 @@ fn main() -> ExitCode {
         Command::Refdata(RefdataCommand::Verify(a)) => run_verify(a),
         Command::Train(a) => run_train(a),
         Command::Score(a) => run_score(a),
+        Command::Lab(a) => run_lab(a),
         Command::Ml(MlCommand::FitScore(args)) => {
             ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
         }
@@ -360,6 +383,31 @@ fn run_refdata(args: RefdataArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+fn run_lab(a: LabArgs) -> Result<ExitCode> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let module = a.module.unwrap_or_else(|| {
+        ["target/release/libmod_ja4.so", "target/debug/libmod_ja4.so"]
+            .iter()
+            .map(|p| root.join(p))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("/usr/lib64/httpd/modules/mod_ja4.so"))
+    });
+    let opts = ja4_sidecar::lab::LabOptions {
+        quick: a.quick,
+        module,
+        work_dir: a.work_dir.unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("ja4-lab-{}", std::process::id()))
+        }),
+        keep: a.keep,
+    };
+    let report = ja4_sidecar::lab::run(&opts)?;
+    print!("{}", ja4_sidecar::lab::table(&report));
+    if let Some(p) = a.report {
+        std::fs::write(&p, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {

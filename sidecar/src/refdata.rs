@@ -539,6 +539,39 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
                 ]
             })
             .collect();
+        // Browsers change the extension part of their JA4 with every release; their cipher
+        // part (JA4_a + JA4_b) is stable: known browser prefixes are kept as kind `ja4_ab`.
+        let mut rows = rows;
+        let mut prefixes = std::collections::BTreeMap::new();
+        for f in p
+            .rows
+            .iter()
+            .filter(|f| f.kind == "ja4" && f.category == "browser")
+        {
+            if let Some((ab, _)) = f.value.rsplit_once('_') {
+                let label = if f.application.is_empty() {
+                    &f.library
+                } else {
+                    &f.application
+                };
+                prefixes
+                    .entry(ab.to_owned())
+                    .or_insert_with(|| label.clone());
+            }
+        }
+        for (ab, label) in prefixes {
+            rows.push(vec![
+                Lit::S("ja4_ab".into()),
+                Lit::S(ab),
+                Lit::S(label),
+                Lit::S(String::new()),
+                Lit::S(String::new()),
+                Lit::S(String::new()),
+                Lit::S("browser".into()),
+                Lit::N(0),
+                Lit::S("JA4_a + JA4_b of a known browser".into()),
+            ]);
+        }
         replace(
             store,
             db,

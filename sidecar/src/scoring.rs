@@ -61,6 +61,8 @@ pub struct Client {
     pub ja4: String,
     pub host: String,
     pub hits: u64,
+    /// Rows that were requests (the rest are connections without one).
+    pub requests: u64,
     pub user_agent: String,
     pub asn: u32,
     pub country: String,
@@ -73,9 +75,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// Traffic clean enough to learn "normal" from.
+    /// Traffic clean enough to learn "normal" from: clients that made requests, matched no
+    /// crawler rule, known bot address or bot JA4.
     pub fn is_clean(&self) -> bool {
-        self.crawler_name.is_empty() && self.bot_ip_name.is_empty() && !self.ja4_is_bot
+        self.requests > 0
+            && self.crawler_name.is_empty()
+            && self.bot_ip_name.is_empty()
+            && !self.ja4_is_bot
     }
 }
 
@@ -99,12 +105,12 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
         .map(|(_, e)| format!("ifNotFinite(toFloat64({e}), 0)"))
         .collect();
     let sql = format!(
-        "SELECT toString(src_ip), ja4, host, hits, replaceAll(replaceAll(sample_user_agent, '\\t', ' '), '\\n', ' '), asn, country, \
+        "SELECT toString(src_ip), ja4, host, hits, requests, replaceAll(replaceAll(sample_user_agent, '\\t', ' '), '\\n', ' '), asn, country, \
          dictGetOrDefault('{db}.dict_crawler_ua', 'name', sample_user_agent, ''), \
          dictGetOrDefault('{db}.dict_crawler_ua', 'action', sample_user_agent, ''), \
          dictGetOrDefault('{db}.dict_bot_ips', 'bot_name', src_ip, ''), \
-         dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4', toString(ja4)), ''), \
-         dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4', toString(ja4)), ''), \
+         dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4', toString(ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4_ab', substring(toString(ja4), 1, 23)), '')), \
+         dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4', toString(ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4_ab', substring(toString(ja4), 1, 23)), '')), \
          dictGetOrDefault('{db}.dict_bot_ja4', 'is_bot', toString(ja4), toUInt8(0)), {} \
          FROM {db}.view_ai_features(hours = {hours}) ORDER BY src_ip, ja4, host",
         feats.join(", ")
@@ -117,11 +123,11 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
     let mut values = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
-        if f.len() != 13 + FEATURES.len() {
+        if f.len() != 14 + FEATURES.len() {
             bail!(
                 "feature row with {} fields, expected {}",
                 f.len(),
-                13 + FEATURES.len()
+                14 + FEATURES.len()
             );
         }
         let ip: IpAddr = f[0]
@@ -135,17 +141,18 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
             ja4: f[1].to_owned(),
             host: f[2].to_owned(),
             hits: f[3].parse().unwrap_or(0),
-            user_agent: f[4].to_owned(),
-            asn: f[5].parse().unwrap_or(0),
-            country: f[6].to_owned(),
-            crawler_name: f[7].to_owned(),
-            crawler_action: f[8].to_owned(),
-            bot_ip_name: f[9].to_owned(),
-            ja4_application: f[10].to_owned(),
-            ja4_category: f[11].to_owned(),
-            ja4_is_bot: f[12] == "1",
+            requests: f[4].parse().unwrap_or(0),
+            user_agent: f[5].to_owned(),
+            asn: f[6].parse().unwrap_or(0),
+            country: f[7].to_owned(),
+            crawler_name: f[8].to_owned(),
+            crawler_action: f[9].to_owned(),
+            bot_ip_name: f[10].to_owned(),
+            ja4_application: f[11].to_owned(),
+            ja4_category: f[12].to_owned(),
+            ja4_is_bot: f[13] == "1",
         });
-        for v in &f[13..] {
+        for v in &f[14..] {
             values.push(v.parse::<f64>().unwrap_or(0.0));
         }
     }
@@ -258,6 +265,9 @@ pub fn score(
             cookie_or_referer_ratio: row[ck].max(row[rf]),
             sec_fetch_ratio: row[sf],
             top_features: top.clone(),
+            requests: c.requests,
+            orphans: c.hits.saturating_sub(c.requests),
+            error_4xx_ratio: row[idx("error_4xx_ratio")],
         };
         let decision = verdict::decide(&facts, t);
         out.push(ScoredClient {
