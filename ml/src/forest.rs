@@ -119,11 +119,12 @@ fn threads(requested: usize) -> usize {
     }
 }
 
-/// One tree while it grows (local indices).
+/// One tree while it grows (local indices), and the rows it was grown on.
 #[derive(Default)]
 struct TreeBuf {
     nodes: Vec<Node>,
     terms: Vec<Term>,
+    sample: Vec<u32>,
 }
 
 struct Grower<'m> {
@@ -313,6 +314,49 @@ fn column_means(m: &Matrix) -> Vec<f64> {
 impl Forest {
     /// Grows the forest on `m`.
     pub fn fit(m: Matrix, params: ForestParams) -> Result<Forest, ForestError> {
+        Self::fit_with_samples(m, params).map(|(f, _)| f)
+    }
+
+    /// Grows the forest and scores every training row out of bag: with only the trees that
+    /// did not sample it (in-sample scores are optimistic: a tree isolates its own rows late).
+    /// A row every tree sampled gets its in-sample score.
+    pub fn fit_oob(m: Matrix, params: ForestParams) -> Result<(Forest, Vec<f64>), ForestError> {
+        let (f, samples) = Self::fit_with_samples(m, params)?;
+        let mut total = vec![0.0; m.rows()];
+        let mut count = vec![0u32; m.rows()];
+        let mut seen = vec![false; m.rows()];
+        for (t, sample) in samples.iter().enumerate() {
+            seen.iter_mut().for_each(|s| *s = false);
+            for &r in sample {
+                seen[r as usize] = true;
+            }
+            let root = f.roots[t];
+            for i in (0..m.rows()).filter(|&i| !seen[i]) {
+                total[i] += f.walk(root, m.row(i), |_| ());
+                count[i] += 1;
+            }
+        }
+        let scores = (0..m.rows())
+            .map(|i| {
+                if count[i] == 0 {
+                    f.score_row(m.row(i))
+                } else {
+                    let mean = total[i] / f64::from(count[i]);
+                    if f.c_norm > 0.0 {
+                        (-mean / f.c_norm).exp2()
+                    } else {
+                        1.0
+                    }
+                }
+            })
+            .collect();
+        Ok((f, scores))
+    }
+
+    fn fit_with_samples(
+        m: Matrix,
+        params: ForestParams,
+    ) -> Result<(Forest, Vec<Vec<u32>>), ForestError> {
         if m.rows() == 0 {
             return Err(ForestError::Empty);
         }
@@ -355,6 +399,7 @@ impl Forest {
                         };
                         let mut buf = TreeBuf::default();
                         g.grow(&mut idx, 0, &mut buf);
+                        buf.sample = idx;
                         *out = Some(buf);
                     }
                 });
@@ -370,7 +415,9 @@ impl Forest {
             roots: Vec::with_capacity(params.trees),
             terms: Vec::new(),
         };
+        let mut samples = Vec::with_capacity(params.trees);
         for buf in bufs.into_iter().flatten() {
+            samples.push(buf.sample);
             let node_base = f.nodes.len() as u32;
             let term_base = f.terms.len() as u32;
             f.roots.push(node_base);
@@ -388,7 +435,7 @@ impl Forest {
             }));
             f.terms.extend_from_slice(&buf.terms);
         }
-        Ok(f)
+        Ok((f, samples))
     }
 
     pub fn params(&self) -> &ForestParams {
@@ -608,6 +655,30 @@ mod tests {
             back.score(m, 2).unwrap() == a.score(m, 2).unwrap(),
             "scores change after a JSON round trip"
         );
+    }
+
+    #[test]
+    fn out_of_bag_scores_are_not_optimistic() {
+        let (d, _) = data(400, 3, 0, 8);
+        let m = Matrix::new(&d, 3).unwrap();
+        let p = ForestParams {
+            sample_size: 100,
+            seed: 5,
+            ..Default::default()
+        };
+        let (f, oob) = Forest::fit_oob(m, p).unwrap();
+        let inb = f.score(m, 1).unwrap();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        assert!(
+            mean(&oob) > mean(&inb),
+            "oob {} in-bag {}",
+            mean(&oob),
+            mean(&inb)
+        );
+        // Fresh rows from the same distribution score like the out-of-bag ones.
+        let (fresh, _) = data(400, 3, 0, 9);
+        let fs = f.score(Matrix::new(&fresh, 3).unwrap(), 1).unwrap();
+        assert!((mean(&fs) - mean(&oob)).abs() < (mean(&fs) - mean(&inb)).abs());
     }
 
     #[test]

@@ -113,8 +113,12 @@ impl Model {
                 data: format!("{} columns", m.cols()),
             });
         }
-        let forest = Forest::fit(m, params.forest)?;
-        let forest_cdf = Cdf::new(forest.score(m, 0)?, 4096);
+        // The baseline's own scores are taken out of bag when trees sample fewer rows than the
+        // baseline holds (in-sample scores are optimistic, which would make ordinary new
+        // clients rank above the baseline); a baseline no larger than the sample is scored in
+        // sample.
+        let (forest, oob) = Forest::fit_oob(m, params.forest)?;
+        let forest_cdf = Cdf::new(oob, 4096);
         let (autoencoder, ae_cdf, ae_failure) = if params.ae_weight > 0.0 {
             match Autoencoder::fit(m, params.autoencoder).and_then(|ae| {
                 let e = ae.errors(m)?;

@@ -227,6 +227,13 @@ pub fn score(
         idx("referer_ratio"),
         idx("sec_fetch_ratio"),
     );
+    // Requests per address across its rows: a connection without a request from an address
+    // that made requests (a browser's spare or speculative connection, under another JA4) is
+    // not judged on its own.
+    let mut requests_by_ip: std::collections::HashMap<IpAddr, u64> = Default::default();
+    for c in &clients {
+        *requests_by_ip.entry(c.src_ip).or_default() += c.requests;
+    }
     let mut out = Vec::with_capacity(clients.len());
     for (i, (c, s)) in clients.into_iter().zip(scored).enumerate() {
         let row = m.row(i);
@@ -269,7 +276,18 @@ pub fn score(
             orphans: c.hits.saturating_sub(c.requests),
             error_4xx_ratio: row[idx("error_4xx_ratio")],
         };
-        let decision = verdict::decide(&facts, t);
+        let decision = if c.requests == 0 && requests_by_ip.get(&c.src_ip).is_some_and(|&r| r > 0) {
+            verdict::Decision {
+                verdict: Verdict::Human,
+                threat: verdict::Threat::None,
+                reasons: vec![format!(
+                    "{} connection(s) without a request from an address that made requests",
+                    c.hits
+                )],
+            }
+        } else {
+            verdict::decide(&facts, t)
+        };
         out.push(ScoredClient {
             client: c,
             forest: s.forest,
