@@ -168,6 +168,8 @@ pub fn start_httpd(root: &Path, module: &Path, socket: &Path) -> Result<Httpd> {
             module.display()
         );
     }
+    // httpd reads relative paths from its ServerRoot.
+    let module = &std::fs::canonicalize(module)?;
     std::fs::create_dir_all(root)?;
     write_site(&root.join("htdocs"), 8)?;
     run(
@@ -247,6 +249,13 @@ JA4CapturePorts {port}
         socket = socket.display(),
     );
     std::fs::write(root.join("httpd.conf"), conf)?;
+    run(
+        Command::new("apache2")
+            .arg("-t")
+            .arg("-f")
+            .arg(root.join("httpd.conf")),
+        "apache2 -t (the lab's httpd configuration)",
+    )?;
     let proc = Proc::spawn(
         "httpd",
         Command::new("apache2")
