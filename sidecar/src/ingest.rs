@@ -535,12 +535,7 @@ async fn scoring_loop(cfg: ScoringConfig, db: String, store: Arc<Store>, m: Arc<
             .ok()
             .or_else(crate::verify::system_resolver);
         resolver.map(|r| {
-            let domains = crate::verify::Domains::parse(
-                &std::fs::read_to_string(
-                    crate::refdata::package_dir(None).join("crawler_domains.tsv"),
-                )
-                .unwrap_or_default(),
-            );
+            let domains = crate::verify::Domains::shipped();
             Arc::new(crate::verify::Verifier::new(
                 crate::dns::Resolver::new(r),
                 domains,

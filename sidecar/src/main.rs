@@ -455,12 +455,7 @@ fn run_score(a: ScoreArgs) -> Result<ExitCode> {
         .resolver
         .or_else(ja4_sidecar::verify::system_resolver)
         .map(|r| {
-            let domains = ja4_sidecar::verify::Domains::parse(
-                &std::fs::read_to_string(
-                    ja4_sidecar::refdata::package_dir(None).join("crawler_domains.tsv"),
-                )
-                .unwrap_or_default(),
-            );
+            let domains = ja4_sidecar::verify::Domains::shipped();
             ja4_sidecar::verify::Verifier::new(ja4_sidecar::dns::Resolver::new(r), domains)
         });
     let results = ja4_sidecar::scoring::score(
@@ -520,12 +515,7 @@ fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
         None => ja4_sidecar::verify::system_resolver()
             .context("no nameserver in /etc/resolv.conf: pass --resolver")?,
     };
-    let domains = Domains::parse(
-        &std::fs::read_to_string(
-            ja4_sidecar::refdata::package_dir(None).join("crawler_domains.tsv"),
-        )
-        .unwrap_or_default(),
-    );
+    let domains = Domains::shipped();
     let v = Verifier::new(ja4_sidecar::dns::Resolver::new(resolver), domains);
     let verdict = v.verify(args.ip, crawler, range_bot == crawler);
     println!("claims {crawler} (rule action {action}): {verdict:?}");

@@ -266,6 +266,17 @@ pub struct Fingerprint {
     pub notes: String,
 }
 
+impl Fingerprint {
+    /// The label shown: the application, else the library (`Python`).
+    pub fn label(&self) -> &str {
+        if self.application.is_empty() {
+            &self.library
+        } else {
+            &self.application
+        }
+    }
+}
+
 const BROWSERS: [&str; 6] = ["browser", "chrome", "chromium", "firefox", "safari", "edge"];
 
 /// FoxIO's `ja4plus-mapping.csv`: one label per fingerprint column that is filled.
@@ -520,16 +531,11 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             .rows
             .iter()
             .map(|f| {
-                // The label shown is the application, else the library (`Python`).
-                let label = if f.application.is_empty() {
-                    &f.library
-                } else {
-                    &f.application
-                };
+                let label = f.label();
                 vec![
                     Lit::S(f.kind.into()),
                     Lit::S(f.value.clone()),
-                    Lit::S(label.clone()),
+                    Lit::S(label.to_owned()),
                     Lit::S(f.library.clone()),
                     Lit::S(f.device.clone()),
                     Lit::S(f.os.clone()),
@@ -549,14 +555,10 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             .filter(|f| f.kind == "ja4" && f.category == "browser")
         {
             if let Some((ab, _)) = f.value.rsplit_once('_') {
-                let label = if f.application.is_empty() {
-                    &f.library
-                } else {
-                    &f.application
-                };
+                let label = f.label();
                 prefixes
                     .entry(ab.to_owned())
-                    .or_insert_with(|| label.clone());
+                    .or_insert_with(|| label.to_owned());
             }
         }
         for (ab, label) in prefixes {
@@ -596,14 +598,10 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             .iter()
             .filter(|f| f.kind == "ja4")
             .map(|f| {
-                let app = if f.application.is_empty() {
-                    &f.library
-                } else {
-                    &f.application
-                };
+                let app = f.label();
                 vec![
                     Lit::S(f.value.clone()),
-                    Lit::S(app.clone()),
+                    Lit::S(app.to_owned()),
                     Lit::S(f.category.into()),
                     Lit::N(u64::from(f.is_bot)),
                 ]

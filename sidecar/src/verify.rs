@@ -62,6 +62,15 @@ impl Domains {
         Domains(m)
     }
 
+    /// The shipped table (`crawler_domains.tsv` in the reference data directory); empty when
+    /// it is missing (then only published ranges verify).
+    pub fn shipped() -> Domains {
+        Domains::parse(
+            &std::fs::read_to_string(crate::refdata::package_dir(None).join("crawler_domains.tsv"))
+                .unwrap_or_default(),
+        )
+    }
+
     pub fn get(&self, crawler: &str) -> Option<&[String]> {
         self.0.get(crawler).map(Vec::as_slice)
     }

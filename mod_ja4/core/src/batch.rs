@@ -889,29 +889,7 @@ fn json_str(o: &mut Vec<u8>, b: &[u8]) {
     }
     o.push(b'"');
     for chunk in b.utf8_chunks() {
-        let v = chunk.valid().as_bytes();
-        let mut start = 0;
-        for (i, &c) in v.iter().enumerate() {
-            let esc: &[u8] = match c {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0..=0x1f => b"",
-                _ => continue,
-            };
-            o.extend_from_slice(&v[start..i]);
-            if esc.is_empty() {
-                o.extend_from_slice(b"\\u00");
-                o.push(HEX_DIGITS[usize::from(c >> 4)]);
-                o.push(HEX_DIGITS[usize::from(c & 0xf)]);
-            } else {
-                o.extend_from_slice(esc);
-            }
-            start = i + 1;
-        }
-        o.extend_from_slice(&v[start..]);
+        json_escaped(o, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
             o.extend_from_slice("\u{fffd}".as_bytes());
         }
@@ -919,7 +897,8 @@ fn json_str(o: &mut Vec<u8>, b: &[u8]) {
     o.push(b'"');
 }
 
-/// Escapes ASCII `v` (everything up to the first byte that needs it is copied as one run).
+/// Escapes valid UTF-8 `v` (runs without a byte to escape are copied whole; bytes ≥ 0x80
+/// pass through).
 fn json_escaped(o: &mut Vec<u8>, v: &[u8]) {
     let mut start = 0;
     for (i, &c) in v.iter().enumerate() {

@@ -312,10 +312,7 @@ pub fn run(opts: &LabOptions) -> Result<Report> {
     let store = Store::embedded(&crate::store::chdb::default_library(), &dir.join("store"))?;
     let verifier = crate::verify::Verifier::new(
         crate::dns::Resolver::new(resolver),
-        crate::verify::Domains::parse(
-            &std::fs::read_to_string(crate::refdata::package_dir(None).join("crawler_domains.tsv"))
-                .unwrap_or_default(),
-        ),
+        crate::verify::Domains::shipped(),
     );
     let scored = crate::scoring::score(
         &store,
