@@ -35,6 +35,8 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub scoring: ScoringConfig,
+    #[serde(default)]
+    pub dashboard: ja4_dashboard::Config,
 }
 
 /// The scheduled detection loop of `serve`.
@@ -220,7 +222,7 @@ impl StoreConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Address of `/metrics` and `/healthz` (the dashboard will share it).
+    /// Address of `/metrics` and `/healthz` (operations; the dashboard has its own listener).
     pub listen: String,
 }
 
@@ -485,6 +487,11 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
             axum::routing::get(move || async move { m.render() }),
         );
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let dashboard = if cfg.dashboard.enabled {
+        Some(spawn_dashboard(&cfg, Arc::clone(&store), stop_rx.clone()).await?)
+    } else {
+        None
+    };
     let mut http_stop = stop_rx.clone();
     let http_task = tokio::spawn(async move {
         let _ = axum::serve(http, app)
@@ -521,8 +528,79 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
     drop(tx);
     let _ = writer.await;
     let _ = http_task.await;
+    if let Some(d) = dashboard {
+        let _ = d.await;
+    }
     let _ = std::fs::remove_file(&cfg.ingest.socket);
     Ok(())
+}
+
+/// The store as the dashboard's query layer: the same engine, parameters bound by it.
+pub struct DashboardBackend {
+    pub store: Arc<Store>,
+    pub database: String,
+}
+
+impl ja4_dashboard::Backend for DashboardBackend {
+    fn database(&self) -> &str {
+        &self.database
+    }
+
+    fn query_json(
+        &self,
+        sql: &str,
+        params: &ja4_dashboard::Params,
+    ) -> Result<Vec<u8>, ja4_dashboard::BackendError> {
+        let p: Vec<(&str, String)> = params
+            .as_slice()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        self.store
+            .query_params(sql, "JSON", &p)
+            .map_err(|e| ja4_dashboard::BackendError(e.to_string()))
+    }
+}
+
+/// Binds the dashboard listener (HTTPS when a certificate is configured) and serves it
+/// until `stop` turns true.
+async fn spawn_dashboard(
+    cfg: &Config,
+    store: Arc<Store>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let d = &cfg.dashboard;
+    let backend = Arc::new(DashboardBackend {
+        store,
+        database: cfg.store.database.clone(),
+    });
+    let state = ja4_dashboard::Dashboard::new(d, backend);
+    let app = ja4_dashboard::router(state)
+        .into_make_service_with_connect_info::<ja4_dashboard::api::Peer>();
+    let tcp = tokio::net::TcpListener::bind(&d.listen)
+        .await
+        .with_context(|| format!("binding dashboard.listen {}", d.listen))?;
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    Ok(match (&d.tls_cert, &d.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = ja4_dashboard::tls::server_config(cert, key)
+                .context("dashboard.tls_cert/tls_key")?;
+            let l = ja4_dashboard::tls::TlsListener::new(tcp, tls)?;
+            tracing::info!(listen = %d.listen, "dashboard on https");
+            tokio::spawn(async move {
+                let _ = axum::serve(l, app).with_graceful_shutdown(shutdown).await;
+            })
+        }
+        (None, None) => {
+            tracing::info!(listen = %d.listen, "dashboard on http");
+            tokio::spawn(async move {
+                let _ = axum::serve(tcp, app).with_graceful_shutdown(shutdown).await;
+            })
+        }
+        _ => anyhow::bail!("dashboard: set both tls_cert and tls_key, or neither"),
+    })
 }
 
 /// Every `interval_s`: (re)train when due, then score the window (blocking work on the

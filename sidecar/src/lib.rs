@@ -17,4 +17,5 @@ pub mod offline;
 pub mod refdata;
 pub mod scoring;
 pub mod store;
+pub mod synth;
 pub mod verify;

@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use ja4_sidecar::offline::{self, OutputOptions};
 
@@ -46,6 +46,79 @@ enum Command {
     /// The traffic lab: real clients against httpd + mod_ja4 + this sidecar, labelled by
     /// scenario, trained on a baseline and scored; prints a table, writes a JSON report.
     Lab(LabArgs),
+    /// Generates realistic synthetic traffic into the store (dashboards, demos, benchmarks).
+    Synth(SynthArgs),
+    /// Dashboard users: add (or reset), list, disable, enable.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(clap::Args)]
+struct SynthArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Requests to generate.
+    #[arg(long, default_value_t = 100_000)]
+    requests: u64,
+    /// Spread over the last HOURS hours.
+    #[arg(long, default_value_t = 24)]
+    hours: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Adds a user or sets an existing user's role and password. The password is read from
+    /// stdin (one line) or, on a terminal, prompted for twice.
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["analyst", "admin"], default_value = "analyst")]
+        role: String,
+        #[command(flatten)]
+        file: UsersFileArgs,
+    },
+    /// Lists users and their roles.
+    List {
+        #[command(flatten)]
+        file: UsersFileArgs,
+    },
+    /// Disables a user (their sessions end at their next request).
+    Disable {
+        name: String,
+        #[command(flatten)]
+        file: UsersFileArgs,
+    },
+    /// Enables a disabled user.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        file: UsersFileArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct UsersFileArgs {
+    /// The users file (default: `dashboard.users_file` of --config).
+    #[arg(long)]
+    users_file: Option<PathBuf>,
+    #[arg(long, default_value = "/etc/ja4/sidecar.toml")]
+    config: PathBuf,
+}
+
+impl UsersFileArgs {
+    fn users(&self) -> Result<ja4_dashboard::auth::Users> {
+        let path = match &self.users_file {
+            Some(p) => p.clone(),
+            None if self.config.exists() => {
+                ja4_sidecar::ingest::Config::load(&self.config)?
+                    .dashboard
+                    .users_file
+            }
+            None => ja4_dashboard::Config::default().users_file,
+        };
+        Ok(ja4_dashboard::auth::Users::new(&path))
+    }
 }
 
 #[derive(clap::Args)]
@@ -274,6 +347,8 @@ fn main() -> ExitCode {
         Command::Train(a) => run_train(a),
         Command::Score(a) => run_score(a),
         Command::Lab(a) => run_lab(a),
+        Command::User(c) => run_user(c),
+        Command::Synth(a) => run_synth(a),
         Command::Ml(MlCommand::FitScore(args)) => {
             ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
         }
@@ -573,5 +648,83 @@ fn run_query(args: QueryArgs) -> Result<ExitCode> {
     };
     let out = store.query(&format!("{sql} SETTINGS readonly = 1"), format)?;
     std::io::stdout().write_all(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_password() -> Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("password: ").context("reading the password")?;
+        let b = rpassword::prompt_password("again: ").context("reading the password")?;
+        anyhow::ensure!(a == b, "the passwords differ");
+        Ok(a)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+fn run_user(c: UserCommand) -> Result<ExitCode> {
+    match c {
+        UserCommand::Add { name, role, file } => {
+            let users = file.users()?;
+            let role: ja4_dashboard::auth::Role = role.parse()?;
+            let pw = read_password()?;
+            users
+                .upsert(&name, role, &pw)
+                .with_context(|| format!("adding {name} to {}", users.path().display()))?;
+            println!(
+                "user {name} ({}) saved in {}",
+                role.as_str(),
+                users.path().display()
+            );
+        }
+        UserCommand::List { file } => {
+            for u in file.users()?.list()? {
+                println!(
+                    "{}\t{}{}",
+                    u.name,
+                    u.role.as_str(),
+                    if u.disabled { "\tdisabled" } else { "" }
+                );
+            }
+        }
+        UserCommand::Disable { name, file } => {
+            anyhow::ensure!(file.users()?.set_disabled(&name, true)?, "no user {name}");
+            println!("user {name} disabled");
+        }
+        UserCommand::Enable { name, file } => {
+            anyhow::ensure!(file.users()?.set_disabled(&name, false)?, "no user {name}");
+            println!("user {name} enabled");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_synth(a: SynthArgs) -> Result<ExitCode> {
+    let cfg = a.store.store_config()?;
+    let store = cfg.open()?;
+    ja4_sidecar::store::migrate::migrate(&store, &cfg.migrate_options())?;
+    let started = std::time::Instant::now();
+    let written = ja4_sidecar::synth::generate(
+        &store,
+        &cfg.database,
+        ja4_sidecar::synth::Synth {
+            requests: a.requests,
+            hours: a.hours,
+            seed: a.seed,
+        },
+    )?;
+    for (name, rows) in &written {
+        println!("{name:>24}: {rows} rows");
+    }
+    println!(
+        "generated {} rows in {:.1}s",
+        written.iter().map(|w| w.1).sum::<u64>(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }

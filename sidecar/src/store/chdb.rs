@@ -45,6 +45,14 @@ type ConnectFn = unsafe extern "C" fn(c_int, *mut *mut c_char) -> *mut Connectio
 type CloseFn = unsafe extern "C" fn(*mut Connection);
 type QueryFn =
     unsafe extern "C" fn(Connection, *const c_char, usize, *const c_char, usize) -> *mut ResultData;
+type QueryParamsFn = unsafe extern "C" fn(
+    Connection,
+    *const c_char,
+    *const c_char,
+    *const *const c_char,
+    *const *const c_char,
+    usize,
+) -> *mut ResultData;
 type DestroyFn = unsafe extern "C" fn(*mut ResultData);
 type BufferFn = unsafe extern "C" fn(*mut ResultData) -> *mut c_char;
 type LengthFn = unsafe extern "C" fn(*mut ResultData) -> usize;
@@ -54,6 +62,8 @@ struct Api {
     connect: ConnectFn,
     close: CloseFn,
     query: QueryFn,
+    /// `chdb_query_with_params` (absent in old engines: parameterised queries then fail).
+    query_params: Option<QueryParamsFn>,
     destroy: DestroyFn,
     buffer: BufferFn,
     length: LengthFn,
@@ -97,6 +107,10 @@ fn load(lib: &Path) -> Result<&'static Api, ChdbError> {
             connect: *library.get(b"chdb_connect\0").map_err(err)?,
             close: *library.get(b"chdb_close_conn\0").map_err(err)?,
             query: *library.get(b"chdb_query_n\0").map_err(err)?,
+            query_params: library
+                .get::<QueryParamsFn>(b"chdb_query_with_params\0")
+                .ok()
+                .map(|f| *f),
             destroy: *library.get(b"chdb_destroy_query_result\0").map_err(err)?,
             buffer: *library.get(b"chdb_result_buffer\0").map_err(err)?,
             length: *library.get(b"chdb_result_length\0").map_err(err)?,
@@ -168,6 +182,55 @@ impl Chdb {
                 format.len(),
             )
         };
+        self.take(res)
+    }
+
+    /// Runs `sql` with its `{name:Type}` placeholders bound by the engine to `params`
+    /// (name, value as text: see [`escape_param`]). Values never become SQL text.
+    pub fn query_params(
+        &self,
+        sql: &str,
+        format: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<u8>, ChdbError> {
+        let f = self.api.query_params.ok_or(ChdbError::Argument(
+            "this engine has no parameterised queries (chdb_query_with_params)",
+        ))?;
+        let c = |s: &str| {
+            CString::new(s).map_err(|_| ChdbError::Argument("NUL in a query or parameter"))
+        };
+        let (sql, format) = (c(sql)?, c(format)?);
+        let names = params
+            .iter()
+            .map(|(n, _)| c(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let values = params
+            .iter()
+            .map(|(_, v)| c(&escape_param(v)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let name_ptrs: Vec<*const c_char> = names.iter().map(|s| s.as_ptr()).collect();
+        let value_ptrs: Vec<*const c_char> = values.iter().map(|s| s.as_ptr()).collect();
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| ChdbError::Query("connection lock poisoned".into()))?;
+        // SAFETY: *conn is the live connection handle; every pointer is a NUL-terminated
+        // string owned above that outlives the call, and both arrays hold params.len() entries.
+        let res = unsafe {
+            f(
+                **conn,
+                sql.as_ptr(),
+                format.as_ptr(),
+                name_ptrs.as_ptr(),
+                value_ptrs.as_ptr(),
+                params.len(),
+            )
+        };
+        self.take(res)
+    }
+
+    /// Copies a result's data or error out and destroys it.
+    fn take(&self, res: *mut ResultData) -> Result<Vec<u8>, ChdbError> {
         if res.is_null() {
             return Err(ChdbError::Query("the engine returned no result".into()));
         }
@@ -206,6 +269,33 @@ impl Drop for Chdb {
             unsafe { (self.api.close)(*conn) };
         }
     }
+}
+
+/// A query parameter's value in the engine's escaped-text form (how ClickHouse reads `param_`
+/// values, on the server and in chDB alike): backslash, tab, newline and friends escaped, so
+/// the value arrives byte for byte. This is a value encoding, not SQL quoting: the value is
+/// bound after the statement is parsed.
+pub fn escape_param(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r' | 0 | 8 | 12))
+    {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    let mut o = String::with_capacity(v.len() + 8);
+    for ch in v.chars() {
+        match ch {
+            '\\' => o.push_str("\\\\"),
+            '\t' => o.push_str("\\t"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\0' => o.push_str("\\0"),
+            '\u{8}' => o.push_str("\\b"),
+            '\u{c}' => o.push_str("\\f"),
+            c => o.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(o)
 }
 
 /// The library path: `JA4_CHDB_LIB`, else the one `scripts/fetch-chdb.sh` puts in the workspace.

@@ -53,6 +53,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "audit", "0007_audit.sql"),
     migration!(8, "access", "0008_access.sql"),
     migration!(9, "refdata_sources", "0009_refdata_sources.sql"),
+    migration!(10, "access_lists", "0010_access_lists.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

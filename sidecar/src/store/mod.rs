@@ -77,6 +77,20 @@ impl Store {
         }
     }
 
+    /// Runs `sql` with `{name:Type}` placeholders bound to `params` by the engine: how every
+    /// value a user typed reaches SQL.
+    pub fn query_params(
+        &self,
+        sql: &str,
+        format: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Store::Embedded { chdb, .. } => Ok(chdb.query_params(sql, format, params)?),
+            Store::Server(s) => Ok(s.query_params(sql, format, params)?),
+        }
+    }
+
     /// Column names and types of `db`.`table`, in order.
     pub fn columns(&self, db: &str, table: &str) -> Result<Vec<(String, String)>, StoreError> {
         match self {

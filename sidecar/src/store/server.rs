@@ -98,6 +98,30 @@ impl Server {
             .map_err(|e| self.err(e))
     }
 
+    /// Runs `sql` with its `{name:Type}` placeholders bound by the server to `params`
+    /// (`param_<name>` settings; values never become SQL text).
+    pub fn query_params(
+        &self,
+        sql: &str,
+        format: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<u8>, ServerError> {
+        self.rt
+            .block_on(async {
+                let mut q = self.client.query_raw(sql);
+                for (n, v) in params {
+                    q = q.with_setting(
+                        format!("param_{n}"),
+                        super::chdb::escape_param(v).into_owned(),
+                    );
+                }
+                let mut cursor = q.fetch_bytes(format)?;
+                cursor.collect().await
+            })
+            .map(|b| b.to_vec())
+            .map_err(|e| self.err(e))
+    }
+
     /// Inserts RowBinary `rows` into `db`.`table` with `columns`.
     pub fn insert_rowbinary(
         &self,

@@ -1,0 +1,831 @@
+//! The dashboard's HTTP surface: routes, the session extractor, CSRF, security headers, and
+//! the handlers that run [`crate::views`] statements and the actions.
+//!
+//! Owns: the URL layout (`/`, `/assets/…`, `/healthz`, `/api/…`), status codes and JSON error
+//! bodies, cookies, the audit record of every login, action and export.
+//! Never: answers an `/api` request other than login without a live session; never runs a
+//! state-changing request without the session's CSRF token; never blocks the async runtime
+//! on the store (queries run on the blocking pool).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{self, Role, Session};
+use crate::backend::Params;
+use crate::filters::{FilterError, ViewQuery, FIELDS};
+use crate::table::Table;
+use crate::views::{self, Stmt};
+use crate::Dashboard;
+
+type St = State<Arc<Dashboard>>;
+
+const COOKIE: &str = "ja4_session";
+
+/// Errors as the API reports them: a status and a JSON `{"error": …}`.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized,
+    Forbidden(&'static str),
+    NotFound,
+    TooMany(u64),
+    Store(String),
+}
+
+impl From<FilterError> for ApiError {
+    fn from(e: FilterError) -> ApiError {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, msg) = match &self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "log in first".into()),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, (*m).into()),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
+            ApiError::TooMany(s) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many failed logins: try again in {s} s"),
+            ),
+            ApiError::Store(m) => (StatusCode::INTERNAL_SERVER_ERROR, m.clone()),
+        };
+        let mut r = (status, Json(json!({ "error": msg }))).into_response();
+        if let ApiError::TooMany(s) = self {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A request from a logged-in user; for methods other than GET/HEAD the CSRF token and
+/// (when the browser sends one) the Origin have been checked.
+pub struct Authed {
+    pub session: Session,
+    pub ip: IpAddr,
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The client address of a dashboard connection (plain or TLS): what the audit trail and
+/// the login limiter record. Serve the router with
+/// `into_make_service_with_connect_info::<Peer>()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(*s.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for Peer
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer(*s.remote_addr())
+    }
+}
+
+fn peer_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<Peer>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0 .0.ip())
+}
+
+/// A state-changing request must come from our own pages: same Origin when one is sent.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host)
+}
+
+impl FromRequestParts<Arc<Dashboard>> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, d: &Arc<Dashboard>) -> ApiResult<Authed> {
+        let token = cookie_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        let session = d
+            .sessions
+            .get(&token, &d.users)
+            .ok_or(ApiError::Unauthorized)?;
+        if parts.method != Method::GET && parts.method != Method::HEAD {
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !auth::same(sent, &session.csrf) || !same_origin(&parts.headers) {
+                return Err(ApiError::Forbidden("missing or wrong CSRF token"));
+            }
+        }
+        Ok(Authed {
+            session,
+            ip: peer_ip(parts),
+        })
+    }
+}
+
+/// A logged-in admin.
+pub struct Admin(pub Authed);
+
+impl FromRequestParts<Arc<Dashboard>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, d: &Arc<Dashboard>) -> ApiResult<Admin> {
+        let a = Authed::from_request_parts(parts, d).await?;
+        if a.session.role != Role::Admin {
+            return Err(ApiError::Forbidden("this needs the admin role"));
+        }
+        Ok(Admin(a))
+    }
+}
+
+/// The dashboard's routes. Serve with `into_make_service_with_connect_info::<Peer>()`
+/// (the audit trail and the login limiter use the client address).
+pub fn router(d: Arc<Dashboard>) -> Router {
+    Router::new()
+        .route("/", get(crate::assets::index))
+        .route("/assets/{name}", get(crate::assets::asset))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/session", get(session))
+        .route("/api/overview", get(overview))
+        .route("/api/top", get(top))
+        .route("/api/detections", get(detections))
+        .route("/api/scores", get(scores))
+        .route("/api/campaigns", get(campaigns))
+        .route("/api/campaign", get(campaign))
+        .route("/api/fingerprint", get(fingerprint))
+        .route("/api/client", get(client))
+        .route("/api/client/requests", get(client_requests))
+        .route("/api/audit", get(audit))
+        .route("/api/labels", get(labels).post(add_label))
+        .route("/api/lists", get(lists).post(set_list))
+        .route("/api/users", get(users).post(set_user))
+        .route("/api/{*rest}", get(not_found).post(not_found))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(d)
+}
+
+async fn not_found(_: Path<String>) -> ApiError {
+    ApiError::NotFound
+}
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    for (k, v) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+impl Dashboard {
+    /// Runs a statement on the blocking pool and decodes the result.
+    async fn run(&self, stmt: Stmt) -> ApiResult<Table> {
+        let backend = Arc::clone(&self.backend);
+        let mut sql = stmt.sql.replace("{db}", backend.database());
+        let settings = "output_format_json_quote_64bit_integers = 0, max_execution_time = 30, prefer_column_name_to_alias = 1, \
+                        output_format_json_quote_denormals = 0";
+        if sql.contains(" SETTINGS ") {
+            sql.push_str(&format!(", {settings}"));
+        } else {
+            sql.push_str(&format!(" SETTINGS {settings}"));
+        }
+        let params = stmt.params;
+        let out = tokio::task::spawn_blocking(move || backend.query_json(&sql, &params))
+            .await
+            .map_err(|e| ApiError::Store(format!("query task failed: {e}")))?
+            .map_err(|e| {
+                tracing::warn!(error = %e, "dashboard query failed");
+                ApiError::Store(format!("query failed: {e}"))
+            })?;
+        Table::from_clickhouse(&out).map_err(|e| ApiError::Store(format!("bad query result: {e}")))
+    }
+
+    /// Runs a statement that changes data.
+    async fn exec(&self, sql: &str, params: Params) -> ApiResult<()> {
+        let backend = Arc::clone(&self.backend);
+        let sql = sql.replace("{db}", backend.database());
+        tokio::task::spawn_blocking(move || backend.query_json(&sql, &params))
+            .await
+            .map_err(|e| ApiError::Store(format!("task failed: {e}")))?
+            .map(|_| ())
+            .map_err(|e| ApiError::Store(format!("write failed: {e}")))
+    }
+
+    /// Appends to the audit trail. A failure is logged loudly and reported to the caller.
+    async fn audit(
+        &self,
+        (actor, role): (&str, &str),
+        action: &str,
+        target: &str,
+        success: bool,
+        ip: IpAddr,
+        details: Value,
+    ) -> ApiResult<()> {
+        let mut p = Params::new();
+        let sql = format!(
+            "INSERT INTO {{db}}.audit_logs (actor, role, action, target, success, client_ip, details) \
+             SELECT {}, {}, {}, {}, {}, toIPv6OrDefault({}), \
+             CAST(JSONExtractKeysAndValues({}, 'String'), 'Map(String, String)')",
+            p.bind("String", actor),
+            p.bind("String", role),
+            p.bind("String", action),
+            p.bind("String", target),
+            p.bind("UInt8", u8::from(success).to_string()),
+            p.bind("String", ip.to_string()),
+            p.bind("String", details.to_string()),
+        );
+        self.exec(&sql, p).await.inspect_err(|e| {
+            tracing::error!(?e, actor, action, target, "cannot write the audit log");
+        })
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn parse(q: &RawQuery) -> ApiResult<ViewQuery> {
+    Ok(ViewQuery::parse(q.0.as_deref().unwrap_or(""), now_ms())?)
+}
+
+fn ignored_json(stmt: &Stmt) -> Value {
+    json!(stmt
+        .ignored
+        .iter()
+        .map(|f| format!("{}:{}", f.field, f.value))
+        .collect::<Vec<_>>())
+}
+
+/// A table view's response: JSON, or CSV (audited) with `format=csv`.
+async fn table_response(
+    d: &Dashboard,
+    a: &Authed,
+    q: &ViewQuery,
+    view: &str,
+    stmt: Stmt,
+) -> ApiResult<Response> {
+    let ignored = ignored_json(&stmt);
+    let t = d.run(stmt).await?;
+    if q.csv {
+        d.audit((&a.session.user, a.session.role.as_str()), "export",
+            view,
+            true,
+            a.ip,
+            json!({ "rows": t.rows.len().to_string(), "range": format!("{}..{}", q.from_ms, q.to_ms) }),
+        )
+        .await?;
+        let name = format!("ja4-{view}-{}.csv", q.to_ms / 1000);
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            t.to_csv(),
+        )
+            .into_response());
+    }
+    Ok(Json(json!({
+        "columns": t.columns,
+        "rows": t.rows,
+        "total": t.total,
+        "page": q.page,
+        "limit": q.limit,
+        "ignored_filters": ignored,
+    }))
+    .into_response())
+}
+
+fn cookie(d: &Dashboard, value: &str, max_age: u64) -> String {
+    format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if d.secure_cookies { "; Secure" } else { "" }
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+    password: String,
+}
+
+async fn login(
+    State(d): St,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Json(f): Json<LoginForm>,
+) -> ApiResult<Response> {
+    if !same_origin(&headers) {
+        return Err(ApiError::Forbidden("cross-origin login"));
+    }
+    let ip = peer.ip();
+    let user = f.user.trim().to_owned();
+    if let Some(wait) = d.limiter.blocked(ip, &user) {
+        d.audit((&user, ""), "login_blocked", &user, false, ip, json!({}))
+            .await
+            .ok();
+        return Err(ApiError::TooMany(wait));
+    }
+    let d2 = Arc::clone(&d);
+    let (u2, pw) = (user.clone(), f.password);
+    let found = tokio::task::spawn_blocking(move || d2.users.authenticate(&u2, &pw))
+        .await
+        .map_err(|e| ApiError::Store(e.to_string()))?;
+    let Some(u) = found else {
+        d.limiter.failed(ip, &user);
+        d.audit((&user, ""), "login_failed", &user, false, ip, json!({}))
+            .await
+            .ok();
+        return Err(ApiError::Unauthorized);
+    };
+    d.limiter.succeeded(ip, &user);
+    let (token, s) = d.sessions.start(&u);
+    d.audit(
+        (&u.name, u.role.as_str()),
+        "login",
+        &u.name,
+        true,
+        ip,
+        json!({}),
+    )
+    .await
+    .ok();
+    let c = cookie(&d, &token, d.sessions.ttl().as_secs());
+    Ok((
+        [(header::SET_COOKIE, c)],
+        Json(json!({ "user": s.user, "role": s.role, "csrf": s.csrf })),
+    )
+        .into_response())
+}
+
+async fn logout(State(d): St, a: Authed, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(t) = cookie_token(&headers) {
+        d.sessions.end(&t);
+    }
+    d.audit(
+        (&a.session.user, a.session.role.as_str()),
+        "logout",
+        &a.session.user,
+        true,
+        a.ip,
+        json!({}),
+    )
+    .await
+    .ok();
+    Ok((
+        [(header::SET_COOKIE, cookie(&d, "", 0))],
+        Json(json!({ "ok": true })),
+    )
+        .into_response())
+}
+
+async fn session(a: Authed) -> Json<Value> {
+    Json(json!({
+        "user": a.session.user,
+        "role": a.session.role,
+        "csrf": a.session.csrf,
+        "fields": FIELDS,
+        "dimensions": views::DIMENSIONS,
+    }))
+}
+
+async fn overview(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Value>> {
+    let q = parse(&q)?;
+    let totals = views::overview_totals(&q);
+    let ignored = ignored_json(&totals);
+    let totals = d.run(totals).await?;
+    let series = d.run(views::overview_series(&q)).await?;
+    let scores = d.run(views::overview_scores(&q)).await?;
+    Ok(Json(json!({
+        "totals": totals.rows.first(),
+        "series": series.rows,
+        "bucket_seconds": views::bucket_seconds(&q),
+        "scores": scores.rows,
+        "ignored_filters": ignored,
+    })))
+}
+
+async fn top(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Value>> {
+    let q = parse(&q)?;
+    let dim = q.get("dim").unwrap_or("ja4").to_owned();
+    let stmt = views::top(&q, &dim)?;
+    let t = d.run(stmt).await?;
+    Ok(Json(json!({ "dim": dim, "rows": t.rows })))
+}
+
+async fn detections(State(d): St, a: Authed, q: RawQuery) -> ApiResult<Response> {
+    let q = parse(&q)?;
+    let s = views::detections(&q)?;
+    table_response(&d, &a, &q, "detections", s).await
+}
+
+async fn scores(State(d): St, a: Authed, q: RawQuery) -> ApiResult<Response> {
+    let q = parse(&q)?;
+    let s = views::scores(&q)?;
+    table_response(&d, &a, &q, "scores", s).await
+}
+
+async fn campaigns(State(d): St, a: Authed, q: RawQuery) -> ApiResult<Response> {
+    let q = parse(&q)?;
+    let s = views::campaigns(&q)?;
+    table_response(&d, &a, &q, "campaigns", s).await
+}
+
+fn id_param(q: &ViewQuery) -> ApiResult<i64> {
+    q.get("id")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::BadRequest("id must be a campaign number".into()))
+}
+
+async fn campaign(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Value>> {
+    let q = parse(&q)?;
+    let id = id_param(&q)?;
+    let members = d.run(views::campaign_members(&q, id)).await?;
+    let traffic = d.run(views::campaign_traffic(&q, id)).await?;
+    let timeline = d.run(views::campaign_timeline(&q, id)).await?;
+    Ok(Json(json!({
+        "id": id,
+        "members": members.rows,
+        "shared": traffic.rows.first(),
+        "timeline": timeline.rows,
+        "bucket_seconds": views::bucket_seconds(&q),
+    })))
+}
+
+fn fingerprint_value(v: &str) -> ApiResult<&str> {
+    let ok = !v.is_empty()
+        && v.len() <= 256
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    ok.then_some(v)
+        .ok_or_else(|| ApiError::BadRequest("value is not a fingerprint".into()))
+}
+
+async fn fingerprint(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Value>> {
+    let q = parse(&q)?;
+    let kind = q.get("kind").unwrap_or("ja4");
+    let col = views::fingerprint_column(kind)
+        .ok_or_else(|| ApiError::BadRequest("kind must be ja4, ja4h or ja4t".into()))?;
+    let value = fingerprint_value(q.get("value").unwrap_or(""))?.to_owned();
+    let summary = d.run(views::fingerprint_summary(&q, col, &value)).await?;
+    let clients = d.run(views::fingerprint_clients(&q, col, &value)).await?;
+    let timeline = d.run(views::timeline(&q, col, &value, "String")).await?;
+    Ok(Json(json!({
+        "kind": kind,
+        "value": value,
+        "summary": summary.rows.first(),
+        "clients": clients.rows,
+        "timeline": timeline.rows,
+        "bucket_seconds": views::bucket_seconds(&q),
+    })))
+}
+
+fn ip_param(q: &ViewQuery) -> ApiResult<String> {
+    q.get("ip")
+        .and_then(|v| v.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_string())
+        .ok_or_else(|| ApiError::BadRequest("ip must be an IPv4 or IPv6 address".into()))
+}
+
+async fn client(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Value>> {
+    let q = parse(&q)?;
+    let ip = ip_param(&q)?;
+    let summary = d.run(views::client_summary(&q, &ip)).await?;
+    let fps = d.run(views::client_fingerprints(&q, &ip)).await?;
+    let scores = d.run(views::client_scores(&q, &ip)).await?;
+    let timeline = d
+        .run(views::timeline(&q, "client_ip", &ip, "IPv6"))
+        .await
+        .or_else(|_| Ok::<_, ApiError>(Table::default()))?;
+    let lists = d.run(list_entries(Some(("ip", &ip)))).await?;
+    let labels = d.run(label_entries(Some(("ip", &ip)))).await?;
+    Ok(Json(json!({
+        "ip": ip,
+        "summary": summary.rows.first(),
+        "fingerprints": fps.rows,
+        "scores": scores.rows,
+        "timeline": timeline.rows,
+        "bucket_seconds": views::bucket_seconds(&q),
+        "lists": lists.rows,
+        "labels": labels.rows,
+    })))
+}
+
+async fn client_requests(State(d): St, a: Authed, q: RawQuery) -> ApiResult<Response> {
+    let q = parse(&q)?;
+    let ip = ip_param(&q)?;
+    table_response(&d, &a, &q, "requests", views::client_requests(&q, &ip)).await
+}
+
+async fn audit(State(d): St, a: Authed, q: RawQuery) -> ApiResult<Response> {
+    let q = parse(&q)?;
+    let s = views::audit(&q)?;
+    table_response(&d, &a, &q, "audit", s).await
+}
+
+fn label_entries(subject: Option<(&str, &str)>) -> Stmt {
+    let mut p = Params::new();
+    let cond = match subject {
+        Some((k, v)) => format!(
+            "subject_kind = {} AND subject = {}",
+            p.bind("String", k),
+            p.bind("String", v)
+        ),
+        None => "1".into(),
+    };
+    Stmt {
+        sql: format!(
+            "SELECT toUnixTimestamp64Milli(labeled_at) AS labeled_at, subject_kind, subject, label, analyst, note \
+             FROM {{db}}.ml_labels FINAL WHERE {cond} ORDER BY labeled_at DESC LIMIT 1000"
+        ),
+        params: p,
+        ignored: Vec::new(),
+    }
+}
+
+fn list_entries(subject: Option<(&str, &str)>) -> Stmt {
+    let mut p = Params::new();
+    let cond = match subject {
+        Some((k, v)) => format!(
+            "kind = {} AND value = {}",
+            p.bind("String", k),
+            p.bind("String", v)
+        ),
+        None => "1".into(),
+    };
+    Stmt {
+        sql: format!(
+            "SELECT toUnixTimestamp64Milli(updated_at) AS updated_at, kind, value, action, analyst, note \
+             FROM {{db}}.access_lists FINAL WHERE active = 1 AND {cond} ORDER BY updated_at DESC LIMIT 1000"
+        ),
+        params: p,
+        ignored: Vec::new(),
+    }
+}
+
+async fn labels(State(d): St, _a: Authed) -> ApiResult<Json<Value>> {
+    let t = d.run(label_entries(None)).await?;
+    Ok(Json(json!({ "rows": t.rows })))
+}
+
+async fn lists(State(d): St, _a: Authed) -> ApiResult<Json<Value>> {
+    let t = d.run(list_entries(None)).await?;
+    Ok(Json(json!({ "rows": t.rows })))
+}
+
+/// Validates a subject by kind; returns its canonical form.
+fn subject(kind: &str, value: &str) -> ApiResult<String> {
+    match kind {
+        "ip" => value
+            .trim()
+            .parse::<IpAddr>()
+            .map(|i| i.to_string())
+            .map_err(|_| ApiError::BadRequest("not an IP address".into())),
+        "net" => {
+            let (a, l) = value
+                .trim()
+                .split_once('/')
+                .ok_or_else(|| ApiError::BadRequest("a network is address/length".into()))?;
+            let a: IpAddr = a
+                .parse()
+                .map_err(|_| ApiError::BadRequest("not a network address".into()))?;
+            let max = if a.is_ipv4() { 32 } else { 128 };
+            match l.parse::<u8>() {
+                Ok(l) if l <= max => Ok(format!("{a}/{l}")),
+                _ => Err(ApiError::BadRequest("bad prefix length".into())),
+            }
+        }
+        "ja4" | "ja4h" | "ja4t" => fingerprint_value(value.trim()).map(str::to_owned),
+        _ => Err(ApiError::BadRequest(
+            "kind must be ip, net, ja4, ja4h or ja4t".into(),
+        )),
+    }
+}
+
+fn note(n: &str) -> ApiResult<&str> {
+    (n.chars().count() <= 500)
+        .then_some(n)
+        .ok_or_else(|| ApiError::BadRequest("a note has at most 500 characters".into()))
+}
+
+#[derive(Deserialize)]
+struct LabelForm {
+    subject_kind: String,
+    subject: String,
+    label: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Marks a client or fingerprint (analysts and admins): the labels feed the supervised model.
+async fn add_label(State(d): St, a: Authed, Json(f): Json<LabelForm>) -> ApiResult<Json<Value>> {
+    if f.subject_kind == "net" {
+        return Err(ApiError::BadRequest("label an ip or a fingerprint".into()));
+    }
+    let subject = subject(&f.subject_kind, &f.subject)?;
+    if !matches!(f.label.as_str(), "false_positive" | "confirmed_bot") {
+        return Err(ApiError::BadRequest(
+            "label must be false_positive or confirmed_bot".into(),
+        ));
+    }
+    let note = note(&f.note)?;
+    let mut p = Params::new();
+    let sql = format!(
+        "INSERT INTO {{db}}.ml_labels (subject_kind, subject, label, analyst, note) SELECT {}, {}, {}, {}, {}",
+        p.bind("String", f.subject_kind.as_str()),
+        p.bind("String", subject.as_str()),
+        p.bind("String", f.label.as_str()),
+        p.bind("String", a.session.user.as_str()),
+        p.bind("String", note),
+    );
+    d.exec(&sql, p).await?;
+    d.audit(
+        (&a.session.user, a.session.role.as_str()),
+        "label",
+        &format!("{}:{subject}", f.subject_kind),
+        true,
+        a.ip,
+        json!({ "label": f.label, "note": note }),
+    )
+    .await?;
+    Ok(Json(json!({ "ok": true, "subject": subject })))
+}
+
+#[derive(Deserialize)]
+struct ListForm {
+    kind: String,
+    value: String,
+    /// allow, deny, or remove.
+    action: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Adds or removes an allow/deny entry (admins).
+async fn set_list(
+    State(d): St,
+    Admin(a): Admin,
+    Json(f): Json<ListForm>,
+) -> ApiResult<Json<Value>> {
+    if !matches!(f.kind.as_str(), "ip" | "net" | "ja4") {
+        return Err(ApiError::BadRequest("kind must be ip, net or ja4".into()));
+    }
+    let value = subject(&f.kind, &f.value)?;
+    let (action, active) = match f.action.as_str() {
+        "allow" | "deny" => (f.action.as_str(), 1),
+        "remove" => ("", 0),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "action must be allow, deny or remove".into(),
+            ))
+        }
+    };
+    let note = note(&f.note)?;
+    let mut p = Params::new();
+    let sql = format!(
+        "INSERT INTO {{db}}.access_lists (kind, value, action, active, analyst, note) SELECT {}, {}, {}, {}, {}, {}",
+        p.bind("String", f.kind.as_str()),
+        p.bind("String", value.as_str()),
+        p.bind("String", action),
+        p.bind("UInt8", active.to_string()),
+        p.bind("String", a.session.user.as_str()),
+        p.bind("String", note),
+    );
+    d.exec(&sql, p).await?;
+    d.audit(
+        (&a.session.user, a.session.role.as_str()),
+        if active == 1 {
+            "list_add"
+        } else {
+            "list_remove"
+        },
+        &format!("{}:{value}", f.kind),
+        true,
+        a.ip,
+        json!({ "action": f.action, "note": note }),
+    )
+    .await?;
+    Ok(Json(json!({ "ok": true, "value": value })))
+}
+
+async fn users(State(d): St, Admin(_a): Admin) -> ApiResult<Json<Value>> {
+    let list = d.users.list().map_err(|e| ApiError::Store(e.to_string()))?;
+    Ok(Json(json!({
+        "rows": list.iter().map(|u| json!({
+            "name": u.name, "role": u.role, "created": u.created, "disabled": u.disabled,
+        })).collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    name: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+/// Creates or updates a user, or disables/enables one (admins).
+async fn set_user(
+    State(d): St,
+    Admin(a): Admin,
+    Json(f): Json<UserForm>,
+) -> ApiResult<Json<Value>> {
+    let bad = |e: auth::AuthError| ApiError::BadRequest(e.to_string());
+    let action;
+    if let Some(dis) = f.disabled {
+        if f.name == a.session.user && dis {
+            return Err(ApiError::BadRequest("you cannot disable yourself".into()));
+        }
+        if !d.users.set_disabled(&f.name, dis).map_err(bad)? {
+            return Err(ApiError::NotFound);
+        }
+        action = if dis { "user_disable" } else { "user_enable" };
+    } else {
+        let role: Role = f
+            .role
+            .as_deref()
+            .unwrap_or("analyst")
+            .parse()
+            .map_err(bad)?;
+        let pw = f
+            .password
+            .ok_or_else(|| ApiError::BadRequest("password required".into()))?;
+        let d2 = Arc::clone(&d);
+        let name = f.name.clone();
+        tokio::task::spawn_blocking(move || d2.users.upsert(&name, role, &pw))
+            .await
+            .map_err(|e| ApiError::Store(e.to_string()))?
+            .map_err(bad)?;
+        action = "user_set";
+    }
+    d.audit(
+        (&a.session.user, a.session.role.as_str()),
+        action,
+        &f.name,
+        true,
+        a.ip,
+        json!({ "role": f.role.unwrap_or_default() }),
+    )
+    .await?;
+    Ok(Json(json!({ "ok": true })))
+}

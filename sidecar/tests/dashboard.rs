@@ -1,0 +1,555 @@
+//! The dashboard API against a real `ja4-sidecar serve` on the embedded engine, with traffic
+//! from `synth` scored by the real models: every endpoint, 401/403 paths, CSRF, roles,
+//! injection attempts on every filter and sort parameter, CSV export, the audit trail and
+//! the login rate limit.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ja4-sidecar");
+
+fn run(args: &[&str], stdin: Option<&str>) -> String {
+    let mut c = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    let out = c.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Resp {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut r = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
+            self.port
+        );
+        for (k, v) in headers {
+            r.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if let Some(b) = body {
+            r.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
+        r.push_str("\r\n");
+        if let Some(b) = body {
+            r.push_str(b);
+        }
+        s.write_all(r.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        Resp {
+            status,
+            headers: head.to_owned(),
+            body,
+        }
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+struct Login {
+    cookie: String,
+    csrf: String,
+}
+
+impl Login {
+    fn get(&self, s: &Server, path: &str) -> Resp {
+        s.req("GET", path, &[("Cookie", &self.cookie)], None)
+    }
+    fn post(&self, s: &Server, path: &str, body: &str) -> Resp {
+        s.req(
+            "POST",
+            path,
+            &[("Cookie", &self.cookie), ("X-CSRF-Token", &self.csrf)],
+            Some(body),
+        )
+    }
+}
+
+fn login(s: &Server, user: &str, pw: &str) -> Login {
+    let r = s.req(
+        "POST",
+        "/api/login",
+        &[],
+        Some(&format!(r#"{{"user":"{user}","password":"{pw}"}}"#)),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let c = r.header("set-cookie").unwrap();
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+        "{c}"
+    );
+    assert!(!c.contains("Secure"), "plain HTTP: no Secure flag: {c}");
+    Login {
+        cookie: c.split(';').next().unwrap().to_owned(),
+        csrf: r.json()["csrf"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn start(dir: &Path) -> Server {
+    let data = dir.join("store");
+    let d = data.to_str().unwrap();
+    run(
+        &[
+            "synth",
+            "--data-dir",
+            d,
+            "--requests",
+            "30000",
+            "--hours",
+            "6",
+        ],
+        None,
+    );
+    let models = dir.join("models");
+    let m = models.to_str().unwrap();
+    run(
+        &[
+            "train",
+            "--data-dir",
+            d,
+            "--models-dir",
+            m,
+            "--hours",
+            "6",
+            "--trees",
+            "50",
+        ],
+        None,
+    );
+    run(
+        &[
+            "score",
+            "--data-dir",
+            d,
+            "--models-dir",
+            m,
+            "--hours",
+            "6",
+            "--resolver",
+            "127.0.0.1:9",
+        ],
+        None,
+    );
+    let port = free_port();
+    let cfg = dir.join("sidecar.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[ingest]\nsocket = \"{0}/ingest.sock\"\n[store]\ndata_dir = \"{d}\"\nspool_dir = \"{0}/spool\"\n\
+             [http]\nlisten = \"127.0.0.1:{1}\"\n[scoring]\nenabled = false\n\
+             [dashboard]\nlisten = \"127.0.0.1:{port}\"\nusers_file = \"{0}/users.json\"\nlogin_max_failures = 5\n",
+            dir.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    run(
+        &["user", "add", "alice", "--role", "admin", "--config", c],
+        Some("alice-password-1\n"),
+    );
+    run(
+        &["user", "add", "bob", "--role", "analyst", "--config", c],
+        Some("bob-password-12\n"),
+    );
+    assert!(run(&["user", "list", "--config", c], None).contains("bob\tanalyst"));
+    let child = Command::new(BIN)
+        .args(["serve", "--config", c])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let s = Server {
+        child,
+        port,
+        dir: dir.to_owned(),
+    };
+    let t0 = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "dashboard did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s
+}
+
+const GET_ENDPOINTS: &[&str] = &[
+    "/api/session",
+    "/api/overview",
+    "/api/top?dim=ja4",
+    "/api/detections",
+    "/api/scores",
+    "/api/campaigns",
+    "/api/campaign?id=1",
+    "/api/fingerprint?kind=ja4&value=t13d1516h2_8daaf6152771_02713d6af862",
+    "/api/client?ip=81.2.1.1",
+    "/api/client/requests?ip=81.2.1.1",
+    "/api/audit",
+    "/api/labels",
+    "/api/lists",
+    "/api/users",
+];
+
+#[test]
+fn dashboard_api() {
+    let dir = std::env::temp_dir().join(format!("ja4-dash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = start(&dir);
+
+    // Public: health, the app shell, assets. Everything else needs a session.
+    assert_eq!(s.req("GET", "/healthz", &[], None).status, 200);
+    let index = s.req("GET", "/", &[], None);
+    assert_eq!(index.status, 200);
+    let csp = index.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(index.header("x-content-type-options").unwrap(), "nosniff");
+    assert_eq!(s.req("GET", "/assets/app.js", &[], None).status, 200);
+    assert_eq!(
+        s.req("GET", "/assets/..%2Fsrc%2Flib.rs", &[], None).status,
+        404
+    );
+    for ep in GET_ENDPOINTS {
+        assert_eq!(s.req("GET", ep, &[], None).status, 401, "{ep}");
+        assert_eq!(
+            s.req("GET", ep, &[("Cookie", "ja4_session=forged")], None)
+                .status,
+            401,
+            "{ep}"
+        );
+    }
+
+    let admin = login(&s, "alice", "alice-password-1");
+    let analyst = login(&s, "bob", "bob-password-12");
+
+    // Every view answers with data from the store.
+    for ep in GET_ENDPOINTS {
+        let r = admin.get(&s, ep);
+        assert_eq!(r.status, 200, "{ep}: {}", r.body);
+        r.json();
+    }
+    let o = admin.get(&s, "/api/overview?range=6h").json();
+    assert!(
+        o["totals"]["requests"].as_u64().unwrap() >= 25_000,
+        "{}",
+        o["totals"]
+    );
+    assert!(!o["series"].as_array().unwrap().is_empty());
+    assert!(!o["scores"].as_array().unwrap().is_empty());
+    let d = admin.get(&s, "/api/detections?range=6h&limit=5").json();
+    assert!(d["total"].as_u64().unwrap() > 0, "{d}");
+    assert!(d["rows"].as_array().unwrap().len() <= 5);
+
+    // Filters do what they say: include, exclude, not-applicable reported.
+    let chrome = "t13d1516h2_8daaf6152771_02713d6af862";
+    let t = admin
+        .get(&s, &format!("/api/top?dim=ja4&f=ja4:{chrome}"))
+        .json();
+    let rows = t["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["value"], chrome);
+    let t = admin
+        .get(&s, &format!("/api/top?dim=ja4&x=ja4:{chrome}"))
+        .json();
+    assert!(t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["value"] != chrome));
+    let d = admin.get(&s, "/api/detections?f=path:/login").json();
+    assert_eq!(d["ignored_filters"][0], "path:/login");
+    let all = admin.get(&s, "/api/overview?range=6h").json()["totals"]["requests"]
+        .as_u64()
+        .unwrap();
+    let humans = admin
+        .get(&s, "/api/overview?range=6h&f=verdict:human")
+        .json()["totals"]["requests"]
+        .as_u64()
+        .unwrap();
+    assert!(humans > 0 && humans < all, "{humans} of {all}");
+
+    // Injection attempts on every filter field, the sort and the dimension: the values are
+    // bound, so they match nothing (200) or are refused (400), never break a query (500).
+    let payloads = [
+        "' OR 1=1 --",
+        "x'); DROP TABLE ja4.http_logs; --",
+        "\\' OR \\'1\\'=\\'1",
+        "{p0:String}",
+        "1 UNION ALL SELECT name FROM system.users",
+        "%00\t\n",
+    ];
+    let before = admin.get(&s, "/api/overview?range=7d").json();
+    let fields = s_fields(&admin, &s);
+    for f in &fields {
+        for p in payloads {
+            let v = urlenc(&format!("{f}:{p}"));
+            for ep in [
+                "/api/overview",
+                "/api/detections",
+                "/api/scores",
+                "/api/campaigns",
+                "/api/audit",
+                "/api/top?dim=ja4",
+            ] {
+                let sep = if ep.contains('?') { '&' } else { '?' };
+                let r = admin.get(&s, &format!("{ep}{sep}f={v}&x={v}"));
+                assert!(
+                    r.status == 200 || r.status == 400,
+                    "{ep} {f}:{p}: {} {}",
+                    r.status,
+                    r.body
+                );
+            }
+        }
+    }
+    for bad in [
+        "/api/detections?sort=score%3BDROP%20TABLE%20x",
+        "/api/detections?sort=score&dir=desc%2C%20sleep(3)",
+        "/api/top?dim=path%20FROM%20system.users%20--",
+        "/api/detections?f=client_ip%20OR%201:1",
+        "/api/client?ip=1.2.3.4'%20OR%20'1",
+        "/api/fingerprint?kind=ja4&value=a'%20OR%20'1",
+        "/api/campaign?id=1%20OR%201=1",
+        "/api/scores?range=99d",
+    ] {
+        let r = admin.get(&s, bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    let o2 = admin.get(&s, "/api/overview?range=7d").json();
+    assert_eq!(
+        o2["totals"]["requests"], before["totals"]["requests"],
+        "data intact"
+    );
+
+    // CSRF and origin on state-changing requests.
+    let label =
+        r#"{"subject_kind":"ip","subject":"81.2.1.1","label":"false_positive","note":"test"}"#;
+    let no_token = s.req(
+        "POST",
+        "/api/labels",
+        &[("Cookie", &analyst.cookie)],
+        Some(label),
+    );
+    assert_eq!(no_token.status, 403);
+    let wrong = s.req(
+        "POST",
+        "/api/labels",
+        &[("Cookie", &analyst.cookie), ("X-CSRF-Token", &admin.csrf)],
+        Some(label),
+    );
+    assert_eq!(wrong.status, 403, "another session's token");
+    let cross = s.req(
+        "POST",
+        "/api/labels",
+        &[
+            ("Cookie", &analyst.cookie),
+            ("X-CSRF-Token", &analyst.csrf),
+            ("Origin", "https://evil.example"),
+        ],
+        Some(label),
+    );
+    assert_eq!(cross.status, 403);
+
+    // Roles: analysts mark and export; admins also manage lists and users.
+    assert_eq!(analyst.post(&s, "/api/labels", label).status, 200);
+    assert_eq!(
+        analyst
+            .post(
+                &s,
+                "/api/labels",
+                r#"{"subject_kind":"ip","subject":"nope","label":"false_positive"}"#
+            )
+            .status,
+        400
+    );
+    let deny = r#"{"kind":"ip","value":"45.13.3.1","action":"deny","note":"stuffing"}"#;
+    assert_eq!(analyst.post(&s, "/api/lists", deny).status, 403);
+    assert_eq!(analyst.get(&s, "/api/users").status, 403);
+    assert_eq!(admin.post(&s, "/api/lists", deny).status, 200);
+    let lists = admin.get(&s, "/api/lists").json();
+    assert_eq!(lists["rows"][0]["value"], "45.13.3.1");
+    let c = admin.get(&s, "/api/client?ip=45.13.3.1").json();
+    assert_eq!(c["lists"][0]["action"], "deny");
+    let labels = admin.get(&s, "/api/labels").json();
+    assert_eq!(labels["rows"][0]["subject"], "81.2.1.1");
+    assert_eq!(labels["rows"][0]["analyst"], "bob");
+
+    // CSV export, audited.
+    let csv = analyst.get(&s, "/api/detections?format=csv");
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(csv
+        .header("content-disposition")
+        .unwrap()
+        .contains("attachment"));
+    assert!(
+        csv.body.starts_with("detected_at,ip,ja4,"),
+        "{}",
+        &csv.body[..80.min(csv.body.len())]
+    );
+
+    // Users: admin adds one, who can log in; a disabled user's session ends.
+    assert_eq!(
+        admin
+            .post(
+                &s,
+                "/api/users",
+                r#"{"name":"carol","role":"analyst","password":"carol-password-1"}"#
+            )
+            .status,
+        200
+    );
+    let carol = login(&s, "carol", "carol-password-1");
+    assert_eq!(carol.get(&s, "/api/session").status, 200);
+    assert_eq!(
+        admin
+            .post(&s, "/api/users", r#"{"name":"carol","disabled":true}"#)
+            .status,
+        200
+    );
+    assert_eq!(carol.get(&s, "/api/session").status, 401);
+
+    // Logout ends the session.
+    assert_eq!(carol.post(&s, "/api/logout", "{}").status, 401);
+    let bob2 = login(&s, "bob", "bob-password-12");
+    assert_eq!(bob2.post(&s, "/api/logout", "{}").status, 200);
+    assert_eq!(bob2.get(&s, "/api/session").status, 401);
+
+    // Login rate limit: five failures, then 429 with Retry-After, even for the right password.
+    for _ in 0..5 {
+        let r = s.req(
+            "POST",
+            "/api/login",
+            &[],
+            Some(r#"{"user":"alice","password":"wrong-password"}"#),
+        );
+        assert_eq!(r.status, 401);
+    }
+    let r = s.req(
+        "POST",
+        "/api/login",
+        &[],
+        Some(r#"{"user":"alice","password":"alice-password-1"}"#),
+    );
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+
+    // The audit trail has it all.
+    let a = admin.get(&s, "/api/audit?limit=200").json();
+    let actions: Vec<&str> = a["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "login",
+        "login_failed",
+        "login_blocked",
+        "label",
+        "list_add",
+        "export",
+        "user_set",
+        "user_disable",
+        "logout",
+    ] {
+        assert!(actions.contains(&want), "{want} not in {actions:?}");
+    }
+}
+
+fn s_fields(l: &Login, s: &Server) -> Vec<String> {
+    l.get(s, "/api/session").json()["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn urlenc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
