@@ -40,4 +40,12 @@ install_tool cargo-fuzz cargo-fuzz
 bash "$(dirname "$0")/fetch-chdb.sh" >/dev/null
 # The old engine (chDB 1.0.2 = ClickHouse 23.10) the schema must also run on, from PyPI.
 bash "$(dirname "$0")/fetch-chdb-old.sh" >/dev/null
+# playwright-core drives Debian's Chromium in the dashboard's browser test (npm, pinned).
+NODE_DIR="$(dirname "$0")/../.cache/node"
+if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
+  mkdir -p "$NODE_DIR"
+  [ -f "$NODE_DIR/package.json" ] || echo '{"private":true}' > "$NODE_DIR/package.json"
+  log "installing playwright-core (npm)"
+  (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund playwright-core@1.49.1 >/dev/null)
+fi
 log "ok"

@@ -17,7 +17,7 @@
       else if (k === "class") e.className = v;
       else e.setAttribute(k, v === true ? "" : v);
     }
-    for (const k of kids.flat()) if (k !== null && k !== undefined && k !== false)
+    for (const k of kids.flat(Infinity)) if (k !== null && k !== undefined && k !== false)
       e.appendChild(typeof k === "string" || typeof k === "number" ? document.createTextNode(String(k)) : k);
     return e;
   }

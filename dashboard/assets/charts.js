@@ -44,7 +44,7 @@
   function bars(container, opts) {
     container.replaceChildren();
     container.classList.add("chart");
-    const W = 800, H = opts.height || 240, L = 52, R = 12, T = 10, B = 34;
+    const W = 800, H = opts.height || 240, L = 52, R = 12, T = 24, B = 34;
     const n = opts.x.length;
     const totals = new Array(n).fill(0);
     opts.series.forEach(s => s.values.forEach((v, i) => { totals[i] += v || 0; }));
@@ -58,7 +58,7 @@
       const t = el("text", { x: L - 6, y: y + 4, "text-anchor": "end" }, svg);
       t.textContent = fmt(max * i / ticks);
     }
-    const unit = el("text", { x: 4, y: T + 4, "text-anchor": "start" }, svg);
+    const unit = el("text", { x: L, y: 12, "text-anchor": "start" }, svg);
     unit.textContent = opts.unit || "";
     const bw = (W - L - R) / Math.max(1, n);
     const every = Math.max(1, Math.ceil(n / 8));

@@ -167,6 +167,11 @@ fn login(s: &Server, user: &str, pw: &str) -> Login {
 }
 
 fn start(dir: &Path) -> Server {
+    start_with(dir, 6)
+}
+
+fn start_with(dir: &Path, hours: u32) -> Server {
+    let h = hours.to_string();
     let data = dir.join("store");
     let d = data.to_str().unwrap();
     run(
@@ -177,7 +182,7 @@ fn start(dir: &Path) -> Server {
             "--requests",
             "30000",
             "--hours",
-            "6",
+            &h,
         ],
         None,
     );
@@ -191,7 +196,7 @@ fn start(dir: &Path) -> Server {
             "--models-dir",
             m,
             "--hours",
-            "6",
+            &h,
             "--trees",
             "50",
         ],
@@ -205,7 +210,7 @@ fn start(dir: &Path) -> Server {
             "--models-dir",
             m,
             "--hours",
-            "6",
+            &h,
             "--resolver",
             "127.0.0.1:9",
         ],
@@ -552,4 +557,54 @@ fn s_fields(l: &Login, s: &Server) -> Vec<String> {
 
 fn urlenc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The whole UI in real headless Chromium (playwright-core from `scripts/setup.sh`):
+/// login, every view, a filter from a top-N panel, a client drill-down, a false-positive
+/// mark found in the audit log, no script error or CSP violation. Screenshots of every
+/// view in both themes land in `target/e2e-screenshots/`.
+#[test]
+fn dashboard_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let modules = root.join(".cache/node/node_modules");
+    assert!(
+        modules.join("playwright-core").exists(),
+        "playwright-core missing: run scripts/setup.sh"
+    );
+    let dir = std::env::temp_dir().join(format!("ja4-dash-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = start_with(&dir, 24);
+    let out = root.join("target/e2e-screenshots");
+    let status = Command::new("node")
+        .arg(root.join("dashboard/e2e/dashboard.e2e.mjs"))
+        .arg(format!("http://127.0.0.1:{}", s.port))
+        .args(["alice", "alice-password-1"])
+        .env("JA4_NODE_MODULES", &modules)
+        .env("JA4_E2E_OUT", &out)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the browser test failed (screenshots in {})",
+        out.display()
+    );
+    for view in [
+        "overview",
+        "detections",
+        "scores",
+        "campaigns",
+        "campaign",
+        "fingerprint",
+        "client",
+        "audit",
+        "admin",
+    ] {
+        for theme in ["light", "dark"] {
+            assert!(
+                out.join(format!("{view}-{theme}.png")).exists(),
+                "{view}-{theme}"
+            );
+        }
+    }
 }
