@@ -19,6 +19,8 @@ batch_records = 100000
 flush_ms = 500
 [http]
 listen = "127.0.0.1:19464"
+[dashboard]
+enabled = false
 CONF
 JA4_LOG=warn "$bin" serve --config "$work/sidecar.toml" & pid=$!
 until curl -sf http://127.0.0.1:19464/healthz >/dev/null; do sleep 0.1; done

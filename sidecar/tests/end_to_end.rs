@@ -50,7 +50,7 @@ fn start_sidecar(dir: &std::path::Path, http: u16) -> std::process::Child {
     std::fs::write(
         dir.join("sidecar.toml"),
         format!(
-            "[ingest]\nsocket = \"{}\"\nsocket_mode = \"0666\"\n[store]\ndata_dir = \"{}\"\nspool_dir = \"{}\"\ndatabase = \"e2e\"\nbatch_records = 100\nflush_ms = 100\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
+            "[ingest]\nsocket = \"{}\"\nsocket_mode = \"0666\"\n[store]\ndata_dir = \"{}\"\nspool_dir = \"{}\"\ndatabase = \"e2e\"\nbatch_records = 100\nflush_ms = 100\n[http]\nlisten = \"127.0.0.1:{http}\"\n[dashboard]\nenabled = false\n",
             sock.display(),
             dir.join("store").display(),
             dir.join("spool").display()

@@ -286,7 +286,7 @@ pub fn start_sidecar(dir: &Path, socket: &Path) -> Result<Sidecar> {
     std::fs::write(
         &cfg,
         format!(
-            "[ingest]\nsocket = \"{}\"\nsocket_mode = \"0666\"\n[store]\ndata_dir = \"{}\"\nspool_dir = \"{}\"\nbatch_records = 20000\nflush_ms = 300\n[http]\nlisten = \"127.0.0.1:{metrics_port}\"\n[scoring]\nenabled = false\n",
+            "[ingest]\nsocket = \"{}\"\nsocket_mode = \"0666\"\n[store]\ndata_dir = \"{}\"\nspool_dir = \"{}\"\nbatch_records = 20000\nflush_ms = 300\n[http]\nlisten = \"127.0.0.1:{metrics_port}\"\n[scoring]\nenabled = false\n[dashboard]\nenabled = false\n",
             socket.display(),
             dir.join("store").display(),
             dir.join("spool").display()
