@@ -14,6 +14,7 @@
 
 pub mod autoencoder;
 pub mod campaign;
+pub mod classifier;
 pub mod forest;
 pub mod matrix;
 pub mod metrics;

@@ -290,6 +290,8 @@ pub struct Metrics {
     pub detections: AtomicU64,
     pub trainings: AtomicU64,
     pub ae_failures: AtomicU64,
+    pub classifier_trainings: AtomicU64,
+    pub classifier_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -428,6 +430,16 @@ impl Metrics {
                 "ja4_model_trainings_total",
                 "Models trained.",
                 &self.trainings,
+            ),
+            (
+                "ja4_classifier_trainings_total",
+                "Supervised classifiers trained (enough analyst labels).",
+                &self.classifier_trainings,
+            ),
+            (
+                "ja4_classifier_failures_total",
+                "Scoring runs whose classifier could not be loaded (unsupervised verdicts only).",
+                &self.classifier_failures,
             ),
             (
                 "ja4_model_autoencoder_failures_total",
@@ -671,6 +683,25 @@ pub fn scoring_step(
                 let path = scoring::save_model(&cfg.models_dir, &model)?;
                 m.trainings.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(model = %path.display(), rows = model.trained_rows, "trained a model");
+                // The supervised classifier, when analysts have marked enough clients.
+                match scoring::train_classifier(
+                    store,
+                    db,
+                    cfg.train_window_hours,
+                    &ja4_ml::classifier::ClassifierParams::default(),
+                ) {
+                    Ok(c) => {
+                        scoring::save_classifier(&cfg.models_dir, &c)?;
+                        m.classifier_trainings.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(
+                            positives = c.positives,
+                            negatives = c.negatives,
+                            oob_auc = c.oob_auc,
+                            "trained the classifier"
+                        );
+                    }
+                    Err(e) => tracing::info!(reason = %format!("{e:#}"), "no classifier this time"),
+                }
             }
             // Not enough traffic yet: score with the old model if there is one.
             Err(e) if age.is_some() => {
@@ -680,11 +711,17 @@ pub fn scoring_step(
         }
     }
     let model = scoring::load_model(&current)?;
-    let results = scoring::score(
+    let classifier = scoring::load_classifier(&cfg.models_dir).unwrap_or_else(|e| {
+        m.classifier_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %format!("{e:#}"), "classifier unusable: scoring without it");
+        None
+    });
+    let results = scoring::score_with(
         store,
         db,
         cfg.window_hours,
         &model,
+        classifier.as_ref(),
         verifier,
         &ja4_ml::verdict::Thresholds::default(),
     )?;

@@ -12,6 +12,7 @@
 pub mod dns;
 pub mod ingest;
 pub mod lab;
+pub mod lists;
 pub mod mlcmd;
 pub mod offline;
 pub mod refdata;

@@ -504,13 +504,45 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         },
         ae_weight: a.ae_weight,
     };
-    eprintln!("training on the last {} h of traffic…", a.hours);
+    // Progress on stderr: a spinner with the stage and elapsed time on a terminal, plain
+    // lines otherwise (logs, CI).
+    let bar = indicatif::ProgressBar::new(3);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let stage = |n: u64, msg: String| {
+        if bar.is_hidden() {
+            eprintln!("[{n}/3] {msg}");
+        }
+        bar.set_position(n - 1);
+        bar.set_message(msg);
+    };
+    stage(
+        1,
+        format!(
+            "training the forest and the autoencoder on the last {} h",
+            a.hours
+        ),
+    );
     let started = std::time::Instant::now();
     let model = ja4_sidecar::scoring::train(&store, &cfg.database, a.hours, params, a.min_rows)?;
     if let Some(why) = &model.ae_failure {
-        eprintln!("autoencoder failed ({why}): the forest scores alone");
+        bar.println(format!(
+            "autoencoder failed ({why}): the forest scores alone"
+        ));
     }
+    stage(2, "saving the model".into());
     let path = ja4_sidecar::scoring::save_model(&a.models_dir, &model)?;
+    stage(3, "training the classifier on analyst labels".into());
+    let classifier = ja4_sidecar::scoring::train_classifier(
+        &store,
+        &cfg.database,
+        a.hours,
+        &ja4_ml::classifier::ClassifierParams::default(),
+    );
+    bar.finish_and_clear();
     println!(
         "trained on {} clients ({} features) in {:.1}s: {}",
         model.trained_rows,
@@ -518,6 +550,19 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64(),
         path.display()
     );
+    match classifier {
+        Ok(c) => {
+            let p = ja4_sidecar::scoring::save_classifier(&a.models_dir, &c)?;
+            println!(
+                "classifier: {} bots, {} non-bots, out-of-bag ROC AUC {:.3}: {}",
+                c.positives,
+                c.negatives,
+                c.oob_auc,
+                p.display()
+            );
+        }
+        Err(e) => println!("no classifier: {e:#}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -533,11 +578,13 @@ fn run_score(a: ScoreArgs) -> Result<ExitCode> {
             let domains = ja4_sidecar::verify::Domains::shipped();
             ja4_sidecar::verify::Verifier::new(ja4_sidecar::dns::Resolver::new(r), domains)
         });
-    let results = ja4_sidecar::scoring::score(
+    let classifier = ja4_sidecar::scoring::load_classifier(&a.models_dir)?;
+    let results = ja4_sidecar::scoring::score_with(
         &store,
         &cfg.database,
         a.hours,
         &model,
+        classifier.as_ref(),
         verifier.as_ref(),
         &ja4_ml::verdict::Thresholds::default(),
     )?;

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use ja4_ml::classifier::Classifier;
 use ja4_ml::verdict::{self, Claim, Facts, Thresholds, Verdict};
 use ja4_ml::{Matrix, Model, ModelParams};
 
@@ -211,14 +212,36 @@ pub fn score(
     verifier: Option<&Verifier>,
     t: &Thresholds,
 ) -> Result<Vec<ScoredClient>> {
+    score_with(store, db, hours, model, None, verifier, t)
+}
+
+/// [`score`], with the supervised classifier's opinion when one was trained.
+pub fn score_with(
+    store: &Store,
+    db: &str,
+    hours: u32,
+    model: &Model,
+    classifier: Option<&Classifier>,
+    verifier: Option<&Verifier>,
+    t: &Thresholds,
+) -> Result<Vec<ScoredClient>> {
     let w = read_window(store, db, hours)?;
     if w.clients.is_empty() {
         return Ok(Vec::new());
     }
     let Window { clients, values } = w;
+    let lists = crate::lists::AccessLists::load(store, db)?;
     let m = Matrix::new(&values, FEATURES.len())?;
     let names = feature_names();
     let scored = model.score(m, &names)?;
+    // A failing classifier leaves the unsupervised verdicts standing (logged).
+    let proba = classifier.and_then(|c| match c.proba(m) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(error = %e, "the classifier failed: scoring without it");
+            None
+        }
+    });
     let idx = |name: &str| names.iter().position(|n| n == name).unwrap_or(0);
     let (mb, al, ck, rf, sf) = (
         idx("modern_browser_score"),
@@ -288,6 +311,11 @@ pub fn score(
         } else {
             verdict::decide(&facts, t)
         };
+        let decision = match (&proba, classifier) {
+            (Some(p), Some(cl)) => classifier_opinion(decision, p[i], cl),
+            _ => decision,
+        };
+        let decision = lists.apply(c.src_ip, &c.ja4, decision);
         out.push(ScoredClient {
             client: c,
             forest: s.forest,
@@ -300,6 +328,180 @@ pub fn score(
     }
     assign_campaigns(model, &m, &mut out);
     Ok(out)
+}
+
+/// The classifier's say on a verdict: a client much like confirmed bots is raised (human →
+/// suspicious from p ≥ 0.7, human or suspicious → bot from p ≥ 0.9), one much like the
+/// analysts' false positives (p ≤ 0.1) is cleared from suspicious. Verdicts from rules
+/// (crawlers, spoofing, legitimate browsers, bots) stay.
+pub fn classifier_opinion(d: verdict::Decision, p: f64, c: &Classifier) -> verdict::Decision {
+    use verdict::{Decision, Threat};
+    let why = |what: &str| {
+        format!(
+            "{what}: classifier p(bot) = {p:.2} (trained on {} bots, {} non-bots)",
+            c.positives, c.negatives
+        )
+    };
+    let with = |verdict, threat, reason: String, mut reasons: Vec<String>| {
+        reasons.insert(0, reason);
+        Decision {
+            verdict,
+            threat,
+            reasons,
+        }
+    };
+    match d.verdict {
+        Verdict::Human | Verdict::Suspicious if p >= 0.9 => with(
+            Verdict::Bot,
+            d.threat.max(if p >= 0.97 {
+                Threat::High
+            } else {
+                Threat::Medium
+            }),
+            why("like confirmed bots"),
+            d.reasons,
+        ),
+        Verdict::Human if p >= 0.7 => with(
+            Verdict::Suspicious,
+            d.threat.max(Threat::Low),
+            why("resembles confirmed bots"),
+            d.reasons,
+        ),
+        Verdict::Suspicious if p <= 0.1 => with(
+            Verdict::Human,
+            Threat::None,
+            why("like analysts' false positives"),
+            d.reasons,
+        ),
+        _ => d,
+    }
+}
+
+/// Minimum analyst marks before the classifier trains (below, it would only learn the
+/// rules back).
+pub const MIN_ANALYST_LABELS: usize = 5;
+
+/// Labels of the window's clients: analyst marks (by IP, then JA4/JA4H/JA4T) first, then
+/// confirmed detections of the last 7 days (bot at high or critical threat = bot;
+/// legitimate browser or verified good bot = not a bot). Returns (row, label) pairs and the
+/// number of analyst-labelled rows.
+pub fn window_labels(store: &Store, db: &str, w: &Window) -> Result<(Vec<(usize, bool)>, usize)> {
+    use std::collections::HashMap;
+    let tsv = |sql: String| -> Result<String> {
+        Ok(String::from_utf8_lossy(&store.query(&sql, "TabSeparatedRaw")?).into_owned())
+    };
+    let marks = tsv(format!(
+        "SELECT subject_kind, subject, label FROM {db}.ml_labels FINAL"
+    ))
+    .context("reading analyst labels")?;
+    let mut by_subject: HashMap<(String, String), bool> = HashMap::new();
+    for l in marks.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        if f.len() == 3 {
+            let subject = match f[0] {
+                "ip" => f[1]
+                    .parse::<IpAddr>()
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default(),
+                _ => f[1].to_owned(),
+            };
+            by_subject.insert((f[0].to_owned(), subject), f[2] == "confirmed_bot");
+        }
+    }
+    let confirmed = tsv(format!(
+        "SELECT toString(src_ip), ja4, host, argMax(verdict, scored_at), argMax(threat_level, scored_at) \
+         FROM {db}.ml_all_scores WHERE scored_at >= now64(3) - INTERVAL 7 DAY GROUP BY src_ip, ja4, host"
+    ))
+    .context("reading confirmed detections")?;
+    let mut by_client: HashMap<(String, String, String), bool> = HashMap::new();
+    for l in confirmed.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        if f.len() != 5 {
+            continue;
+        }
+        let ip = f[0]
+            .parse::<IpAddr>()
+            .map(|ip| match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                v4 => v4,
+            })
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let label = match (f[3], f[4]) {
+            ("bot", "high" | "critical") => Some(true),
+            ("legitimate_browser" | "verified_bot", _) => Some(false),
+            _ => None,
+        };
+        if let Some(b) = label {
+            by_client.insert((ip, f[1].to_owned(), f[2].to_owned()), b);
+        }
+    }
+    let mut out = Vec::new();
+    let mut analyst = 0;
+    for (i, c) in w.clients.iter().enumerate() {
+        let ip = c.src_ip.to_string();
+        let mark = by_subject
+            .get(&("ip".to_owned(), ip.clone()))
+            .or_else(|| by_subject.get(&("ja4".to_owned(), c.ja4.clone())));
+        if let Some(b) = mark {
+            analyst += 1;
+            out.push((i, *b));
+        } else if let Some(b) = by_client.get(&(ip, c.ja4.clone(), c.host.clone())) {
+            out.push((i, *b));
+        }
+    }
+    Ok((out, analyst))
+}
+
+/// Trains the supervised classifier on the labelled clients of the last `hours` hours.
+pub fn train_classifier(
+    store: &Store,
+    db: &str,
+    hours: u32,
+    params: &ja4_ml::classifier::ClassifierParams,
+) -> Result<Classifier> {
+    let w = read_window(store, db, hours)?;
+    let (labels, analyst) = window_labels(store, db, &w)?;
+    if analyst < MIN_ANALYST_LABELS {
+        bail!(
+            "{analyst} clients marked by analysts in the last {hours} h: the classifier needs at least {MIN_ANALYST_LABELS}"
+        );
+    }
+    let n = FEATURES.len();
+    let rows: Vec<f64> = labels
+        .iter()
+        .flat_map(|(i, _)| w.values[i * n..(i + 1) * n].iter().copied())
+        .collect();
+    let y: Vec<bool> = labels.iter().map(|(_, b)| *b).collect();
+    Ok(Classifier::train(
+        Matrix::new(&rows, n)?,
+        &y,
+        &feature_names(),
+        params,
+    )?)
+}
+
+/// `<dir>/classifier.json`.
+pub fn save_classifier(dir: &Path, c: &Classifier) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("classifier.json");
+    let tmp = dir.join(".classifier.json.tmp");
+    std::fs::write(&tmp, c.to_json()?).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The classifier in `dir`, if one was trained (a file that fails to load is an error).
+pub fn load_classifier(dir: &Path) -> Result<Option<Classifier>> {
+    let path = dir.join("classifier.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(
+        Classifier::from_json(&text).with_context(|| format!("loading {}", path.display()))?,
+    ))
 }
 
 /// Groups the flagged clients by behaviour (HDBSCAN on the autoencoder's latent codes):

@@ -72,6 +72,16 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Raw bytes to the listener; whatever comes back (or nothing), as text.
+    fn req_raw(&self, bytes: &[u8]) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(bytes);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
@@ -167,10 +177,10 @@ fn login(s: &Server, user: &str, pw: &str) -> Login {
 }
 
 fn start(dir: &Path) -> Server {
-    start_with(dir, 6)
+    start_with(dir, 6, "")
 }
 
-fn start_with(dir: &Path, hours: u32) -> Server {
+fn start_with(dir: &Path, hours: u32, dashboard_extra: &str) -> Server {
     let h = hours.to_string();
     let data = dir.join("store");
     let d = data.to_str().unwrap();
@@ -223,7 +233,7 @@ fn start_with(dir: &Path, hours: u32) -> Server {
         format!(
             "[ingest]\nsocket = \"{0}/ingest.sock\"\n[store]\ndata_dir = \"{d}\"\nspool_dir = \"{0}/spool\"\n\
              [http]\nlisten = \"127.0.0.1:{1}\"\n[scoring]\nenabled = false\n\
-             [dashboard]\nlisten = \"127.0.0.1:{port}\"\nusers_file = \"{0}/users.json\"\nlogin_max_failures = 5\n",
+             [dashboard]\nlisten = \"127.0.0.1:{port}\"\nusers_file = \"{0}/users.json\"\nlogin_max_failures = 5\n{dashboard_extra}",
             dir.display(),
             free_port()
         ),
@@ -574,7 +584,7 @@ fn dashboard_in_chromium() {
     let dir = std::env::temp_dir().join(format!("ja4-dash-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let s = start_with(&dir, 24);
+    let s = start_with(&dir, 24, "");
     let out = root.join("target/e2e-screenshots");
     let status = Command::new("node")
         .arg(root.join("dashboard/e2e/dashboard.e2e.mjs"))
@@ -607,4 +617,97 @@ fn dashboard_in_chromium() {
             );
         }
     }
+}
+
+/// HTTPS on the dashboard listener with a certificate from `openssl`, reached by curl: the
+/// session cookie is `Secure`, plain HTTP gets nothing, and a bad key file fails start-up
+/// with a message naming the setting.
+#[test]
+fn dashboard_over_tls() {
+    let dir = std::env::temp_dir().join(format!("ja4-dash-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "openssl req");
+    let extra = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let s = start_with(&dir, 1, &extra);
+    let url = format!("https://127.0.0.1:{}/api/login", s.port);
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "-D",
+            "-",
+            "-H",
+            "content-type: application/json",
+            "-d",
+        ])
+        .arg(r#"{"user":"alice","password":"alice-password-1"}"#)
+        .arg(&url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let cookie = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(text.contains("\"csrf\""), "{text}");
+    // Plain HTTP to the TLS port is not answered with data.
+    let plain = s.req_raw(b"GET /api/session HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(!plain.contains("\"user\""), "{plain}");
+    drop(s);
+
+    // A certificate without its key: serve refuses to start and says why.
+    let dir2 = std::env::temp_dir().join(format!("ja4-dash-tls2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir2);
+    std::fs::create_dir_all(&dir2).unwrap();
+    std::fs::write(dir2.join("empty.pem"), "").unwrap();
+    let cfg = dir2.join("sidecar.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[ingest]\nsocket = \"{0}/s.sock\"\n[store]\ndata_dir = \"{0}/store\"\nspool_dir = \"{0}/spool\"\n[http]\nlisten = \"127.0.0.1:{1}\"\n[scoring]\nenabled = false\n[dashboard]\nlisten = \"127.0.0.1:{2}\"\ntls_cert = \"{0}/empty.pem\"\ntls_key = \"{0}/empty.pem\"\n",
+            dir2.display(),
+            free_port(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tls_cert") && err.contains("no PEM certificate"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir2);
 }

@@ -293,6 +293,61 @@ fn train_and_score_synthetic_traffic() {
     assert_eq!(v, "bot");
     assert!(why.contains("claims to be googlebot"), "{why}");
 
+    // Analysts' allow/deny lists override the models, with a reason naming the entry; a
+    // removed entry no longer applies.
+    let human_ip = results
+        .iter()
+        .find(|r| {
+            r.client.src_ip.to_string().starts_with("10.1.")
+                && !matches!(r.decision.verdict.as_str(), "bot" | "suspicious")
+        })
+        .unwrap()
+        .client
+        .src_ip
+        .to_string();
+    let human_verdict = verdict_of(&human_ip).0;
+    store
+        .execute(&format!(
+            "INSERT INTO ja4m.access_lists (kind, value, action, active, analyst, note) VALUES \
+             ('ip', '{human_ip}', 'deny', 1, 'alice', 'seen stuffing'), ('net', '203.0.113.0/24', 'allow', 1, 'bob', 'partner')"
+        ))
+        .unwrap();
+    let listed = scoring::score(&store, "ja4m", 1, &model, None, &Thresholds::default()).unwrap();
+    let of = |ip: &str| {
+        listed
+            .iter()
+            .find(|r| r.client.src_ip.to_string() == ip)
+            .unwrap()
+    };
+    assert_eq!(of(&human_ip).decision.verdict.as_str(), "bot");
+    assert_eq!(
+        of(&human_ip).decision.reasons[0],
+        format!("deny-listed (ip {human_ip}) by alice: seen stuffing")
+    );
+    for r in listed
+        .iter()
+        .filter(|r| r.client.src_ip.to_string().starts_with("203.0.113."))
+    {
+        assert_eq!(r.decision.verdict.as_str(), "human");
+        assert!(r.decision.reasons[0].starts_with("allow-listed (net 203.0.113.0/24) by bob"));
+    }
+    store
+        .execute(&format!(
+            "INSERT INTO ja4m.access_lists (kind, value, action, active, analyst, note) VALUES ('ip', '{human_ip}', '', 0, 'alice', '')"
+        ))
+        .unwrap();
+    let unlisted = scoring::score(&store, "ja4m", 1, &model, None, &Thresholds::default()).unwrap();
+    let again = unlisted
+        .iter()
+        .find(|r| r.client.src_ip.to_string() == human_ip)
+        .unwrap();
+    assert_eq!(
+        again.decision.verdict.as_str(),
+        human_verdict,
+        "a removed entry no longer applies"
+    );
+    store.execute("TRUNCATE TABLE ja4m.access_lists").unwrap();
+
     let (all, detected) = scoring::write(&store, "ja4m", "1h", "test", &results).unwrap();
     assert_eq!(all, results.len());
     let q = |sql: &str| {
@@ -314,6 +369,76 @@ fn train_and_score_synthetic_traffic() {
         q("SELECT verdict FROM ja4m.ml_all_scores WHERE src_ip = toIPv6('2001:4860:4801:10::7')"),
         "verified_bot"
     );
+
+    // The supervised classifier: refused without analyst marks; with them (and the
+    // confirmed detections just written) it learns to tell the scrapers from the humans.
+    let cp = ja4_ml::classifier::ClassifierParams {
+        min_per_class: 3,
+        ..Default::default()
+    };
+    let err = scoring::train_classifier(&store, "ja4m", 1, &cp).unwrap_err();
+    assert!(format!("{err:#}").contains("marked by analysts"), "{err:#}");
+    let humans: Vec<String> = results
+        .iter()
+        .map(|r| r.client.src_ip.to_string())
+        .filter(|ip| ip.starts_with("10.1."))
+        .take(4)
+        .collect();
+    let mut marks: Vec<String> = humans
+        .iter()
+        .map(|ip| format!("('ip', '{ip}', 'false_positive', 'bob', '')"))
+        .collect();
+    marks.extend((1..=3).map(|i| format!("('ip', '203.0.113.{i}', 'confirmed_bot', 'bob', '')")));
+    store
+        .execute(&format!(
+            "INSERT INTO ja4m.ml_labels (subject_kind, subject, label, analyst, note) VALUES {}",
+            marks.join(", ")
+        ))
+        .unwrap();
+    let c = scoring::train_classifier(&store, "ja4m", 1, &cp).unwrap();
+    assert!(c.positives >= 3 && c.negatives >= 4, "{c:?}");
+    let w = scoring::read_window(&store, "ja4m", 1).unwrap();
+    let p = c.proba(w.matrix().unwrap()).unwrap();
+    let mean = |prefix: &str| {
+        let v: Vec<f64> = w
+            .clients
+            .iter()
+            .zip(&p)
+            .filter(|(cl, _)| cl.src_ip.to_string().starts_with(prefix))
+            .map(|(_, p)| *p)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (bots, people) = (mean("203.0.113."), mean("10.1."));
+    assert!(
+        bots > 0.7 && people < 0.3,
+        "p(bot): scrapers {bots:.2}, humans {people:.2}"
+    );
+    let saved = scoring::save_classifier(&dir.join("clf"), &c).unwrap();
+    assert!(saved.exists());
+    let c = scoring::load_classifier(&dir.join("clf")).unwrap().unwrap();
+    let with = scoring::score_with(
+        &store,
+        "ja4m",
+        1,
+        &model,
+        Some(&c),
+        None,
+        &Thresholds::default(),
+    )
+    .unwrap();
+    for ip in &humans {
+        let r = with
+            .iter()
+            .find(|r| &r.client.src_ip.to_string() == ip)
+            .unwrap();
+        assert_ne!(
+            r.decision.verdict.as_str(),
+            "bot",
+            "{ip}: {:?}",
+            r.decision.reasons
+        );
+    }
 
     // The loop of `serve`: trains a first model, scores; the next run reuses the model.
     let cfg = ja4_sidecar::ingest::ScoringConfig {
