@@ -22,7 +22,7 @@ GLIBC=2.28
 # Tools: rpmbuild (apt), zig (PyPI, into .cache), cargo-zigbuild (cargo).
 command -v rpmbuild >/dev/null || { log "rpmbuild missing: scripts/setup.sh installs it"; exit 1; }
 ZIG_VENV=.cache/zig-venv
-if [ ! -x "$ZIG_VENV/bin/python-zig" ] && [ ! -x "$ZIG_VENV/bin/python" ] || ! "$ZIG_VENV/bin/python" -c 'import ziglang' 2>/dev/null; then
+if ! "$ZIG_VENV/bin/python" -c 'import ziglang' 2>/dev/null; then
   log "installing zig (PyPI ziglang)"
   python3 -m venv "$ZIG_VENV"
   "$ZIG_VENV/bin/pip" install -q ziglang==0.13.0.post1

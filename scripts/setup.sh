@@ -4,23 +4,37 @@
 set -euo pipefail
 log() { printf 'setup: %s\n' "$*"; }
 
-APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 apache2 apache2-dev clang libclang-dev dnsmasq-base chromium default-jre-headless)
-command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
+APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 python3-venv apache2 apache2-dev clang libclang-dev dnsmasq-base chromium default-jre-headless rpm selinux-policy-dev)
+# EL (el8/el9/el10) equivalents; chromium comes from EPEL.
+DNF_PACKAGES=(libpcap-devel pkgconf-pkg-config tcpdump openssl curl python3 httpd httpd-devel mod_ssl clang clang-devel dnsmasq java-21-openjdk-headless npm rpm-build selinux-policy-devel)
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if ! command -v apt-get >/dev/null; then
-    log "missing packages ${missing[*]} and no apt-get: install them with your package manager" >&2
-    exit 1
+if command -v apt-get >/dev/null; then
+  command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  log "installing ${missing[*]}"
-  $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+elif command -v dnf >/dev/null; then
+  missing=()
+  for p in "${DNF_PACKAGES[@]}"; do
+    rpm -q "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  rpm -q chromium >/dev/null 2>&1 || missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    rpm -q epel-release >/dev/null 2>&1 || $SUDO dnf -y -q install epel-release >/dev/null || true
+    $SUDO dnf -y -q install "${missing[@]}" >/dev/null
+  fi
+else
+  log "no apt-get or dnf: install the equivalents of: ${APT_PACKAGES[*]}" >&2
+  exit 1
 fi
 
 command -v cargo >/dev/null || { log "cargo not found: install Rust (rustup) first" >&2; exit 1; }
@@ -34,6 +48,14 @@ install_tool() {
   fi
 }
 install_tool cargo-nextest cargo-nextest
+# cargo-zigbuild and zig (PyPI) link the RPM's binaries against glibc 2.28 (rpm/build.sh).
+install_tool cargo-zigbuild cargo-zigbuild
+ZIG_VENV="$(dirname "$0")/../.cache/zig-venv"
+if ! "$ZIG_VENV/bin/python" -c 'import ziglang' 2>/dev/null; then
+  log "installing zig (PyPI ziglang)"
+  python3 -m venv "$ZIG_VENV"
+  "$ZIG_VENV/bin/pip" install -q ziglang==0.13.0.post1
+fi
 install_tool cargo-fuzz cargo-fuzz
 
 # The embedded ClickHouse engine (chDB), from npm, pinned.

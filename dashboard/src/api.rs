@@ -455,7 +455,7 @@ async fn overview(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Value
     Ok(Json(json!({
         "totals": totals.rows.first(),
         "series": series.rows,
-        "bucket_seconds": views::bucket_seconds(&q),
+        "bucket_seconds": views::overview_bucket(&q),
         "scores": scores.rows,
         "ignored_filters": ignored,
     })))

@@ -33,6 +33,36 @@ pub fn bucket_seconds(q: &ViewQuery) -> u32 {
         .unwrap_or(86400)
 }
 
+/// Ranges of at least this long are answered from the hourly aggregate (hourly buckets).
+pub const AGG_FROM_MS: i64 = 12 * 3_600_000;
+
+/// The overview's bucket: hourly from [`AGG_FROM_MS`] on, so the aggregate can answer.
+pub fn overview_bucket(q: &ViewQuery) -> u32 {
+    let b = bucket_seconds(q);
+    if q.to_ms - q.from_ms >= AGG_FROM_MS {
+        b.max(3600)
+    } else {
+        b
+    }
+}
+
+/// True when the hourly aggregate can answer `q`: a long range and every filter applies to it.
+pub fn use_aggregate(q: &ViewQuery) -> bool {
+    q.to_ms - q.from_ms >= AGG_FROM_MS && {
+        let mut scratch = Params::new();
+        q.filter_sql(Source::Agg, "{db}", &mut scratch).1.is_empty()
+    }
+}
+
+/// The aggregate's hour range: from the start of `from`'s hour.
+fn agg_range(q: &ViewQuery, p: &mut Params) -> String {
+    let from = p.bind("Int64", q.from_ms.to_string());
+    let to = p.bind("Int64", q.to_ms.to_string());
+    format!(
+        "hour >= toStartOfHour(fromUnixTimestamp64Milli({from}, 'UTC')) AND hour < fromUnixTimestamp64Milli({to}, 'UTC')"
+    )
+}
+
 /// Latest verdict class per (client, JA4) scored up to a day before the range.
 fn verdicts_cte(q: &ViewQuery, p: &mut Params) -> String {
     let from = p.bind("Int64", (q.from_ms - 86_400_000).to_string());
@@ -46,6 +76,24 @@ fn verdicts_cte(q: &ViewQuery, p: &mut Params) -> String {
 
 /// Totals over the range: requests, connections without a request, clients, fingerprints.
 pub fn overview_totals(q: &ViewQuery) -> Stmt {
+    if use_aggregate(q) {
+        let mut p = Params::new();
+        let range = agg_range(q, &mut p);
+        let (filters, ignored) = q.filter_sql(Source::Agg, "{db}", &mut p);
+        let sql = format!(
+            "SELECT sum(hits - orphans) AS requests, sum(orphans) AS orphans, uniq(client_ip) AS clients, \
+             uniq(IPv6CIDRToRange(client_ip, if(IPv6CIDRToRange(client_ip, 96).1 = toIPv6('::ffff:0.0.0.0'), 120, 48)).1) AS networks, \
+             uniqIf(ja4, ja4 != '') AS ja4s, uniqMerge(ja4hs) AS ja4hs, uniq(asn) AS asns, uniq(country) AS countries, \
+             round(sum(h2) / greatest(1, sum(hits - orphans)), 4) AS h2_share, \
+             round(sum(errors_4xx) / greatest(1, sum(hits - orphans)), 4) AS error_4xx_share \
+             FROM {{db}}.agg_host_ip_ja4_1h WHERE {range} AND {filters}"
+        );
+        return Stmt {
+            sql,
+            params: p,
+            ignored,
+        };
+    }
     let mut p = Params::new();
     let range = q.range_sql("ts", &mut p);
     let (filters, ignored) = q.filter_sql(Source::Logs, "{db}", &mut p);
@@ -67,32 +115,36 @@ pub fn overview_totals(q: &ViewQuery) -> Stmt {
 /// Requests and clients per time bucket and verdict class. Reads the hourly aggregate when
 /// the buckets are hours or longer and every filter applies to it.
 pub fn overview_series(q: &ViewQuery) -> Stmt {
-    let step = bucket_seconds(q);
+    let step = overview_bucket(q);
     let mut p = Params::new();
     let cte = verdicts_cte(q, &mut p);
-    let use_agg = step >= 3600 && {
-        let mut scratch = Params::new();
-        q.filter_sql(Source::Agg, "{db}", &mut scratch).1.is_empty()
-    };
-    let (inner, ignored) = if use_agg {
-        let range = q.range_sql("hour", &mut p);
+    let step_ph = p.bind("UInt32", step.to_string());
+    // Counted per bucket and client first, then joined with the verdicts: the join sees
+    // thousands of rows, not millions.
+    let (inner, ignored) = if use_aggregate(q) {
+        let range = agg_range(q, &mut p);
         let (f, ign) = q.filter_sql(Source::Agg, "{db}", &mut p);
         (
-            format!("SELECT hour AS ts, client_ip, ja4, hits - orphans AS n FROM {{db}}.agg_host_ip_ja4_1h WHERE {range} AND {f}"),
+            format!(
+                "SELECT toUnixTimestamp(toStartOfInterval(hour, toIntervalSecond({step_ph}))) AS t, client_ip, ja4, \
+                 sum(hits - orphans) AS n FROM {{db}}.agg_host_ip_ja4_1h WHERE {range} AND {f} GROUP BY t, client_ip, ja4"
+            ),
             ign,
         )
     } else {
         let range = q.range_sql("ts", &mut p);
         let (f, ign) = q.filter_sql(Source::Logs, "{db}", &mut p);
         (
-            format!("SELECT ts, client_ip, ja4, 1 AS n FROM {{db}}.http_logs WHERE {range} AND kind = 'request' AND {f}"),
+            format!(
+                "SELECT toUnixTimestamp(toStartOfInterval(ts, toIntervalSecond({step_ph}))) AS t, client_ip, ja4, \
+                 count() AS n FROM {{db}}.http_logs WHERE {range} AND kind = 'request' AND {f} GROUP BY t, client_ip, ja4"
+            ),
             ign,
         )
     };
-    let step_ph = p.bind("UInt32", step.to_string());
     let sql = format!(
-        "WITH {cte} SELECT toUnixTimestamp(toStartOfInterval(l.ts, toIntervalSecond({step_ph}))) AS t, \
-         if(v.cls = '', 'unscored', v.cls) AS cls, sum(l.n) AS requests, uniq(l.client_ip) AS clients \
+        "WITH {cte} SELECT l.t AS t, if(v.cls = '', 'unscored', v.cls) AS cls, sum(l.n) AS requests, \
+         uniq(l.client_ip) AS clients \
          FROM ({inner}) AS l LEFT JOIN v ON l.client_ip = v.src_ip AND l.ja4 = v.ja4 \
          GROUP BY t, cls ORDER BY t, cls LIMIT 10000"
     );
@@ -147,6 +199,33 @@ pub fn dimension(dim: &str) -> Option<(String, &'static str)> {
     })
 }
 
+/// The dimensions the hourly aggregate holds: (value expression, label expression).
+fn agg_dimension(dim: &str) -> Option<(String, String)> {
+    let net = "IPv6CIDRToRange(client_ip, if(IPv6CIDRToRange(client_ip, 96).1 = toIPv6('::ffff:0.0.0.0'), 120, 48)).1";
+    Some(match dim {
+        "ip" => (ip_display("client_ip"), "any(country)".into()),
+        "net" => (
+            format!(
+                "concat({}, if(startsWith(toString({net}), '::ffff:'), '/24', '/48'))",
+                ip_display(net)
+            ),
+            "dictGetOrDefault('{db}.dict_ip_asn', 'as_name', any(client_ip), '')".into(),
+        ),
+        "asn" => (
+            "toString(asn)".into(),
+            "dictGetOrDefault('{db}.dict_ip_asn', 'as_name', any(client_ip), '')".into(),
+        ),
+        "country" => ("toString(country)".into(), "''".into()),
+        "ja4" => (
+            "toString(ja4)".into(),
+            "dictGetOrDefault('{db}.dict_bot_ja4', 'application', any(toString(ja4)), '')".into(),
+        ),
+        "ja4_a" | "ja4_b" | "ja4_c" => (dimension(dim)?.0, "''".into()),
+        "host" => ("toString(host)".into(), "''".into()),
+        _ => return None,
+    })
+}
+
 pub const DIMENSIONS: &[&str] = &[
     "net", "asn", "country", "ja4", "ja4_a", "ja4_b", "ja4_c", "ja4h", "ja4t", "ua", "host",
     "path", "ip",
@@ -159,10 +238,24 @@ pub fn top(q: &ViewQuery, dim: &str) -> Result<Stmt, FilterError> {
         what: "a known dimension",
         value: dim.to_owned(),
     })?;
+    let limit = q.limit.min(100);
+    if let Some((expr, label)) = agg_dimension(dim).filter(|_| use_aggregate(q)) {
+        let mut p = Params::new();
+        let range = agg_range(q, &mut p);
+        let (f, ignored) = q.filter_sql(Source::Agg, "{db}", &mut p);
+        return Ok(Stmt {
+            sql: format!(
+                "SELECT {expr} AS value, sum(hits - orphans) AS requests, uniq(client_ip) AS clients, {label} AS label \
+                 FROM {{db}}.agg_host_ip_ja4_1h WHERE {range} AND {f} \
+                 GROUP BY value HAVING value != '' AND requests > 0 ORDER BY requests DESC LIMIT {limit}"
+            ),
+            params: p,
+            ignored,
+        });
+    }
     let mut p = Params::new();
     let range = q.range_sql("ts", &mut p);
     let (f, ignored) = q.filter_sql(Source::Logs, "{db}", &mut p);
-    let limit = q.limit.min(100);
     Ok(Stmt {
         sql: format!(
             "SELECT {expr} AS value, count() AS requests, uniq(client_ip) AS clients, {label} AS label \
@@ -522,6 +615,13 @@ mod tests {
         assert!(s.sql.contains("http_logs") && !s.sql.contains("agg_host"));
         let s = overview_series(&ViewQuery::parse("range=1h&f=ja4:x", now).unwrap());
         assert!(!s.sql.contains("agg_host"));
+        let t = overview_totals(&ViewQuery::parse("range=24h&f=ja4:x&x=country:DE", now).unwrap());
+        assert!(t.sql.contains("agg_host_ip_ja4_1h"));
+        let t = overview_totals(&ViewQuery::parse("range=24h&f=ua:curl", now).unwrap());
+        assert!(t.sql.contains("http_logs"));
+        let q = ViewQuery::parse("range=24h", now).unwrap();
+        assert!(top(&q, "ja4").unwrap().sql.contains("agg_host"));
+        assert!(top(&q, "path").unwrap().sql.contains("http_logs"));
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "access", "0008_access.sql"),
     migration!(9, "refdata_sources", "0009_refdata_sources.sql"),
     migration!(10, "access_lists", "0010_access_lists.sql"),
+    migration!(11, "agg_h2", "0011_agg_h2.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +190,7 @@ const NAME_KEYWORDS: &[&str] = &[
     "NOT",
     "EXISTS",
     "ALTER",
+    "DROP",
 ];
 
 impl ClusterRewrite {
