@@ -33,6 +33,21 @@ command -v cargo-zigbuild >/dev/null || [ -x "$HOME/.cargo/bin/cargo-zigbuild" ]
   cargo install -q --locked cargo-zigbuild
 }
 
+# libclang cannot parse the httpd/APR headers with zig's libc headers: generate the bindings
+# natively (same headers, same declarations) and hand them to the cross build.
+cargo build -q --release -p apr-sys
+BINDINGS=$(ls -t target/release/build/apr-sys-*/out/bindings.rs | head -1)
+export APR_SYS_BINDINGS=$PWD/$BINDINGS
+# EL's libpcap is libpcap.so.1; Debian's is libpcap.so.0.8. Link against a copy of the local
+# library renamed to EL's soname, so the binaries ask for libpcap.so.1.
+command -v patchelf >/dev/null || { log "patchelf missing: scripts/setup.sh installs it"; exit 1; }
+PCAP_STUB=$PWD/target/rpm-pcap
+mkdir -p "$PCAP_STUB"
+PCAP_LIB=$(ldconfig -p | awk '/libpcap\.so\./ && /x86-64/ {print $NF; exit}')
+cp -L "$PCAP_LIB" "$PCAP_STUB/libpcap.so"
+patchelf --set-soname libpcap.so.1 "$PCAP_STUB/libpcap.so"
+ln -sf libpcap.so "$PCAP_STUB/libpcap.so.1"   # for running the binaries here (tests)
+export LIBPCAP_LIBDIR=$PCAP_STUB
 log "building mod_ja4 and ja4-sidecar for $TARGET with glibc $GLIBC symbols"
 cargo zigbuild -q --release --target "$TARGET.$GLIBC" -p mod_ja4 -p ja4-sidecar
 BIN=target/$TARGET/release
@@ -40,6 +55,9 @@ for f in "$BIN/libmod_ja4.so" "$BIN/ja4-sidecar"; do
   newest=$(objdump -T "$f" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
   if [ "$(printf '%s\n%s\n' "$newest" "$GLIBC" | sort -V | tail -1)" != "$GLIBC" ]; then
     log "$f needs GLIBC_$newest (> $GLIBC): it would not load on el8"; exit 1
+  fi
+  if readelf -d "$f" | grep -q 'NEEDED.*libpcap\.so\.0'; then
+    log "$f links Debian's libpcap.so.0.8, not EL's libpcap.so.1"; exit 1
   fi
   log "$(basename "$f"): newest glibc symbol GLIBC_$newest (<= $GLIBC)"
 done
