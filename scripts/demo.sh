@@ -67,8 +67,9 @@ spool_dir = "$DEMO/spool"
 [http]
 listen = "127.0.0.1:$((PORT - 16))"
 [scoring]
-enabled = true
-interval_s = 300
+# The dashboard shows the lab's own scoring (its report above); set true to keep scoring
+# whatever traffic arrives next.
+enabled = false
 models_dir = "$DEMO/models"
 [dashboard]
 listen = "127.0.0.1:$PORT"

@@ -101,6 +101,12 @@
     const p = n => String(n).padStart(2, "0");
     return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
   }
+  function tshort(ms) {
+    if (!ms) return "";
+    const d = new Date(Number(ms));
+    const p = n => String(n).padStart(2, "0");
+    return `${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }
   const VERDICTS = [
     ["bot_critical", "#c92a2a", "Bot · critical"], ["bot_high", "#f03e3e", "Bot · high"],
     ["bot_medium", "#fd7e14", "Bot · medium"], ["bot_low", "#fab005", "Bot · low"],
@@ -120,7 +126,7 @@
       h("button", { class: "f", title: "Exclude " + field + " = " + s, onclick: ev => { ev.stopPropagation(); addFilter(field, s, true); } }, "−")];
   }
   const ipLink = ip => h("a", { href: link("client", { ip }), class: "mono" }, ip);
-  const fpLink = (kind, v) => v ? h("a", { href: link("fingerprint", { kind, value: v }), class: "mono" }, v) : "";
+  const fpLink = (kind, v, short) => v ? h("a", { href: link("fingerprint", { kind, value: v }), class: "mono" + (short ? " cell short" : ""), title: v }, v) : "";
 
   // ---- generic table --------------------------------------------------------------
   // cols: [{key, label, num, sort, render(row)}]
@@ -143,7 +149,7 @@
     const body = h("tbody");
     if (!rows.length) body.appendChild(h("tr", null, h("td", { colspan: cols.length, class: "empty" }, "Nothing in this range")));
     rows.forEach(row => {
-      const tr = h("tr", null, cols.map(c => h("td", { class: c.num ? "num" : "" }, c.render ? c.render(row) : (c.num ? num(row[c.key]) : String(row[c.key] ?? "")))));
+      const tr = h("tr", null, cols.map(c => h("td", { class: (c.num ? "num" : "") + (c.nowrap ? " nowrap" : "") }, c.render ? c.render(row) : (c.num ? num(row[c.key]) : String(row[c.key] ?? "")))));
       if (opts.onRow) { tr.style.cursor = "pointer"; tr.addEventListener("click", () => opts.onRow(row, tr)); }
       body.appendChild(tr);
     });
@@ -261,8 +267,14 @@
   function barFill(f) { const i = h("i"); i.style.width = Math.max(1, Math.round(f * 100)) + "%"; return i; }
   function stepLabel(s) { return s >= 86400 ? (s / 86400) + " d" : s >= 3600 ? (s / 3600) + " h" : (s / 60) + " min"; }
 
-  function reasonsList(rs) { return h("ul", { class: "reasons" }, (rs || []).slice(0, 4).map(r => h("li", null, r))); }
-  function markButtons(kind, subject) {
+  function withTitle(e, t) { e.title = t; return e; }
+  function reasonsList(rs, max) {
+    const all = rs || [];
+    const ul = h("ul", { class: "reasons" }, all.slice(0, max || 4).map(r => h("li", null, r)));
+    ul.title = all.join("\n");
+    return ul;
+  }
+  function markButtons(kind, subject, compact) {
     const mk = (label, cls) => h("button", { class: "small" + (label === "confirmed_bot" ? " danger" : ""), onclick: async ev => {
       ev.stopPropagation();
       const note = prompt("Note for the audit log (optional):", "") ;
@@ -270,7 +282,9 @@
       try { await api("labels", null, { subject_kind: kind, subject, label, note }); toast("Marked " + subject + " as " + label.replace("_", " ")); }
       catch (e) { toast("Failed: " + e.message); }
     } }, cls);
-    return h("span", { class: "actions" }, mk("false_positive", "Mark false positive"), mk("confirmed_bot", "Confirm bot"));
+    return compact
+      ? h("span", { class: "actions" }, withTitle(mk("false_positive", "FP"), "Mark " + subject + " a false positive"), withTitle(mk("confirmed_bot", "Bot"), "Confirm " + subject + " is a bot"))
+      : h("span", { class: "actions" }, mk("false_positive", "Mark false positive"), mk("confirmed_bot", "Confirm bot"));
   }
 
   views.detections = async (root) => {
@@ -278,20 +292,19 @@
     renderChips(d.ignored_filters);
     root.append(h("div", { class: "toolbar" }, h("h1", null, "Detections", h("span", { class: "sub" }, "clients the models flagged, latest per client, fingerprint, host and model")), h("span", { class: "spacer" }), csvButton("detections")));
     const cols = [
-      { label: "Detected", sort: "detected_at", render: r => ts(r.detected_at) },
-      { label: "Threat", sort: "threat_rank", render: r => fcell("threat", r.threat, threatBadge(r.threat)) },
-      { label: "Verdict", render: r => fcell("verdict", r.verdict, badge(r.verdict)) },
+      { label: "Detected", sort: "detected_at", nowrap: true, render: r => h("span", { title: ts(r.detected_at) }, tshort(r.detected_at)) },
+      { label: "Verdict", sort: "threat_rank", nowrap: true, render: r => [fcell("verdict", r.verdict, badge(r.verdict)), r.browser ? h("div", { class: "muted" }, r.browser) : null] },
       { label: "Score", num: true, sort: "score", render: r => Number(r.score).toFixed(3) },
       { label: "Client", sort: "ip", render: r => [ipLink(r.ip), h("button", { class: "f", title: "Filter", onclick: () => addFilter("ip", r.ip) }, "+")] },
-      { label: "JA4", render: r => [fpLink("ja4", r.ja4), h("button", { class: "f", onclick: () => addFilter("ja4", r.ja4) }, "+")] },
+      { label: "JA4", nowrap: true, render: r => [fpLink("ja4", r.ja4, true), h("button", { class: "f", onclick: () => addFilter("ja4", r.ja4) }, "+")] },
       { label: "Host", sort: "host", render: r => fcell("host", r.host) },
       { label: "Hits", num: true, sort: "hits" , key: "hits" },
-      { label: "ASN / country", sort: "asn", render: r => [fcell("asn", r.asn), " ", fcell("country", r.country)] },
-      { label: "Browser", render: r => r.browser ? fcell("browser", r.browser) : "" },
+      { label: "ASN", sort: "asn", nowrap: true, render: r => fcell("asn", r.asn) },
+      { label: "Country", sort: "country", render: r => fcell("country", r.country) },
       { label: "Campaign", sort: "campaign_id", render: r => r.campaign_id >= 0 ? h("a", { href: link("campaign", { id: r.campaign_id }) }, "#" + (r.campaign_id % 1000)) : "" },
-      { label: "Seen in runs", num: true, sort: "recurrence", key: "recurrence" },
-      { label: "Why", render: r => reasonsList(r.reasons) },
-      { label: "", render: r => markButtons("ip", r.ip) },
+      { label: "Runs", num: true, sort: "recurrence", key: "recurrence" },
+      { label: "Why", render: r => reasonsList(r.reasons, 2) },
+      { label: "Mark", nowrap: true, render: r => markButtons("ip", r.ip, true) },
     ];
     root.append(h("div", { class: "card" }, table(cols, d.rows), pager(d)));
   };
@@ -301,7 +314,7 @@
     renderChips(d.ignored_filters);
     root.append(h("div", { class: "toolbar" }, h("h1", null, "Scores", h("span", { class: "sub" }, "every client every scoring run scored")), h("span", { class: "spacer" }), csvButton("scores")));
     const cols = [
-      { label: "Scored", sort: "scored_at", render: r => ts(r.scored_at) },
+      { label: "Scored", sort: "scored_at", nowrap: true, render: r => h("span", { title: ts(r.scored_at) }, tshort(r.scored_at)) },
       { label: "Client", sort: "ip", render: r => ipLink(r.ip) },
       { label: "JA4", render: r => [fpLink("ja4", r.ja4), h("button", { class: "f", onclick: () => addFilter("ja4", r.ja4) }, "+")] },
       { label: "Host", render: r => fcell("host", r.host) },
@@ -427,7 +440,7 @@
     root.append(reqCard);
     const rq = await api("client/requests", apiParams({ ip }));
     const cols = [
-      { label: "Time", render: r => ts(r.ts) }, { label: "Method", key: "method" }, { label: "Host", key: "host" },
+      { label: "Time", nowrap: true, render: r => ts(r.ts) }, { label: "Method", key: "method" }, { label: "Host", key: "host" },
       { label: "Path", render: r => h("span", { class: "cell mono", title: r.path + (r.query ? "?" + r.query : "") }, r.path + (r.query ? "?" + r.query : "")) },
       { label: "Status", num: true, key: "status" }, { label: "HTTP", key: "protocol" }, { label: "JA4H", render: r => h("span", { class: "mono" }, r.ja4h) },
       { label: "Headers", num: true, render: r => String((r.header_names || []).length) }];
@@ -447,7 +460,7 @@
     renderChips(d.ignored_filters);
     root.append(h("div", { class: "toolbar" }, h("h1", null, "Audit log", h("span", { class: "sub" }, "logins, marks, list changes, exports")), h("span", { class: "spacer" }), csvButton("audit")));
     root.append(h("div", { class: "card" }, table([
-      { label: "Time", sort: "ts", render: r => ts(r.ts) }, { label: "Who", sort: "actor", render: r => fcell("actor", r.actor) },
+      { label: "Time", sort: "ts", nowrap: true, render: r => ts(r.ts) }, { label: "Who", sort: "actor", render: r => fcell("actor", r.actor) },
       { label: "Role", key: "role" }, { label: "Action", sort: "action", render: r => fcell("action", r.action) },
       { label: "Target", render: r => h("span", { class: "mono" }, r.target) }, { label: "OK", render: r => r.success ? "✓" : h("span", { class: "error" }, "✗") },
       { label: "From", render: r => h("span", { class: "mono" }, r.client_ip) },

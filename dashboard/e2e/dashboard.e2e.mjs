@@ -99,8 +99,8 @@ try {
 
   // Drill down into a client from the detections, mark it a false positive.
   await open("detections?range=24h", "table tbody tr");
-  const ip = (await page.locator("tbody tr td:nth-child(5) a").first().textContent()).trim();
-  await page.locator("tbody tr td:nth-child(5) a").first().click();
+  const ip = (await page.locator("tbody tr td:nth-child(4) a").first().textContent()).trim();
+  await page.locator("tbody tr td:nth-child(4) a").first().click();
   await page.waitForSelector("h1:has-text('Client')");
   await page.waitForSelector("table");
   await page.waitForSelector("#view .loading", { state: "detached", timeout: 30000 });

@@ -319,7 +319,20 @@ async fn table_response(
     stmt: Stmt,
 ) -> ApiResult<Response> {
     let ignored = ignored_json(&stmt);
-    let t = d.run(stmt).await?;
+    let mut t = d.run(stmt).await?;
+    // The exact row count of the whole result comes as a window column on every row.
+    if let Some(n) = t
+        .rows
+        .first()
+        .and_then(|r| r.get("_total"))
+        .and_then(|v| v.as_u64())
+    {
+        t.total = Some(n);
+    }
+    t.columns.retain(|c| c != "_total");
+    for r in &mut t.rows {
+        r.remove("_total");
+    }
     if q.csv {
         d.audit((&a.session.user, a.session.role.as_str()), "export",
             view,

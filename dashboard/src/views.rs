@@ -296,7 +296,7 @@ pub fn detections(q: &ViewQuery) -> Result<Stmt, FilterError> {
              indexOf(['none', 'low', 'medium', 'high', 'critical'], toString(threat_level)) AS threat_rank, \
              {VERDICT_CLASS} AS verdict, round(score, 4) AS score, hits, browser_family AS browser, \
              campaign_id, asn, country, user_agent AS ua, reasons, top_features, \
-             coalesce(r.runs, 0) AS recurrence \
+             coalesce(r.runs, 0) AS recurrence, count() OVER () AS _total \
              FROM (SELECT * FROM {{db}}.ml_detected_anomalies FINAL WHERE {range} AND {f}) AS d \
              LEFT JOIN (SELECT src_ip, count() AS runs FROM {{db}}.ml_all_scores \
                         WHERE {range2} AND verdict IN ('suspicious', 'bot') GROUP BY src_ip) AS r \
@@ -331,7 +331,7 @@ pub fn scores(q: &ViewQuery) -> Result<Stmt, FilterError> {
             "SELECT toUnixTimestamp64Milli(scored_at) AS scored_at, window, {ip} AS ip, ja4, host, \
              model_name AS model, model_version AS version, hits, round(forest_score, 4) AS forest_score, \
              round(ae_recon_error, 4) AS ae_recon_error, round(score, 4) AS score, threat_level AS threat, \
-             {VERDICT_CLASS} AS verdict, browser_family AS browser, campaign_id, reasons \
+             {VERDICT_CLASS} AS verdict, browser_family AS browser, campaign_id, reasons, count() OVER () AS _total \
              FROM {{db}}.ml_all_scores WHERE {range} AND {f} ORDER BY {order} {}",
             q.page_sql()
         ),
@@ -360,7 +360,8 @@ pub fn campaigns(q: &ViewQuery) -> Result<Stmt, FilterError> {
              groupUniqArray(5)(toString(ja4)) AS ja4s, groupUniqArray(5)(toString(host)) AS hosts, \
              sum(hits) AS total_hits, round(avg(score), 4) AS mean_score, round(max(score), 4) AS max_score, \
              topK(1)({VERDICT_CLASS})[1] AS verdict, \
-             toUnixTimestamp64Milli(min(scored_at)) AS first_seen, toUnixTimestamp64Milli(max(scored_at)) AS last_seen \
+             toUnixTimestamp64Milli(min(scored_at)) AS first_seen, toUnixTimestamp64Milli(max(scored_at)) AS last_seen, \
+             count() OVER () AS _total \
              FROM {{db}}.ml_all_scores WHERE {range} AND campaign_id >= 0 AND {f} \
              GROUP BY campaign_id ORDER BY {order} {}",
             q.page_sql()
@@ -565,7 +566,8 @@ pub fn client_requests(q: &ViewQuery, ip: &str) -> Stmt {
             "SELECT toUnixTimestamp64Milli(ts) AS ts, kind, method, vhost AS host, path, query, protocol, status, \
              bytes_out, client_port, ja4, ja4h, ja4t, tls_version, tls_sni AS sni, user_agent AS ua, \
              header_names, accept, accept_language, accept_encoding, sec_fetch_site, sec_fetch_mode, \
-             sec_fetch_dest, sec_ch_ua, sec_ch_ua_platform, has_cookie, has_referer, syn_ttl, syn_window, syn_mss \
+             sec_fetch_dest, sec_ch_ua, sec_ch_ua_platform, has_cookie, has_referer, syn_ttl, syn_window, syn_mss, \
+             count() OVER () AS _total \
              FROM {{db}}.http_logs WHERE {range} AND client_ip = toIPv6OrDefault({a}) \
              ORDER BY ts DESC {}",
             q.page_sql()
@@ -585,7 +587,7 @@ pub fn audit(q: &ViewQuery) -> Result<Stmt, FilterError> {
     let ip = ip_display("client_ip");
     Ok(Stmt {
         sql: format!(
-            "SELECT toUnixTimestamp64Milli(ts) AS ts, actor, role, action, target, success, {ip} AS client_ip, details \
+            "SELECT toUnixTimestamp64Milli(ts) AS ts, actor, role, action, target, success, {ip} AS client_ip, details, count() OVER () AS _total \
              FROM {{db}}.audit_logs WHERE {range} AND {f} ORDER BY {order} {}",
             q.page_sql()
         ),

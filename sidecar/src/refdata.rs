@@ -393,7 +393,7 @@ fn replace(
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Sources {
     /// Directory of the shipped reference data (Anubis rules, FoxIO mapping); default
-    /// $JA4_REFDATA_DIR, /usr/share/ja4/refdata, or the source tree's refdata/.
+    /// $JA4_REFDATA_DIR, /usr/share/ja4-platform/refdata, or the source tree's refdata/.
     #[arg(long)]
     pub package_dir: Option<PathBuf>,
     /// Do not load the shipped reference data.
@@ -436,7 +436,7 @@ pub fn package_dir(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = std::env::var_os("JA4_REFDATA_DIR") {
         return PathBuf::from(p);
     }
-    let installed = PathBuf::from("/usr/share/ja4/refdata");
+    let installed = PathBuf::from("/usr/share/ja4-platform/refdata");
     if installed.exists() {
         return installed;
     }

@@ -5,7 +5,8 @@
 //! fuzzers; verified and spoofed crawlers; a distributed campaign; handshake-only scanners),
 //! written through `requests_raw` so the real enrichment and aggregate views fill
 //! `http_logs` and the hourly tables, plus the reference rows (ASNs, countries, bot ranges)
-//! the populations come from. Deterministic for a seed.
+//! the populations come from, and the shipped reference data (crawler rules, bot ranges).
+//! Deterministic for a seed.
 //! Never: stands in for measurements of detection quality (that is the traffic lab, with
 //! real clients); never writes outside the configured database.
 
@@ -248,6 +249,9 @@ fn insert_sql(p: &Population, rows: u64, hours: u32, seed: u64, offset: u64) -> 
 
 /// Writes the reference rows and every population; returns (population, rows) written.
 pub fn generate(store: &Store, db: &str, s: Synth) -> Result<Vec<(&'static str, u64)>> {
+    // The shipped crawler rules and bot ranges, so crawler claims are judged as in production.
+    crate::refdata::load(store, db, &crate::refdata::Sources::default())
+        .context("loading the shipped reference data")?;
     for stmt in REFERENCE.split(";\n") {
         store
             .execute(&stmt.replace("{db}", db))

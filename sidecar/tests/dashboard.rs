@@ -338,6 +338,31 @@ fn dashboard_api() {
     let d = admin.get(&s, "/api/detections?range=6h&limit=5").json();
     assert!(d["total"].as_u64().unwrap() > 0, "{d}");
     assert!(d["rows"].as_array().unwrap().len() <= 5);
+    // Paging: the total is exact, the next page holds the next rows.
+    let total = d["total"].as_u64().unwrap();
+    let all = admin.get(&s, "/api/detections?range=6h&limit=500").json();
+    assert_eq!(all["rows"].as_array().unwrap().len() as u64, total.min(500));
+    assert!(!all["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "_total"));
+    if total > 5 {
+        let p1 = admin
+            .get(
+                &s,
+                "/api/detections?range=6h&limit=5&page=1&sort=ip&dir=asc",
+            )
+            .json();
+        let p0 = admin
+            .get(
+                &s,
+                "/api/detections?range=6h&limit=5&page=0&sort=ip&dir=asc",
+            )
+            .json();
+        assert_ne!(p0["rows"][0], p1["rows"][0]);
+        assert_eq!(p1["total"], total);
+    }
 
     // Long ranges are answered from the hourly aggregate; a filter only the raw log has (an
     // exclusion that matches nothing) forces the raw path: both agree.
@@ -519,6 +544,7 @@ fn dashboard_api() {
         "{}",
         &csv.body[..80.min(csv.body.len())]
     );
+    assert!(!csv.body.lines().next().unwrap().contains("_total"));
 
     // Users: admin adds one, who can log in; a disabled user's session ends.
     assert_eq!(
