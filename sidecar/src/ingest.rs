@@ -667,7 +667,10 @@ pub fn scoring_step(
         .and_then(|md| md.modified())
         .ok()
         .and_then(|t| t.elapsed().ok());
-    if age.is_none_or(|a| a.as_secs() >= cfg.retrain_hours * 3600) {
+    // A model from before a feature change cannot score today's rows: retrain it now.
+    let stale_schema = age.is_some()
+        && scoring::load_model(&current).is_ok_and(|m| m.features != scoring::feature_names());
+    if stale_schema || age.is_none_or(|a| a.as_secs() >= cfg.retrain_hours * 3600) {
         match scoring::train(
             store,
             db,

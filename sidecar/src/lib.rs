@@ -10,6 +10,7 @@
 //! counted and every user-facing error names what it was about.
 
 pub mod dns;
+pub mod features;
 pub mod ingest;
 pub mod lab;
 pub mod lists;

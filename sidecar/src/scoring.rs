@@ -51,8 +51,20 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("port_density", "port_density"),
 ];
 
+/// Every model feature: the SQL ones of [`FEATURES`], then the cross-client ones of
+/// [`crate::features::CROSS_FEATURES`].
 pub fn feature_names() -> Vec<String> {
-    FEATURES.iter().map(|(n, _)| (*n).to_owned()).collect()
+    FEATURES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(crate::features::CROSS_FEATURES.iter().copied())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Width of a feature row.
+pub fn n_features() -> usize {
+    FEATURES.len() + crate::features::CROSS_FEATURES.len()
 }
 
 /// One client (IP, JA4, host) in the window.
@@ -89,13 +101,13 @@ impl Client {
 /// The feature rows of the last `hours` hours.
 pub struct Window {
     pub clients: Vec<Client>,
-    /// `clients.len() × FEATURES.len()`, row-major.
+    /// `clients.len() × n_features()`, row-major.
     pub values: Vec<f64>,
 }
 
 impl Window {
     pub fn matrix(&self) -> Result<Matrix<'_>> {
-        Ok(Matrix::new(&self.values, FEATURES.len())?)
+        Ok(Matrix::new(&self.values, n_features())?)
     }
 }
 
@@ -121,7 +133,8 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
         .context("reading the feature window")?;
     let text = String::from_utf8_lossy(&out);
     let mut clients = Vec::new();
-    let mut values = Vec::new();
+    let mut sql_values = Vec::new();
+    let mut keys = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() != 14 + FEATURES.len() {
@@ -154,8 +167,54 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
             ja4_is_bot: f[13] == "1",
         });
         for v in &f[14..] {
-            values.push(v.parse::<f64>().unwrap_or(0.0));
+            sql_values.push(v.parse::<f64>().unwrap_or(0.0));
         }
+        keys.push((f[0].to_owned(), f[1].to_owned(), f[2].to_owned()));
+    }
+    // Header orders per client, for the cross-client features.
+    let out = store
+        .query(
+            &format!(
+                "SELECT toString(client_ip), ja4, if(vhost = '', tls_sni, toString(vhost)) AS host, ja4h, count() \
+                 FROM {db}.http_logs WHERE ts >= now64(6) - toIntervalHour({hours}) AND kind = 'request' \
+                 GROUP BY client_ip, ja4, host, ja4h"
+            ),
+            "TabSeparatedRaw",
+        )
+        .context("reading header orders")?;
+    let mut ja4h: std::collections::HashMap<(String, String, String), Vec<(String, u64)>> =
+        Default::default();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() == 5 {
+            ja4h.entry((f[0].to_owned(), f[1].to_owned(), f[2].to_owned()))
+                .or_default()
+                .push((f[3].to_owned(), f[4].parse().unwrap_or(0)));
+        }
+    }
+    let ttl = FEATURES
+        .iter()
+        .position(|(n, _)| *n == "ttl_mean")
+        .unwrap_or(0);
+    let none = Vec::new();
+    let facts: Vec<crate::features::ClientFacts> = clients
+        .iter()
+        .zip(&keys)
+        .enumerate()
+        .map(|(i, (c, k))| crate::features::ClientFacts {
+            ip: c.src_ip,
+            ja4: &c.ja4,
+            asn: c.asn,
+            user_agent: &c.user_agent,
+            ttl_mean: sql_values[i * FEATURES.len() + ttl],
+            ja4h: ja4h.get(k).unwrap_or(&none),
+        })
+        .collect();
+    let cross = crate::features::cross_client(&facts);
+    let mut values = Vec::with_capacity(clients.len() * n_features());
+    for (row, x) in sql_values.chunks(FEATURES.len()).zip(&cross) {
+        values.extend_from_slice(row);
+        values.extend_from_slice(x);
     }
     Ok(Window { clients, values })
 }
@@ -169,7 +228,7 @@ pub fn train(
     min_rows: usize,
 ) -> Result<Model> {
     let w = read_window(store, db, hours)?;
-    let n = FEATURES.len();
+    let n = n_features();
     let clean: Vec<f64> = w
         .clients
         .iter()
@@ -231,7 +290,7 @@ pub fn score_with(
     }
     let Window { clients, values } = w;
     let lists = crate::lists::AccessLists::load(store, db)?;
-    let m = Matrix::new(&values, FEATURES.len())?;
+    let m = Matrix::new(&values, n_features())?;
     let names = feature_names();
     let scored = model.score(m, &names)?;
     // A failing classifier leaves the unsupervised verdicts standing (logged).
@@ -467,7 +526,7 @@ pub fn train_classifier(
             "{analyst} clients marked by analysts in the last {hours} h: the classifier needs at least {MIN_ANALYST_LABELS}"
         );
     }
-    let n = FEATURES.len();
+    let n = n_features();
     let rows: Vec<f64> = labels
         .iter()
         .flat_map(|(i, _)| w.values[i * n..(i + 1) * n].iter().copied())
