@@ -35,15 +35,44 @@ impl Cdf {
         Cdf { sorted: v }
     }
 
-    /// Share of the baseline below `x` (ties count half), in [0, 1].
+    /// Where `x` falls in the baseline, in (0, 1): the k-th smallest of n baseline scores
+    /// sits at k/(n+1) (ties share their mid rank). Past the largest the rank approaches 1
+    /// along an exponential tail fitted to the top tenth of the baseline, so a score just
+    /// above the baseline's maximum is not "beyond everything": with a small baseline (40
+    /// clients) one in 40 ordinary clients lands there by chance alone.
     pub fn rank(&self, x: f64) -> f64 {
         let n = self.sorted.len();
         if n == 0 {
             return 0.5;
         }
+        let step = 1.0 / (n + 1) as f64;
+        let hi = self.sorted[n - 1];
+        if x > hi {
+            return 1.0 - step * (-(x - hi) / self.tail_scale()).exp();
+        }
+        if x < self.sorted[0] {
+            return step / 2.0;
+        }
         let below = self.sorted.partition_point(|&v| v < x);
         let not_above = self.sorted.partition_point(|&v| v <= x);
-        (below + not_above) as f64 / (2 * n) as f64
+        (below + not_above) as f64 / 2.0 * step + step / 2.0
+    }
+
+    /// Scale of the exponential upper tail: the mean excess of the top tenth (at least two
+    /// points) over the score just below them.
+    fn tail_scale(&self) -> f64 {
+        let n = self.sorted.len();
+        if n < 2 {
+            return f64::MIN_POSITIVE;
+        }
+        let k = (n / 10).max(2).min(n - 1);
+        let u = self.sorted[n - 1 - k];
+        let excess = self.sorted[n - k..].iter().map(|v| v - u).sum::<f64>() / k as f64;
+        if excess > 0.0 {
+            excess
+        } else {
+            f64::MIN_POSITIVE
+        }
     }
 }
 
@@ -249,9 +278,19 @@ mod tests {
     #[test]
     fn cdf_ranks() {
         let c = Cdf::new(vec![1.0, 2.0, 3.0, 4.0], 10);
-        assert_eq!(c.rank(0.0), 0.0);
-        assert_eq!(c.rank(5.0), 1.0);
-        assert_eq!(c.rank(2.0), 0.375);
+        // k-th of n at k/(n+1); between order statistics half a step up.
+        assert_eq!(c.rank(1.0), 0.2);
+        assert_eq!(c.rank(2.0), 0.4);
+        assert!((c.rank(2.5) - 0.5).abs() < 1e-12);
+        assert_eq!(c.rank(4.0), 0.8);
+        assert_eq!(c.rank(0.0), 0.1);
+        // Past the maximum: along the tail towards 1, never reaching it.
+        let (a, b, far) = (c.rank(4.1), c.rank(5.0), c.rank(100.0));
+        assert!(0.8 < a && a < b && b < far && far <= 1.0, "{a} {b} {far}");
+        assert!(far > 0.999);
+        // A single outlier of a 40-client baseline is not "beyond everything".
+        let forty = Cdf::new((0..40).map(f64::from).collect(), 1000);
+        assert!(forty.rank(39.2) < 0.98);
         let big = Cdf::new((0..100_000).map(f64::from).collect(), 1000);
         assert!((big.rank(50_000.0) - 0.5).abs() < 0.01);
     }

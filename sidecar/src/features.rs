@@ -81,12 +81,13 @@ pub fn cross_client(clients: &[ClientFacts]) -> Vec<[f64; 6]> {
             .map(|(h, n)| (h.clone(), *n as f64 / sum.max(1) as f64))
     };
     let tops: Vec<Option<(String, f64)>> = clients.iter().map(top).collect();
+    // Which addresses use each header order, whatever else they use.
     let mut ips_by_header: HashMap<&str, HashSet<IpAddr>> = HashMap::new();
-    for (c, t) in clients.iter().zip(&tops) {
+    for c in clients {
         ja4s_by_ip.entry(c.ip).or_default().insert(c.ja4);
         *clients_by_ja4.entry(c.ja4).or_default() += 1;
         *clients_by_asn.entry(c.asn).or_default() += 1;
-        if let Some((h, _)) = t {
+        for (h, _) in c.ja4h.iter().filter(|(h, n)| !h.is_empty() && *n > 0) {
             ips_by_header.entry(h.as_str()).or_default().insert(c.ip);
         }
     }
@@ -101,13 +102,21 @@ pub fn cross_client(clients: &[ClientFacts]) -> Vec<[f64; 6]> {
             } else {
                 clients_by_asn.get(&c.asn).copied().unwrap_or(1) as f64 / total
             };
-            let (sharing, confidence) = match t {
-                Some((h, conf)) => {
-                    let others = ips_by_header.get(h.as_str()).map_or(1, HashSet::len) - 1;
-                    ((others as f64).ln_1p(), *conf)
-                }
-                None => (0.0, 0.0),
+            // Share of the client's requests sent with a header order another address also
+            // uses: browsers of one version share theirs (≈1), a tool's own order does not.
+            let total_req: u64 = c.ja4h.iter().map(|(_, n)| n).sum();
+            let shared: u64 = c
+                .ja4h
+                .iter()
+                .filter(|(h, _)| ips_by_header.get(h.as_str()).is_some_and(|s| s.len() > 1))
+                .map(|(_, n)| n)
+                .sum();
+            let sharing = if total_req == 0 {
+                0.0
+            } else {
+                shared as f64 / total_req as f64
             };
+            let confidence = t.as_ref().map_or(0.0, |(_, conf)| *conf);
             let mismatch = match (claimed_os_ttl(c.user_agent), initial_ttl(c.ttl_mean)) {
                 (Some(claim), seen) if seen != 0 && seen != claim => 1.0,
                 _ => 0.0,
@@ -186,8 +195,9 @@ mod tests {
         assert!((f[3][1] - 4f64.log10()).abs() < 1e-12);
         // Half the clients are in ASN 100.
         assert_eq!(f[0][2], 0.5);
-        // Three addresses share Chrome's header order (two others), 90% of the time.
-        assert!((f[0][3] - 2f64.ln_1p()).abs() < 1e-12);
+        // Chrome's header orders are used by three addresses: all its requests are shared;
+        // 90% of them use its top order. Python's order is its own.
+        assert_eq!(f[0][3], 1.0);
         assert!((f[0][4] - 0.9).abs() < 1e-12);
         assert_eq!(f[3][3], 0.0);
         assert_eq!(f[3][4], 1.0);
