@@ -48,6 +48,11 @@ pub struct ScoringConfig {
     pub interval_s: u64,
     /// Window each run scores.
     pub window_hours: u32,
+    /// Every this many runs, score the long window instead: slow bots (a request every few
+    /// minutes) only stand out over a day. 0 disables the slow pass.
+    pub slow_every_runs: u32,
+    /// The long window of the slow pass.
+    pub slow_window_hours: u32,
     /// Retrain when the model is older than this (and at start without one).
     pub retrain_hours: u64,
     /// Traffic window the model learns from.
@@ -65,6 +70,8 @@ impl Default for ScoringConfig {
             enabled: true,
             interval_s: 300,
             window_hours: 1,
+            slow_every_runs: 12,
+            slow_window_hours: 24,
             retrain_hours: 24,
             train_window_hours: 24,
             min_train_rows: 50,
@@ -634,8 +641,11 @@ async fn scoring_loop(cfg: ScoringConfig, db: String, store: Arc<Store>, m: Arc<
     };
     let mut tick = tokio::time::interval(Duration::from_secs(cfg.interval_s.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut run: u64 = 0;
     loop {
         tick.tick().await;
+        run += 1;
+        let hours = window_for_run(&cfg, run);
         let (cfg2, db2, store2, m2, v2) = (
             cfg.clone(),
             db.clone(),
@@ -644,7 +654,7 @@ async fn scoring_loop(cfg: ScoringConfig, db: String, store: Arc<Store>, m: Arc<
             verifier.clone(),
         );
         let _ = tokio::task::spawn_blocking(move || {
-            if let Err(e) = scoring_step(&cfg2, &db2, &store2, &m2, v2.as_deref()) {
+            if let Err(e) = scoring_step(&cfg2, &db2, &store2, &m2, v2.as_deref(), hours) {
                 m2.scoring_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %format!("{e:#}"), "scoring run failed");
             }
@@ -653,13 +663,25 @@ async fn scoring_loop(cfg: ScoringConfig, db: String, store: Arc<Store>, m: Arc<
     }
 }
 
-/// One scoring run: train if the model is missing or old, then score and write.
+/// The window run number `run` (from 1) scores: the long one every `slow_every_runs` runs.
+pub fn window_for_run(cfg: &ScoringConfig, run: u64) -> u32 {
+    let every = u64::from(cfg.slow_every_runs);
+    if every > 0 && run % every == 0 {
+        cfg.slow_window_hours.max(1)
+    } else {
+        cfg.window_hours.max(1)
+    }
+}
+
+/// One scoring run over the last `window_hours`: train if the model is missing or old, then
+/// score and write.
 pub fn scoring_step(
     cfg: &ScoringConfig,
     db: &str,
     store: &Store,
     m: &Metrics,
     verifier: Option<&crate::verify::Verifier>,
+    window_hours: u32,
 ) -> Result<()> {
     use crate::scoring;
     let current = cfg.models_dir.join("current.json");
@@ -722,7 +744,7 @@ pub fn scoring_step(
     let results = scoring::score_with(
         store,
         db,
-        cfg.window_hours,
+        window_hours,
         &model,
         classifier.as_ref(),
         verifier,
@@ -737,13 +759,8 @@ pub fn scoring_step(
                 .max()
         })
         .unwrap_or_else(|| "current".into());
-    let (all, detected) = scoring::write(
-        store,
-        db,
-        &format!("{}h", cfg.window_hours),
-        &version,
-        &results,
-    )?;
+    let (all, detected) =
+        scoring::write(store, db, &format!("{}h", window_hours), &version, &results)?;
     m.scoring_runs.fetch_add(1, Ordering::Relaxed);
     m.scored_clients.fetch_add(all as u64, Ordering::Relaxed);
     m.detections.fetch_add(detected as u64, Ordering::Relaxed);

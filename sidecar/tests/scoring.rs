@@ -447,14 +447,50 @@ fn train_and_score_synthetic_traffic() {
         ..Default::default()
     };
     let m = ja4_sidecar::ingest::Metrics::default();
-    for _ in 0..2 {
-        ja4_sidecar::ingest::scoring_step(&cfg, "ja4m", &store, &m, None).unwrap();
+    for run in 1..=2 {
+        let hours = ja4_sidecar::ingest::window_for_run(&cfg, run);
+        assert_eq!(hours, 1);
+        ja4_sidecar::ingest::scoring_step(&cfg, "ja4m", &store, &m, None, hours).unwrap();
     }
     let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!((get(&m.trainings), get(&m.scoring_runs)), (1, 2));
     assert_eq!(get(&m.scored_clients), 2 * results.len() as u64);
     assert!(get(&m.detections) >= 2 * 15);
     assert!(m.render().contains("ja4_detections_total"));
+
+    // The slow pass: a bot with one failed login an hour is one request in any hour; over
+    // the day it stands out.
+    assert_eq!(ja4_sidecar::ingest::window_for_run(&cfg, 12), 24);
+    store
+        .execute(
+            "INSERT INTO ja4m.requests_raw (ts, kind, client_ip, vhost, method, path, protocol, status, ja4, user_agent, header_names) \
+             SELECT now64(6) - toIntervalMinute(number * 60 + 30), 'request', toIPv6('198.18.9.9'), 'shop.test', 'POST', '/login', \
+             'HTTP/1.1', 401, 't13d190900_9dc949149365_97f8aa674fd9', 'python-requests/2.31', ['host', 'user-agent', 'accept-encoding', 'accept'] \
+             FROM numbers(24)",
+        )
+        .unwrap();
+    ja4_sidecar::ingest::scoring_step(&cfg, "ja4m", &store, &m, None, 24).unwrap();
+    let slow = |window: &str| {
+        String::from_utf8(
+            store
+                .query(
+                    &format!(
+                        "SELECT hits, verdict FROM ja4m.ml_all_scores WHERE src_ip = toIPv6('198.18.9.9') AND window = '{window}' ORDER BY scored_at DESC LIMIT 1"
+                    ),
+                    "TSV",
+                )
+                .unwrap(),
+        )
+        .unwrap()
+        .trim()
+        .to_owned()
+    };
+    let day = slow("24h");
+    assert!(day.starts_with("24\t"), "{day}");
+    assert!(day.ends_with("bot") || day.ends_with("suspicious"), "{day}");
+    ja4_sidecar::ingest::scoring_step(&cfg, "ja4m", &store, &m, None, 1).unwrap();
+    let hour = slow("1h");
+    assert!(hour.is_empty() || hour.starts_with("1\t"), "{hour}");
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
