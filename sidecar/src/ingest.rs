@@ -666,7 +666,7 @@ async fn scoring_loop(cfg: ScoringConfig, db: String, store: Arc<Store>, m: Arc<
 /// The window run number `run` (from 1) scores: the long one every `slow_every_runs` runs.
 pub fn window_for_run(cfg: &ScoringConfig, run: u64) -> u32 {
     let every = u64::from(cfg.slow_every_runs);
-    if every > 0 && run % every == 0 {
+    if every > 0 && run.is_multiple_of(every) {
         cfg.slow_window_hours.max(1)
     } else {
         cfg.window_hours.max(1)
