@@ -2,9 +2,12 @@
 //!
 //! Owns: [`offline`] (the `pcap` subcommand: capture files through the same decode path as the
 //! module's live capture), [`ingest`] (`serve`: batches over the unix socket into the store,
-//! `/metrics`), [`store`] (the ClickHouse store: embedded chDB or a server, migrations, the
-//! spool), [`mlcmd`] (`ml …`: the models on CSV files). Will own (issues 5–6): enrichment, the
-//! scoring loop, the dashboard server.
+//! `/metrics`, the scoring loop, the dashboard listener), [`store`] (the ClickHouse store:
+//! embedded chDB or a server, migrations, the spool), [`refdata`] (reference data loaders),
+//! [`dns`] and [`verify`] (crawler verification), [`features`] (cross-client features),
+//! [`scoring`] (windows, training, scoring, the classifier, writing verdicts), [`lists`]
+//! (analysts' allow/deny lists), [`mlcmd`] (`ml …` on CSV files), [`lab`] (the traffic lab),
+//! [`synth`] (generated traffic). The dashboard itself is the `ja4-dashboard` crate.
 //!
 //! Never: lets a bad input (capture, batch, config) crash it or vanish silently; every drop is
 //! counted and every user-facing error names what it was about.
