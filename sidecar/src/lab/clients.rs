@@ -78,6 +78,92 @@ public class LabClient {
 }
 "#;
 
+/// The Go client: GETs with Go's net/http and crypto/tls (HTTP/2 when offered), from `src`.
+pub const GO_CLIENT: &str = r#"
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+)
+
+func main() {
+	src, port, ua, pattern := os.Args[1], os.Args[2], os.Args[3], os.Args[5]
+	n, _ := strconv.Atoi(os.Args[4])
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, "127.0.0.1:"+port)
+		},
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, ServerName: "shop.lab"},
+		ForceAttemptHTTP2: true,
+	}
+	c := &http.Client{Transport: tr}
+	for i := 0; i < n; i++ {
+		req, _ := http.NewRequest("GET", "https://shop.lab:"+port+strings.ReplaceAll(pattern, "{i}", strconv.Itoa(i)), nil)
+		req.Header.Set("User-Agent", ua)
+		resp, err := c.Do(req)
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+"#;
+
+/// Builds the Go client once per lab directory (clients run in parallel threads).
+fn go_binary(dir: &Path) -> Result<std::path::PathBuf> {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let bin = dir.join("lab_client_go");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let source = dir.join("lab_client.go");
+    std::fs::write(&source, GO_CLIENT)?;
+    status(
+        Command::new("go")
+            .arg("build")
+            .arg("-o")
+            .arg(&bin)
+            .arg(&source)
+            // The user's build cache: the standard library compiles once, not per lab.
+            .env("GO111MODULE", "off"),
+        "go build of the Go client (is golang-go installed? scripts/setup.sh installs it)",
+    )?;
+    Ok(bin)
+}
+
+/// The Go client: `count` GETs of `pattern` with Go's TLS stack.
+pub fn go(
+    dir: &Path,
+    src: Ipv4Addr,
+    port: u16,
+    ua: &str,
+    count: usize,
+    pattern: &str,
+) -> Result<()> {
+    let bin = go_binary(dir)?;
+    status(
+        Command::new(bin).args([
+            &src.to_string(),
+            &port.to_string(),
+            ua,
+            &count.to_string(),
+            pattern,
+        ]),
+        "go client",
+    )
+}
+
 fn status(cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd
         .stdin(Stdio::null())

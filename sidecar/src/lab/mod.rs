@@ -33,6 +33,7 @@ pub enum Scenario {
     ScrapersCurl,
     ScrapersPython,
     ScrapersJava,
+    ScrapersGo,
     CredentialStuffing,
     PathFuzzers,
     BrowserUaSpoofer,
@@ -41,13 +42,14 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Humans,
         Scenario::VerifiedGoodBots,
         Scenario::SpoofedCrawlers,
         Scenario::ScrapersCurl,
         Scenario::ScrapersPython,
         Scenario::ScrapersJava,
+        Scenario::ScrapersGo,
         Scenario::CredentialStuffing,
         Scenario::PathFuzzers,
         Scenario::BrowserUaSpoofer,
@@ -63,6 +65,7 @@ impl Scenario {
             Scenario::ScrapersCurl => "scrapers_curl",
             Scenario::ScrapersPython => "scrapers_python",
             Scenario::ScrapersJava => "scrapers_java",
+            Scenario::ScrapersGo => "scrapers_go",
             Scenario::CredentialStuffing => "credential_stuffing",
             Scenario::PathFuzzers => "path_fuzzers",
             Scenario::BrowserUaSpoofer => "browser_ua_spoofer",
@@ -94,7 +97,10 @@ impl Scenario {
         let (q, f) = match self {
             Scenario::Humans => (20, 40),
             Scenario::VerifiedGoodBots | Scenario::SpoofedCrawlers => (3, 5),
-            Scenario::ScrapersCurl | Scenario::ScrapersPython | Scenario::ScrapersJava => (2, 4),
+            Scenario::ScrapersCurl
+            | Scenario::ScrapersPython
+            | Scenario::ScrapersJava
+            | Scenario::ScrapersGo => (2, 4),
             Scenario::CredentialStuffing | Scenario::PathFuzzers | Scenario::BrowserUaSpoofer => {
                 (2, 4)
             }
@@ -197,6 +203,7 @@ fn run_scenario(
                             }
                             Scenario::ScrapersPython => clients::python(dir, "get", ip, port, "python-requests/2.31.0", 60, "/search.html?page={i}"),
                             Scenario::ScrapersJava => clients::java(dir, ip, port, "Java/17.0.15", 60, "/search.html?item={i}"),
+                            Scenario::ScrapersGo => clients::go(dir, ip, port, "Go-http-client/2.0", 60, "/search.html?sku={i}"),
                             Scenario::CredentialStuffing => clients::python(dir, "post", ip, port, CHROME_UA, 40, "/login.html"),
                             Scenario::PathFuzzers => {
                                 clients::curl(ip, port, "Mozilla/5.0 (compatible; scanner)", "GET", &seq(60, "/.{i}/wp-admin.php"))?;
