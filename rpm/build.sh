@@ -19,19 +19,14 @@ done
 TARGET=x86_64-unknown-linux-gnu
 GLIBC=2.28
 
-# Tools: rpmbuild (apt), zig (PyPI, into .cache), cargo-zigbuild (cargo).
-command -v rpmbuild >/dev/null || { log "rpmbuild missing: scripts/setup.sh installs it"; exit 1; }
-ZIG_VENV=.cache/zig-venv
-if ! "$ZIG_VENV/bin/python" -c 'import ziglang' 2>/dev/null; then
-  log "installing zig (PyPI ziglang)"
-  python3 -m venv "$ZIG_VENV"
-  "$ZIG_VENV/bin/pip" install -q ziglang==0.13.0.post1
-fi
-export PATH="$PWD/$ZIG_VENV/bin:$PATH"
-command -v cargo-zigbuild >/dev/null || [ -x "$HOME/.cargo/bin/cargo-zigbuild" ] || {
-  log "installing cargo-zigbuild (one-time build)"
-  cargo install -q --locked cargo-zigbuild
-}
+# Tools come from scripts/setup.sh: rpmbuild, patchelf (apt), zig (PyPI, into .cache),
+# cargo-zigbuild (cargo).
+need() { command -v "$1" >/dev/null || { log "$1 missing: scripts/setup.sh installs it"; exit 1; }; }
+need rpmbuild
+need patchelf
+export PATH="$PWD/.cache/zig-venv/bin:$HOME/.cargo/bin:$PATH"
+need cargo-zigbuild
+python3 -c 'import ziglang' 2>/dev/null || { log "zig missing: scripts/setup.sh installs it"; exit 1; }
 
 # libclang cannot parse the httpd/APR headers with zig's libc headers: generate the bindings
 # natively (same headers, same declarations) and hand them to the cross build.
@@ -40,7 +35,6 @@ BINDINGS=$(ls -t target/release/build/apr-sys-*/out/bindings.rs | head -1)
 export APR_SYS_BINDINGS=$PWD/$BINDINGS
 # EL's libpcap is libpcap.so.1; Debian's is libpcap.so.0.8. Link against a copy of the local
 # library renamed to EL's soname, so the binaries ask for libpcap.so.1.
-command -v patchelf >/dev/null || { log "patchelf missing: scripts/setup.sh installs it"; exit 1; }
 PCAP_STUB=$PWD/target/rpm-pcap
 mkdir -p "$PCAP_STUB"
 PCAP_LIB=$(ldconfig -p | awk '/libpcap\.so\./ && /x86-64/ {print $NF; exit}')

@@ -331,19 +331,27 @@ fn condition(
             } else {
                 "src_ip"
             };
-            let from = p.bind("Int64", (q.from_ms - 86_400_000).to_string());
-            let to = p.bind("Int64", q.to_ms.to_string());
-            let scored = format!(
-                "SELECT src_ip, ja4 FROM {db}.ml_all_scores WHERE scored_at >= fromUnixTimestamp64Milli({from}, 'UTC') AND scored_at < fromUnixTimestamp64Milli({to}, 'UTC') GROUP BY src_ip, ja4"
-            );
+            let latest = latest_verdicts(q, db, p);
             if value == "unscored" {
-                format!("({ip}, ja4) NOT IN ({scored})")
+                format!("({ip}, ja4) NOT IN (SELECT src_ip, ja4 FROM ({latest}))")
             } else {
                 let v = p.bind("String", value);
-                format!("({ip}, ja4) IN ({scored} HAVING argMax({VERDICT_CLASS}, scored_at) = {v})")
+                format!("({ip}, ja4) IN (SELECT src_ip, ja4 FROM ({latest}) WHERE cls = {v})")
             }
         }
     }
+}
+
+/// The latest verdict class (`cls`) of every (client, JA4) scored from a day before the range
+/// to its end: the one definition the verdict filter and the overview's series share.
+pub fn latest_verdicts(q: &ViewQuery, db: &str, p: &mut Params) -> String {
+    let from = p.bind("Int64", (q.from_ms - 86_400_000).to_string());
+    let to = p.bind("Int64", q.to_ms.to_string());
+    format!(
+        "SELECT src_ip, ja4, argMax({VERDICT_CLASS}, scored_at) AS cls FROM {db}.ml_all_scores \
+         WHERE scored_at >= fromUnixTimestamp64Milli({from}, 'UTC') AND scored_at < fromUnixTimestamp64Milli({to}, 'UTC') \
+         GROUP BY src_ip, ja4"
+    )
 }
 
 #[cfg(test)]

@@ -63,15 +63,9 @@ fn agg_range(q: &ViewQuery, p: &mut Params) -> String {
     )
 }
 
-/// Latest verdict class per (client, JA4) scored up to a day before the range.
+/// Latest verdict class per (client, JA4), as the CTE `v`.
 fn verdicts_cte(q: &ViewQuery, p: &mut Params) -> String {
-    let from = p.bind("Int64", (q.from_ms - 86_400_000).to_string());
-    let to = p.bind("Int64", q.to_ms.to_string());
-    format!(
-        "v AS (SELECT src_ip, ja4, argMax({VERDICT_CLASS}, scored_at) AS cls FROM {{db}}.ml_all_scores \
-         WHERE scored_at >= fromUnixTimestamp64Milli({from}, 'UTC') AND scored_at < fromUnixTimestamp64Milli({to}, 'UTC') \
-         GROUP BY src_ip, ja4)"
-    )
+    format!("v AS ({})", crate::filters::latest_verdicts(q, "{db}", p))
 }
 
 /// Totals over the range: requests, connections without a request, clients, fingerprints.

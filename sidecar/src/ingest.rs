@@ -689,9 +689,12 @@ pub fn scoring_step(
         .and_then(|md| md.modified())
         .ok()
         .and_then(|t| t.elapsed().ok());
-    // A model from before a feature change cannot score today's rows: retrain it now.
-    let stale_schema = age.is_some()
-        && scoring::load_model(&current).is_ok_and(|m| m.features != scoring::feature_names());
+    // The current model, read once. One from before a feature change cannot score today's
+    // rows: retrain it now.
+    let mut model = age.and_then(|_| scoring::load_model(&current).ok());
+    let stale_schema = model
+        .as_ref()
+        .is_some_and(|m| m.features != scoring::feature_names());
     if stale_schema || age.is_none_or(|a| a.as_secs() >= cfg.retrain_hours * 3600) {
         match scoring::train(
             store,
@@ -700,14 +703,15 @@ pub fn scoring_step(
             ja4_ml::ModelParams::default(),
             cfg.min_train_rows,
         ) {
-            Ok(model) => {
-                if let Some(why) = &model.ae_failure {
+            Ok(trained) => {
+                if let Some(why) = &trained.ae_failure {
                     m.ae_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %why, "autoencoder failed: the forest scores alone");
                 }
-                let path = scoring::save_model(&cfg.models_dir, &model)?;
+                let path = scoring::save_model(&cfg.models_dir, &trained)?;
                 m.trainings.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(model = %path.display(), rows = model.trained_rows, "trained a model");
+                tracing::info!(model = %path.display(), rows = trained.trained_rows, "trained a model");
+                model = Some(trained);
                 // The supervised classifier, when analysts have marked enough clients.
                 match scoring::train_classifier(
                     store,
@@ -735,7 +739,11 @@ pub fn scoring_step(
             Err(e) => return Err(e.context("training the first model")),
         }
     }
-    let model = scoring::load_model(&current)?;
+    let model = match model {
+        Some(m) => m,
+        // Names the file and why it cannot be read.
+        None => scoring::load_model(&current)?,
+    };
     let classifier = scoring::load_classifier(&cfg.models_dir).unwrap_or_else(|e| {
         m.classifier_failures.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(error = %format!("{e:#}"), "classifier unusable: scoring without it");

@@ -31,16 +31,9 @@ pub struct AccessLists {
     ja4: HashMap<String, Entry>,
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 /// True when `ip` is inside `net`/`len` (same family).
 pub fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (canonical(ip), canonical(net)) {
+    match (ip.to_canonical(), net.to_canonical()) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let len = u32::from(len.min(32));
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
@@ -77,7 +70,7 @@ impl AccessLists {
             match kind {
                 "ip" => {
                     if let Ok(ip) = value.parse::<IpAddr>() {
-                        l.ips.insert(canonical(ip), entry);
+                        l.ips.insert(ip.to_canonical(), entry);
                     }
                 }
                 "net" => {
@@ -120,7 +113,7 @@ impl AccessLists {
 
     /// The entry that decides for this client, deny first.
     pub fn matching(&self, ip: IpAddr, ja4: &str) -> Option<&Entry> {
-        let ip = canonical(ip);
+        let ip = ip.to_canonical();
         let all: Vec<&Entry> = self
             .ips
             .get(&ip)

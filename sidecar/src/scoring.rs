@@ -148,10 +148,7 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
             .parse()
             .with_context(|| format!("address '{}'", f[0]))?;
         clients.push(Client {
-            src_ip: match ip {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-                v4 => v4,
-            },
+            src_ip: ip.to_canonical(),
             ja4: f[1].to_owned(),
             host: f[2].to_owned(),
             hits: f[3].parse().unwrap_or(0),
@@ -480,10 +477,7 @@ pub fn window_labels(store: &Store, db: &str, w: &Window) -> Result<(Vec<(usize,
         }
         let ip = f[0]
             .parse::<IpAddr>()
-            .map(|ip| match ip {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-                v4 => v4,
-            })
+            .map(|ip| ip.to_canonical())
             .map(|ip| ip.to_string())
             .unwrap_or_default();
         let label = match (f[3], f[4]) {

@@ -99,13 +99,6 @@ pub fn system_resolver() -> Option<std::net::SocketAddr> {
         })
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 /// Verifies crawler claims, caching verdicts.
 pub struct Verifier {
     resolver: Resolver,
@@ -141,7 +134,7 @@ impl Verifier {
         if in_published_range {
             return Verdict::Range;
         }
-        let ip = canonical(ip);
+        let ip = ip.to_canonical();
         let key = (ip, crawler.to_owned());
         if let Ok(c) = self.cache.lock() {
             if let Some((v, until)) = c.get(&key) {

@@ -153,15 +153,20 @@ pub fn go(
 ) -> Result<()> {
     let bin = go_binary(dir)?;
     status(
-        Command::new(bin).args([
-            &src.to_string(),
-            &port.to_string(),
-            ua,
-            &count.to_string(),
-            pattern,
-        ]),
+        Command::new(bin).args(tool_args(src, port, ua, count, pattern)),
         "go client",
     )
+}
+
+/// The arguments every scripted client (Python, Java, Go) takes, in its order.
+fn tool_args(src: Ipv4Addr, port: u16, ua: &str, count: usize, pattern: &str) -> [String; 5] {
+    [
+        src.to_string(),
+        port.to_string(),
+        ua.to_owned(),
+        count.to_string(),
+        pattern.to_owned(),
+    ]
 }
 
 fn status(cmd: &mut Command, what: &str) -> Result<()> {
@@ -223,14 +228,10 @@ pub fn python(
         std::fs::write(&script, PYTHON_CLIENT)?;
     }
     status(
-        Command::new("python3").arg(&script).args([
-            mode,
-            &src.to_string(),
-            &port.to_string(),
-            ua,
-            &count.to_string(),
-            pattern,
-        ]),
+        Command::new("python3")
+            .arg(&script)
+            .arg(mode)
+            .args(tool_args(src, port, ua, count, pattern)),
         "python client",
     )
 }
@@ -249,13 +250,9 @@ pub fn java(
         std::fs::write(&source, JAVA_CLIENT)?;
     }
     status(
-        Command::new("java").arg(&source).args([
-            &src.to_string(),
-            &port.to_string(),
-            ua,
-            &count.to_string(),
-            pattern,
-        ]),
+        Command::new("java")
+            .arg(&source)
+            .args(tool_args(src, port, ua, count, pattern)),
         "java client",
     )
 }
