@@ -60,7 +60,10 @@ const char *ja4_ssl_var(apr_pool_t *p, server_rec *s, conn_rec *c, request_rec *
 int ja4_is_https(conn_rec *c)
 {
     APR_OPTIONAL_FN_TYPE(ssl_is_https) *fn = APR_RETRIEVE_OPTIONAL_FN(ssl_is_https);
-    return fn != NULL && fn(c);
+    if (fn == NULL) {
+        return -1;
+    }
+    return fn(c) ? 1 : 0;
 }
 
 const char *ja4_server_version(void) { return AP_SERVER_BASEREVISION; }

@@ -24,6 +24,8 @@ const apr_array_header_t *ja4_table_elts(const apr_table_t *t);
 
 /* mod_ssl's optional functions; NULL / 0 when mod_ssl is not loaded. */
 const char *ja4_ssl_var(apr_pool_t *p, server_rec *s, conn_rec *c, request_rec *r, const char *name);
+/* 1: mod_ssl runs TLS on this connection (after its pre_connection), 0: it does not,
+ * -1: mod_ssl is not loaded. */
 int ja4_is_https(conn_rec *c);
 
 const char *ja4_server_version(void);

@@ -466,9 +466,7 @@ fn orphan(table: &Option<ConnTable<'_>>, sink: &mut export::ParentSink, rec: Con
             ..Default::default()
         }
     };
-    let mut buf = Vec::with_capacity(768);
-    r.encode(&mut buf);
-    sink.push(buf);
+    sink.push(|buf| r.encode(buf));
 }
 
 /// What the capture knows about the connection with this client address and SYN ISN.

@@ -8,7 +8,7 @@
 
 use std::ffi::{c_int, c_void, CString};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use apr_sys as sys;
@@ -51,11 +51,15 @@ pub struct ConnState {
     /// Variable values computed at the connection's first request, reused by the others.
     pub vars: OnceLock<ConnVars>,
     pub requests: AtomicU32,
-    /// The JA4H header-name hash of the last request (keep-alive clients repeat their names).
-    pub ja4h_names: std::sync::Mutex<ja4_core::fingerprint::NamesCache>,
-    /// The encoded TLS and transport fields of this connection's records, once they can no
-    /// longer change (hello in, capture entry complete): later requests copy them.
-    pub segments: OnceLock<(Vec<u8>, Vec<u8>)>,
+    /// The last JA4H and its inputs (keep-alive clients repeat their headers).
+    pub ja4h_memo: std::sync::Mutex<crate::request::Ja4hMemo>,
+    /// The encoded connection segment of this connection's records, once it can no longer
+    /// change (hello in, capture entry complete): later requests copy or reference it.
+    pub segment: OnceLock<Vec<u8>>,
+    /// The export frame (serial) and payload offset where the segment was last written; only
+    /// touched under the export queue's lock.
+    pub segment_serial: AtomicU64,
+    pub segment_offset: AtomicU32,
 }
 
 /// The per-connection values of the JA4* variables, as C strings for `apr_table_setn`.
@@ -207,8 +211,10 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
             tls: OnceLock::new(),
             vars: OnceLock::new(),
             requests: AtomicU32::new(0),
-            ja4h_names: Default::default(),
-            segments: OnceLock::new(),
+            ja4h_memo: Default::default(),
+            segment: OnceLock::new(),
+            segment_serial: AtomicU64::new(0),
+            segment_offset: AtomicU32::new(0),
         };
         crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
         let raw = Box::into_raw(Box::new(state));
@@ -222,20 +228,29 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
                 Some(sys::apr_pool_cleanup_null),
             );
             sys::ja4_set_module_config(conn.conn_config, raw as *mut c_void);
-            let scan = crate::ffi::pool_box(
-                conn.pool,
-                HelloScan {
-                    state: raw,
-                    buf: Vec::new(),
-                    done: false,
-                },
-            );
-            sys::ap_add_input_filter(
-                FILTER_NAME.as_ptr(),
-                scan as *mut c_void,
-                std::ptr::null_mut(),
-                c,
-            );
+        }
+        // This hook runs after mod_ssl's: a connection mod_ssl does not encrypt carries no
+        // ClientHello for us, and a plain HTTP connection pays nothing for the filter. Without
+        // mod_ssl (another TLS module, or none) the filter looks at the first bytes itself.
+        // SAFETY: the connection is live.
+        if unsafe { sys::ja4_is_https(c) } != 0 {
+            // SAFETY: as above.
+            unsafe {
+                let scan = crate::ffi::pool_box(
+                    conn.pool,
+                    HelloScan {
+                        state: raw,
+                        buf: Vec::new(),
+                        done: false,
+                    },
+                );
+                sys::ap_add_input_filter(
+                    FILTER_NAME.as_ptr(),
+                    scan as *mut c_void,
+                    std::ptr::null_mut(),
+                    c,
+                );
+            }
         }
         sys::OK as c_int
     })
@@ -277,7 +292,8 @@ pub unsafe fn state<'a>(c: *const sys::conn_rec) -> Option<&'a ConnState> {
 }
 
 /// The raw input filter: passes everything through and watches the first bytes for a
-/// ClientHello.
+/// ClientHello. Once it has decided (hello parsed, or not TLS) it only forwards: a flag test
+/// and a call, for every read of the connection's life.
 pub unsafe extern "C" fn raw_in_filter(
     f: *mut sys::ap_filter_t,
     bb: *mut sys::apr_bucket_brigade,
@@ -285,25 +301,20 @@ pub unsafe extern "C" fn raw_in_filter(
     block: sys::apr_read_type_e,
     readbytes: sys::apr_off_t,
 ) -> sys::apr_status_t {
-    // SAFETY: httpd passes the live filter and brigade.
-    let next = unsafe { (*f).next };
+    // SAFETY: httpd passes the live filter; ctx is NULL or the HelloScan set in pre_connection,
+    // and only this connection's thread runs its input filters.
+    let (next, scan) = unsafe { ((*f).next, ((*f).ctx as *mut HelloScan).as_mut()) };
     // SAFETY: pass the read down unchanged; we only look at what comes back.
     let rv = unsafe { sys::ap_get_brigade(next, bb, mode, block, readbytes) };
-    if rv != 0
+    let Some(scan) = scan else { return rv };
+    if scan.done
+        || rv != 0
         || mode == sys::ap_input_mode_t_AP_MODE_SPECULATIVE
         || mode == sys::ap_input_mode_t_AP_MODE_INIT
     {
         return rv;
     }
     guard((), || {
-        // SAFETY: ctx is the HelloScan set in pre_connection; only this connection's thread
-        // runs its input filters.
-        let Some(scan) = (unsafe { ((*f).ctx as *mut HelloScan).as_mut() }) else {
-            return;
-        };
-        if scan.done {
-            return;
-        }
         // SAFETY: we walk the brigade httpd gave us without modifying it.
         unsafe { inspect(scan, bb) };
     });

@@ -2,9 +2,11 @@
 //! thread that sends framed batches to the sidecar's unix socket and/or appends JSON Lines to
 //! `JA4ExportFile`.
 //!
-//! Owns: the queue (drop-oldest when full, counted), batching by size and interval, reconnect
-//! with exponential backoff, a bounded backlog of unsent frames, and the final flush at child
-//! exit.
+//! Owns: the queue (a chain of frames under construction: a request thread encodes its record
+//! straight into the newest, under one short mutex hold, with no allocation once the buffers
+//! are warm), drop-oldest when full (a whole frame, counted), batching by size and interval,
+//! reconnect with exponential backoff, a bounded backlog of unsent frames, and the final flush
+//! at child exit.
 //! Never: blocks a request thread beyond one short mutex hold, or loses a record without
 //! counting it.
 
@@ -12,18 +14,76 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use ja4_core::batch::{self, Record, RecordKind};
+use ja4_core::batch::{self, Record, RecordKind, HEADER_LEN};
 use ja4_core::directives::ModuleConfig;
 
 use crate::conn::ConnState;
 use crate::status;
 
+/// A frame being filled: its buffer starts with room for the header.
+struct Chunk {
+    buf: Vec<u8>,
+    count: u32,
+    /// Distinguishes frames for connection-segment references.
+    serial: u64,
+}
+
+/// Bytes after which a frame is closed even below the batch size.
+const CHUNK_BYTES: usize = 4 << 20;
+/// Spare buffers kept for reuse.
+const SPARE: usize = 4;
+
 struct Queue {
-    records: VecDeque<Vec<u8>>,
+    chunks: VecDeque<Chunk>,
+    spare: Vec<Vec<u8>>,
+    serial: u64,
+    records: usize,
     stop: bool,
+}
+
+impl Queue {
+    /// The frame a record goes into now (a new one when the newest is full).
+    fn open(&mut self, batch_size: usize, notify: &mut bool) -> &mut Chunk {
+        let full = self
+            .chunks
+            .back()
+            .is_none_or(|c| c.count as usize >= batch_size || c.buf.len() >= CHUNK_BYTES);
+        if full {
+            *notify = !self.chunks.is_empty();
+            let mut buf = self.spare.pop().unwrap_or_default();
+            buf.clear();
+            batch::begin_frame(&mut buf);
+            self.serial += 1;
+            self.chunks.push_back(Chunk {
+                buf,
+                count: 0,
+                serial: self.serial,
+            });
+        }
+        self.chunks.back_mut().expect("a chunk was just ensured")
+    }
+
+    /// Drops the oldest frames (counted) while more than `limit` records wait.
+    fn bound(&mut self, limit: usize) {
+        while self.records > limit {
+            let Some(c) = self.chunks.pop_front() else {
+                break;
+            };
+            self.records -= c.count as usize;
+            status::add(|s| &s.dropped_queue_full, u64::from(c.count));
+            status::sub(|s| &s.queue_depth, u64::from(c.count));
+            self.recycle(c.buf);
+        }
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < SPARE {
+            self.spare.push(buf);
+        }
+    }
 }
 
 struct Shared {
@@ -34,6 +94,13 @@ struct Shared {
     batch_size: usize,
     flush: Duration,
     limit: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while encoding cannot leave the queue inconsistent: keep going.
+        self.q.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 pub struct Exporter {
@@ -56,13 +123,16 @@ pub fn start(cfg: &ModuleConfig, file: Option<std::fs::File>) -> std::io::Result
     }
     let shared = Arc::new(Shared {
         q: Mutex::new(Queue {
-            records: VecDeque::new(),
+            chunks: VecDeque::new(),
+            spare: Vec::new(),
+            serial: 0,
+            records: 0,
             stop: false,
         }),
         cv: Condvar::new(),
         socket: cfg.export_socket.clone(),
         file,
-        batch_size: cfg.batch_size as usize,
+        batch_size: (cfg.batch_size as usize).max(1),
         flush: Duration::from_millis(u64::from(cfg.flush_interval_ms)),
         limit: cfg.queue_limit as usize,
     });
@@ -80,33 +150,47 @@ pub fn start(cfg: &ModuleConfig, file: Option<std::fs::File>) -> std::io::Result
 /// Stops the thread after a last flush (child exit).
 pub fn stop() {
     let Some(e) = EXPORTER.get() else { return };
-    if let Ok(mut q) = e.shared.q.lock() {
-        q.stop = true;
-    }
+    e.shared.lock().stop = true;
     e.shared.cv.notify_all();
     if let Some(h) = e.thread.lock().ok().and_then(|mut t| t.take()) {
         let _ = h.join();
     }
 }
 
-/// Queues one encoded record; the oldest is dropped (and counted) when the queue is full.
-pub fn enqueue(record: Vec<u8>) {
+/// Where a record is being written: the frame buffer and what identifies the frame.
+pub struct Slot<'a> {
+    pub buf: &'a mut Vec<u8>,
+    /// The frame's serial number (for connection-segment references).
+    pub serial: u64,
+}
+
+impl Slot<'_> {
+    /// Where the frame's payload starts in `buf`.
+    pub const PAYLOAD_START: usize = HEADER_LEN;
+}
+
+/// Appends one record: `encode` writes it into the newest frame (and must write exactly one
+/// record). The oldest frame is dropped (and counted) when the queue is full.
+pub fn append(encode: impl FnOnce(Slot<'_>)) {
     let Some(e) = EXPORTER.get() else { return };
-    let Ok(mut q) = e.shared.q.lock() else { return };
-    if q.stop {
-        return;
+    let mut notify = false;
+    {
+        let mut q = e.shared.lock();
+        if q.stop {
+            return;
+        }
+        let chunk = q.open(e.shared.batch_size, &mut notify);
+        encode(Slot {
+            buf: &mut chunk.buf,
+            serial: chunk.serial,
+        });
+        chunk.count += 1;
+        q.records += 1;
+        q.bound(e.shared.limit);
     }
-    if q.records.len() >= e.shared.limit {
-        q.records.pop_front();
-        status::add(|s| &s.dropped_queue_full, 1);
-        status::sub(|s| &s.queue_depth, 1);
-    }
-    q.records.push_back(record);
     status::add(|s| &s.queued, 1);
     status::add(|s| &s.queue_depth, 1);
-    let full = q.records.len() >= e.shared.batch_size;
-    drop(q);
-    if full {
+    if notify {
         e.shared.cv.notify_one();
     }
 }
@@ -161,9 +245,7 @@ pub fn orphan(st: &ConnState) {
             ..Default::default()
         }
     };
-    let mut buf = Vec::with_capacity(512);
-    rec.encode(&mut buf);
-    enqueue(buf);
+    append(|slot| rec.encode(slot.buf));
 }
 
 /// The exporter thread.
@@ -174,33 +256,56 @@ fn run(sh: &Shared) {
         .as_ref()
         .and_then(|f| f.try_clone().ok())
         .map(JsonFile::new);
+    let mut spent: Vec<Vec<u8>> = Vec::new();
     loop {
-        let (batch, stopping) = {
-            let Ok(mut q) = sh.q.lock() else { return };
+        let (ready, stopping) = {
+            let mut q = sh.lock();
+            for b in spent.drain(..) {
+                q.recycle(b);
+            }
             let deadline = Instant::now() + sh.flush;
-            while q.records.len() < sh.batch_size && !q.stop {
+            let full = |q: &Queue| {
+                q.chunks.len() > 1
+                    || q.chunks
+                        .front()
+                        .is_some_and(|c| c.count as usize >= sh.batch_size)
+            };
+            while !full(&q) && !q.stop {
                 let now = Instant::now();
                 if now >= deadline {
                     break;
                 }
                 q = match sh.cv.wait_timeout(q, deadline - now) {
                     Ok((g, _)) => g,
-                    Err(_) => return,
+                    Err(p) => p.into_inner().0,
                 };
             }
-            let n = q.records.len().min(sh.batch_size);
-            let batch: Vec<Vec<u8>> = q.records.drain(..n).collect();
-            (batch, q.stop && q.records.is_empty())
+            // Every frame now: the full ones, and the newest too when its time is up.
+            let mut ready = Vec::with_capacity(q.chunks.len());
+            while let Some(c) = q.chunks.pop_front() {
+                if c.count == 0 {
+                    q.recycle(c.buf);
+                    continue;
+                }
+                q.records -= c.count as usize;
+                ready.push(c);
+            }
+            (ready, q.stop)
         };
-        if !batch.is_empty() {
-            status::sub(|s| &s.queue_depth, batch.len() as u64);
-            deliver(&batch, json.as_mut(), &mut sink, sh.limit);
+        for c in ready {
+            status::sub(|s| &s.queue_depth, u64::from(c.count));
+            let mut frame = c.buf;
+            // The socket cannot corrupt a frame: no checksum to compute.
+            batch::finish_frame(&mut frame, c.count, false);
+            deliver(frame, c.count, json.as_mut(), &mut sink, sh.limit);
         }
         sink.flush(if stopping {
             Duration::from_secs(2)
         } else {
             Duration::ZERO
         });
+        spent.append(&mut sink.spent);
+        spent.truncate(SPARE);
         if stopping {
             sink.drop_backlog();
             return;
@@ -208,13 +313,18 @@ fn run(sh: &Shared) {
     }
 }
 
-/// Frames a batch once and hands it to the JSON file and the socket sink.
-fn deliver(batch: &[Vec<u8>], json: Option<&mut JsonFile>, sink: &mut Sink, limit: usize) {
-    let frame = batch::frame_records(batch);
+/// Hands a finished frame to the JSON file and the socket sink.
+fn deliver(
+    frame: Vec<u8>,
+    records: u32,
+    json: Option<&mut JsonFile>,
+    sink: &mut Sink,
+    limit: usize,
+) {
     if let Some(j) = json {
         j.write(&frame);
     }
-    sink.push(frame, batch.len() as u64, limit);
+    sink.push(frame, u64::from(records), limit);
 }
 
 /// The unix socket side: a backlog of framed batches, sent in order when connected.
@@ -226,6 +336,8 @@ struct Sink {
     backlog_records: u64,
     backoff: Duration,
     next_try: Instant,
+    /// Buffers of frames sent, for reuse.
+    spent: Vec<Vec<u8>>,
 }
 
 impl Sink {
@@ -238,6 +350,7 @@ impl Sink {
             backlog_records: 0,
             backoff: Duration::from_millis(100),
             next_try: Instant::now(),
+            spent: Vec::new(),
         }
     }
 
@@ -294,7 +407,11 @@ impl Sink {
                 .as_mut()
                 .is_some_and(|s| s.write_all(frame).is_ok());
             if ok {
-                self.backlog.pop_front();
+                if let Some((buf, _)) = self.backlog.pop_front() {
+                    if self.spent.len() < SPARE {
+                        self.spent.push(buf);
+                    }
+                }
                 self.backlog_records -= n;
                 status::add(|s| &s.exported, n);
                 status::add(|s| &s.export_batches, 1);
@@ -330,7 +447,8 @@ impl JsonFile {
     }
 
     fn write(&mut self, frame: &[u8]) {
-        let Ok((records, _)) = batch::decode_frame_ref(frame) else {
+        // Owned records: the JA4H raw forms left to the decoder are derived.
+        let Ok((records, _)) = batch::decode_frame(frame) else {
             status::add(|s| &s.json_errors, 1);
             return;
         };
@@ -366,7 +484,8 @@ pub fn export_file() -> Option<std::fs::File> {
 pub struct ParentSink {
     sink: Sink,
     json: Option<JsonFile>,
-    pending: Vec<Vec<u8>>,
+    pending: Vec<u8>,
+    count: u32,
     last: Instant,
     limit: usize,
 }
@@ -377,6 +496,7 @@ impl ParentSink {
             sink: Sink::new(cfg.export_socket.clone(), Duration::from_millis(20)),
             json: export_file().map(JsonFile::new),
             pending: Vec::new(),
+            count: 0,
             last: Instant::now(),
             limit: cfg.queue_limit as usize,
         }
@@ -386,10 +506,16 @@ impl ParentSink {
         self.sink.path.is_some() || self.json.is_some()
     }
 
-    pub fn push(&mut self, record: Vec<u8>) {
+    /// Queues one record: `encode` appends it (as [`Record::encode`] does).
+    pub fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         status::add(|s| &s.queued, 1);
-        self.pending.push(record);
-        if self.pending.len() >= 64 {
+        if self.count == 0 {
+            self.pending.clear();
+            batch::begin_frame(&mut self.pending);
+        }
+        encode(&mut self.pending);
+        self.count += 1;
+        if self.count >= 64 {
             self.flush();
         }
     }
@@ -403,14 +529,17 @@ impl ParentSink {
 
     fn flush(&mut self) {
         self.last = Instant::now();
-        if !self.pending.is_empty() {
+        if self.count > 0 {
+            let mut frame = std::mem::take(&mut self.pending);
+            batch::finish_frame(&mut frame, self.count, false);
             deliver(
-                &self.pending,
+                frame,
+                self.count,
                 self.json.as_mut(),
                 &mut self.sink,
                 self.limit,
             );
-            self.pending.clear();
+            self.count = 0;
         }
         self.sink.flush(Duration::ZERO);
     }

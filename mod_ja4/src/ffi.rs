@@ -41,32 +41,110 @@ pub fn log_server(s: *const sys::server_rec, level: c_int, status: sys::apr_stat
     unsafe { sys::ja4_log_server(s, level, status, m.as_ptr()) }
 }
 
-/// (key, value) pairs of an APR table in insertion order (duplicates kept).
+/// A value of an APR table entry, measured only when asked for.
+#[derive(Clone, Copy)]
+pub struct LazyCStr(*const c_char);
+
+impl LazyCStr {
+    /// The bytes (empty for NULL).
+    ///
+    /// # Safety
+    /// The table entry is still live.
+    pub unsafe fn get<'a>(self) -> &'a [u8] {
+        // SAFETY: forwarded from the caller.
+        unsafe { cbytes(self.0) }
+    }
+}
+
+/// (key, value) pairs of an APR table in insertion order (duplicates kept), each value measured
+/// only when the caller looks at it.
 ///
 /// # Safety
 /// `t` is a live table whose entries outlive `'a` and are not modified meanwhile.
 pub unsafe fn table_entries<'a>(
     t: *const sys::apr_table_t,
-) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
-    let (ptr, n) = if t.is_null() {
-        (std::ptr::null(), 0)
+) -> impl Iterator<Item = (&'a [u8], LazyCStr)> {
+    let entries: &[sys::apr_table_entry_t] = if t.is_null() {
+        &[]
     } else {
-        // SAFETY: apr_table_elts is a cast of the table to its array header.
-        let arr = unsafe { &*sys::ja4_table_elts(t) };
-        (
-            arr.elts as *const sys::apr_table_entry_t,
-            usize::try_from(arr.nelts).unwrap_or(0),
-        )
-    };
-    (0..n).filter_map(move |i| {
-        // SAFETY: i < nelts and the array holds apr_table_entry_t values.
-        let e = unsafe { &*ptr.add(i) };
-        if e.key.is_null() {
-            return None;
+        // SAFETY: apr_table_elts is a cast of the table to its array header, whose elts hold
+        // nelts entries.
+        unsafe {
+            let arr = &*sys::ja4_table_elts(t);
+            let n = usize::try_from(arr.nelts).unwrap_or(0);
+            if n == 0 || arr.elts.is_null() {
+                &[]
+            } else {
+                std::slice::from_raw_parts(arr.elts as *const sys::apr_table_entry_t, n)
+            }
         }
-        // SAFETY: table keys and values are NUL-terminated strings in the table's pool.
-        Some(unsafe { (cbytes(e.key), cbytes(e.val)) })
+    };
+    entries.iter().filter(|e| !e.key.is_null()).map(|e| {
+        // SAFETY: table keys are NUL-terminated strings in the table's pool.
+        (unsafe { cbytes(e.key) }, LazyCStr(e.val))
     })
+}
+
+/// Bytes in an APR pool (or other memory that lives as long as the request), followed by a
+/// NUL when they came from [`pool_copy`] or a C string.
+#[derive(Clone, Copy)]
+pub struct PoolBytes {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl PoolBytes {
+    /// A view of `b`, which must outlive every use of the result.
+    pub fn new(b: &[u8]) -> Self {
+        PoolBytes {
+            ptr: b.as_ptr(),
+            len: b.len(),
+        }
+    }
+
+    pub fn as_ptr(self) -> *const u8 {
+        self.ptr
+    }
+
+    /// The bytes.
+    ///
+    /// # Safety
+    /// The memory they were taken from is still live.
+    pub unsafe fn get<'a>(self) -> &'a [u8] {
+        if self.len == 0 {
+            return b"";
+        }
+        // SAFETY: `ptr` and `len` describe live memory (caller's guarantee).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// A NUL-terminated copy of `v` in `pool`.
+///
+/// # Safety
+/// `pool` is a live APR pool.
+pub unsafe fn pool_copy(pool: *mut sys::apr_pool_t, v: &[u8]) -> PoolBytes {
+    // SAFETY: apr_pstrmemdup copies `len` bytes and terminates them.
+    let p = unsafe { sys::apr_pstrmemdup(pool, v.as_ptr() as *const c_char, v.len()) };
+    PoolBytes {
+        ptr: p as *const u8,
+        len: v.len(),
+    }
+}
+
+/// Moves plain data (nothing to drop) into `pool`.
+///
+/// # Safety
+/// `pool` is a live APR pool.
+pub unsafe fn pool_value<T: Copy>(pool: *mut sys::apr_pool_t, value: T) -> *mut T {
+    // SAFETY: apr_palloc returns memory aligned for any type (APR_ALIGN_DEFAULT, 8 bytes;
+    // asserted below), large enough for T; writing a Copy value needs no drop.
+    const { assert!(std::mem::align_of::<T>() <= 8) };
+    unsafe {
+        let p = sys::apr_palloc(pool, std::mem::size_of::<T>()) as *mut T;
+        p.write(value);
+        p
+    }
 }
 
 /// Moves `value` into memory owned by `pool`: it is dropped when the pool is cleared.

@@ -48,6 +48,12 @@ pub static mut ja4_module: sys::module = sys::module {
 
 use export::EXPORT_FD;
 
+/// A hook-ordering name (a static C string) for httpd's predecessor lists.
+#[repr(transparent)]
+struct Pred(*const std::ffi::c_char);
+// SAFETY: points to a static, immutable C string.
+unsafe impl Sync for Pred {}
+
 unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
     ffi::guard((), || {
         const FIRST: c_int = -10; // APR_HOOK_REALLY_FIRST
@@ -61,9 +67,11 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
                 MIDDLE,
             );
             sys::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), MIDDLE);
+            // After mod_ssl's, which decides whether the connection is TLS.
+            static AFTER_SSL: [Pred; 2] = [Pred(c"mod_ssl.c".as_ptr()), Pred(std::ptr::null())];
             sys::ap_hook_pre_connection(
                 Some(conn::pre_connection),
-                std::ptr::null(),
+                AFTER_SSL.as_ptr() as *const *const std::ffi::c_char,
                 std::ptr::null(),
                 MIDDLE,
             );

@@ -1,27 +1,26 @@
-//! Per-request work: JA4H from the request as httpd parsed it, environment variables and
-//! `X-JA4*` headers at post_read_request, and the export record at log_transaction.
+//! Per-request work: one pass over the request headers at post_read_request (JA4H, the values a
+//! record carries, environment variables and `X-JA4*` headers), and the export record at
+//! log_transaction, encoded straight into the exporter's frame.
 //!
 //! Never: repeats per request what a connection already knows: the JA4/JA3/JA4T/TLS values are
-//! turned into C strings once per connection ([`ConnVars`]) and set by pointer afterwards.
+//! turned into C strings once per connection ([`ConnVars`]) and set by pointer afterwards, the
+//! JA4H of a keep-alive client repeating its headers is reused ([`Ja4hMemo`]), and a settled
+//! connection's record fields are encoded once and then referenced.
 
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 use ja4_core::batch::{
-    Record, RecordKind, SynRecord, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
+    header_role, Fields, Head, HeaderRole, Record, RecordKind, Segment, SynRecord,
+    PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
 };
 use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
 use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars};
-use crate::ffi::{cbytes, guard, pool_box, pool_str, table_entries};
+use crate::ffi::{cbytes, guard, pool_copy, pool_str, PoolBytes};
 use crate::{export, status};
-
-/// What post_read_request computed, kept for log_transaction.
-pub struct ReqState {
-    pub ja4h: std::sync::Arc<Ja4hSet>,
-}
 
 fn version(proto_num: c_int) -> HttpVersion {
     match proto_num {
@@ -33,36 +32,180 @@ fn version(proto_num: c_int) -> HttpVersion {
     }
 }
 
-/// JA4H of `r` from its headers in wire order.
-///
-/// HTTP/2 and HTTP/3 header names are lowercase on the wire, but mod_http2 hands httpd
-/// title-cased names and appends a `Host` header made from `:authority` (clients send none):
-/// those requests are put back into wire form first (canonical rule 7: no pseudo-headers).
+/// What one pass over a request's headers found, kept in the request pool (plain data: the
+/// pool frees it) from post_read_request to log_transaction.
+#[derive(Clone, Copy)]
+pub struct ReqFacts {
+    /// JA4H, NUL-terminated.
+    ja4h: PoolBytes,
+    /// Header names in wire order joined by `,` (lowercase for HTTP/2 and HTTP/3).
+    names: PoolBytes,
+    /// The Cookie value (several Cookie headers joined by `; `).
+    cookie: PoolBytes,
+    /// The first value of each of [`ja4_core::batch::PICKED_HEADERS`].
+    values: [PoolBytes; 11],
+    referer: bool,
+}
+
+/// The last JA4H of a connection and the inputs it came from: a keep-alive client repeating
+/// its method, version, header names, cookies and language gets it again without hashing.
+#[derive(Debug, Default)]
+pub struct Ja4hMemo {
+    method: Vec<u8>,
+    version: Option<HttpVersion>,
+    names: Vec<u8>,
+    cookie: Vec<u8>,
+    language: Option<Vec<u8>>,
+    ja4h: Vec<u8>,
+    /// Reused buffer for the names of the request being scanned.
+    scratch: Vec<u8>,
+}
+
+/// Scans the headers of `r` once and computes its JA4H (HTTP/2 and HTTP/3 header names are
+/// lowercase on the wire, but mod_http2 hands httpd title-cased names and appends a `Host`
+/// header made from `:authority`: those requests are put back into wire form, canonical
+/// rule 7). The result lives in the request pool.
 ///
 /// # Safety
-/// `r` is a live request.
-unsafe fn compute_ja4h(r: &sys::request_rec, st: Option<&ConnState>) -> std::sync::Arc<Ja4hSet> {
+/// `r` is a live request; `st` is its connection's state.
+unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *mut ReqFacts {
+    let v = version(r.proto_num);
+    let wire_lowercase = matches!(v, HttpVersion::Http2 | HttpVersion::Http3);
     // SAFETY: method and headers_in belong to the live request.
     let method = unsafe { cbytes(r.method) };
-    let v = version(r.proto_num);
-    let headers = unsafe { table_entries(r.headers_in) };
-    if !matches!(v, HttpVersion::Http2 | HttpVersion::Http3) {
-        return match st.and_then(|s| s.ja4h_names.try_lock().ok()) {
-            Some(mut cache) => Ja4hSet::compute_shared(method, v, headers, &mut cache),
-            None => std::sync::Arc::new(Ja4hSet::compute(method, v, headers)),
-        };
+    let mut memo = st.and_then(|s| s.ja4h_memo.try_lock().ok());
+    let mut names = memo
+        .as_mut()
+        .map(|m| std::mem::take(&mut m.scratch))
+        .unwrap_or_default();
+    names.clear();
+    let mut values: [&[u8]; 11] = [b""; 11];
+    let mut seen = 0u16;
+    let mut cookie: &[u8] = b"";
+    let mut cookies: Option<Vec<u8>> = None;
+    let mut referer = false;
+    let mut last_start = 0;
+    // SAFETY: the table's entries live in the request pool until the request ends.
+    for (k, val) in unsafe { crate::ffi::table_entries(r.headers_in) } {
+        if k.first() == Some(&b':') {
+            continue;
+        }
+        if !names.is_empty() {
+            names.push(b',');
+        }
+        last_start = names.len();
+        if wire_lowercase {
+            names.extend(k.iter().map(u8::to_ascii_lowercase));
+        } else {
+            names.extend_from_slice(k);
+        }
+        match header_role(k) {
+            HeaderRole::Cookie => {
+                // SAFETY: as above.
+                let c = unsafe { val.get() };
+                match (&mut cookies, cookie.is_empty()) {
+                    (None, true) => cookie = c,
+                    (None, false) => {
+                        let mut j = cookie.to_vec();
+                        j.extend_from_slice(b"; ");
+                        j.extend_from_slice(c);
+                        cookies = Some(j);
+                    }
+                    (Some(j), _) => {
+                        j.extend_from_slice(b"; ");
+                        j.extend_from_slice(c);
+                    }
+                }
+            }
+            HeaderRole::Referer => referer = true,
+            // The first occurrence counts (as JA4H takes the first Accept-Language).
+            HeaderRole::Picked(i) if seen & (1 << i) == 0 => {
+                seen |= 1 << i;
+                // SAFETY: as above.
+                values[i] = unsafe { val.get() };
+            }
+            _ => {}
+        }
     }
-    let mut wire: Vec<(Vec<u8>, &[u8])> = headers
-        .map(|(k, val)| (k.to_ascii_lowercase(), val))
-        .collect();
-    if wire.last().is_some_and(|(k, _)| k == b"host") {
-        wire.pop();
+    if wire_lowercase && names[last_start..] == *b"host" {
+        names.truncate(last_start.saturating_sub(1));
     }
-    std::sync::Arc::new(Ja4hSet::compute(
-        method,
-        v,
-        wire.iter().map(|(k, val)| (&k[..], *val)),
-    ))
+    let cookie: &[u8] = cookies.as_deref().unwrap_or(cookie);
+    let language =
+        (seen & (1 << PICKED_ACCEPT_LANGUAGE) != 0).then_some(values[PICKED_ACCEPT_LANGUAGE]);
+    let same = memo.as_ref().is_some_and(|m| {
+        !m.ja4h.is_empty()
+            && m.version == Some(v)
+            && m.method == method
+            && m.names == names
+            && m.cookie == cookie
+            && m.language.as_deref() == language
+    });
+    let ja4h_c = if same {
+        let m = memo.as_ref().expect("checked above");
+        // SAFETY: copied into the live request's pool.
+        unsafe { pool_copy(r.pool, &m.ja4h) }
+    } else {
+        let set = ja4h_of(method, v, &names, cookie, language);
+        // SAFETY: as above.
+        let c = unsafe { pool_copy(r.pool, set.ja4h.as_bytes()) };
+        if let Some(m) = memo.as_mut() {
+            m.method.clear();
+            m.method.extend_from_slice(method);
+            m.version = Some(v);
+            m.names.clear();
+            m.names.extend_from_slice(&names);
+            m.cookie.clear();
+            m.cookie.extend_from_slice(cookie);
+            m.language = language.map(<[u8]>::to_vec);
+            m.ja4h.clear();
+            m.ja4h.extend_from_slice(set.ja4h.as_bytes());
+        }
+        c
+    };
+    // SAFETY: copies into the live request's pool (the cookie only when joined here).
+    let facts = unsafe {
+        ReqFacts {
+            ja4h: ja4h_c,
+            names: pool_copy(r.pool, &names),
+            cookie: if cookies.is_some() {
+                pool_copy(r.pool, cookie)
+            } else {
+                PoolBytes::new(cookie)
+            },
+            values: values.map(PoolBytes::new),
+            referer,
+        }
+    };
+    if let Some(m) = memo.as_mut() {
+        m.scratch = names;
+    }
+    // SAFETY: plain data moved into the live request's pool.
+    unsafe { crate::ffi::pool_value(r.pool, facts) }
+}
+
+/// JA4H from the scanned request: the names as they were joined, the Cookie value to the
+/// first Cookie header, the language to the first Accept-Language header.
+fn ja4h_of(
+    method: &[u8],
+    v: HttpVersion,
+    names: &[u8],
+    cookie: &[u8],
+    language: Option<&[u8]>,
+) -> Ja4hSet {
+    let (mut cookie_left, mut language_left) = (Some(cookie), language);
+    let headers = names
+        .split(|b| *b == b',')
+        .filter(|_| !names.is_empty())
+        .map(|n| {
+            let value = match header_role(n) {
+                HeaderRole::Cookie => cookie_left.take().unwrap_or(b""),
+                HeaderRole::Picked(PICKED_ACCEPT_LANGUAGE) => language_left.take().unwrap_or(b""),
+                _ => b"",
+            };
+            (n, value)
+        });
+    Ja4hSet::compute(method, v, headers)
 }
 
 /// Request headers a client could send to impersonate ours; removed when we set them.
@@ -132,8 +275,8 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         status::add(|s| &s.requests, 1);
         // SAFETY: the connection outlives its requests.
         let state = unsafe { conn::state(req.connection) };
-        // SAFETY: the request is live.
-        let ja4h = unsafe { compute_ja4h(req, state) };
+        // SAFETY: the request is live and `state` is its connection's.
+        let facts = unsafe { scan(req, state) };
         if let Some(st) = state {
             st.requests.fetch_add(1, Ordering::Relaxed);
             if st.tls.get().is_some() {
@@ -144,13 +287,25 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         if set_env || set_headers {
             // SAFETY: the request is live and belongs to the state's connection.
             let vars = state.map(|st| unsafe { conn_vars(req, st) });
-            // SAFETY: JA4H is copied into the request pool; the connection values live in the
-            // connection's state, which outlives the request.
-            let ja4h_c = unsafe { pool_str(req.pool, ja4h.ja4h.as_bytes()) };
-            let mut list: [(&CStr, &CStr, *const c_char); 11] = [(c"", c"", std::ptr::null()); 11];
-            let mut n = 0;
-            list[n] = (c"JA4H", c"X-JA4H", ja4h_c);
-            n += 1;
+            // SAFETY: JA4H is in the request pool (NUL-terminated); the connection values live
+            // in the connection's state, which outlives the request.
+            let ja4h_c = unsafe { (*facts).ja4h.as_ptr() } as *const c_char;
+            // SAFETY: tables of the live request; values outlive it (see above).
+            let set = |env: &CStr, header: &CStr, value: *const c_char| unsafe {
+                if set_env {
+                    sys::apr_table_setn(req.subprocess_env, env.as_ptr(), value);
+                }
+                if set_headers {
+                    sys::apr_table_setn(req.headers_in, header.as_ptr(), value);
+                }
+            };
+            if set_headers {
+                for h in OUR_HEADERS {
+                    // SAFETY: as above.
+                    unsafe { sys::apr_table_unset(req.headers_in, h.as_ptr()) };
+                }
+            }
+            set(c"JA4H", c"X-JA4H", ja4h_c);
             if let Some(v) = vars {
                 for (env, header, value) in [
                     (c"JA4", c"X-JA4", &v.ja4),
@@ -165,33 +320,15 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
                     (c"JA4_TLS_CIPHER", c"X-JA4-Cipher", &v.tls_cipher),
                 ] {
                     if !value.is_empty() {
-                        list[n] = (env, header, value.as_ptr());
-                        n += 1;
-                    }
-                }
-            }
-            // SAFETY: tables of the live request; values outlive it (see above).
-            unsafe {
-                if set_headers {
-                    for h in OUR_HEADERS {
-                        sys::apr_table_unset(req.headers_in, h.as_ptr());
-                    }
-                }
-                for (env, header, value) in &list[..n] {
-                    if set_env {
-                        sys::apr_table_setn(req.subprocess_env, env.as_ptr(), *value);
-                    }
-                    if set_headers {
-                        sys::apr_table_setn(req.headers_in, header.as_ptr(), *value);
+                        set(env, header, value.as_ptr());
                     }
                 }
             }
         }
         if export::enabled() {
-            // SAFETY: request pool and request_config belong to the live request.
+            // SAFETY: request_config belongs to the live request; the facts live in its pool.
             unsafe {
-                let rs = pool_box(req.pool, ReqState { ja4h });
-                sys::ja4_set_module_config(req.request_config, rs as *mut std::ffi::c_void);
+                sys::ja4_set_module_config(req.request_config, facts as *mut std::ffi::c_void);
             }
         }
         sys::DECLINED
@@ -226,240 +363,215 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
         if !sc.cfg.engine || !export::enabled() {
             return sys::DECLINED;
         }
-        // The first request of an internal-redirect chain holds what post_read_request computed.
+        // The first request of an internal-redirect chain holds what post_read_request found.
         let mut first = r as *const sys::request_rec;
         // SAFETY: prev links live requests of the same chain.
         while unsafe { !(*first).prev.is_null() } {
             first = unsafe { (*first).prev };
         }
-        // SAFETY: request_config of a live request; our slot holds NULL or a ReqState.
-        let rs = unsafe {
-            (sys::ja4_get_module_config((*first).request_config) as *const ReqState).as_ref()
-        };
-        let computed;
-        let ja4h = match rs {
-            Some(rs) => &rs.ja4h,
-            None => {
-                // SAFETY: the request is live.
-                computed = unsafe { compute_ja4h(req, None) };
-                &computed
-            }
-        };
         // SAFETY: the connection outlives its requests.
         let state = unsafe { conn::state(req.connection) };
-        let mut buf = Vec::with_capacity(1536);
-        match state.and_then(|s| s.segments.get()) {
-            Some((tls, transport)) => {
-                // SAFETY: every pointer read below belongs to the live request.
-                let rec = unsafe { build_record(req, state, ja4h, false) }.0;
-                rec.encode_with(&mut buf, Some((tls, transport)));
+        // SAFETY: request_config of a live request; our slot holds NULL or ReqFacts in its
+        // pool. Without them (a request rejected before post_read_request) scan now.
+        let facts = unsafe {
+            let f = sys::ja4_get_module_config((*first).request_config) as *const ReqFacts;
+            if f.is_null() {
+                *scan(req, None)
+            } else {
+                *f
             }
+        };
+        // SAFETY: every pointer read belongs to the live request and its connection.
+        let fields = unsafe { request_fields(req, state, &facts) };
+        // The connection's fields: encoded once when settled, else for this record alone.
+        let fresh;
+        let segment: &[u8] = match state.and_then(|s| s.segment.get()) {
+            Some(b) => b,
             None => {
+                let mut rec = Record::default();
                 // SAFETY: as above.
-                let (rec, settled) = unsafe { build_record(req, state, ja4h, true) };
-                rec.encode(&mut buf);
-                if let Some(s) = state.filter(|s| {
-                    settled || s.requests.load(std::sync::atomic::Ordering::Relaxed) >= 8
-                }) {
-                    let (mut tls, mut transport) = (Vec::new(), Vec::new());
-                    rec.tls_segment(&mut tls);
-                    rec.transport_segment(&mut transport);
-                    let _ = s.segments.set((tls, transport));
+                let settled = unsafe { connection_fields(req, state, &mut rec) }
+                    || state.is_some_and(|s| s.requests.load(Ordering::Relaxed) >= 8);
+                let mut seg = Vec::new();
+                rec.connection_segment(&mut seg);
+                match state.filter(|_| settled) {
+                    Some(st) => st.segment.get_or_init(|| seg),
+                    None => {
+                        fresh = seg;
+                        &fresh
+                    }
                 }
             }
-        }
-        export::enqueue(buf);
+        };
+        let settled = state.and_then(|s| s.segment.get()).is_some();
+        export::append(|slot| {
+            let start = export::Slot::PAYLOAD_START;
+            match state.filter(|_| settled) {
+                Some(st) => {
+                    // A record of this connection earlier in the same frame carries the segment.
+                    if st.segment_serial.load(Ordering::Relaxed) == slot.serial {
+                        let at = st.segment_offset.load(Ordering::Relaxed);
+                        fields.encode_with(slot.buf, start, Segment::Ref(at));
+                    } else {
+                        let at = fields.encode_with(slot.buf, start, Segment::Bytes(segment));
+                        st.segment_serial.store(slot.serial, Ordering::Relaxed);
+                        st.segment_offset.store(at, Ordering::Relaxed);
+                    }
+                }
+                None => {
+                    fields.encode_with(slot.buf, start, Segment::Bytes(segment));
+                }
+            }
+        });
         sys::DECLINED
     })
 }
 
-/// The header values a record carries, picked in one pass over `headers_in`.
-#[derive(Default)]
-struct Picked<'a> {
-    names: Vec<&'a [u8]>,
-    values: [&'a [u8]; 11],
-    cookie: bool,
-    referer: bool,
-}
-
-const PICK: [&[u8]; 11] = [
-    b"user-agent",
-    b"accept",
-    b"accept-language",
-    b"accept-encoding",
-    b"sec-fetch-site",
-    b"sec-fetch-mode",
-    b"sec-fetch-dest",
-    b"sec-fetch-user",
-    b"sec-ch-ua",
-    b"sec-ch-ua-mobile",
-    b"sec-ch-ua-platform",
-];
-
-fn pick<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Picked<'a> {
-    let mut p = Picked {
-        names: Vec::with_capacity(16),
-        ..Default::default()
-    };
-    for (k, v) in headers {
-        if k.len() >= 5
-            && (k[..5].eq_ignore_ascii_case(b"x-ja4") || k[..5].eq_ignore_ascii_case(b"x-ja3"))
-        {
-            continue;
-        }
-        p.names.push(k);
-        if k.eq_ignore_ascii_case(b"cookie") {
-            p.cookie = true;
-        } else if k.eq_ignore_ascii_case(b"referer") {
-            p.referer = true;
-        } else if let Some(i) = PICK.iter().position(|n| k.eq_ignore_ascii_case(n)) {
-            if p.values[i].is_empty() {
-                p.values[i] = v;
-            }
-        }
-    }
-    p
-}
-
-/// The record of request `r` and whether its TLS and transport fields are settled (the hello
-/// is in, the capture entry complete or there is no capture) so they can be cached. Without
-/// `connection` the capture is not consulted and the SYN not rebuilt: the caller encodes with
-/// the connection's cached segments, which stand for those fields.
-unsafe fn build_record<'a>(
+/// The per-request fields of the record of `r`, as the encoder takes them.
+///
+/// # Safety
+/// `r` is a live request, `st` its connection's state, `facts` from its pool.
+unsafe fn request_fields<'a>(
     r: &'a sys::request_rec,
     st: Option<&'a ConnState>,
-    ja4h: &'a Ja4hSet,
-    connection: bool,
-) -> (Record<&'a [u8]>, bool) {
+    facts: &ReqFacts,
+) -> Fields<'a> {
+    // SAFETY: all fields read belong to the live request and its connection; the facts'
+    // bytes live in the request pool.
+    unsafe {
+        let c = &*r.connection;
+        let cookie = facts.cookie.get();
+        let v = |i: usize| facts.values[i].get();
+        Fields {
+            head: Head {
+                kind: RecordKind::Request,
+                has_cookie: !cookie.is_empty(),
+                has_referer: facts.referer,
+                ts_us: r.request_time,
+                conn_id: st.map_or(c.id as u64, |s| s.id),
+                client_ip: st.and_then(|s| s.client).map(|x| x.0),
+                client_port: st.and_then(|s| s.client).map_or(0, |x| x.1),
+                server_ip: st.and_then(|s| s.server).map(|x| x.0),
+                server_port: st.and_then(|s| s.server).map_or(0, |x| x.1),
+                status: u16::try_from(r.status).unwrap_or(0),
+                bytes_in: u64::try_from(r.read_length).unwrap_or(0),
+                bytes_out: u64::try_from(r.bytes_sent).unwrap_or(0),
+                duration_us: u64::try_from(conn::now_us() - r.request_time).unwrap_or(0),
+                keepalives: u32::try_from(c.keepalives).unwrap_or(0),
+            },
+            dense: [
+                cbytes(r.hostname),
+                cbytes(r.method),
+                cbytes(r.parsed_uri.path),
+                cbytes(r.args),
+                cbytes(r.protocol),
+                facts.ja4h.get(),
+                facts.names.get(),
+            ],
+            optional: [
+                v(0),
+                v(1),
+                v(2),
+                v(3),
+                v(4),
+                v(5),
+                v(6),
+                v(7),
+                v(8),
+                v(9),
+                v(10),
+                cookie,
+                b"",
+                b"",
+                b"",
+            ],
+        }
+    }
+}
+
+/// Fills the connection fields of `rec`; true when they can no longer change (the hello is
+/// in, the capture entry complete or there is no capture).
+///
+/// # Safety
+/// `r` is a live request, `st` its connection's state.
+unsafe fn connection_fields<'a>(
+    r: &'a sys::request_rec,
+    st: Option<&'a ConnState>,
+    rec: &mut Record<&'a [u8]>,
+) -> bool {
     let tls = st.and_then(|s| s.tls.get());
     let b = |s: &'a String| s.as_bytes();
     let empty: &[u8] = b"";
-    // SAFETY: all fields read belong to the live request and its connection.
-    unsafe {
-        let c = &*r.connection;
-        let vars = st.map(|s| conn_vars(r, s));
-        let mut sources = 0;
-        if tls.is_some() {
-            sources |= SOURCE_INLINE_HELLO;
-        }
-        if st.is_some_and(|s| s.syn.is_some()) {
-            sources |= SOURCE_SAVED_SYN;
-        }
-        let p = pick(table_entries(r.headers_in));
-        // What the capture thread saw of this connection: handshake timing, server side.
-        let cap = st
-            .filter(|_| connection)
-            .and_then(|s| crate::capture::lookup(s.client, s.syn.as_ref().map(|y| y.isn)));
-        let settled = connection
-            && match &cap {
-                None => crate::capture::table().is_none(),
-                Some(e) => {
-                    let need = shared::HAS_SYN
-                        | shared::HAS_SYNACK
-                        | shared::HAS_ACK
-                        | if tls.is_some() {
-                            shared::HAS_HELLO | shared::HAS_SERVER_HELLO
-                        } else {
-                            0
-                        };
-                    e.flags & need == need
-                }
-            };
-        if let Some(e) = &cap {
-            sources |= SOURCE_CAPTURE;
-            status::add(|c| &c.capture_lookups, 1);
-            // Both sources saw this connection: they must agree (JA4 once the hello is in).
-            let ja4_ok = e.ja4.is_empty() || tls.is_none_or(|t| t.ja4.ja4 == e.ja4);
-            let ja4t_ok = st.is_none_or(|s| s.ja4t.is_empty() || s.ja4t == e.ja4t);
-            if ja4_ok && ja4t_ok {
-                status::add(|c| &c.capture_agree, 1);
-            } else {
-                status::add(|c| &c.capture_mismatch, 1);
-            }
-        }
-        let cap_str = |f: fn(&Entry) -> &String| -> &'a [u8] {
-            match &cap {
-                // Copied into the request pool: lives as long as the record.
-                Some(e) => cbytes(pool_str(r.pool, f(e).as_bytes())),
-                None => b"",
-            }
-        };
-        let ja4l_c = cap
-            .as_ref()
-            .and_then(|e| e.ja4l_c())
-            .map(|v| cbytes(pool_str(r.pool, v.as_bytes())))
-            .unwrap_or(empty);
-        let ja4l_s = cap
-            .as_ref()
-            .and_then(|e| e.ja4l_s())
-            .map(|v| cbytes(pool_str(r.pool, v.as_bytes())))
-            .unwrap_or(empty);
-        let [user_agent, accept, accept_language, accept_encoding, sec_fetch_site, sec_fetch_mode, sec_fetch_dest, sec_fetch_user, sec_ch_ua, sec_ch_ua_mobile, sec_ch_ua_platform] =
-            p.values;
-        let full = Record {
-            kind: RecordKind::Request,
-            ts_us: r.request_time,
-            conn_id: st.map_or(c.id as u64, |s| s.id),
-            client_ip: st.and_then(|s| s.client).map(|x| x.0),
-            client_port: st.and_then(|s| s.client).map_or(0, |x| x.1),
-            server_ip: st.and_then(|s| s.server).map(|x| x.0),
-            server_port: st.and_then(|s| s.server).map_or(0, |x| x.1),
-            vhost: cbytes(r.hostname),
-            method: cbytes(r.method),
-            path: cbytes(r.parsed_uri.path),
-            query: cbytes(r.args),
-            protocol: cbytes(r.protocol),
-            status: u16::try_from(r.status).unwrap_or(0),
-            bytes_in: u64::try_from(r.read_length).unwrap_or(0),
-            bytes_out: u64::try_from(r.bytes_sent).unwrap_or(0),
-            duration_us: u64::try_from(conn::now_us() - r.request_time).unwrap_or(0),
-            keepalives: u32::try_from(c.keepalives).unwrap_or(0),
-            tls_version: vars.map_or(empty, |v| v.tls_version.as_bytes()),
-            tls_cipher: vars.map_or(empty, |v| v.tls_cipher.as_bytes()),
-            tls_sni: tls.map_or(empty, |t| b(&t.sni)),
-            tls_alpn: if tls.is_some() {
-                cbytes(sys::ap_get_protocol(r.connection))
-            } else {
-                empty
-            },
-            ja4: tls.map_or(empty, |t| b(&t.ja4.ja4)),
-            ja4_r: tls.map_or(empty, |t| b(&t.ja4.ja4_r)),
-            ja4_o: tls.map_or(empty, |t| b(&t.ja4.ja4_o)),
-            ja4_ro: tls.map_or(empty, |t| b(&t.ja4.ja4_ro)),
-            ja3: tls.map_or(empty, |t| b(&t.ja3.ja3)),
-            ja3_r: tls.map_or(empty, |t| b(&t.ja3.ja3_r)),
-            ja4h: b(&ja4h.ja4h),
-            ja4h_r: b(&ja4h.ja4h_r),
-            ja4h_o: b(&ja4h.ja4h_o),
-            ja4h_ro: b(&ja4h.ja4h_ro),
-            ja4t: st.map_or(empty, |s| b(&s.ja4t)),
-            ja4ts: cap_str(|e| &e.ja4ts),
-            ja4l_c,
-            ja4l_s,
-            ja4s: cap_str(|e| &e.ja4s),
-            // Cached segments stand for the connection fields: skip building them.
-            syn: st
-                .filter(|_| connection)
-                .and_then(|s| s.syn.as_ref())
-                .map(syn_record),
-            sources,
-            header_names: p.names,
-            user_agent,
-            accept,
-            accept_language,
-            accept_encoding,
-            sec_fetch_site,
-            sec_fetch_mode,
-            sec_fetch_dest,
-            sec_fetch_user,
-            sec_ch_ua,
-            sec_ch_ua_mobile,
-            sec_ch_ua_platform,
-            has_cookie: p.cookie,
-            has_referer: p.referer,
-        };
-        (full, settled)
+    // SAFETY: the request and its connection are live.
+    let vars = st.map(|s| unsafe { conn_vars(r, s) });
+    let mut sources = 0;
+    if tls.is_some() {
+        sources |= SOURCE_INLINE_HELLO;
     }
+    if st.is_some_and(|s| s.syn.is_some()) {
+        sources |= SOURCE_SAVED_SYN;
+    }
+    // What the capture thread saw of this connection: handshake timing, server side.
+    let cap = st.and_then(|s| crate::capture::lookup(s.client, s.syn.as_ref().map(|y| y.isn)));
+    let settled = match &cap {
+        None => crate::capture::table().is_none(),
+        Some(e) => {
+            let need = shared::HAS_SYN
+                | shared::HAS_SYNACK
+                | shared::HAS_ACK
+                | if tls.is_some() {
+                    shared::HAS_HELLO | shared::HAS_SERVER_HELLO
+                } else {
+                    0
+                };
+            e.flags & need == need
+        }
+    };
+    if let Some(e) = &cap {
+        sources |= SOURCE_CAPTURE;
+        status::add(|c| &c.capture_lookups, 1);
+        // Both sources saw this connection: they must agree (JA4 once the hello is in).
+        let ja4_ok = e.ja4.is_empty() || tls.is_none_or(|t| t.ja4.ja4 == e.ja4);
+        let ja4t_ok = st.is_none_or(|s| s.ja4t.is_empty() || s.ja4t == e.ja4t);
+        if ja4_ok && ja4t_ok {
+            status::add(|c| &c.capture_agree, 1);
+        } else {
+            status::add(|c| &c.capture_mismatch, 1);
+        }
+    }
+    // SAFETY: copied into the request pool: lives as long as the record.
+    let pooled = |v: &str| unsafe { cbytes(pool_str(r.pool, v.as_bytes())) };
+    let cap_str =
+        |f: fn(&Entry) -> &String| -> &'a [u8] { cap.as_ref().map_or(empty, |e| pooled(f(e))) };
+    rec.tls_version = vars.map_or(empty, |v| v.tls_version.as_bytes());
+    rec.tls_cipher = vars.map_or(empty, |v| v.tls_cipher.as_bytes());
+    rec.tls_sni = tls.map_or(empty, |t| b(&t.sni));
+    rec.tls_alpn = if tls.is_some() {
+        // SAFETY: the connection is live; the protocol string is static or in its pool.
+        unsafe { cbytes(sys::ap_get_protocol(r.connection)) }
+    } else {
+        empty
+    };
+    rec.ja4 = tls.map_or(empty, |t| b(&t.ja4.ja4));
+    rec.ja4_r = tls.map_or(empty, |t| b(&t.ja4.ja4_r));
+    rec.ja4_o = tls.map_or(empty, |t| b(&t.ja4.ja4_o));
+    rec.ja4_ro = tls.map_or(empty, |t| b(&t.ja4.ja4_ro));
+    rec.ja3 = tls.map_or(empty, |t| b(&t.ja3.ja3));
+    rec.ja3_r = tls.map_or(empty, |t| b(&t.ja3.ja3_r));
+    rec.ja4t = st.map_or(empty, |s| b(&s.ja4t));
+    rec.ja4ts = cap_str(|e| &e.ja4ts);
+    rec.ja4l_c = cap
+        .as_ref()
+        .and_then(|e| e.ja4l_c())
+        .map_or(empty, |v| pooled(&v));
+    rec.ja4l_s = cap
+        .as_ref()
+        .and_then(|e| e.ja4l_s())
+        .map_or(empty, |v| pooled(&v));
+    rec.ja4s = cap_str(|e| &e.ja4s);
+    rec.syn = st.and_then(|s| s.syn.as_ref()).map(syn_record);
+    rec.sources = sources;
+    settled
 }
 
 pub fn syn_record(s: &ja4_core::tcp::SynFacts) -> SynRecord {

@@ -107,7 +107,7 @@ fn records_arrive_over_the_socket() {
     assert!(tls.iter().all(|r| r.conn_id == tls[0].conn_id));
     assert!(reqs
         .iter()
-        .all(|r| !r.ja4h.is_empty() && r.header_names.iter().any(|h| h == "User-Agent")));
+        .all(|r| !r.ja4h.is_empty() && r.header_names.split(',').any(|h| h == "User-Agent")));
     assert!(reqs
         .iter()
         .all(|r| r.syn.as_ref().is_some_and(|s| s.ttl == 64)));

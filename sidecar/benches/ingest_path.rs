@@ -45,7 +45,7 @@ fn frame(n: usize) -> Vec<u8> {
                 ip_id: Some(0),
                 dont_fragment: true,
             }),
-            header_names: vec![&b"user-agent"[..], b"accept", b"accept-language", b"cookie"],
+            header_names: &b"user-agent,accept,accept-language,cookie"[..],
             user_agent: b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
             accept: b"text/html",
             accept_language: b"en-US,en;q=0.9",

@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
             ja4: b"t13d1516h2_8daaf6152771_e5627efa2ab1",
             ja4h: b"ge20cn13enus_974ebe531c03_b66fa821d02c_e97928733c74",
             user_agent: b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0",
-            header_names: vec![&b"user-agent"[..], b"accept"],
+            header_names: &b"user-agent,accept"[..],
             ..Default::default()
         })
         .collect();

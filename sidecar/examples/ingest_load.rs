@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
                 ja4h: b"ge20cn13enus_974ebe531c03_b66fa821d02c_e97928733c74",
                 ja4t: b"64240_2-1-3-1-1-4_1460_8",
                 syn: Some(SynRecord { ttl: 64, window: 64240, mss: Some(1460), window_scale: Some(8), options: vec![2, 1, 3, 1, 1, 4], ip_id: Some(0), dont_fragment: true }),
-                header_names: vec![&b"user-agent"[..], b"accept", b"accept-language", b"accept-encoding", b"cookie"],
+                header_names: &b"user-agent,accept,accept-language,accept-encoding,cookie"[..],
                 user_agent: b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
                 accept: b"text/html",
                 accept_language: b"en-US,en;q=0.9",

@@ -115,7 +115,7 @@ fn migrations_apply_twice_and_records_round_trip() {
                 ip_id: Some(7),
                 dont_fragment: true,
             }),
-            header_names: vec![&b"user-agent"[..], b"accept"],
+            header_names: &b"user-agent,accept"[..],
             user_agent: b"Mozilla/5.0",
             has_cookie: true,
             ..Default::default()

@@ -77,25 +77,10 @@ fn train_and_score_synthetic_traffic() {
             ja4: ja4.to_vec(),
             user_agent: ua.to_vec(),
             header_names: if browser {
-                [
-                    "host",
-                    "user-agent",
-                    "accept",
-                    "accept-language",
-                    "accept-encoding",
-                    "sec-fetch-site",
-                    "sec-fetch-mode",
-                    "cookie",
-                    "referer",
-                ]
-                .iter()
-                .map(|h| h.as_bytes().to_vec())
-                .collect()
+                b"host,user-agent,accept,accept-language,accept-encoding,sec-fetch-site,sec-fetch-mode,cookie,referer"
+                    .to_vec()
             } else {
-                ["host", "user-agent", "accept"]
-                    .iter()
-                    .map(|h| h.as_bytes().to_vec())
-                    .collect()
+                b"host,user-agent,accept".to_vec()
             },
             accept_language: if browser {
                 b"en-US,en;q=0.9".to_vec()

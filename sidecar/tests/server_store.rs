@@ -61,7 +61,7 @@ fn records(n: usize) -> Vec<Record<Vec<u8>>> {
                 ip_id: Some(i as u16),
                 dont_fragment: true,
             }),
-            header_names: vec![b"Host".to_vec(), b"User-Agent".to_vec(), vec![0xff, b'\t']],
+            header_names: b"Host,User-Agent,\xff\t".to_vec(),
             user_agent: b"Mozilla/5.0 \"quoted\"\n".to_vec(),
             sec_ch_ua: b"\"Chromium\";v=\"141\"".to_vec(),
             has_cookie: i % 2 == 0,

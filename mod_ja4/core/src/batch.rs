@@ -4,16 +4,33 @@
 //! binary encoding, batch framing, and a JSON Lines rendering of the same record.
 //!
 //! Frame: `"JA4B"`, version u16, flags u16, record count u32, payload length u32, CRC-32 of the
-//! payload u32, reserved u32 (little endian, 24 bytes); then the payload: each record as a varint
-//! length and its fields in order. A decoder ignores fields it does not know at the end of a
+//! payload u32 (when flag [`FLAG_CHECKSUM`] is set; frames stored on disk carry one, frames on
+//! the module's unix socket, which cannot corrupt them, do not), reserved u32 (little endian,
+//! 24 bytes); then the payload: each record as a u32 length (little endian) and its body: a
+//! fixed-size head, the lengths of its strings (u32 each), then the strings' bytes (see
+//! [`Fields::encode_with`]). A decoder ignores fields it does not know at the end of a
 //! record, so a newer module can talk to an older sidecar within one major version.
-//! Never: trusts a length or a count from the wire, or allocates beyond [`MAX_PAYLOAD`].
+//!
+//! Version 2 is built for the module's per-request cost:
+//! - the fields of a record that belong to its connection (TLS, JA4/JA3, JA4T/JA4TS/JA4L/JA4S,
+//!   the SYN) form one *connection segment*; a later record of the same connection in the same
+//!   frame names the earlier segment by its payload offset instead of repeating it;
+//! - header names travel as one string joined by `,` (as JA4H_r joins them; a name holding a
+//!   comma, possible only under `HttpProtocolOptions Unsafe`, reads back as two names);
+//! - the JA4H raw forms may be left empty: the decoder derives them from JA4H, the header names
+//!   and the Cookie value ([`crate::fingerprint::ja4h::derive_raw`]), the same values the module
+//!   would have sent.
+//!
+//! Never: trusts a length, a count or a segment offset from the wire, or allocates beyond
+//! [`MAX_PAYLOAD`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const MAGIC: [u8; 4] = *b"JA4B";
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 24;
+/// Frame flag: the CRC-32 field holds the payload's checksum.
+pub const FLAG_CHECKSUM: u16 = 1;
 /// Largest payload accepted in one frame.
 pub const MAX_PAYLOAD: usize = 32 << 20;
 
@@ -84,7 +101,12 @@ pub struct Record<S> {
     pub ja4s: S,
     pub syn: Option<SynRecord>,
     pub sources: u8,
-    pub header_names: Vec<S>,
+    /// Request header names in wire order (duplicates kept, Cookie and Referer included),
+    /// joined by `,`.
+    pub header_names: S,
+    /// The Cookie header value (several Cookie headers joined by `; `). Carried for the JA4H
+    /// raw forms; not stored by the sidecar.
+    pub cookie: S,
     pub user_agent: S,
     pub accept: S,
     pub accept_language: S,
@@ -145,7 +167,8 @@ impl<S> Record<S> {
             ja4s: f(self.ja4s),
             syn: self.syn,
             sources: self.sources,
-            header_names: self.header_names.into_iter().map(&f).collect(),
+            header_names: f(self.header_names),
+            cookie: f(self.cookie),
             user_agent: f(self.user_agent),
             accept: f(self.accept),
             accept_language: f(self.accept_language),
@@ -161,6 +184,102 @@ impl<S> Record<S> {
             has_referer: self.has_referer,
         }
     }
+}
+
+/// The request headers whose first value a record carries, in [`Record`] field order
+/// (`user_agent` … `sec_ch_ua_platform`).
+pub const PICKED_HEADERS: [&[u8]; 11] = [
+    b"user-agent",
+    b"accept",
+    b"accept-language",
+    b"accept-encoding",
+    b"sec-fetch-site",
+    b"sec-fetch-mode",
+    b"sec-fetch-dest",
+    b"sec-fetch-user",
+    b"sec-ch-ua",
+    b"sec-ch-ua-mobile",
+    b"sec-ch-ua-platform",
+];
+
+/// Index of Accept-Language in [`PICKED_HEADERS`].
+pub const PICKED_ACCEPT_LANGUAGE: usize = 2;
+
+/// What a request header is to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderRole {
+    Cookie,
+    Referer,
+    /// Its value goes to the record field at this index of [`PICKED_HEADERS`].
+    Picked(usize),
+    Other,
+}
+
+/// The role of header `name` (ASCII case-insensitive), decided by its length first and then
+/// by word-wide comparisons: a few instructions per header.
+pub fn header_role(name: &[u8]) -> HeaderRole {
+    let picked = |i: usize| {
+        if eq_lower(name, PICKED_HEADERS[i]) {
+            HeaderRole::Picked(i)
+        } else {
+            HeaderRole::Other
+        }
+    };
+    match name.len() {
+        6 if eq_lower(name, b"cookie") => HeaderRole::Cookie,
+        6 => picked(1),
+        7 if eq_lower(name, b"referer") => HeaderRole::Referer,
+        10 => picked(0),
+        15 => match picked(2) {
+            HeaderRole::Other => picked(3),
+            r => r,
+        },
+        14 => (4..8)
+            .map(picked)
+            .find(|r| *r != HeaderRole::Other)
+            .unwrap_or(HeaderRole::Other),
+        9 => picked(8),
+        16 => picked(9),
+        18 => picked(10),
+        _ => HeaderRole::Other,
+    }
+}
+
+/// Whether `name` equals `lit` ignoring ASCII case, where `lit` is lowercase letters and `-`
+/// only and at least four bytes long, a word at a time: OR-ing 0x20 into `name` lowercases its
+/// letters; where `lit` has `-` (0x40 clear) the name's byte must also have 0x20 set, which
+/// rules out the one other byte OR-ing would turn into `-` (CR).
+fn eq_lower(name: &[u8], lit: &[u8]) -> bool {
+    let n = lit.len();
+    if name.len() != n || n < 4 {
+        return name.eq_ignore_ascii_case(lit);
+    }
+    if n < 8 {
+        let w = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let same = |i: usize| {
+            let (x, l) = (w(name, i), w(lit, i));
+            let dash = (!l & 0x4040_4040) >> 1;
+            x | 0x2020_2020 == l && x & dash == dash
+        };
+        return same(0) && same(n - 4);
+    }
+    const MASK: u64 = 0x2020_2020_2020_2020;
+    let w = |b: &[u8], i: usize| {
+        u64::from_le_bytes(<[u8; 8]>::try_from(&b[i..i + 8]).unwrap_or_default())
+    };
+    let same = |i: usize| {
+        let (x, l) = (w(name, i), w(lit, i));
+        let dash = (!l & 0x4040_4040_4040_4040) >> 1;
+        x | MASK == l && x & dash == dash
+    };
+    let mut i = 0;
+    while i + 8 < n {
+        if !same(i) {
+            return false;
+        }
+        i += 8;
+    }
+    same(n - 8)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +304,7 @@ pub enum BatchError {
 // Encoding
 
 /// Appends `v` as an unsigned LEB128 varint (also ClickHouse's RowBinary `VarUInt`).
+#[inline(always)]
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -194,129 +314,274 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Appends `b` with its varint length (also ClickHouse's RowBinary `String`).
+#[inline(always)]
 pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_varint(out, b.len() as u64);
+    if b.len() < 0x80 {
+        out.push(b.len() as u8);
+        if b.is_empty() {
+            return;
+        }
+    } else {
+        put_varint(out, b.len() as u64);
+    }
     out.extend_from_slice(b);
 }
 
-fn ip(out: &mut Vec<u8>, a: Option<IpAddr>) {
-    match a {
-        None => out.push(0),
-        Some(IpAddr::V4(v4)) => {
-            out.push(4);
-            out.extend_from_slice(&v4.octets());
-        }
-        Some(IpAddr::V6(v6)) => {
-            out.push(6);
-            out.extend_from_slice(&v6.octets());
-        }
+/// How a record's connection segment is written.
+#[derive(Debug, Clone, Copy)]
+pub enum Segment<'a> {
+    /// From the record's own fields.
+    Fields,
+    /// Bytes [`Record::connection_segment`] wrote for an earlier record of the connection.
+    Bytes(&'a [u8]),
+    /// A reference to the segment an earlier record of the same frame carries, at this
+    /// payload offset (as `encode_with` returned it).
+    Ref(u32),
+}
+
+const SEGMENT_INLINE: u8 = 0;
+const SEGMENT_REF: u8 = 1;
+
+/// Number of [`Fields::dense`] strings.
+pub const DENSE: usize = 7;
+/// Number of [`Fields::optional`] strings.
+pub const OPTIONAL: usize = 15;
+
+/// The fixed-size values of a record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Head {
+    pub kind: RecordKind,
+    pub has_cookie: bool,
+    pub has_referer: bool,
+    pub ts_us: i64,
+    pub conn_id: u64,
+    pub client_ip: Option<IpAddr>,
+    pub client_port: u16,
+    pub server_ip: Option<IpAddr>,
+    pub server_port: u16,
+    pub status: u16,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_us: u64,
+    pub keepalives: u32,
+}
+
+impl Head {
+    /// Little endian, written with plain stores.
+    fn bytes(&self) -> [u8; HEAD_LEN] {
+        let mut h = [0u8; HEAD_LEN];
+        h[0] = self.kind as u8;
+        h[1] = u8::from(self.has_cookie) | (u8::from(self.has_referer) << 1);
+        h[2..10].copy_from_slice(&self.ts_us.to_le_bytes());
+        h[10..18].copy_from_slice(&self.conn_id.to_le_bytes());
+        h[18..35].copy_from_slice(&ip_bytes(self.client_ip));
+        h[35..37].copy_from_slice(&self.client_port.to_le_bytes());
+        h[37..54].copy_from_slice(&ip_bytes(self.server_ip));
+        h[54..56].copy_from_slice(&self.server_port.to_le_bytes());
+        h[56..58].copy_from_slice(&self.status.to_le_bytes());
+        h[58..66].copy_from_slice(&self.bytes_in.to_le_bytes());
+        h[66..74].copy_from_slice(&self.bytes_out.to_le_bytes());
+        h[74..82].copy_from_slice(&self.duration_us.to_le_bytes());
+        h[82..86].copy_from_slice(&self.keepalives.to_le_bytes());
+        h
     }
 }
 
-fn opt(out: &mut Vec<u8>, v: Option<u64>) {
-    put_varint(out, v.map_or(0, |x| x + 1));
+/// A request record as the encoder writes it: the fixed-size values, the strings every record
+/// has, and the optional ones (empty means absent), with the connection segment given apart.
+/// [`Record::encode_with`] goes through it; the module fills one straight from request memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    pub head: Head,
+    /// vhost, method, path, query, protocol, JA4H, header names (joined by `,`).
+    pub dense: [&'a [u8]; DENSE],
+    /// The [`PICKED_HEADERS`] values, Cookie, JA4H_r, JA4H_o, JA4H_ro.
+    pub optional: [&'a [u8]; OPTIONAL],
+}
+
+/// Strings in a record: dense, the connection segment, optional.
+const STRINGS: usize = DENSE + 1 + OPTIONAL;
+/// Length of the fixed part of a record body: the head and the string lengths.
+const FIXED_LEN: usize = HEAD_LEN + 4 * STRINGS;
+
+impl Fields<'_> {
+    /// Appends the record (length-prefixed) with its connection segment as `segment` says
+    /// ([`Segment::Fields`] is not one here: pass the segment's bytes). `payload_start` is where
+    /// the frame's payload begins in `out`; the return value is the payload offset of the
+    /// segment, for a [`Segment::Ref`] from a later record of the same frame (meaningful unless
+    /// `segment` was itself a reference).
+    ///
+    /// Body: the head, the length of every string (u32 each: 7 dense, the segment, 15
+    /// optional), then the strings' bytes. The fixed part is built on the stack and copied
+    /// once; each non-empty string is one copy.
+    pub fn encode_with(&self, out: &mut Vec<u8>, payload_start: usize, segment: Segment) -> u32 {
+        let mut reference = [SEGMENT_REF, 0, 0, 0, 0];
+        let seg: &[u8] = match segment {
+            Segment::Bytes(b) => b,
+            Segment::Ref(offset) => {
+                reference[1..].copy_from_slice(&offset.to_le_bytes());
+                &reference
+            }
+            Segment::Fields => &[],
+        };
+        let mut fixed = [0u8; 4 + FIXED_LEN];
+        fixed[4..4 + HEAD_LEN].copy_from_slice(&self.head.bytes());
+        let mut total = FIXED_LEN;
+        let mut put_len = |i: usize, s: &[u8]| {
+            let at = 4 + HEAD_LEN + 4 * i;
+            fixed[at..at + 4].copy_from_slice(&(s.len() as u32).to_le_bytes());
+            total += s.len();
+        };
+        for (i, s) in self.dense.iter().enumerate() {
+            put_len(i, s);
+        }
+        put_len(DENSE, seg);
+        for (i, s) in self.optional.iter().enumerate() {
+            put_len(DENSE + 1 + i, s);
+        }
+        fixed[..4].copy_from_slice(&(total as u32).to_le_bytes());
+        out.reserve(4 + total);
+        out.extend_from_slice(&fixed);
+        for s in self.dense {
+            if !s.is_empty() {
+                out.extend_from_slice(s);
+            }
+        }
+        let at = out.len() - payload_start;
+        out.extend_from_slice(seg);
+        for s in self.optional {
+            if !s.is_empty() {
+                out.extend_from_slice(s);
+            }
+        }
+        at as u32
+    }
 }
 
 impl<S: AsRef<[u8]>> Record<S> {
     /// Appends this record (length-prefixed) to a batch payload.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        self.encode_with(out, None);
+        self.encode_with(out, 0, Segment::Fields);
     }
 
-    /// [`encode`](Self::encode), with the per-connection runs of fields taken from `segments`
-    /// (`(tls, transport)`, as [`tls_segment`](Self::tls_segment) and
-    /// [`transport_segment`](Self::transport_segment) wrote them for an earlier request of the
-    /// same connection) instead of this record's fields. The bytes are the same; a keep-alive
-    /// connection's requests skip re-encoding what cannot change.
-    pub fn encode_with(&self, out: &mut Vec<u8>, segments: Option<(&[u8], &[u8])>) {
-        // The length prefix is a varint written in place: two bytes reserved (records are
-        // almost always 128..16383 bytes), fixed up after the body, no temporary buffer.
-        let start = out.len();
-        out.extend_from_slice(&[0, 0]);
-        self.encode_fields(out, segments);
-        let len = out.len() - start - 2;
-        if len < 0x80 {
-            out[start] = len as u8;
-            out.remove(start + 1);
-        } else if len < 0x4000 {
-            out[start] = (len as u8) | 0x80;
-            out[start + 1] = (len >> 7) as u8;
-        } else {
-            let mut prefix = Vec::with_capacity(10);
-            put_varint(&mut prefix, len as u64);
-            out.splice(start..start + 2, prefix);
+    /// [`Fields::encode_with`] for this record; [`Segment::Fields`] writes the segment from
+    /// the record's fields.
+    pub fn encode_with(&self, out: &mut Vec<u8>, payload_start: usize, segment: Segment) -> u32 {
+        match segment {
+            Segment::Fields => {
+                let mut seg = Vec::with_capacity(self.max_segment_len());
+                self.connection_segment(&mut seg);
+                self.fields()
+                    .encode_with(out, payload_start, Segment::Bytes(&seg))
+            }
+            other => self.fields().encode_with(out, payload_start, other),
         }
     }
 
-    /// The bytes [`encode`](Self::encode) writes for the TLS fields (`tls_version` … `ja3_r`).
-    pub fn tls_segment(&self, o: &mut Vec<u8>) {
-        for s in &self.fingerprint_fields()[..10] {
-            put_bytes(o, s.as_ref());
+    /// The record as the encoder sees it.
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            head: Head {
+                kind: self.kind,
+                has_cookie: self.has_cookie,
+                has_referer: self.has_referer,
+                ts_us: self.ts_us,
+                conn_id: self.conn_id,
+                client_ip: self.client_ip,
+                client_port: self.client_port,
+                server_ip: self.server_ip,
+                server_port: self.server_port,
+                status: self.status,
+                bytes_in: self.bytes_in,
+                bytes_out: self.bytes_out,
+                duration_us: self.duration_us,
+                keepalives: self.keepalives,
+            },
+            dense: [
+                self.vhost.as_ref(),
+                self.method.as_ref(),
+                self.path.as_ref(),
+                self.query.as_ref(),
+                self.protocol.as_ref(),
+                self.ja4h.as_ref(),
+                self.header_names.as_ref(),
+            ],
+            optional: [
+                self.user_agent.as_ref(),
+                self.accept.as_ref(),
+                self.accept_language.as_ref(),
+                self.accept_encoding.as_ref(),
+                self.sec_fetch_site.as_ref(),
+                self.sec_fetch_mode.as_ref(),
+                self.sec_fetch_dest.as_ref(),
+                self.sec_fetch_user.as_ref(),
+                self.sec_ch_ua.as_ref(),
+                self.sec_ch_ua_mobile.as_ref(),
+                self.sec_ch_ua_platform.as_ref(),
+                self.cookie.as_ref(),
+                self.ja4h_r.as_ref(),
+                self.ja4h_o.as_ref(),
+                self.ja4h_ro.as_ref(),
+            ],
         }
     }
 
-    /// The bytes [`encode`](Self::encode) writes for the transport fields (`ja4t` … `ja4s`),
-    /// the SYN and the sources.
-    pub fn transport_segment(&self, o: &mut Vec<u8>) {
-        for s in &self.fingerprint_fields()[14..] {
-            put_bytes(o, s.as_ref());
+    fn max_segment_len(&self) -> usize {
+        let mut n = 1 + 1 + 1 + 3 + 3 * 4 + 1;
+        for s in self.connection_fields() {
+            n += 10 + s.as_ref().len();
+        }
+        n + self.syn.as_ref().map_or(0, |s| 10 + s.options.len())
+    }
+
+    /// The bytes written for the connection segment: the TLS fields (`tls_version` …
+    /// `ja3_r`), the transport fields (`ja4t` … `ja4s`), the SYN and the sources.
+    pub fn connection_segment(&self, o: &mut Vec<u8>) {
+        let start = o.len();
+        o.resize(start + self.max_segment_len(), 0);
+        let mut w = Writer {
+            b: &mut o[start..],
+            at: 0,
+        };
+        w.byte(SEGMENT_INLINE);
+        for s in self.connection_fields() {
+            w.bytes(s.as_ref());
         }
         match &self.syn {
-            None => o.push(0),
+            None => w.byte(0),
             Some(s) => {
-                o.push(1 | if s.dont_fragment { 2 } else { 0 });
-                o.push(s.ttl);
-                put_varint(o, u64::from(s.window));
-                opt(o, s.mss.map(u64::from));
-                opt(o, s.window_scale.map(u64::from));
-                opt(o, s.ip_id.map(u64::from));
-                put_bytes(o, &s.options);
+                w.byte(1 | if s.dont_fragment { 2 } else { 0 });
+                w.byte(s.ttl);
+                w.varint(u64::from(s.window));
+                w.opt(s.mss.map(u64::from));
+                w.opt(s.window_scale.map(u64::from));
+                w.opt(s.ip_id.map(u64::from));
+                w.bytes(&s.options);
             }
         }
-        o.push(self.sources);
+        w.byte(self.sources);
+        let end = start + w.at;
+        o.truncate(end);
     }
 
-    fn encode_fields(&self, o: &mut Vec<u8>, segments: Option<(&[u8], &[u8])>) {
-        o.push(self.kind as u8);
-        put_varint(o, zigzag(self.ts_us));
-        put_varint(o, self.conn_id);
-        ip(o, self.client_ip);
-        put_varint(o, u64::from(self.client_port));
-        ip(o, self.server_ip);
-        put_varint(o, u64::from(self.server_port));
-        for s in [
-            &self.vhost,
-            &self.method,
-            &self.path,
-            &self.query,
-            &self.protocol,
-        ] {
-            put_bytes(o, s.as_ref());
-        }
-        put_varint(o, u64::from(self.status));
-        put_varint(o, self.bytes_in);
-        put_varint(o, self.bytes_out);
-        put_varint(o, self.duration_us);
-        put_varint(o, u64::from(self.keepalives));
-        match segments {
-            Some((tls, _)) => o.extend_from_slice(tls),
-            None => self.tls_segment(o),
-        }
-        for s in &self.fingerprint_fields()[10..14] {
-            put_bytes(o, s.as_ref());
-        }
-        match segments {
-            Some((_, transport)) => o.extend_from_slice(transport),
-            None => self.transport_segment(o),
-        }
-        put_varint(o, self.header_names.len() as u64);
-        for h in &self.header_names {
-            put_bytes(o, h.as_ref());
-        }
-        for s in self.header_value_fields() {
-            put_bytes(o, s.as_ref());
-        }
-        o.push(u8::from(self.has_cookie) | (u8::from(self.has_referer) << 1));
+    fn connection_fields(&self) -> [&S; 15] {
+        [
+            &self.tls_version,
+            &self.tls_cipher,
+            &self.tls_sni,
+            &self.tls_alpn,
+            &self.ja4,
+            &self.ja4_r,
+            &self.ja4_o,
+            &self.ja4_ro,
+            &self.ja3,
+            &self.ja3_r,
+            &self.ja4t,
+            &self.ja4ts,
+            &self.ja4l_c,
+            &self.ja4l_s,
+            &self.ja4s,
+        ]
     }
 
     fn fingerprint_fields(&self) -> [&S; 19] {
@@ -343,6 +608,14 @@ impl<S: AsRef<[u8]>> Record<S> {
         ]
     }
 
+    /// The header names, split.
+    pub fn header_name_list(&self) -> impl Iterator<Item = &[u8]> {
+        let joined = self.header_names.as_ref();
+        joined
+            .split(|b| *b == b',')
+            .filter(move |_| !joined.is_empty())
+    }
+
     fn header_value_fields(&self) -> [&S; 11] {
         [
             &self.user_agent,
@@ -360,48 +633,135 @@ impl<S: AsRef<[u8]>> Record<S> {
     }
 }
 
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
+impl OwnedRecord {
+    /// Fills the JA4H raw forms the module left for the decoder to derive.
+    pub fn derive_ja4h_raw(&mut self) {
+        if self.ja4h.is_empty()
+            || !(self.ja4h_r.is_empty() && self.ja4h_o.is_empty() && self.ja4h_ro.is_empty())
+        {
+            return;
+        }
+        if let Some(set) = crate::fingerprint::ja4h::derive_raw(
+            self.ja4h.as_bytes(),
+            self.header_names.as_bytes(),
+            self.cookie.as_bytes(),
+        ) {
+            (self.ja4h_r, self.ja4h_o, self.ja4h_ro) = (set.ja4h_r, set.ja4h_o, set.ja4h_ro);
+        }
+    }
 }
 
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
+/// Length of [`Record::head`].
+const HEAD_LEN: usize = 86;
+
+/// An address as a tag (0 none, 4, 6) and 16 bytes (IPv4 in the first four).
+fn ip_bytes(a: Option<IpAddr>) -> [u8; 17] {
+    let mut b = [0u8; 17];
+    match a {
+        None => {}
+        Some(IpAddr::V4(v4)) => {
+            b[0] = 4;
+            b[1..5].copy_from_slice(&v4.octets());
+        }
+        Some(IpAddr::V6(v6)) => {
+            b[0] = 6;
+            b[1..].copy_from_slice(&v6.octets());
+        }
+    }
+    b
 }
 
-/// Builds one frame from encoded records (each produced by [`Record::encode`]).
+fn ip_from(b: &[u8]) -> Option<Option<IpAddr>> {
+    match b.first()? {
+        0 => Some(None),
+        4 => Some(Some(IpAddr::V4(Ipv4Addr::from(
+            <[u8; 4]>::try_from(b.get(1..5)?).ok()?,
+        )))),
+        6 => Some(Some(IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(b.get(1..17)?).ok()?,
+        )))),
+        _ => None,
+    }
+}
+
+/// A cursor over a slice sized in advance (see [`Record::encode_with`]).
+struct Writer<'a> {
+    b: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    #[inline(always)]
+    fn byte(&mut self, v: u8) {
+        self.b[self.at] = v;
+        self.at += 1;
+    }
+
+    #[inline(always)]
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    #[inline(always)]
+    fn raw(&mut self, s: &[u8]) {
+        self.b[self.at..self.at + s.len()].copy_from_slice(s);
+        self.at += s.len();
+    }
+
+    #[inline(always)]
+    fn bytes(&mut self, s: &[u8]) {
+        self.varint(s.len() as u64);
+        if !s.is_empty() {
+            self.raw(s);
+        }
+    }
+
+    #[inline(always)]
+    fn opt(&mut self, v: Option<u64>) {
+        self.varint(v.map_or(0, |x| x + 1));
+    }
+}
+
+/// Builds one frame, with a checksum, from encoded records (each produced by
+/// [`Record::encode`]).
 pub fn frame(payload: &[u8], count: u32) -> Vec<u8> {
     let mut f = Vec::with_capacity(HEADER_LEN + payload.len());
-    f.extend_from_slice(&MAGIC);
-    f.extend_from_slice(&VERSION.to_le_bytes());
-    f.extend_from_slice(&0u16.to_le_bytes());
-    f.extend_from_slice(&count.to_le_bytes());
-    f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    f.extend_from_slice(&crc32(payload).to_le_bytes());
-    f.extend_from_slice(&0u32.to_le_bytes());
+    begin_frame(&mut f);
     f.extend_from_slice(payload);
+    finish_frame(&mut f, count, true);
     f
 }
 
-/// A frame of already encoded records (each as [`Record::encode`] appended it): the same bytes
-/// as `frame(&records.concat(), n)`, built with one allocation and one copy.
-pub fn frame_records<B: AsRef<[u8]>>(records: &[B]) -> Vec<u8> {
-    let len: usize = records.iter().map(|r| r.as_ref().len()).sum();
-    let mut h = crc32fast::Hasher::new();
-    for r in records {
-        h.update(r.as_ref());
+/// Starts a frame in `buf` (which should be empty): room for the header, filled in by
+/// [`finish_frame`] once the records are appended. The payload starts at [`HEADER_LEN`].
+pub fn begin_frame(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&[0; HEADER_LEN]);
+}
+
+/// Writes the header of a frame begun with [`begin_frame`] holding `count` records, with the
+/// payload's checksum when `checksum` (the same bytes as [`frame`] of its payload then).
+pub fn finish_frame(buf: &mut [u8], count: u32, checksum: bool) {
+    let len = buf.len().saturating_sub(HEADER_LEN);
+    let payload = &buf[HEADER_LEN.min(buf.len())..];
+    let (flags, crc) = if checksum {
+        (FLAG_CHECKSUM, crc32(payload))
+    } else {
+        (0, 0)
+    };
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&MAGIC);
+    h[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    h[6..8].copy_from_slice(&flags.to_le_bytes());
+    h[8..12].copy_from_slice(&count.to_le_bytes());
+    h[12..16].copy_from_slice(&(len as u32).to_le_bytes());
+    h[16..20].copy_from_slice(&crc.to_le_bytes());
+    if let Some(dst) = buf.get_mut(..HEADER_LEN) {
+        dst.copy_from_slice(&h);
     }
-    let mut f = Vec::with_capacity(HEADER_LEN + len);
-    f.extend_from_slice(&MAGIC);
-    f.extend_from_slice(&VERSION.to_le_bytes());
-    f.extend_from_slice(&0u16.to_le_bytes());
-    f.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    f.extend_from_slice(&(len as u32).to_le_bytes());
-    f.extend_from_slice(&h.finalize().to_le_bytes());
-    f.extend_from_slice(&0u32.to_le_bytes());
-    for r in records {
-        f.extend_from_slice(r.as_ref());
-    }
-    f
 }
 
 /// CRC-32 (IEEE) of `data`.
@@ -420,7 +780,11 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Vec<OwnedRecord>, usize), BatchError>
     Ok((
         records
             .into_iter()
-            .map(|r| r.map(|b| String::from_utf8_lossy(b).into_owned()))
+            .map(|r| {
+                let mut o = r.map(|b| String::from_utf8_lossy(b).into_owned());
+                o.derive_ja4h_raw();
+                o
+            })
             .collect(),
         used,
     ))
@@ -429,7 +793,8 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Vec<OwnedRecord>, usize), BatchError>
 /// Records borrowing from a frame, and the bytes the frame used.
 pub type BorrowedFrame<'a> = (Vec<Record<&'a [u8]>>, usize);
 
-/// Like [`decode_frame`], borrowing every string from `buf` (no allocation per field).
+/// Like [`decode_frame`], borrowing every string from `buf` (no allocation per field). JA4H raw
+/// forms the module left empty stay empty (see [`OwnedRecord::derive_ja4h_raw`]).
 pub fn decode_frame_ref(buf: &[u8]) -> Result<BorrowedFrame<'_>, BatchError> {
     let hdr = buf.get(..HEADER_LEN).ok_or(BatchError::Incomplete)?;
     if hdr[..4] != MAGIC {
@@ -448,18 +813,23 @@ pub fn decode_frame_ref(buf: &[u8]) -> Result<BorrowedFrame<'_>, BatchError> {
     let payload = buf
         .get(HEADER_LEN..HEADER_LEN + len)
         .ok_or(BatchError::Incomplete)?;
-    if crc32(payload) != crc {
+    let flags = u16::from_le_bytes([hdr[6], hdr[7]]);
+    if flags & FLAG_CHECKSUM != 0 && crc32(payload) != crc {
         return Err(BatchError::Checksum);
     }
     let mut r = Reader(payload);
     let mut out = Vec::with_capacity((count as usize).min(65_536));
+    let mut segments = Vec::new();
     let mut index = 0u32;
     while !r.0.is_empty() {
-        let body = r.bytes().ok_or(BatchError::Record {
+        let body = r.record().ok_or(BatchError::Record {
             index,
             what: "length",
         })?;
-        out.push(decode_record(body).map_err(|what| BatchError::Record { index, what })?);
+        out.push(
+            decode_record(payload, body, &mut segments)
+                .map_err(|what| BatchError::Record { index, what })?,
+        );
         index += 1;
     }
     if index != count {
@@ -484,74 +854,84 @@ pub fn frame_len(buf: &[u8]) -> Result<usize, BatchError> {
     Ok(HEADER_LEN + len)
 }
 
-fn decode_record(body: &[u8]) -> Result<Record<&[u8]>, &'static str> {
+/// Decodes one record of `payload`. `segments` holds the payload offsets of the inline
+/// connection segments decoded so far (ascending): a reference must name one of them.
+fn decode_record<'a>(
+    payload: &'a [u8],
+    body: &'a [u8],
+    segments: &mut Vec<usize>,
+) -> Result<Record<&'a [u8]>, &'static str> {
     let mut r = Reader(body);
-    fn s<'a>(r: &mut Reader<'a>, what: &'static str) -> Result<&'a [u8], &'static str> {
-        r.bytes().ok_or(what)
-    }
+    let h = r.take::<HEAD_LEN>().ok_or("head")?;
+    let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap_or_default());
+    let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
     let mut rec = Record {
-        kind: match r.u8().ok_or("kind")? {
+        kind: match h[0] {
             0 => RecordKind::Request,
             1 => RecordKind::Orphan,
             _ => return Err("kind"),
         },
-        ts_us: unzigzag(r.put_varint().ok_or("timestamp")?),
-        conn_id: r.put_varint().ok_or("conn id")?,
-        client_ip: r.ip().ok_or("client ip")?,
-        client_port: r.u16v().ok_or("client port")?,
-        server_ip: r.ip().ok_or("server ip")?,
-        server_port: r.u16v().ok_or("server port")?,
+        has_cookie: h[1] & 1 != 0,
+        has_referer: h[1] & 2 != 0,
+        ts_us: u64_at(2) as i64,
+        conn_id: u64_at(10),
+        client_ip: ip_from(&h[18..35]).ok_or("client ip")?,
+        client_port: u16_at(35),
+        server_ip: ip_from(&h[37..54]).ok_or("server ip")?,
+        server_port: u16_at(54),
+        status: u16_at(56),
+        bytes_in: u64_at(58),
+        bytes_out: u64_at(66),
+        duration_us: u64_at(74),
+        keepalives: u32::from_le_bytes([h[82], h[83], h[84], h[85]]),
         ..Default::default()
     };
-    rec.vhost = s(&mut r, "vhost")?;
-    rec.method = s(&mut r, "method")?;
-    rec.path = s(&mut r, "path")?;
-    rec.query = s(&mut r, "query")?;
-    rec.protocol = s(&mut r, "protocol")?;
-    rec.status = r.u16v().ok_or("status")?;
-    rec.bytes_in = r.put_varint().ok_or("bytes in")?;
-    rec.bytes_out = r.put_varint().ok_or("bytes out")?;
-    rec.duration_us = r.put_varint().ok_or("duration")?;
-    rec.keepalives =
-        u32::try_from(r.put_varint().ok_or("keepalives")?).map_err(|_| "keepalives")?;
-    let mut fps: [&[u8]; 19] = Default::default();
-    for f in fps.iter_mut() {
-        *f = s(&mut r, "fingerprint")?;
+    let mut lens = [0usize; STRINGS];
+    for l in lens.iter_mut() {
+        *l = u32::from_le_bytes(r.take::<4>().ok_or("string lengths")?) as usize;
     }
-    let [tls_version, tls_cipher, tls_sni, tls_alpn, ja4, ja4_r, ja4_o, ja4_ro, ja3, ja3_r, ja4h, ja4h_r, ja4h_o, ja4h_ro, ja4t, ja4ts, ja4l_c, ja4l_s, ja4s] =
-        fps;
-    (rec.tls_version, rec.tls_cipher, rec.tls_sni, rec.tls_alpn) =
-        (tls_version, tls_cipher, tls_sni, tls_alpn);
-    (
-        rec.ja4, rec.ja4_r, rec.ja4_o, rec.ja4_ro, rec.ja3, rec.ja3_r,
-    ) = (ja4, ja4_r, ja4_o, ja4_ro, ja3, ja3_r);
-    (rec.ja4h, rec.ja4h_r, rec.ja4h_o, rec.ja4h_ro) = (ja4h, ja4h_r, ja4h_o, ja4h_ro);
-    (rec.ja4t, rec.ja4ts, rec.ja4l_c, rec.ja4l_s, rec.ja4s) = (ja4t, ja4ts, ja4l_c, ja4l_s, ja4s);
-    let syn_flags = r.u8().ok_or("syn")?;
-    if syn_flags & 1 != 0 {
-        rec.syn = Some(SynRecord {
-            dont_fragment: syn_flags & 2 != 0,
-            ttl: r.u8().ok_or("syn ttl")?,
-            window: r.u16v().ok_or("syn window")?,
-            mss: r.opt().ok_or("syn mss")?.map(|v| v as u16),
-            window_scale: r.opt().ok_or("syn window scale")?.map(|v| v as u8),
-            ip_id: r.opt().ok_or("syn ip id")?.map(|v| v as u16),
-            options: r.bytes().ok_or("syn options")?.to_vec(),
-        });
+    let mut strs: [&[u8]; STRINGS] = [&[]; STRINGS];
+    for (s, &n) in strs.iter_mut().zip(&lens) {
+        if n > r.0.len() {
+            return Err("string length");
+        }
+        let (a, b) = r.0.split_at(n);
+        *s = a;
+        r.0 = b;
     }
-    rec.sources = r.u8().ok_or("sources")?;
-    let n = r.put_varint().ok_or("header count")?;
-    if n > 1024 {
-        return Err("header count");
+    let [vhost, method, path, query, protocol, ja4h, header_names] =
+        <[&[u8]; DENSE]>::try_from(&strs[..DENSE]).map_err(|_| "strings")?;
+    (rec.vhost, rec.method, rec.path, rec.query, rec.protocol) =
+        (vhost, method, path, query, protocol);
+    (rec.ja4h, rec.header_names) = (ja4h, header_names);
+    // Offsets are positions in `payload`; `body` is a slice of it.
+    let seg = strs[DENSE];
+    let seg_at = seg.as_ptr() as usize - payload.as_ptr() as usize;
+    match seg.first() {
+        Some(&SEGMENT_INLINE) => {
+            if segments.last().is_none_or(|&l| l < seg_at) {
+                segments.push(seg_at);
+            }
+            decode_segment(&mut Reader(seg), &mut rec)?;
+        }
+        Some(&SEGMENT_REF) => {
+            let at = u32::from_le_bytes(
+                seg.get(1..5)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or("segment reference")?,
+            ) as usize;
+            if segments.binary_search(&at).is_err() {
+                return Err("segment reference");
+            }
+            decode_segment(
+                &mut Reader(payload.get(at..).ok_or("segment reference")?),
+                &mut rec,
+            )?;
+        }
+        _ => return Err("segment"),
     }
-    for _ in 0..n {
-        rec.header_names.push(s(&mut r, "header name")?);
-    }
-    let mut hv: [&[u8]; 11] = Default::default();
-    for v in hv.iter_mut() {
-        *v = s(&mut r, "header value")?;
-    }
-    let [ua, accept, lang, enc, site, mode, dest, user, ch_ua, ch_mobile, ch_platform] = hv;
+    let [ua, accept, lang, enc, site, mode, dest, user, ch_ua, ch_mobile, ch_platform, cookie, ja4h_r, ja4h_o, ja4h_ro] =
+        <[&[u8]; OPTIONAL]>::try_from(&strs[DENSE + 1..]).map_err(|_| "strings")?;
     (
         rec.user_agent,
         rec.accept,
@@ -565,11 +945,44 @@ fn decode_record(body: &[u8]) -> Result<Record<&[u8]>, &'static str> {
         rec.sec_fetch_user,
     ) = (site, mode, dest, user);
     (rec.sec_ch_ua, rec.sec_ch_ua_mobile, rec.sec_ch_ua_platform) = (ch_ua, ch_mobile, ch_platform);
-    let flags = r.u8().ok_or("flags")?;
-    rec.has_cookie = flags & 1 != 0;
-    rec.has_referer = flags & 2 != 0;
+    (rec.cookie, rec.ja4h_r, rec.ja4h_o, rec.ja4h_ro) = (cookie, ja4h_r, ja4h_o, ja4h_ro);
     // Anything left belongs to a newer version of the format: ignored.
     Ok(rec)
+}
+
+/// Reads an inline connection segment (tag byte first) into `rec`.
+fn decode_segment<'a>(r: &mut Reader<'a>, rec: &mut Record<&'a [u8]>) -> Result<(), &'static str> {
+    if r.u8() != Some(SEGMENT_INLINE) {
+        return Err("segment reference");
+    }
+    let mut f: [&[u8]; 15] = Default::default();
+    for v in f.iter_mut() {
+        *v = r.bytes().ok_or("fingerprint")?;
+    }
+    let [tls_version, tls_cipher, tls_sni, tls_alpn, ja4, ja4_r, ja4_o, ja4_ro, ja3, ja3_r, ja4t, ja4ts, ja4l_c, ja4l_s, ja4s] =
+        f;
+    (rec.tls_version, rec.tls_cipher, rec.tls_sni, rec.tls_alpn) =
+        (tls_version, tls_cipher, tls_sni, tls_alpn);
+    (
+        rec.ja4, rec.ja4_r, rec.ja4_o, rec.ja4_ro, rec.ja3, rec.ja3_r,
+    ) = (ja4, ja4_r, ja4_o, ja4_ro, ja3, ja3_r);
+    (rec.ja4t, rec.ja4ts, rec.ja4l_c, rec.ja4l_s, rec.ja4s) = (ja4t, ja4ts, ja4l_c, ja4l_s, ja4s);
+    let syn_flags = r.u8().ok_or("syn")?;
+    if syn_flags & 1 != 0 {
+        rec.syn = Some(SynRecord {
+            dont_fragment: syn_flags & 2 != 0,
+            ttl: r.u8().ok_or("syn ttl")?,
+            window: r.u16v().ok_or("syn window")?,
+            mss: r.opt().ok_or("syn mss")?.map(|v| v as u16),
+            window_scale: r.opt().ok_or("syn window scale")?.map(|v| v as u8),
+            ip_id: r.opt().ok_or("syn ip id")?.map(|v| v as u16),
+            options: r.bytes().ok_or("syn options")?.to_vec(),
+        });
+    } else {
+        rec.syn = None;
+    }
+    rec.sources = r.u8().ok_or("sources")?;
+    Ok(())
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -607,20 +1020,17 @@ impl<'a> Reader<'a> {
         self.0 = b;
         Some(a)
     }
-    fn ip(&mut self) -> Option<Option<IpAddr>> {
-        match self.u8()? {
-            0 => Some(None),
-            4 => {
-                let b = self.take::<4>()?;
-                Some(Some(IpAddr::V4(Ipv4Addr::from(b))))
-            }
-            6 => {
-                let b = self.take::<16>()?;
-                Some(Some(IpAddr::V6(Ipv6Addr::from(b))))
-            }
-            _ => None,
+    /// A u32-length-prefixed record.
+    fn record(&mut self) -> Option<&'a [u8]> {
+        let n = u32::from_le_bytes(self.take::<4>()?) as usize;
+        if n > self.0.len() {
+            return None;
         }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
     }
+
     fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
         let b: [u8; N] = self.0.get(..N)?.try_into().ok()?;
         self.0 = &self.0[N..];
@@ -753,11 +1163,11 @@ impl<S: AsRef<[u8]>> Record<S> {
         put_u64(o, u64::from(self.sources));
         key(o, "header_names");
         o.push(b'[');
-        for (i, h) in self.header_names.iter().enumerate() {
+        for (i, h) in self.header_name_list().enumerate() {
             if i > 0 {
                 o.push(b',');
             }
-            json_str(o, h.as_ref());
+            json_str(o, h);
         }
         o.push(b']');
         const HV: [&str; 11] = [
@@ -963,7 +1373,8 @@ mod tests {
                 dont_fragment: true,
             }),
             sources: SOURCE_INLINE_HELLO | SOURCE_SAVED_SYN,
-            header_names: vec![b"user-agent", b"accept"],
+            header_names: b"user-agent,accept,Cookie",
+            cookie: b"b=2; a=1",
             user_agent: b"Mozilla/5.0 \xff\n",
             has_cookie: true,
             ..Default::default()
@@ -996,7 +1407,8 @@ mod tests {
             ja4t: s(r.ja4t),
             syn: r.syn.clone(),
             sources: r.sources,
-            header_names: r.header_names.iter().map(|h| s(h)).collect(),
+            header_names: s(r.header_names),
+            cookie: s(r.cookie),
             user_agent: s(r.user_agent),
             has_cookie: r.has_cookie,
             ..Default::default()
@@ -1021,8 +1433,11 @@ mod tests {
         let f = frame(&payload, 2);
         let (back, used) = decode_frame(&f).unwrap();
         assert_eq!(used, f.len());
-        assert_eq!(back[0], owned(&recs[0]));
-        assert_eq!(back[1], owned(&recs[1]));
+        for (got, want) in back.iter().zip(&recs) {
+            let mut want = owned(want);
+            want.derive_ja4h_raw();
+            assert_eq!(got, &want);
+        }
     }
 
     #[test]
@@ -1057,40 +1472,88 @@ mod tests {
     }
 
     #[test]
-    fn frame_records_equals_frame_of_the_concatenation() {
-        let recs: Vec<Vec<u8>> = (0..3)
-            .map(|i| {
-                let mut v = Vec::new();
-                Record {
-                    status: 200 + i,
-                    ..sample()
-                }
-                .encode(&mut v);
-                v
-            })
-            .collect();
-        assert_eq!(frame_records(&recs), frame(&recs.concat(), 3));
-        assert_eq!(frame_records::<Vec<u8>>(&[]), frame(&[], 0));
+    fn frames_built_in_place_equal_frame_of_the_payload() {
+        let mut buf = Vec::new();
+        begin_frame(&mut buf);
+        for i in 0..3 {
+            Record {
+                status: 200 + i,
+                ..sample()
+            }
+            .encode(&mut buf);
+        }
+        let payload = buf[HEADER_LEN..].to_vec();
+        let mut plain = buf.clone();
+        finish_frame(&mut buf, 3, true);
+        assert_eq!(buf, frame(&payload, 3));
+        // Without a checksum: the same records, flag clear, nothing verified.
+        finish_frame(&mut plain, 3, false);
+        assert_eq!(plain[6..8], [0, 0]);
+        assert_eq!(decode_frame(&plain).unwrap(), decode_frame(&buf).unwrap());
+        let n = plain.len();
+        plain[n - 1] ^= 0x55;
+        assert!(!matches!(decode_frame(&plain), Err(BatchError::Checksum)));
+        let mut empty = Vec::new();
+        begin_frame(&mut empty);
+        finish_frame(&mut empty, 0, true);
+        assert_eq!(empty, frame(&[], 0));
     }
 
     #[test]
-    fn cached_segments_give_the_same_bytes() {
+    fn connection_segments_are_shared_within_a_frame() {
         let a = sample();
-        let (mut tls, mut transport) = (Vec::new(), Vec::new());
-        a.tls_segment(&mut tls);
-        a.transport_segment(&mut transport);
-        // A later request of the same connection: other request fields, same connection ones.
+        let mut seg = Vec::new();
+        a.connection_segment(&mut seg);
+        // Later requests of the same connection: other request fields, same connection ones.
         let b = Record {
             path: &b"/next"[..],
             status: 404,
             ja4h: b"ge11nn010000_000000000000_000000000000_000000000000",
             ..sample()
         };
-        for r in [&a, &b] {
+        let mut big_path = vec![b'p'; 20_000];
+        big_path[0] = b'/';
+        let c = Record {
+            path: &big_path[..],
+            ..sample()
+        };
+        for r in [&a, &b, &c] {
             let (mut plain, mut cached) = (vec![7u8], vec![7u8]);
             r.encode(&mut plain);
-            r.encode_with(&mut cached, Some((&tls, &transport)));
+            r.encode_with(&mut cached, 1, Segment::Bytes(&seg));
             assert_eq!(plain, cached);
+        }
+        // In one frame: the first record carries the segment, the others name it.
+        for first in [&a, &c] {
+            let mut buf = Vec::new();
+            begin_frame(&mut buf);
+            let other = Record {
+                conn_id: 7,
+                ja4: &b"t13d0000h1_000000000000_000000000000"[..],
+                ..sample()
+            };
+            other.encode(&mut buf);
+            let at = first.encode_with(&mut buf, HEADER_LEN, Segment::Bytes(&seg));
+            b.encode_with(&mut buf, HEADER_LEN, Segment::Ref(at));
+            c.encode_with(&mut buf, HEADER_LEN, Segment::Ref(at));
+            finish_frame(&mut buf, 4, true);
+            let (back, _) = decode_frame(&buf).unwrap();
+            assert_eq!(back[0].ja4, "t13d0000h1_000000000000_000000000000");
+            for (got, want) in back[1..].iter().zip([first, &b, &c]) {
+                let mut want = owned(want);
+                want.derive_ja4h_raw();
+                assert_eq!(got, &want);
+            }
+            // A reference to anything but an earlier segment is an error, not a panic.
+            let mut bad = Vec::new();
+            begin_frame(&mut bad);
+            first.encode(&mut bad);
+            b.encode_with(&mut bad, HEADER_LEN, Segment::Ref(at + 1));
+            finish_frame(&mut bad, 2, true);
+            assert!(matches!(
+                decode_frame(&bad),
+                Err(BatchError::Record { index: 1, .. })
+            ));
         }
         // Length prefixes of one, two and three bytes all decode.
         for n in [0usize, 100, 20_000] {
@@ -1106,14 +1569,61 @@ mod tests {
     }
 
     #[test]
+    fn ja4h_raw_forms_are_derived_unless_sent() {
+        let (back, _) = {
+            let mut p = Vec::new();
+            sample().encode(&mut p);
+            decode_frame(&frame(&p, 1)).unwrap()
+        };
+        // Parts a and b come from the JA4H sent; c and d from the Cookie value.
+        use crate::hash::hash12;
+        let r = &back[0];
+        assert_eq!(r.ja4h_r, "ge20cn13enus_user-agent,accept_a,b_a=1,b=2");
+        assert_eq!(r.ja4h_ro, "ge20cn13enus_user-agent,accept_b,a_b=2,a=1");
+        let c = String::from_utf8(hash12(b"b,a").to_vec()).unwrap();
+        let d = String::from_utf8(hash12(b"b=2,a=1").to_vec()).unwrap();
+        assert_eq!(r.ja4h_o, format!("{}_{c}_{d}", &r.ja4h[..25]));
+        // Explicit raw forms (a spooled record) are kept as they are.
+        let explicit = Record {
+            ja4h_r: &b"given"[..],
+            ..sample()
+        };
+        let mut p = Vec::new();
+        explicit.encode(&mut p);
+        let (back, _) = decode_frame(&frame(&p, 1)).unwrap();
+        assert_eq!(back[0].ja4h_r, "given");
+        assert_eq!(back[0].ja4h_o, "");
+    }
+
+    #[test]
     fn newer_fields_are_ignored() {
-        let mut body = Vec::new();
-        sample().encode_fields(&mut body, None);
-        body.extend_from_slice(b"future fields");
+        // Bytes after the last string belong to a newer module: skipped.
         let mut payload = Vec::new();
-        put_bytes(&mut payload, &body);
+        sample().encode(&mut payload);
+        let body_len = u32::from_le_bytes(payload[..4].try_into().unwrap()) as usize;
+        assert_eq!(body_len + 4, payload.len());
+        payload.extend_from_slice(b"future fields");
+        payload[..4].copy_from_slice(&((body_len + 13) as u32).to_le_bytes());
         let (back, _) = decode_frame(&frame(&payload, 1)).unwrap();
-        assert_eq!(back[0], owned(&sample()));
+        let mut want = owned(&sample());
+        want.derive_ja4h_raw();
+        assert_eq!(back[0], want);
+    }
+
+    #[test]
+    fn hostile_records_are_errors() {
+        let mut p = Vec::new();
+        sample().encode(&mut p);
+        // Every truncation of the body is an error, never a panic.
+        for cut in 4..p.len() {
+            let mut q = p[..cut].to_vec();
+            q[..4].copy_from_slice(&((cut - 4) as u32).to_le_bytes());
+            assert!(decode_frame(&frame(&q, 1)).is_err(), "cut at {cut}");
+        }
+        // A length beyond the payload.
+        let mut q = p.clone();
+        q[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_frame(&frame(&q, 1)).is_err());
     }
 
     #[test]
@@ -1179,9 +1689,55 @@ mod tests {
     }
 
     #[test]
-    fn zigzag_round_trips() {
-        for v in [0i64, 1, -1, i64::MAX, i64::MIN, 1_763_700_000_000_000] {
-            assert_eq!(unzigzag(zigzag(v)), v);
+    fn header_roles() {
+        for (i, n) in PICKED_HEADERS.iter().enumerate() {
+            assert_eq!(header_role(n), HeaderRole::Picked(i));
+            assert_eq!(
+                header_role(n.to_ascii_uppercase().as_slice()),
+                HeaderRole::Picked(i)
+            );
         }
+        assert_eq!(header_role(b"Cookie"), HeaderRole::Cookie);
+        assert_eq!(header_role(b"REFERER"), HeaderRole::Referer);
+        for other in [
+            &b""[..],
+            b"Host",
+            b"cookies",
+            b"Accept-Charset",
+            b"sec-fetch-xxxx",
+            b"x",
+            b"Accept_Language",
+            b"user\ragent",
+            b"sec-ch-ua-mobilE\x00",
+            b"COOKIe\x00",
+        ] {
+            assert_eq!(header_role(other), HeaderRole::Other, "{other:?}");
+        }
+        // Word-wide comparison equals the byte-wise rule for every one-byte change.
+        let naive = |n: &[u8]| {
+            if n.eq_ignore_ascii_case(b"cookie") {
+                HeaderRole::Cookie
+            } else if n.eq_ignore_ascii_case(b"referer") {
+                HeaderRole::Referer
+            } else {
+                PICKED_HEADERS
+                    .iter()
+                    .position(|p| n.eq_ignore_ascii_case(p))
+                    .map_or(HeaderRole::Other, HeaderRole::Picked)
+            }
+        };
+        for base in PICKED_HEADERS
+            .iter()
+            .chain([&&b"cookie"[..], &&b"referer"[..]])
+        {
+            for at in 0..base.len() {
+                for b in 0..=255u8 {
+                    let mut n = base.to_vec();
+                    n[at] = b;
+                    assert_eq!(header_role(&n), naive(&n), "{n:?}");
+                }
+            }
+        }
+        assert_eq!(PICKED_HEADERS[PICKED_ACCEPT_LANGUAGE], b"accept-language");
     }
 }

@@ -139,9 +139,9 @@ pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
     o.extend_from_slice(&syn.ip_id.unwrap_or(0).to_le_bytes());
     o.push(u8::from(syn.dont_fragment));
     o.push(r.sources);
-    put_varint(o, r.header_names.len() as u64);
-    for h in &r.header_names {
-        put_bytes(o, h.as_ref());
+    put_varint(o, r.header_name_list().count() as u64);
+    for h in r.header_name_list() {
+        put_bytes(o, h);
     }
     for s in [
         &r.user_agent,

@@ -146,16 +146,7 @@ impl<'h> Scan<'h> {
             }
             if name.eq_ignore_ascii_case(b"cookie") {
                 has_cookie = true;
-                cookies.extend(
-                    value
-                        .split(|b| *b == b';')
-                        .map(trim)
-                        .filter(|c| !c.is_empty())
-                        .map(|c| match c.iter().position(|b| *b == b'=') {
-                            Some(i) => (&c[..i], Some(&c[i + 1..])),
-                            None => (c, None),
-                        }),
-                );
+                cookies.extend(cookie_pairs(value));
                 continue;
             }
             if name.eq_ignore_ascii_case(b"referer") {
@@ -189,50 +180,101 @@ impl<'h> Scan<'h> {
     }
 
     fn finish_ref(&self, cache: &mut NamesCache) -> Ja4hSet {
-        let (a, names) = (self.a, &self.names);
-        let mut cookies = self.cookies.clone();
-        let b_hash = cache.hash(names);
+        let b_hash = cache.hash(&self.names);
+        with_cookies(self.a, b_hash, &self.names, self.cookies.clone())
+    }
+}
 
-        // Builds (hashed, raw) for one cookie order without the formatting machinery.
-        let render = |pairs: &[(&[u8], Option<&[u8]>)]| {
-            let mut c = Vec::with_capacity(64);
-            let mut d = Vec::with_capacity(128);
-            for (i, (name, value)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    c.push(b',');
-                    d.push(b',');
-                }
-                c.extend_from_slice(name);
-                d.extend_from_slice(name);
-                if let Some(v) = value {
-                    d.push(b'=');
-                    d.extend_from_slice(v);
-                }
+/// The cookies of one Cookie header value: split on `;`, trimmed, empty ones skipped, as
+/// (name, value) with the value absent when there is no `=`.
+fn cookie_pairs(value: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    value
+        .split(|b| *b == b';')
+        .map(trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| match c.iter().position(|b| *b == b'=') {
+            Some(i) => (&c[..i], Some(&c[i + 1..])),
+            None => (c, None),
+        })
+}
+
+/// The four forms from part a, the hash of the names (part b), the names and the cookies.
+fn with_cookies(
+    a: [u8; 12],
+    b_hash: [u8; 12],
+    names: &[u8],
+    mut cookies: Vec<(&[u8], Option<&[u8]>)>,
+) -> Ja4hSet {
+    // Builds (hashed, raw) for one cookie order without the formatting machinery.
+    let render = |pairs: &[(&[u8], Option<&[u8]>)]| {
+        let mut c = Vec::with_capacity(64);
+        let mut d = Vec::with_capacity(128);
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            if i > 0 {
+                c.push(b',');
+                d.push(b',');
             }
-            let mut hashed = Vec::with_capacity(51);
-            for part in [&a[..], b"_", &b_hash, b"_", &hash12(&c), b"_", &hash12(&d)] {
-                hashed.extend_from_slice(part);
+            c.extend_from_slice(name);
+            d.extend_from_slice(name);
+            if let Some(v) = value {
+                d.push(b'=');
+                d.extend_from_slice(v);
             }
-            let mut raw = Vec::with_capacity(15 + names.len() + c.len() + d.len());
-            for part in [&a[..], b"_", names, b"_", &c, b"_", &d] {
-                raw.extend_from_slice(part);
+        }
+        let mut hashed = Vec::with_capacity(51);
+        for part in [&a[..], b"_", &b_hash, b"_", &hash12(&c), b"_", &hash12(&d)] {
+            hashed.extend_from_slice(part);
+        }
+        let mut raw = Vec::with_capacity(15 + names.len() + c.len() + d.len());
+        for part in [&a[..], b"_", names, b"_", &c, b"_", &d] {
+            raw.extend_from_slice(part);
+        }
+        (lossy(hashed), lossy(raw))
+    };
+    let (ja4h_o, ja4h_ro) = render(&cookies);
+    let (ja4h, ja4h_r) = if cookies.is_sorted() {
+        (ja4h_o.clone(), ja4h_ro.clone())
+    } else {
+        cookies.sort_unstable();
+        render(&cookies)
+    };
+    Ja4hSet {
+        ja4h,
+        ja4h_r,
+        ja4h_o,
+        ja4h_ro,
+    }
+}
+
+/// Whether `name` is a header JA4H lists in part b (not Cookie, Referer or a pseudo-header).
+pub fn is_listed(name: &[u8]) -> bool {
+    !(name.first() == Some(&b':')
+        || name.eq_ignore_ascii_case(b"cookie")
+        || name.eq_ignore_ascii_case(b"referer"))
+}
+
+/// The JA4H forms of a request whose JA4H is `ja4h`, from its header names in wire order joined
+/// by `,` (Cookie and Referer included, as export records carry them) and its Cookie value:
+/// what [`Ja4hSet::compute`] gives for the same request, with parts a and b taken from `ja4h`
+/// instead of being computed again. None when `ja4h` is not a JA4H.
+pub fn derive_raw(ja4h: &[u8], names: &[u8], cookie: &[u8]) -> Option<Ja4hSet> {
+    if ja4h.len() != 51 || ja4h[12] != b'_' || ja4h[25] != b'_' {
+        return None;
+    }
+    let a: [u8; 12] = ja4h[..12].try_into().ok()?;
+    let b_hash: [u8; 12] = ja4h[13..25].try_into().ok()?;
+    let mut listed = Vec::with_capacity(names.len());
+    if !names.is_empty() {
+        for n in names.split(|b| *b == b',').filter(|n| is_listed(n)) {
+            if !listed.is_empty() {
+                listed.push(b',');
             }
-            (lossy(hashed), lossy(raw))
-        };
-        let (ja4h_o, ja4h_ro) = render(&cookies);
-        let (ja4h, ja4h_r) = if cookies.is_sorted() {
-            (ja4h_o.clone(), ja4h_ro.clone())
-        } else {
-            cookies.sort_unstable();
-            render(&cookies)
-        };
-        Ja4hSet {
-            ja4h,
-            ja4h_r,
-            ja4h_o,
-            ja4h_ro,
+            listed.extend_from_slice(n);
         }
     }
+    let mut set = with_cookies(a, b_hash, &listed, cookie_pairs(cookie).collect());
+    set.ja4h = lossy(ja4h.to_vec());
+    Some(set)
 }
 
 /// The last header-name list hashed for JA4H part b and its hash, and the last whole result
@@ -398,6 +440,39 @@ mod tests {
             assert_eq!(same, reused, "{method} {hs:?}");
             last = Some(shared);
         }
+    }
+
+    #[test]
+    fn derived_raw_forms_equal_the_computed_ones() {
+        let cases: [&[(&str, &str)]; 5] = [
+            &[("Host", "x"), ("User-Agent", "ua"), ("Accept", "*/*")],
+            &[
+                ("Host", "x"),
+                ("Cookie", "z=1; a=2;; b"),
+                ("Referer", "r"),
+                ("Accept-Language", "fr-CH, fr;q=0.9"),
+                ("cookie", "m=3"),
+            ],
+            &[("cookie", "a=1; b=2"), ("X-Forwarded-For", "1.2.3.4")],
+            &[],
+            &[("COOKIE", ""), ("referer", ""), ("Accept", "")],
+        ];
+        for headers in cases {
+            let want = Ja4hSet::compute(b"POST", HttpVersion::Http11, h(headers));
+            let names: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
+            let cookie: Vec<&str> = headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+                .map(|(_, v)| *v)
+                .collect();
+            let got = derive_raw(
+                want.ja4h.as_bytes(),
+                names.join(",").as_bytes(),
+                cookie.join("; ").as_bytes(),
+            );
+            assert_eq!(got.as_ref(), Some(&want), "{headers:?}");
+        }
+        assert_eq!(derive_raw(b"not a ja4h", b"Host", b""), None);
     }
 
     #[test]
