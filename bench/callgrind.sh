@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Per-request cost of mod_ja4 in user-space instructions (callgrind), HTTP and HTTPS with
 # keep-alive: the slope between a short and a long run of one single-process httpd (-X), with
-# and without the module. Prints instructions/request and the module's overhead in percent.
+# and without the module. Two request shapes: ab's own (Host, User-Agent, Accept) and a
+# browser's navigation (the 13 headers of Chromium 131 in bench/browser-headers.txt, with a
+# cookie). Prints instructions/request and the module's overhead in percent.
 # Usage: bench/callgrind.sh [N1] [N2]   (default 200 1200 requests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,10 @@ https=18543; http=18580
 # Total instructions of one httpd -X run serving $n keep-alive requests to $url.
 run_one() {
   local mode=$1 url=$2 n=$3 root="$work/$mode"
+  local headers=()
+  if [ "$shape" = browser ]; then
+    while IFS= read -r h; do headers+=(-H "$h"); done < bench/browser-headers.txt
+  fi
   rm -rf "$root"; mkdir -p "$root"
   write_conf "$root" $https $http "$mode"
   RECEIVER_PID=""
@@ -27,14 +33,15 @@ run_one() {
     apache2 -X -f "$root/httpd.conf" >/dev/null 2>"$root/valgrind.log" &
   local pid=$!
   wait_port $http; wait_port $https
-  ab -q -k -n "$n" -c 1 "$url" >"$root/ab.txt" 2>&1
+  ab -q -k -n "$n" -c 1 ${headers[@]+"${headers[@]}"} "$url" >"$root/ab.txt" 2>&1
   grep -q "Failed requests: *0" "$root/ab.txt" || { cat "$root/ab.txt" >&2; exit 1; }
   kill -TERM $pid; wait $pid || true
   [ -n "$RECEIVER_PID" ] && { kill $RECEIVER_PID; wait $RECEIVER_PID 2>/dev/null || true; }
   grep -E '^(summary|totals):' "$root/cg.out" | head -1 | awk '{print $2}'
 }
 
-printf '%-6s %-8s %14s\n' proto mode instr/request
+printf '%-6s %-8s %-12s %14s\n' proto shape mode instr/request
+for shape in ab browser; do
 for proto in http https; do
   if [ $proto = https ]; then url="https://127.0.0.1:$https/index.html"; else url="http://127.0.0.1:$http/index.html"; fi
   declare -A per
@@ -42,9 +49,10 @@ for proto in http https; do
     a=$(run_one $mode "$url" "$N1")
     b=$(run_one $mode "$url" "$N2")
     per[$mode]=$(( (b - a) / (N2 - N1) ))
-    printf '%-6s %-8s %14d\n' $proto $mode "${per[$mode]}"
+    printf '%-6s %-8s %-12s %14d\n' $proto $shape $mode "${per[$mode]}"
   done
   for mode in module module-json; do
-    awk -v b="${per[base]}" -v m="${per[$mode]}" -v p=$proto -v k=$mode 'BEGIN { printf "%-6s %-12s overhead %+.2f%% (%+d instructions/request)\n", p, k, (m - b) * 100 / b, m - b }'
+    awk -v b="${per[base]}" -v m="${per[$mode]}" -v p=$proto -v s=$shape -v k=$mode 'BEGIN { printf "%-6s %-8s %-12s overhead %+.2f%% (%+d instructions/request)\n", p, s, k, (m - b) * 100 / b, m - b }'
   done
+done
 done

@@ -3,8 +3,11 @@
 //! below mod_ssl. Together they give every TLS request its fingerprints at post_read_request,
 //! whatever the capture thread is doing.
 //!
+//! The filter is added only to connections mod_ssl encrypts (or to every connection when
+//! mod_ssl is not loaded) and leaves the chain once it has seen the hello.
 //! Never: blocks (buckets are read non-blocking), buffers more than [`MAX_HELLO`] bytes, or
-//! removes itself from the filter chain (that breaks HTTP_IN); once done it only passes through.
+//! removes itself when it may be the topmost connection filter (that breaks HTTP_IN); then,
+//! once done, it only passes through.
 
 use std::ffi::{c_int, c_void, CString};
 use std::net::IpAddr;
@@ -87,6 +90,10 @@ struct HelloScan {
     state: *const ConnState,
     buf: Vec<u8>,
     done: bool,
+    /// mod_ssl's filter sits above ours: once done we can leave the chain. (Without mod_ssl we
+    /// may be the topmost connection filter, whose removal breaks HTTP_IN: then we stay and
+    /// pass through.)
+    below_ssl: bool,
 }
 
 /// Sets TCP_SAVE_SYN on every listening socket so accepted connections keep their SYN.
@@ -233,7 +240,8 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
         // ClientHello for us, and a plain HTTP connection pays nothing for the filter. Without
         // mod_ssl (another TLS module, or none) the filter looks at the first bytes itself.
         // SAFETY: the connection is live.
-        if unsafe { sys::ja4_is_https(c) } != 0 {
+        let https = unsafe { sys::ja4_is_https(c) };
+        if https != 0 {
             // SAFETY: as above.
             unsafe {
                 let scan = crate::ffi::pool_box(
@@ -242,6 +250,7 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
                         state: raw,
                         buf: Vec::new(),
                         done: false,
+                        below_ssl: https == 1,
                     },
                 );
                 sys::ap_add_input_filter(
@@ -318,6 +327,11 @@ pub unsafe extern "C" fn raw_in_filter(
         // SAFETY: we walk the brigade httpd gave us without modifying it.
         unsafe { inspect(scan, bb) };
     });
+    if scan.done && scan.below_ssl {
+        // SAFETY: removing ourselves from the live chain after our read returned (httpd's
+        // idiom); the filter above us is mod_ssl's, whose next pointer is relinked.
+        unsafe { sys::ap_remove_input_filter(f) };
+    }
     rv
 }
 

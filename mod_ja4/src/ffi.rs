@@ -94,6 +94,12 @@ pub struct PoolBytes {
 }
 
 impl PoolBytes {
+    /// No bytes (a dangling, aligned, non-null pointer, as an empty slice has).
+    pub const EMPTY: PoolBytes = PoolBytes {
+        ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
+        len: 0,
+    };
+
     /// A view of `b`, which must outlive every use of the result.
     pub fn new(b: &[u8]) -> Self {
         PoolBytes {
@@ -111,10 +117,8 @@ impl PoolBytes {
     /// # Safety
     /// The memory they were taken from is still live.
     pub unsafe fn get<'a>(self) -> &'a [u8] {
-        if self.len == 0 {
-            return b"";
-        }
-        // SAFETY: `ptr` and `len` describe live memory (caller's guarantee).
+        // SAFETY: `ptr` and `len` describe live memory (caller's guarantee), or `len` is 0 and
+        // `ptr` non-null (from a slice or EMPTY).
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }

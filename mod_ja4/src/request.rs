@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 use ja4_core::batch::{
-    header_role, Fields, Head, HeaderRole, Record, RecordKind, Segment, SynRecord,
-    PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
+    header_role, Fields, Head, HeaderRole, Record, RecordKind, Segment, SynRecord, OPTIONAL,
+    OPTIONAL_COOKIE, PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
 };
 use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
 use ja4_core::shared::{self, Entry};
@@ -40,10 +40,10 @@ pub struct ReqFacts {
     ja4h: PoolBytes,
     /// Header names in wire order joined by `,` (lowercase for HTTP/2 and HTTP/3).
     names: PoolBytes,
-    /// The Cookie value (several Cookie headers joined by `; `).
-    cookie: PoolBytes,
-    /// The first value of each of [`ja4_core::batch::PICKED_HEADERS`].
-    values: [PoolBytes; 11],
+    /// The record's optional strings in [`Fields::optional`] order: the first value of each
+    /// of [`ja4_core::batch::PICKED_HEADERS`], then the Cookie value (several Cookie headers
+    /// joined by `; `); the JA4H raw forms stay empty (the decoder derives them).
+    optional: [PoolBytes; OPTIONAL],
     referer: bool,
 }
 
@@ -79,7 +79,7 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *mut ReqFacts {
         .map(|m| std::mem::take(&mut m.scratch))
         .unwrap_or_default();
     names.clear();
-    let mut values: [&[u8]; 11] = [b""; 11];
+    let mut values = [PoolBytes::EMPTY; OPTIONAL];
     let mut seen = 0u16;
     let mut cookie: &[u8] = b"";
     let mut cookies: Option<Vec<u8>> = None;
@@ -122,7 +122,7 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *mut ReqFacts {
             HeaderRole::Picked(i) if seen & (1 << i) == 0 => {
                 seen |= 1 << i;
                 // SAFETY: as above.
-                values[i] = unsafe { val.get() };
+                values[i] = PoolBytes::new(unsafe { val.get() });
             }
             _ => {}
         }
@@ -131,8 +131,9 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *mut ReqFacts {
         names.truncate(last_start.saturating_sub(1));
     }
     let cookie: &[u8] = cookies.as_deref().unwrap_or(cookie);
-    let language =
-        (seen & (1 << PICKED_ACCEPT_LANGUAGE) != 0).then_some(values[PICKED_ACCEPT_LANGUAGE]);
+    // SAFETY: the value is in the request's headers table.
+    let language = (seen & (1 << PICKED_ACCEPT_LANGUAGE) != 0)
+        .then(|| unsafe { values[PICKED_ACCEPT_LANGUAGE].get() });
     let same = memo.as_ref().is_some_and(|m| {
         !m.ja4h.is_empty()
             && m.version == Some(v)
@@ -165,15 +166,15 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *mut ReqFacts {
     };
     // SAFETY: copies into the live request's pool (the cookie only when joined here).
     let facts = unsafe {
+        values[OPTIONAL_COOKIE] = if cookies.is_some() {
+            pool_copy(r.pool, cookie)
+        } else {
+            PoolBytes::new(cookie)
+        };
         ReqFacts {
             ja4h: ja4h_c,
             names: pool_copy(r.pool, &names),
-            cookie: if cookies.is_some() {
-                pool_copy(r.pool, cookie)
-            } else {
-                PoolBytes::new(cookie)
-            },
-            values: values.map(PoolBytes::new),
+            optional: values,
             referer,
         }
     };
@@ -290,13 +291,16 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
             // SAFETY: JA4H is in the request pool (NUL-terminated); the connection values live
             // in the connection's state, which outlives the request.
             let ja4h_c = unsafe { (*facts).ja4h.as_ptr() } as *const c_char;
-            // SAFETY: tables of the live request; values outlive it (see above).
+            // SAFETY: tables of the live request; values outlive it (see above). The
+            // variables are added, not set: this hook runs first on a fresh request, so none
+            // of ours can be there yet (our request headers were unset just before), and
+            // adding skips a case-insensitive search of the table per variable.
             let set = |env: &CStr, header: &CStr, value: *const c_char| unsafe {
                 if set_env {
-                    sys::apr_table_setn(req.subprocess_env, env.as_ptr(), value);
+                    sys::apr_table_addn(req.subprocess_env, env.as_ptr(), value);
                 }
                 if set_headers {
-                    sys::apr_table_setn(req.headers_in, header.as_ptr(), value);
+                    sys::apr_table_addn(req.headers_in, header.as_ptr(), value);
                 }
             };
             if set_headers {
@@ -373,16 +377,12 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
         let state = unsafe { conn::state(req.connection) };
         // SAFETY: request_config of a live request; our slot holds NULL or ReqFacts in its
         // pool. Without them (a request rejected before post_read_request) scan now.
-        let facts = unsafe {
+        let facts: &ReqFacts = unsafe {
             let f = sys::ja4_get_module_config((*first).request_config) as *const ReqFacts;
-            if f.is_null() {
-                *scan(req, None)
-            } else {
-                *f
-            }
+            &*if f.is_null() { scan(req, None) } else { f }
         };
         // SAFETY: every pointer read belongs to the live request and its connection.
-        let fields = unsafe { request_fields(req, state, &facts) };
+        let fields = unsafe { request_fields(req, state, facts) };
         // The connection's fields: encoded once when settled, else for this record alone.
         let fresh;
         let segment: &[u8] = match state.and_then(|s| s.segment.get()) {
@@ -440,12 +440,11 @@ unsafe fn request_fields<'a>(
     // bytes live in the request pool.
     unsafe {
         let c = &*r.connection;
-        let cookie = facts.cookie.get();
-        let v = |i: usize| facts.values[i].get();
+        let optional = facts.optional.map(|v| v.get());
         Fields {
             head: Head {
                 kind: RecordKind::Request,
-                has_cookie: !cookie.is_empty(),
+                has_cookie: !optional[OPTIONAL_COOKIE].is_empty(),
                 has_referer: facts.referer,
                 ts_us: r.request_time,
                 conn_id: st.map_or(c.id as u64, |s| s.id),
@@ -468,23 +467,7 @@ unsafe fn request_fields<'a>(
                 facts.ja4h.get(),
                 facts.names.get(),
             ],
-            optional: [
-                v(0),
-                v(1),
-                v(2),
-                v(3),
-                v(4),
-                v(5),
-                v(6),
-                v(7),
-                v(8),
-                v(9),
-                v(10),
-                cookie,
-                b"",
-                b"",
-                b"",
-            ],
+            optional,
         }
     }
 }

@@ -17,7 +17,13 @@ fn main() -> anyhow::Result<()> {
         args.next()
             .ok_or_else(|| anyhow::anyhow!("usage: fuzz_seeds OUT_DIR CAPTURE..."))?,
     );
-    for t in ["packet_decode", "tls_hello", "http_request", "flow"] {
+    for t in [
+        "packet_decode",
+        "tls_hello",
+        "http_request",
+        "flow",
+        "batch_decode",
+    ] {
         std::fs::create_dir_all(out.join(t))?;
     }
     let mut n = 0usize;
@@ -81,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     eprintln!("wrote {n} stream seeds to {}", out.display());
+    batch_seeds(&out.join("batch_decode"))?;
     Ok(())
 }
 
@@ -118,4 +125,51 @@ fn raw_ipv4(
     p.extend_from_slice(t.options);
     p.extend_from_slice(t.payload);
     p
+}
+
+/// Frames as the module sends them (a connection segment written once, then referenced) and as
+/// the spool stores them (with a checksum).
+fn batch_seeds(dir: &std::path::Path) -> anyhow::Result<()> {
+    use ja4_core::batch::{self, Record, Segment, SynRecord, HEADER_LEN};
+    let rec = Record {
+        ts_us: 1_763_700_000_000_000,
+        conn_id: 7,
+        client_ip: Some("192.0.2.1".parse()?),
+        client_port: 50_000,
+        server_ip: Some("2001:db8::1".parse()?),
+        server_port: 443,
+        vhost: &b"www.example.com"[..],
+        method: b"GET",
+        path: b"/",
+        protocol: b"HTTP/1.1",
+        status: 200,
+        ja4: b"t13d1516h2_8daaf6152771_e5627efa2ab1",
+        ja4h: b"ge11cr030000_a6e4e8e0a9c1_000000000000_000000000000",
+        header_names: b"Host,Cookie,Referer",
+        cookie: b"a=1; b",
+        syn: Some(SynRecord {
+            ttl: 64,
+            window: 64240,
+            mss: Some(1460),
+            window_scale: Some(7),
+            options: vec![2, 4, 8, 1, 3],
+            ip_id: None,
+            dont_fragment: true,
+        }),
+        has_cookie: true,
+        has_referer: true,
+        ..Default::default()
+    };
+    let mut seg = Vec::new();
+    rec.connection_segment(&mut seg);
+    let mut frame = Vec::new();
+    batch::begin_frame(&mut frame);
+    let at = rec.encode_with(&mut frame, HEADER_LEN, Segment::Bytes(&seg));
+    rec.encode_with(&mut frame, HEADER_LEN, Segment::Ref(at));
+    batch::finish_frame(&mut frame, 2, false);
+    std::fs::write(dir.join("module"), &frame)?;
+    let mut payload = Vec::new();
+    rec.encode(&mut payload);
+    std::fs::write(dir.join("spool"), batch::frame(&payload, 1))?;
+    Ok(())
 }

@@ -217,6 +217,7 @@ pub enum HeaderRole {
 
 /// The role of header `name` (ASCII case-insensitive), decided by its length first and then
 /// by word-wide comparisons: a few instructions per header.
+#[inline(always)]
 pub fn header_role(name: &[u8]) -> HeaderRole {
     let picked = |i: usize| {
         if eq_lower(name, PICKED_HEADERS[i]) {
@@ -249,37 +250,53 @@ pub fn header_role(name: &[u8]) -> HeaderRole {
 /// only and at least four bytes long, a word at a time: OR-ing 0x20 into `name` lowercases its
 /// letters; where `lit` has `-` (0x40 clear) the name's byte must also have 0x20 set, which
 /// rules out the one other byte OR-ing would turn into `-` (CR).
+#[inline(always)]
 fn eq_lower(name: &[u8], lit: &[u8]) -> bool {
     let n = lit.len();
     if name.len() != n || n < 4 {
         return name.eq_ignore_ascii_case(lit);
     }
     if n < 8 {
-        let w = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let same = |i: usize| {
-            let (x, l) = (w(name, i), w(lit, i));
-            let dash = (!l & 0x4040_4040) >> 1;
-            x | 0x2020_2020 == l && x & dash == dash
-        };
-        return same(0) && same(n - 4);
+        return same_word(word4(name, 0), word4(lit, 0))
+            && same_word(word4(name, n - 4), word4(lit, n - 4));
     }
-    const MASK: u64 = 0x2020_2020_2020_2020;
-    let w = |b: &[u8], i: usize| {
-        u64::from_le_bytes(<[u8; 8]>::try_from(&b[i..i + 8]).unwrap_or_default())
-    };
-    let same = |i: usize| {
-        let (x, l) = (w(name, i), w(lit, i));
-        let dash = (!l & 0x4040_4040_4040_4040) >> 1;
-        x | MASK == l && x & dash == dash
-    };
     let mut i = 0;
     while i + 8 < n {
-        if !same(i) {
+        if !same_word(word8(name, i), word8(lit, i)) {
             return false;
         }
         i += 8;
     }
-    same(n - 8)
+    same_word(word8(name, n - 8), word8(lit, n - 8))
+}
+
+/// Bytes `i..i + 4` of `b` as a little-endian word (zero-extended).
+#[inline(always)]
+fn word4(b: &[u8], i: usize) -> u64 {
+    u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]))
+}
+
+/// Bytes `i..i + 8` of `b` as a little-endian word.
+#[inline(always)]
+fn word8(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// [`eq_lower`] on one word: `x` from the name, `l` from the lowercase literal.
+#[inline(always)]
+fn same_word(x: u64, l: u64) -> bool {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let dash = (!l & 0x4040_4040_4040_4040) >> 1;
+    // Zero-extended 4-byte words: the high bytes of both are 0, and 0 | 0x20 != 0.
+    let case = if l >> 32 == 0 {
+        CASE & 0xffff_ffff
+    } else {
+        CASE
+    };
+    let dash = dash & case;
+    x | case == l && x & dash == dash
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -346,6 +363,8 @@ const SEGMENT_REF: u8 = 1;
 pub const DENSE: usize = 7;
 /// Number of [`Fields::optional`] strings.
 pub const OPTIONAL: usize = 15;
+/// Index of the Cookie value in [`Fields::optional`] (after the [`PICKED_HEADERS`] values).
+pub const OPTIONAL_COOKIE: usize = PICKED_HEADERS.len();
 
 /// The fixed-size values of a record.
 #[derive(Debug, Clone, Copy, Default)]
