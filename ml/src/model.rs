@@ -116,6 +116,10 @@ pub struct Scored {
     pub ae_error: f64,
     /// The mixed rank score in [0, 1].
     pub score: f64,
+    /// Where both detectors agree the client sits: the lower of the forest's and the
+    /// autoencoder's ranks (the forest's alone without an autoencoder). A client only this far
+    /// out is beyond the baseline for each detector on its own.
+    pub consensus: f64,
 }
 
 /// A trained, versioned model.
@@ -208,11 +212,13 @@ impl Model {
             .enumerate()
             .map(|(i, &fs)| {
                 let ae_error = ae.as_ref().map_or(f64::NAN, |(e, _)| e[i]);
-                let ae_rank = ae.as_ref().map_or(0.0, |(e, c)| c.rank(e[i]));
+                let ae_rank = ae.as_ref().map(|(e, c)| c.rank(e[i]));
+                let forest_rank = self.forest_cdf.rank(fs);
                 Scored {
                     forest: fs,
                     ae_error,
-                    score: (1.0 - w) * self.forest_cdf.rank(fs) + w * ae_rank,
+                    score: (1.0 - w) * forest_rank + w * ae_rank.unwrap_or(0.0),
+                    consensus: ae_rank.map_or(forest_rank, |a| a.min(forest_rank)),
                 }
             })
             .collect())

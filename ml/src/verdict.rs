@@ -105,6 +105,9 @@ pub enum Claim {
 pub struct Facts {
     /// Mixed model score in [0, 1].
     pub score: f64,
+    /// The detectors' consensus in [0, 1] (see `model::Scored::consensus`): what overrules a
+    /// legitimate browser.
+    pub consensus: f64,
     /// Matching crawler rule (`name`, `action`), if any.
     pub crawler_rule: Option<(String, String)>,
     pub claim: Claim,
@@ -240,8 +243,14 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
         reasons.push(format!("anomaly score {:.3}: {}", f.score, top(3)));
     }
     // LEGITIMATE_BROWSER: a known browser, consistent on ≥ 4 of 5 counts, is not flagged
-    // unless the threat is high.
-    if f.ja4_category == "browser" && consistency >= 4 && score_threat < Threat::High {
+    // unless the threat is high — by the detectors' consensus, not their mix: ranks are
+    // calibrated on people, so by construction about one person in fifty sits past the
+    // "high" rank on one detector or the other; overruling every signal a real browser gives
+    // takes both placing it there.
+    if f.ja4_category == "browser"
+        && consistency >= 4
+        && Threat::of_score(f.consensus, t) < Threat::High
+    {
         reasons.push(format!("legitimate browser (consistency {consistency}/5)"));
         return Decision {
             verdict: Verdict::LegitimateBrowser,
@@ -287,6 +296,7 @@ mod tests {
     fn base() -> Facts {
         Facts {
             score: 0.5,
+            consensus: 0.5,
             crawler_rule: None,
             claim: Claim::None,
             ja4_category: String::new(),
@@ -347,15 +357,27 @@ mod tests {
         };
         assert_eq!(browser_consistency(&browser), 4);
         assert_eq!(decide(&browser, &t).verdict, Verdict::LegitimateBrowser);
-        // Unless the threat is high.
+        // Unless the threat is high on both detectors.
         let d = decide(
             &Facts {
                 score: 0.99,
+                consensus: 0.985,
                 ..browser.clone()
             },
             &t,
         );
         assert_eq!((d.verdict, d.threat), (Verdict::Bot, Threat::High));
+        // One detector alone far out (the mix high, the other detector ordinary) does not
+        // overrule a consistent browser.
+        let d = decide(
+            &Facts {
+                score: 0.99,
+                consensus: 0.9,
+                ..browser.clone()
+            },
+            &t,
+        );
+        assert_eq!(d.verdict, Verdict::LegitimateBrowser);
         // Three of five is not enough.
         let d = decide(
             &Facts {

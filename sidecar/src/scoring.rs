@@ -340,6 +340,7 @@ pub fn score_with(
         };
         let facts = Facts {
             score: s.score,
+            consensus: s.consensus,
             crawler_rule: (!c.crawler_name.is_empty())
                 .then(|| (c.crawler_name.clone(), c.crawler_action.clone())),
             claim,
