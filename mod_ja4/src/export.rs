@@ -447,14 +447,42 @@ impl JsonFile {
     }
 
     fn write(&mut self, frame: &[u8]) {
-        // Owned records: the JA4H raw forms left to the decoder are derived.
-        let Ok((records, _)) = batch::decode_frame(frame) else {
+        let Ok((records, _)) = batch::decode_frame_ref(frame) else {
             status::add(|s| &s.json_errors, 1);
             return;
         };
+        // The JA4H raw forms the frame leaves to the decoder, derived once per run of records
+        // with the same JA4H inputs (a keep-alive connection's requests).
+        let mut derived: Vec<Option<std::rc::Rc<ja4_core::fingerprint::Ja4hSet>>> =
+            Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let needs = !r.ja4h.is_empty() && r.ja4h_r.is_empty();
+            let same_as_previous = i > 0 && {
+                let p = &records[i - 1];
+                p.ja4h == r.ja4h && p.header_names == r.header_names && p.cookie == r.cookie
+            };
+            let d = match (needs, same_as_previous) {
+                (false, _) => None,
+                (true, true) => derived[i - 1].clone(),
+                (true, false) => {
+                    ja4_core::fingerprint::ja4h::derive_raw(r.ja4h, r.header_names, r.cookie)
+                        .map(std::rc::Rc::new)
+                }
+            };
+            derived.push(d);
+        }
         let mut out = Vec::with_capacity(records.len() * 700);
-        for r in &records {
-            r.write_json(&mut out);
+        for (r, d) in records.iter().zip(&derived) {
+            match d {
+                Some(set) => batch::Record {
+                    ja4h_r: set.ja4h_r.as_bytes(),
+                    ja4h_o: set.ja4h_o.as_bytes(),
+                    ja4h_ro: set.ja4h_ro.as_bytes(),
+                    ..r.clone()
+                }
+                .write_json(&mut out),
+                None => r.write_json(&mut out),
+            }
         }
         match self.file.write_all(&out) {
             Ok(()) => status::add(|s| &s.json_records, records.len() as u64),
