@@ -71,13 +71,19 @@ impl Threat {
     }
 }
 
-/// Score thresholds of the threat levels.
+/// Score thresholds of the threat levels. Scores are ranks against people's baseline, so a
+/// threshold is also the share of people below it: about 2% of people score "high" by chance.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Thresholds {
     pub low: f64,
     pub medium: f64,
     pub high: f64,
     pub critical: f64,
+    /// The detectors' consensus from which a consistent browser's threat is high (the
+    /// LEGITIMATE_BROWSER rule then no longer applies): about one person in 500 by chance,
+    /// against the ≤ 1% of people flagged the rule exists for.
+    pub browser_high: f64,
 }
 
 impl Default for Thresholds {
@@ -87,6 +93,7 @@ impl Default for Thresholds {
             medium: 0.95,
             high: 0.98,
             critical: 0.995,
+            browser_high: 0.998,
         }
     }
 }
@@ -243,14 +250,12 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
         reasons.push(format!("anomaly score {:.3}: {}", f.score, top(3)));
     }
     // LEGITIMATE_BROWSER: a known browser, consistent on ≥ 4 of 5 counts, is not flagged
-    // unless the threat is high — by the detectors' consensus, not their mix: ranks are
-    // calibrated on people, so by construction about one person in fifty sits past the
-    // "high" rank on one detector or the other; overruling every signal a real browser gives
-    // takes both placing it there.
-    if f.ja4_category == "browser"
-        && consistency >= 4
-        && Threat::of_score(f.consensus, t) < Threat::High
-    {
+    // unless the threat is high — judged by the detectors' consensus against `browser_high`,
+    // not by their mix against `high`: ranks are calibrated on people, so about one person in
+    // fifty sits past the "high" rank by chance, and the two detectors see the same features
+    // (their consensus is barely rarer). Overruling every signal a real browser gives takes
+    // both detectors placing it where one person in 500 goes.
+    if f.ja4_category == "browser" && consistency >= 4 && f.consensus < t.browser_high {
         reasons.push(format!("legitimate browser (consistency {consistency}/5)"));
         return Decision {
             verdict: Verdict::LegitimateBrowser,
@@ -360,13 +365,23 @@ mod tests {
         // Unless the threat is high on both detectors.
         let d = decide(
             &Facts {
-                score: 0.99,
-                consensus: 0.985,
+                score: 0.999,
+                consensus: 0.9985,
                 ..browser.clone()
             },
             &t,
         );
-        assert_eq!((d.verdict, d.threat), (Verdict::Bot, Threat::High));
+        assert_eq!((d.verdict, d.threat), (Verdict::Bot, Threat::Critical));
+        // Past "high" on both, but where one person in a hundred goes: still a browser.
+        let d = decide(
+            &Facts {
+                score: 0.99,
+                consensus: 0.989,
+                ..browser.clone()
+            },
+            &t,
+        );
+        assert_eq!(d.verdict, Verdict::LegitimateBrowser);
         // One detector alone far out (the mix high, the other detector ordinary) does not
         // overrule a consistent browser.
         let d = decide(

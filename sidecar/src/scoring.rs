@@ -253,6 +253,8 @@ pub struct ScoredClient {
     pub forest: f64,
     pub ae_error: f64,
     pub score: f64,
+    /// The detectors' consensus (see `ja4_ml::model::Scored::consensus`).
+    pub consensus: f64,
     pub decision: verdict::Decision,
     pub top_features: Vec<(String, f64)>,
     /// Campaign of flagged clients that behave alike (−1: none).
@@ -378,6 +380,7 @@ pub fn score_with(
             forest: s.forest,
             ae_error: s.ae_error,
             score: s.score,
+            consensus: s.consensus,
             decision,
             top_features: top,
             campaign_id: -1,
