@@ -347,9 +347,8 @@ pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 /// How a record's connection segment is written.
 #[derive(Debug, Clone, Copy)]
 pub enum Segment<'a> {
-    /// From the record's own fields.
-    Fields,
-    /// Bytes [`Record::connection_segment`] wrote for an earlier record of the connection.
+    /// Bytes [`Record::connection_segment`] wrote for this record or an earlier record of the
+    /// connection.
     Bytes(&'a [u8]),
     /// A reference to the segment an earlier record of the same frame carries, at this
     /// payload offset (as `encode_with` returned it).
@@ -424,8 +423,8 @@ const STRINGS: usize = DENSE + 1 + OPTIONAL;
 const FIXED_LEN: usize = HEAD_LEN + 4 * STRINGS;
 
 impl Fields<'_> {
-    /// Appends the record (length-prefixed) with its connection segment as `segment` says
-    /// ([`Segment::Fields`] is not one here: pass the segment's bytes). `payload_start` is where
+    /// Appends the record (length-prefixed) with its connection segment as `segment` says.
+    /// `payload_start` is where
     /// the frame's payload begins in `out`; the return value is the payload offset of the
     /// segment, for a [`Segment::Ref`] from a later record of the same frame (meaningful unless
     /// `segment` was itself a reference).
@@ -441,7 +440,6 @@ impl Fields<'_> {
                 reference[1..].copy_from_slice(&offset.to_le_bytes());
                 &reference
             }
-            Segment::Fields => &[],
         };
         let mut fixed = [0u8; 4 + FIXED_LEN];
         fixed[4..4 + HEAD_LEN].copy_from_slice(&self.head.bytes());
@@ -478,23 +476,17 @@ impl Fields<'_> {
 }
 
 impl<S: AsRef<[u8]>> Record<S> {
-    /// Appends this record (length-prefixed) to a batch payload.
+    /// Appends this record (length-prefixed, its connection segment from its own fields) to a
+    /// batch payload.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        self.encode_with(out, 0, Segment::Fields);
+        let mut seg = Vec::new();
+        self.connection_segment(&mut seg);
+        self.encode_with(out, 0, Segment::Bytes(&seg));
     }
 
-    /// [`Fields::encode_with`] for this record; [`Segment::Fields`] writes the segment from
-    /// the record's fields.
+    /// [`Fields::encode_with`] for this record.
     pub fn encode_with(&self, out: &mut Vec<u8>, payload_start: usize, segment: Segment) -> u32 {
-        match segment {
-            Segment::Fields => {
-                let mut seg = Vec::with_capacity(self.max_segment_len());
-                self.connection_segment(&mut seg);
-                self.fields()
-                    .encode_with(out, payload_start, Segment::Bytes(&seg))
-            }
-            other => self.fields().encode_with(out, payload_start, other),
-        }
+        self.fields().encode_with(out, payload_start, segment)
     }
 
     /// The record as the encoder sees it.
@@ -545,42 +537,32 @@ impl<S: AsRef<[u8]>> Record<S> {
         }
     }
 
-    fn max_segment_len(&self) -> usize {
-        let mut n = 1 + 1 + 1 + 3 + 3 * 4 + 1;
-        for s in self.connection_fields() {
-            n += 10 + s.as_ref().len();
-        }
-        n + self.syn.as_ref().map_or(0, |s| 10 + s.options.len())
-    }
-
     /// The bytes written for the connection segment: the TLS fields (`tls_version` …
-    /// `ja3_r`), the transport fields (`ja4t` … `ja4s`), the SYN and the sources.
+    /// `ja3_r`), the transport fields (`ja4t` … `ja4s`), the SYN and the sources. Written once
+    /// per connection, so plainly.
     pub fn connection_segment(&self, o: &mut Vec<u8>) {
-        let start = o.len();
-        o.resize(start + self.max_segment_len(), 0);
-        let mut w = Writer {
-            b: &mut o[start..],
-            at: 0,
-        };
-        w.byte(SEGMENT_INLINE);
+        o.push(SEGMENT_INLINE);
         for s in self.connection_fields() {
-            w.bytes(s.as_ref());
+            put_bytes(o, s.as_ref());
         }
         match &self.syn {
-            None => w.byte(0),
+            None => o.push(0),
             Some(s) => {
-                w.byte(1 | if s.dont_fragment { 2 } else { 0 });
-                w.byte(s.ttl);
-                w.varint(u64::from(s.window));
-                w.opt(s.mss.map(u64::from));
-                w.opt(s.window_scale.map(u64::from));
-                w.opt(s.ip_id.map(u64::from));
-                w.bytes(&s.options);
+                o.push(1 | if s.dont_fragment { 2 } else { 0 });
+                o.push(s.ttl);
+                put_varint(o, u64::from(s.window));
+                for v in [
+                    s.mss.map(u64::from),
+                    s.window_scale.map(u64::from),
+                    s.ip_id.map(u64::from),
+                ] {
+                    // Absent is 0, a value v is v + 1.
+                    put_varint(o, v.map_or(0, |x| x + 1));
+                }
+                put_bytes(o, &s.options);
             }
         }
-        w.byte(self.sources);
-        let end = start + w.at;
-        o.truncate(end);
+        o.push(self.sources);
     }
 
     fn connection_fields(&self) -> [&S; 15] {
@@ -670,7 +652,7 @@ impl OwnedRecord {
     }
 }
 
-/// Length of [`Record::head`].
+/// Length of [`Head::bytes`].
 const HEAD_LEN: usize = 86;
 
 /// An address as a tag (0 none, 4, 6) and 16 bytes (IPv4 in the first four).
@@ -700,48 +682,6 @@ fn ip_from(b: &[u8]) -> Option<Option<IpAddr>> {
             <[u8; 16]>::try_from(b.get(1..17)?).ok()?,
         )))),
         _ => None,
-    }
-}
-
-/// A cursor over a slice sized in advance (see [`Record::encode_with`]).
-struct Writer<'a> {
-    b: &'a mut [u8],
-    at: usize,
-}
-
-impl Writer<'_> {
-    #[inline(always)]
-    fn byte(&mut self, v: u8) {
-        self.b[self.at] = v;
-        self.at += 1;
-    }
-
-    #[inline(always)]
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.byte((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.byte(v as u8);
-    }
-
-    #[inline(always)]
-    fn raw(&mut self, s: &[u8]) {
-        self.b[self.at..self.at + s.len()].copy_from_slice(s);
-        self.at += s.len();
-    }
-
-    #[inline(always)]
-    fn bytes(&mut self, s: &[u8]) {
-        self.varint(s.len() as u64);
-        if !s.is_empty() {
-            self.raw(s);
-        }
-    }
-
-    #[inline(always)]
-    fn opt(&mut self, v: Option<u64>) {
-        self.varint(v.map_or(0, |x| x + 1));
     }
 }
 
