@@ -4,7 +4,7 @@
 //!
 //! Never: repeats per request what a connection already knows: the JA4/JA3/JA4T/TLS values are
 //! turned into C strings once per connection ([`ConnVars`]) and set by pointer afterwards, the
-//! JA4H of a keep-alive client repeating its headers is reused ([`Ja4hMemo`]), and a settled
+//! JA4H of a keep-alive client repeating its headers is reused ([`Ja4hMemo`] in [`Ja4hState`]), and a settled
 //! connection's record fields are encoded once and then referenced.
 
 use std::ffi::{c_char, c_int, CStr};
@@ -15,7 +15,7 @@ use ja4_core::batch::{
     header_role, Fields, Head, HeaderRole, Record, RecordKind, Segment, SynRecord, OPTIONAL,
     OPTIONAL_COOKIE, PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
 };
-use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
+use ja4_core::fingerprint::{HttpVersion, Ja4hMemo, Ja4hSet};
 use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars};
@@ -47,17 +47,10 @@ pub struct ReqFacts {
     referer: bool,
 }
 
-/// The last JA4H of a connection and the inputs it came from: a keep-alive client repeating
-/// its method, version, header names, cookies and language gets it again without hashing.
+/// A connection's JA4H memo and the buffer its requests' header names are joined in.
 #[derive(Debug, Default)]
-pub struct Ja4hMemo {
-    method: Vec<u8>,
-    version: Option<HttpVersion>,
-    names: Vec<u8>,
-    cookie: Vec<u8>,
-    language: Option<Vec<u8>>,
-    ja4h: Vec<u8>,
-    /// Reused buffer for the names of the request being scanned.
+pub struct Ja4hState {
+    memo: Ja4hMemo,
     scratch: Vec<u8>,
 }
 
@@ -134,36 +127,13 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *mut ReqFacts {
     // SAFETY: the value is in the request's headers table.
     let language = (seen & (1 << PICKED_ACCEPT_LANGUAGE) != 0)
         .then(|| unsafe { values[PICKED_ACCEPT_LANGUAGE].get() });
-    let same = memo.as_ref().is_some_and(|m| {
-        !m.ja4h.is_empty()
-            && m.version == Some(v)
-            && m.method == method
-            && m.names == names
-            && m.cookie == cookie
-            && m.language.as_deref() == language
-    });
-    let ja4h_c = if same {
-        let m = memo.as_ref().expect("checked above");
-        // SAFETY: copied into the live request's pool.
-        unsafe { pool_copy(r.pool, &m.ja4h) }
-    } else {
-        let set = ja4h_of(method, v, &names, cookie, language);
-        // SAFETY: as above.
-        let c = unsafe { pool_copy(r.pool, set.ja4h.as_bytes()) };
-        if let Some(m) = memo.as_mut() {
-            m.method.clear();
-            m.method.extend_from_slice(method);
-            m.version = Some(v);
-            m.names.clear();
-            m.names.extend_from_slice(&names);
-            m.cookie.clear();
-            m.cookie.extend_from_slice(cookie);
-            m.language = language.map(<[u8]>::to_vec);
-            m.ja4h.clear();
-            m.ja4h.extend_from_slice(set.ja4h.as_bytes());
-        }
-        c
+    let ja4h = match memo.as_mut() {
+        Some(m) => m.memo.ja4h(method, v, &names, cookie, language),
+        // Another stream of this HTTP/2 connection holds the memo.
+        None => &Ja4hSet::from_joined(method, v, &names, cookie, language).ja4h,
     };
+    // SAFETY: copied into the live request's pool.
+    let ja4h_c = unsafe { pool_copy(r.pool, ja4h.as_bytes()) };
     // SAFETY: copies into the live request's pool (the cookie only when joined here).
     let facts = unsafe {
         values[OPTIONAL_COOKIE] = if cookies.is_some() {
@@ -183,30 +153,6 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *mut ReqFacts {
     }
     // SAFETY: plain data moved into the live request's pool.
     unsafe { crate::ffi::pool_value(r.pool, facts) }
-}
-
-/// JA4H from the scanned request: the names as they were joined, the Cookie value to the
-/// first Cookie header, the language to the first Accept-Language header.
-fn ja4h_of(
-    method: &[u8],
-    v: HttpVersion,
-    names: &[u8],
-    cookie: &[u8],
-    language: Option<&[u8]>,
-) -> Ja4hSet {
-    let (mut cookie_left, mut language_left) = (Some(cookie), language);
-    let headers = names
-        .split(|b| *b == b',')
-        .filter(|_| !names.is_empty())
-        .map(|n| {
-            let value = match header_role(n) {
-                HeaderRole::Cookie => cookie_left.take().unwrap_or(b""),
-                HeaderRole::Picked(PICKED_ACCEPT_LANGUAGE) => language_left.take().unwrap_or(b""),
-                _ => b"",
-            };
-            (n, value)
-        });
-    Ja4hSet::compute(method, v, headers)
 }
 
 /// Request headers a client could send to impersonate ours; removed when we set them.

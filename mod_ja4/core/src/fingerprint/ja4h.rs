@@ -46,79 +46,101 @@ impl Ja4hSet {
     where
         I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
     {
-        Self::compute_cached(method, version, headers, &mut NamesCache::default())
+        Scan::of(method, version, headers, Vec::with_capacity(256)).finish()
     }
 
-    /// [`Ja4hSet::compute`] reusing the header-name hash of the previous request when the names
-    /// are the same (keep-alive clients repeat them), which saves one SHA-256 per request.
-    pub fn compute_cached<'h, I>(
+    /// [`Ja4hSet::compute`] for a request given as export records carry it: header names in
+    /// wire order joined by `,` (Cookie and Referer included), the Cookie value (several Cookie
+    /// headers joined by `; `) and the first Accept-Language value.
+    pub fn from_joined(
         method: &[u8],
         version: HttpVersion,
-        headers: I,
-        cache: &mut NamesCache,
-    ) -> Self
-    where
-        I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
-    {
-        let scan = Scan::of(method, version, headers, Vec::with_capacity(256));
-        scan.finish(cache)
-    }
-
-    /// [`Ja4hSet::compute_cached`], shared: when every JA4H input of this request equals the
-    /// previous one's on `cache` (a keep-alive client repeating itself), the previous result
-    /// is returned as is, without hashing, formatting or allocating anything.
-    pub fn compute_shared<'h, I>(
-        method: &[u8],
-        version: HttpVersion,
-        headers: I,
-        cache: &mut NamesCache,
-    ) -> std::sync::Arc<Self>
-    where
-        I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
-    {
-        let mut buf = std::mem::take(&mut cache.scratch);
-        buf.clear();
-        let scan = Scan::of(method, version, headers, buf);
-        let mut cookies = std::mem::take(&mut cache.scratch_cookies);
-        cookies.clear();
-        for (name, value) in &scan.cookies {
-            cookies.push(0);
-            cookies.extend_from_slice(name);
-            if let Some(v) = value {
-                cookies.push(1);
-                cookies.extend_from_slice(v);
-            }
-        }
-        if let Some(last) = &cache.last {
-            if last.a == scan.a && last.names == scan.names && last.cookies == cookies {
-                let set = std::sync::Arc::clone(&last.set);
-                cache.scratch = scan.names;
-                cache.scratch_cookies = cookies;
-                return set;
-            }
-        }
-        let set = std::sync::Arc::new(scan.finish_ref(cache));
-        let previous = cache.last.replace(LastJa4h {
-            a: scan.a,
-            names: scan.names,
-            cookies,
-            set: std::sync::Arc::clone(&set),
-        });
-        if let Some(p) = previous {
-            cache.scratch = p.names;
-            cache.scratch_cookies = p.cookies;
-        }
-        set
+        names: &[u8],
+        cookie: &[u8],
+        language: Option<&[u8]>,
+    ) -> Self {
+        let (mut cookie_left, mut language_left) = (Some(cookie), language);
+        let headers = names
+            .split(|b| *b == b',')
+            .filter(|_| !names.is_empty())
+            .map(|n| {
+                let value = if n.eq_ignore_ascii_case(b"cookie") {
+                    cookie_left.take().unwrap_or(b"")
+                } else if n.eq_ignore_ascii_case(b"accept-language") {
+                    language_left.take().unwrap_or(b"")
+                } else {
+                    b""
+                };
+                (n, value)
+            });
+        Self::compute(method, version, headers)
     }
 }
 
-/// The inputs and result of the last [`Ja4hSet::compute_shared`].
-#[derive(Debug, Clone)]
-struct LastJa4h {
-    a: [u8; 12],
+/// The JA4H of a connection's last request and the inputs it came from: a keep-alive client
+/// repeating its method, version, header names, cookies and language gets the same JA4H again
+/// without hashing or formatting anything.
+#[derive(Debug, Default)]
+pub struct Ja4hMemo {
+    method: Vec<u8>,
+    version: Option<HttpVersion>,
     names: Vec<u8>,
-    cookies: Vec<u8>,
-    set: std::sync::Arc<Ja4hSet>,
+    cookie: Vec<u8>,
+    language: Option<Vec<u8>>,
+    ja4h: String,
+    computed: u64,
+}
+
+impl Ja4hMemo {
+    /// JA4H of a request in the form of [`Ja4hSet::from_joined`]: the remembered one when every
+    /// input equals the last request's, else computed and remembered.
+    #[inline]
+    pub fn ja4h(
+        &mut self,
+        method: &[u8],
+        version: HttpVersion,
+        names: &[u8],
+        cookie: &[u8],
+        language: Option<&[u8]>,
+    ) -> &str {
+        let same = self.version == Some(version)
+            && self.method == method
+            && self.names == names
+            && self.cookie == cookie
+            && self.language.as_deref() == language;
+        if !same {
+            self.remember(method, version, names, cookie, language);
+        }
+        &self.ja4h
+    }
+
+    #[cold]
+    fn remember(
+        &mut self,
+        method: &[u8],
+        version: HttpVersion,
+        names: &[u8],
+        cookie: &[u8],
+        language: Option<&[u8]>,
+    ) {
+        self.ja4h = Ja4hSet::from_joined(method, version, names, cookie, language).ja4h;
+        self.computed += 1;
+        self.version = Some(version);
+        for (dst, src) in [
+            (&mut self.method, method),
+            (&mut self.names, names),
+            (&mut self.cookie, cookie),
+        ] {
+            dst.clear();
+            dst.extend_from_slice(src);
+        }
+        self.language = language.map(<[u8]>::to_vec);
+    }
+
+    /// How many times it had to compute (the other calls reused the last result).
+    pub fn computed(&self) -> u64 {
+        self.computed
+    }
 }
 
 /// What JA4H needs of a request, gathered in one pass over its headers.
@@ -175,13 +197,9 @@ impl<'h> Scan<'h> {
         Scan { a, names, cookies }
     }
 
-    fn finish(self, cache: &mut NamesCache) -> Ja4hSet {
-        self.finish_ref(cache)
-    }
-
-    fn finish_ref(&self, cache: &mut NamesCache) -> Ja4hSet {
-        let b_hash = cache.hash(&self.names);
-        with_cookies(self.a, b_hash, &self.names, self.cookies.clone())
+    fn finish(self) -> Ja4hSet {
+        let b_hash = hash12(&self.names);
+        with_cookies(self.a, b_hash, &self.names, self.cookies)
     }
 }
 
@@ -277,31 +295,6 @@ pub fn derive_raw(ja4h: &[u8], names: &[u8], cookie: &[u8]) -> Option<Ja4hSet> {
     Some(set)
 }
 
-/// The last header-name list hashed for JA4H part b and its hash, and the last whole result
-/// with its inputs (for [`Ja4hSet::compute_shared`]).
-#[derive(Debug, Default, Clone)]
-pub struct NamesCache {
-    names: Vec<u8>,
-    hash: [u8; 12],
-    last: Option<LastJa4h>,
-    scratch: Vec<u8>,
-    scratch_cookies: Vec<u8>,
-}
-
-impl NamesCache {
-    fn hash(&mut self, names: &[u8]) -> [u8; 12] {
-        if names.is_empty() {
-            return hash12(names);
-        }
-        if self.names != names {
-            self.hash = hash12(names);
-            self.names.clear();
-            self.names.extend_from_slice(names);
-        }
-        self.hash
-    }
-}
-
 /// A String from bytes that are UTF-8 unless a header carried invalid bytes.
 fn lossy(v: Vec<u8>) -> String {
     String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
@@ -386,25 +379,9 @@ mod tests {
     }
 
     #[test]
-    fn cached_names_hash_gives_the_same_fingerprints() {
-        let mut cache = NamesCache::default();
-        for hs in [
-            &[("Host", "a"), ("Accept", "*/*")][..],
-            &[("Host", "a"), ("Accept", "*/*")],
-            &[("Host", "a"), ("Accept", "*/*"), ("Cookie", "x=1")],
-            &[("Host", "b"), ("User-Agent", "u")],
-            &[],
-        ] {
-            let plain = Ja4hSet::compute(b"GET", HttpVersion::Http11, h(hs));
-            let cached = Ja4hSet::compute_cached(b"GET", HttpVersion::Http11, h(hs), &mut cache);
-            assert_eq!(plain, cached);
-        }
-    }
-
-    #[test]
-    fn shared_results_are_reused_only_for_identical_inputs() {
-        let mut cache = NamesCache::default();
-        let mut last: Option<std::sync::Arc<Ja4hSet>> = None;
+    fn memo_reuses_only_for_identical_inputs() {
+        let mut memo = Ja4hMemo::default();
+        let mut computed = 0;
         for (method, hs, reused) in [
             ("GET", &[("Host", "a"), ("Cookie", "x=1; y=2")][..], false),
             ("GET", &[("Host", "a"), ("Cookie", "x=1; y=2")], true),
@@ -427,18 +404,25 @@ mod tests {
             ),
             ("POST", &[("Host", "a"), ("Accept-Language", "de")], false),
             ("POST", &[("Host", "a"), ("Accept-Language", "fr")], false),
+            ("POST", &[], false),
         ] {
-            let shared =
-                Ja4hSet::compute_shared(method.as_bytes(), HttpVersion::Http11, h(hs), &mut cache);
-            assert_eq!(
-                *shared,
-                Ja4hSet::compute(method.as_bytes(), HttpVersion::Http11, h(hs))
-            );
-            let same = last
-                .as_ref()
-                .is_some_and(|l| std::sync::Arc::ptr_eq(l, &shared));
-            assert_eq!(same, reused, "{method} {hs:?}");
-            last = Some(shared);
+            let names: Vec<&str> = hs.iter().map(|(k, _)| *k).collect();
+            let value = |name: &str| hs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+            let got = memo
+                .ja4h(
+                    method.as_bytes(),
+                    HttpVersion::Http11,
+                    names.join(",").as_bytes(),
+                    value("Cookie").unwrap_or("").as_bytes(),
+                    value("Accept-Language").map(str::as_bytes),
+                )
+                .to_owned();
+            let want = Ja4hSet::compute(method.as_bytes(), HttpVersion::Http11, h(hs));
+            assert_eq!(got, want.ja4h, "{method} {hs:?}");
+            if !reused {
+                computed += 1;
+            }
+            assert_eq!(memo.computed(), computed, "{method} {hs:?}");
         }
     }
 
