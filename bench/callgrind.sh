@@ -18,7 +18,10 @@ https=18543; http=18580
 
 # Total instructions of one httpd -X run serving $n keep-alive requests to $url.
 run_one() {
-  local mode=$1 url=$2 n=$3 root="$work/$mode"
+  # One ServerRoot path for every mode: httpd's per-request path walk (strcmp of the
+  # directory names, pool alignment) costs differ by ~100 instructions between paths of
+  # different lengths, which would bias the comparison.
+  local mode=$1 url=$2 n=$3 root="$work/run"
   local headers=()
   if [ "$shape" = browser ]; then
     while IFS= read -r h; do headers+=(-H "$h"); done < bench/browser-headers.txt

@@ -9,12 +9,13 @@
 //! removes itself when it may be the topmost connection filter (that breaks HTTP_IN); then,
 //! once done, it only passes through.
 
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use apr_sys as sys;
+use ja4_core::batch::{Head, HeadTemplate};
 use ja4_core::decode::{self, LinkType};
 use ja4_core::fingerprint::{ja4t, Ja3, Ja4Set};
 use ja4_core::tcp::SynFacts;
@@ -63,22 +64,42 @@ pub struct ConnState {
     /// touched under the export queue's lock.
     pub segment_serial: AtomicU64,
     pub segment_offset: AtomicU32,
+    /// The head of this connection's request records, its connection values filled in.
+    pub head: HeadTemplate,
 }
 
-/// The per-connection values of the JA4* variables, as C strings for `apr_table_setn`.
+/// The per-connection values of the JA4* variables, as C strings set by pointer.
 #[derive(Debug, Default)]
 pub struct ConnVars {
-    pub ja4: CString,
-    pub ja4_r: CString,
-    pub ja4_o: CString,
-    pub ja3: CString,
-    pub ja4t: CString,
-    pub sni: CString,
-    pub alpn: CString,
-    pub ttl: CString,
+    /// (variable, request header, value) of every non-empty value.
+    pub values: Vec<(&'static CStr, &'static CStr, CString)>,
+    /// The variables as an APR table in the connection's pool, copied whole into a request's
+    /// still empty environment: cheaper than adding them one by one. NULL for fewer than
+    /// [`ENV_TABLE_MIN`] values.
+    pub env: EnvTable,
     pub tls_version: CString,
     pub tls_cipher: CString,
 }
+
+/// Values from which the connection's variables go through an [`EnvTable`].
+pub const ENV_TABLE_MIN: usize = 3;
+
+/// An APR table of a connection's variables (see [`ConnVars::env`]).
+#[derive(Debug)]
+pub struct EnvTable(pub *mut sys::apr_table_t);
+
+impl Default for EnvTable {
+    fn default() -> Self {
+        EnvTable(std::ptr::null_mut())
+    }
+}
+
+// SAFETY: the table is filled once, before it is shared, and only read afterwards (copied by
+// apr_table_copy); it lives in the primary connection's pool, which outlives the requests
+// that read it, and its values point into the `ConnVars` that owns it.
+unsafe impl Send for EnvTable {}
+// SAFETY: as above.
+unsafe impl Sync for EnvTable {}
 
 /// C string of `s` (interior NULs cannot occur in our values; they would yield an empty one).
 pub fn cstring(s: &[u8]) -> CString {
@@ -208,11 +229,24 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
         if syn.is_some() {
             status::add(|s| &s.syns_saved, 1);
         }
+        let (client, server) = (
+            sockaddr(conn.client_ip, conn.client_addr),
+            sockaddr(conn.local_ip, conn.local_addr),
+        );
+        let head = Head {
+            conn_id: conn.id as u64,
+            client_ip: client.map(|c| c.0),
+            client_port: client.map_or(0, |c| c.1),
+            server_ip: server.map(|c| c.0),
+            server_port: server.map_or(0, |c| c.1),
+            ..Head::default()
+        }
+        .template();
         let state = ConnState {
             id: conn.id as u64,
             started_us: now_us(),
-            client: sockaddr(conn.client_ip, conn.client_addr),
-            server: sockaddr(conn.local_ip, conn.local_addr),
+            client,
+            server,
             ja4t: syn.as_ref().map(ja4t).unwrap_or_default(),
             syn,
             tls: OnceLock::new(),
@@ -222,6 +256,7 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
             segment: OnceLock::new(),
             segment_serial: AtomicU64::new(0),
             segment_offset: AtomicU32::new(0),
+            head,
         };
         crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
         let raw = Box::into_raw(Box::new(state));

@@ -46,6 +46,13 @@ pub fn log_server(s: *const sys::server_rec, level: c_int, status: sys::apr_stat
 pub struct LazyCStr(*const c_char);
 
 impl LazyCStr {
+    /// No value.
+    pub const NULL: LazyCStr = LazyCStr(std::ptr::null());
+
+    pub fn is_null(self) -> bool {
+        self.0.is_null()
+    }
+
     /// The bytes (empty for NULL).
     ///
     /// # Safety
@@ -85,8 +92,7 @@ pub unsafe fn table_entries<'a>(
     })
 }
 
-/// Bytes in an APR pool (or other memory that lives as long as the request), followed by a
-/// NUL when they came from [`pool_copy`] or a C string.
+/// Bytes in an APR pool, followed by a NUL ([`pool_with_bytes`]).
 #[derive(Clone, Copy)]
 pub struct PoolBytes {
     ptr: *const u8,
@@ -94,20 +100,6 @@ pub struct PoolBytes {
 }
 
 impl PoolBytes {
-    /// No bytes (a dangling, aligned, non-null pointer, as an empty slice has).
-    pub const EMPTY: PoolBytes = PoolBytes {
-        ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
-        len: 0,
-    };
-
-    /// A view of `b`, which must outlive every use of the result.
-    pub fn new(b: &[u8]) -> Self {
-        PoolBytes {
-            ptr: b.as_ptr(),
-            len: b.len(),
-        }
-    }
-
     pub fn as_ptr(self) -> *const u8 {
         self.ptr
     }
@@ -117,37 +109,37 @@ impl PoolBytes {
     /// # Safety
     /// The memory they were taken from is still live.
     pub unsafe fn get<'a>(self) -> &'a [u8] {
-        // SAFETY: `ptr` and `len` describe live memory (caller's guarantee), or `len` is 0 and
-        // `ptr` non-null (from a slice or EMPTY).
+        // SAFETY: `ptr` and `len` describe live pool memory (caller's guarantee); `ptr` is
+        // never NULL (apr_palloc aborts rather than return NULL).
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
-/// A NUL-terminated copy of `v` in `pool`.
+/// Copies `bytes` into `pool`, NUL-terminated, right after a plain value made from where they
+/// landed: one allocation for both.
 ///
 /// # Safety
 /// `pool` is a live APR pool.
-pub unsafe fn pool_copy(pool: *mut sys::apr_pool_t, v: &[u8]) -> PoolBytes {
-    // SAFETY: apr_pstrmemdup copies `len` bytes and terminates them.
-    let p = unsafe { sys::apr_pstrmemdup(pool, v.as_ptr() as *const c_char, v.len()) };
-    PoolBytes {
-        ptr: p as *const u8,
-        len: v.len(),
-    }
-}
-
-/// Moves plain data (nothing to drop) into `pool`.
-///
-/// # Safety
-/// `pool` is a live APR pool.
-pub unsafe fn pool_value<T: Copy>(pool: *mut sys::apr_pool_t, value: T) -> *mut T {
-    // SAFETY: apr_palloc returns memory aligned for any type (APR_ALIGN_DEFAULT, 8 bytes;
-    // asserted below), large enough for T; writing a Copy value needs no drop.
+pub unsafe fn pool_with_bytes<T: Copy>(
+    pool: *mut sys::apr_pool_t,
+    bytes: &[u8],
+    make: impl FnOnce(PoolBytes) -> T,
+) -> *const T {
     const { assert!(std::mem::align_of::<T>() <= 8) };
+    let head = std::mem::size_of::<T>().next_multiple_of(8);
+    // SAFETY: apr_palloc returns memory aligned for any type (8 bytes, asserted above) and
+    // large enough for the value, the bytes and their NUL; the value is Copy (nothing to drop).
     unsafe {
-        let p = sys::apr_palloc(pool, std::mem::size_of::<T>()) as *mut T;
-        p.write(value);
-        p
+        let p = sys::apr_palloc(pool, head + bytes.len() + 1) as *mut u8;
+        let b = p.add(head);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), b, bytes.len());
+        *b.add(bytes.len()) = 0;
+        let t = p as *mut T;
+        t.write(make(PoolBytes {
+            ptr: b,
+            len: bytes.len(),
+        }));
+        t
     }
 }
 

@@ -116,8 +116,8 @@ unsafe extern "C" fn post_config(
         let Some(sc) = (unsafe { config::server_config(s) }) else {
             return sys::OK as c_int;
         };
-        // SAFETY: the version component is copied by httpd.
-        unsafe { sys::ap_add_version_component(pconf, c"mod_ja4/0.1".as_ptr()) };
+        // No `Server:` version component: a bot-detection module does not announce itself to
+        // the clients it watches (and every response would carry the bytes).
         if !sc.cfg.engine {
             return sys::OK as c_int;
         }

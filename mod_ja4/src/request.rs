@@ -7,19 +7,20 @@
 //! JA4H of a keep-alive client repeating its headers is reused ([`Ja4hMemo`] in [`Ja4hState`]), and a settled
 //! connection's record fields are encoded once and then referenced.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 use ja4_core::batch::{
-    header_role, Fields, Head, HeaderRole, Record, RecordKind, Segment, SynRecord, OPTIONAL,
-    OPTIONAL_COOKIE, PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
+    self, header_role, Head, HeaderRole, Record, Segment, StringsWriter, SynRecord,
+    PICKED_ACCEPT_LANGUAGE, PICKED_HEADERS, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
+    S_COOKIE, S_PICKED,
 };
-use ja4_core::fingerprint::{HttpVersion, Ja4hMemo, Ja4hSet};
+use ja4_core::fingerprint::{HttpVersion, Ja4hMemo};
 use ja4_core::shared::{self, Entry};
 
-use crate::conn::{self, cstring, ConnState, ConnVars};
-use crate::ffi::{cbytes, guard, pool_copy, pool_str, PoolBytes};
+use crate::conn::{self, cstring, ConnState, ConnVars, EnvTable, ENV_TABLE_MIN};
+use crate::ffi::{cbytes, guard, pool_str, LazyCStr, PoolBytes};
 use crate::{export, status};
 
 fn version(proto_num: c_int) -> HttpVersion {
@@ -32,127 +33,143 @@ fn version(proto_num: c_int) -> HttpVersion {
     }
 }
 
-/// What one pass over a request's headers found, kept in the request pool (plain data: the
-/// pool frees it) from post_read_request to log_transaction.
+/// What post_read_request leaves in the request pool for log_transaction (plain data: the
+/// pool frees it).
 #[derive(Clone, Copy)]
-pub struct ReqFacts {
-    /// JA4H, NUL-terminated.
-    ja4h: PoolBytes,
-    /// Header names in wire order joined by `,` (lowercase for HTTP/2 and HTTP/3).
-    names: PoolBytes,
-    /// The record's optional strings in [`Fields::optional`] order: the first value of each
-    /// of [`ja4_core::batch::PICKED_HEADERS`], then the Cookie value (several Cookie headers
-    /// joined by `; `); the JA4H raw forms stay empty (the decoder derives them).
-    optional: [PoolBytes; OPTIONAL],
-    referer: bool,
+pub struct ReqRecord {
+    /// The record's strings block ([`StringsWriter`]), JA4H last and NUL-terminated right
+    /// after the block.
+    strings: PoolBytes,
+    /// Where JA4H starts in `strings`.
+    ja4h_at: usize,
+    has_cookie: bool,
+    has_referer: bool,
 }
 
-/// A connection's JA4H memo and the buffer its requests' header names are joined in.
+impl ReqRecord {
+    /// JA4H as a C string.
+    fn ja4h(&self) -> *const c_char {
+        self.strings.as_ptr().wrapping_add(self.ja4h_at) as *const c_char
+    }
+}
+
+/// A connection's JA4H memo and the buffer its requests' strings blocks are written in.
 #[derive(Debug, Default)]
 pub struct Ja4hState {
     memo: Ja4hMemo,
-    scratch: Vec<u8>,
+    block: Vec<u8>,
 }
 
-/// Scans the headers of `r` once and computes its JA4H (HTTP/2 and HTTP/3 header names are
-/// lowercase on the wire, but mod_http2 hands httpd title-cased names and appends a `Host`
-/// header made from `:authority`: those requests are put back into wire form, canonical
-/// rule 7). The result lives in the request pool.
+/// One pass over `r`: its record's strings (the virtual host, the request line, the header
+/// names in wire order, the picked header values, the Cookie value) and its JA4H, written into the
+/// request pool. HTTP/2 and HTTP/3 header names are lowercase on the wire, but mod_http2
+/// hands httpd title-cased names and appends a `Host` header made from `:authority`: those
+/// requests are put back into wire form (canonical rule 7).
 ///
 /// # Safety
 /// `r` is a live request; `st` is its connection's state.
-unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *mut ReqFacts {
+unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *const ReqRecord {
     let v = version(r.proto_num);
     let wire_lowercase = matches!(v, HttpVersion::Http2 | HttpVersion::Http3);
-    // SAFETY: method and headers_in belong to the live request.
+    let mut held = st.and_then(|s| s.ja4h_memo.try_lock().ok());
+    // Another stream of this HTTP/2 connection holds the memo: a fresh one.
+    let mut own = None;
+    let Ja4hState { memo, block } = match held.as_deref_mut() {
+        Some(s) => s,
+        None => own.insert(Ja4hState::default()),
+    };
+    block.clear();
+    let mut w = StringsWriter::new(block);
+    // SAFETY: the request line's parts and the headers belong to the live request.
     let method = unsafe { cbytes(r.method) };
-    let mut memo = st.and_then(|s| s.ja4h_memo.try_lock().ok());
-    let mut names = memo
-        .as_mut()
-        .map(|m| std::mem::take(&mut m.scratch))
-        .unwrap_or_default();
-    names.clear();
-    let mut values = [PoolBytes::EMPTY; OPTIONAL];
+    unsafe {
+        w.put(cbytes(r.hostname));
+        w.put(cbytes(r.the_request));
+    }
+    let mut picked = [LazyCStr::NULL; PICKED_HEADERS.len()];
     let mut seen = 0u16;
-    let mut cookie: &[u8] = b"";
+    let mut cookie = LazyCStr::NULL;
     let mut cookies: Option<Vec<u8>> = None;
     let mut referer = false;
-    let mut last_start = 0;
+    let (mut any, mut last_host, mut last_start) = (false, false, 0);
     // SAFETY: the table's entries live in the request pool until the request ends.
     for (k, val) in unsafe { crate::ffi::table_entries(r.headers_in) } {
         if k.first() == Some(&b':') {
             continue;
         }
-        if !names.is_empty() {
-            names.push(b',');
+        if any {
+            w.push(b',');
         }
-        last_start = names.len();
+        any = true;
+        last_start = w.open_len();
         if wire_lowercase {
-            names.extend(k.iter().map(u8::to_ascii_lowercase));
+            for &b in k {
+                w.push(b.to_ascii_lowercase());
+            }
+            last_host = k.eq_ignore_ascii_case(b"host");
         } else {
-            names.extend_from_slice(k);
+            w.extend(k);
         }
         match header_role(k) {
             HeaderRole::Cookie => {
-                // SAFETY: as above.
-                let c = unsafe { val.get() };
-                match (&mut cookies, cookie.is_empty()) {
-                    (None, true) => cookie = c,
-                    (None, false) => {
-                        let mut j = cookie.to_vec();
-                        j.extend_from_slice(b"; ");
-                        j.extend_from_slice(c);
-                        cookies = Some(j);
-                    }
-                    (Some(j), _) => {
-                        j.extend_from_slice(b"; ");
-                        j.extend_from_slice(c);
-                    }
+                if cookie.is_null() {
+                    cookie = val;
+                } else {
+                    // Several Cookie headers (HTTP/2 may split them): joined by "; ".
+                    // SAFETY: as above.
+                    let j = cookies.get_or_insert_with(|| unsafe { cookie.get() }.to_vec());
+                    j.extend_from_slice(b"; ");
+                    j.extend_from_slice(unsafe { val.get() });
                 }
             }
             HeaderRole::Referer => referer = true,
             // The first occurrence counts (as JA4H takes the first Accept-Language).
             HeaderRole::Picked(i) if seen & (1 << i) == 0 => {
                 seen |= 1 << i;
-                // SAFETY: as above.
-                values[i] = PoolBytes::new(unsafe { val.get() });
+                picked[i] = val;
             }
             _ => {}
         }
     }
-    if wire_lowercase && names[last_start..] == *b"host" {
-        names.truncate(last_start.saturating_sub(1));
+    if last_host {
+        w.truncate_open(last_start.saturating_sub(1));
     }
-    let cookie: &[u8] = cookies.as_deref().unwrap_or(cookie);
-    // SAFETY: the value is in the request's headers table.
-    let language = (seen & (1 << PICKED_ACCEPT_LANGUAGE) != 0)
-        .then(|| unsafe { values[PICKED_ACCEPT_LANGUAGE].get() });
-    let ja4h = match memo.as_mut() {
-        Some(m) => m.memo.ja4h(method, v, &names, cookie, language),
-        // Another stream of this HTTP/2 connection holds the memo.
-        None => &Ja4hSet::from_joined(method, v, &names, cookie, language).ja4h,
-    };
-    // SAFETY: copied into the live request's pool.
-    let ja4h_c = unsafe { pool_copy(r.pool, ja4h.as_bytes()) };
-    // SAFETY: copies into the live request's pool (the cookie only when joined here).
-    let facts = unsafe {
-        values[OPTIONAL_COOKIE] = if cookies.is_some() {
-            pool_copy(r.pool, cookie)
-        } else {
-            PoolBytes::new(cookie)
-        };
-        ReqFacts {
-            ja4h: ja4h_c,
-            names: pool_copy(r.pool, &names),
-            optional: values,
-            referer,
+    let names = w.end();
+    // Only the headers present: the others stay empty.
+    let mut language = None;
+    let mut left = seen;
+    while left != 0 {
+        let i = left.trailing_zeros() as usize;
+        left &= left - 1;
+        // SAFETY: as above.
+        let value = unsafe { picked[i].get() };
+        if i == PICKED_ACCEPT_LANGUAGE {
+            language = Some(value);
         }
-    };
-    if let Some(m) = memo.as_mut() {
-        m.scratch = names;
+        w.skip_to(S_PICKED + i);
+        w.put(value);
     }
-    // SAFETY: plain data moved into the live request's pool.
-    unsafe { crate::ffi::pool_value(r.pool, facts) }
+    w.skip_to(S_COOKIE);
+    // SAFETY: as above.
+    let cookie: &[u8] = cookies.as_deref().unwrap_or(unsafe { cookie.get() });
+    w.put(cookie);
+    // JA4H_r, _o, _ro: the decoder derives them.
+    for _ in 0..3 {
+        w.end();
+    }
+    let ja4h = memo.ja4h(method, v, &w.block()[names], cookie, language);
+    let ja4h_at = w.put(ja4h.as_bytes()).start;
+    w.finish();
+    let (has_cookie, has_referer) = (!cookie.is_empty(), referer);
+    // SAFETY: copied into the live request's pool.
+    unsafe {
+        crate::ffi::pool_with_bytes(r.pool, block, |strings| ReqRecord {
+            strings,
+            ja4h_at,
+            has_cookie,
+            has_referer,
+        })
+    }
 }
 
 /// Request headers a client could send to impersonate ours; removed when we set them.
@@ -189,19 +206,48 @@ unsafe fn conn_vars<'a>(r: &sys::request_rec, st: &'a ConnState) -> &'a ConnVars
         } else {
             (&b""[..], &b""[..])
         };
+        let ttl = st
+            .syn
+            .as_ref()
+            .map(|s| s.ttl.to_string())
+            .unwrap_or_default();
+        let values: Vec<(&'static CStr, &'static CStr, CString)> = [
+            (c"JA4", c"X-JA4", s(tls.map(|t| &t.ja4.ja4))),
+            (c"JA4_R", c"X-JA4-R", s(tls.map(|t| &t.ja4.ja4_r))),
+            (c"JA4_O", c"X-JA4-O", s(tls.map(|t| &t.ja4.ja4_o))),
+            (c"JA3", c"X-JA3", s(tls.map(|t| &t.ja3.ja3))),
+            (c"JA4T", c"X-JA4T", cstring(st.ja4t.as_bytes())),
+            (c"JA4_SNI", c"X-JA4-SNI", s(tls.map(|t| &t.sni))),
+            (c"JA4_ALPN", c"X-JA4-ALPN", s(tls.map(|t| &t.alpn_offered))),
+            (c"JA4_TTL", c"X-JA4-TTL", cstring(ttl.as_bytes())),
+            (c"JA4_TLS_VERSION", c"X-JA4-TLS-Version", cstring(version)),
+            (c"JA4_TLS_CIPHER", c"X-JA4-Cipher", cstring(cipher)),
+        ]
+        .into_iter()
+        .filter(|v| !v.2.is_empty())
+        .collect();
+        let mut env = EnvTable::default();
+        if values.len() >= ENV_TABLE_MIN {
+            // SAFETY: the table lives in the primary connection's pool (the state's owner;
+            // `r.connection` may be an HTTP/2 stream's secondary connection); its values
+            // point into the CStrings moved into the returned ConnVars (heap buffers that do
+            // not move), which live as long as the state.
+            unsafe {
+                let c = &*r.connection;
+                let pool = if c.master.is_null() {
+                    c.pool
+                } else {
+                    (*c.master).pool
+                };
+                env.0 = sys::apr_table_make(pool, 32);
+                for (name, _, value) in &values {
+                    sys::apr_table_addn(env.0, name.as_ptr(), value.as_ptr());
+                }
+            }
+        }
         ConnVars {
-            ja4: s(tls.map(|t| &t.ja4.ja4)),
-            ja4_r: s(tls.map(|t| &t.ja4.ja4_r)),
-            ja4_o: s(tls.map(|t| &t.ja4.ja4_o)),
-            ja3: s(tls.map(|t| &t.ja3.ja3)),
-            ja4t: cstring(st.ja4t.as_bytes()),
-            sni: s(tls.map(|t| &t.sni)),
-            alpn: s(tls.map(|t| &t.alpn_offered)),
-            ttl: st
-                .syn
-                .as_ref()
-                .map(|s| cstring(s.ttl.to_string().as_bytes()))
-                .unwrap_or_default(),
+            values,
+            env,
             tls_version: cstring(version),
             tls_cipher: cstring(cipher),
         }
@@ -223,7 +269,7 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         // SAFETY: the connection outlives its requests.
         let state = unsafe { conn::state(req.connection) };
         // SAFETY: the request is live and `state` is its connection's.
-        let facts = unsafe { scan(req, state) };
+        let rec = unsafe { scan(req, state) };
         if let Some(st) = state {
             st.requests.fetch_add(1, Ordering::Relaxed);
             if st.tls.get().is_some() {
@@ -234,51 +280,53 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         if set_env || set_headers {
             // SAFETY: the request is live and belongs to the state's connection.
             let vars = state.map(|st| unsafe { conn_vars(req, st) });
+            // A fresh request's environment is empty: the connection's variables are copied
+            // into it whole, one table copy instead of a push per variable.
+            // SAFETY: tables of the live request; the copy is made in its pool and its entries
+            // point to connection memory, which outlives the request.
+            let copied = match vars {
+                Some(v) if set_env && !v.env.0.is_null() => unsafe {
+                    let empty = sys::apr_is_empty_table(req.subprocess_env) != 0;
+                    if empty {
+                        req.subprocess_env = sys::apr_table_copy(req.pool, v.env.0);
+                    }
+                    empty
+                },
+                _ => false,
+            };
             // SAFETY: JA4H is in the request pool (NUL-terminated); the connection values live
             // in the connection's state, which outlives the request.
-            let ja4h_c = unsafe { (*facts).ja4h.as_ptr() } as *const c_char;
+            let ja4h_c = unsafe { (*rec).ja4h() };
+            let (env_table, headers) = (req.subprocess_env, req.headers_in);
             // SAFETY: tables of the live request; values outlive it (see above). The
             // variables are added, not set: this hook runs first on a fresh request, so none
             // of ours can be there yet (our request headers were unset just before), and
             // adding skips a case-insensitive search of the table per variable.
-            let set = |env: &CStr, header: &CStr, value: *const c_char| unsafe {
-                if set_env {
-                    sys::apr_table_addn(req.subprocess_env, env.as_ptr(), value);
+            let set = |env: Option<&CStr>, header: &CStr, value: *const c_char| unsafe {
+                if let Some(env) = env.filter(|_| set_env) {
+                    sys::apr_table_addn(env_table, env.as_ptr(), value);
                 }
                 if set_headers {
-                    sys::apr_table_addn(req.headers_in, header.as_ptr(), value);
+                    sys::apr_table_addn(headers, header.as_ptr(), value);
                 }
             };
             if set_headers {
                 for h in OUR_HEADERS {
                     // SAFETY: as above.
-                    unsafe { sys::apr_table_unset(req.headers_in, h.as_ptr()) };
+                    unsafe { sys::apr_table_unset(headers, h.as_ptr()) };
                 }
             }
-            set(c"JA4H", c"X-JA4H", ja4h_c);
-            if let Some(v) = vars {
-                for (env, header, value) in [
-                    (c"JA4", c"X-JA4", &v.ja4),
-                    (c"JA4_R", c"X-JA4-R", &v.ja4_r),
-                    (c"JA4_O", c"X-JA4-O", &v.ja4_o),
-                    (c"JA3", c"X-JA3", &v.ja3),
-                    (c"JA4T", c"X-JA4T", &v.ja4t),
-                    (c"JA4_SNI", c"X-JA4-SNI", &v.sni),
-                    (c"JA4_ALPN", c"X-JA4-ALPN", &v.alpn),
-                    (c"JA4_TTL", c"X-JA4-TTL", &v.ttl),
-                    (c"JA4_TLS_VERSION", c"X-JA4-TLS-Version", &v.tls_version),
-                    (c"JA4_TLS_CIPHER", c"X-JA4-Cipher", &v.tls_cipher),
-                ] {
-                    if !value.is_empty() {
-                        set(env, header, value.as_ptr());
-                    }
+            if let Some(v) = vars.filter(|_| !copied || set_headers) {
+                for (env, header, value) in &v.values {
+                    set(Some(*env).filter(|_| !copied), header, value.as_ptr());
                 }
             }
+            set(Some(c"JA4H"), c"X-JA4H", ja4h_c);
         }
         if export::enabled() {
-            // SAFETY: request_config belongs to the live request; the facts live in its pool.
+            // SAFETY: request_config belongs to the live request; the record lives in its pool.
             unsafe {
-                sys::ja4_set_module_config(req.request_config, facts as *mut std::ffi::c_void);
+                sys::ja4_set_module_config(req.request_config, rec as *mut std::ffi::c_void);
             }
         }
         sys::DECLINED
@@ -321,25 +369,34 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
         }
         // SAFETY: the connection outlives its requests.
         let state = unsafe { conn::state(req.connection) };
-        // SAFETY: request_config of a live request; our slot holds NULL or ReqFacts in its
-        // pool. Without them (a request rejected before post_read_request) scan now.
-        let facts: &ReqFacts = unsafe {
-            let f = sys::ja4_get_module_config((*first).request_config) as *const ReqFacts;
+        // SAFETY: request_config of a live request; our slot holds NULL or a ReqRecord in its
+        // pool. Without one (a request rejected before post_read_request) scan now.
+        let rec: &ReqRecord = unsafe {
+            let f = sys::ja4_get_module_config((*first).request_config) as *const ReqRecord;
             &*if f.is_null() { scan(req, None) } else { f }
         };
-        // SAFETY: every pointer read belongs to the live request and its connection.
-        let fields = unsafe { request_fields(req, state, facts) };
+        // SAFETY: the fields read belong to the live request and its connection.
+        let values = unsafe { request_values(req, rec) };
+        let head = match state {
+            Some(st) => st.head.with(&values),
+            None => Head {
+                // SAFETY: the connection outlives its requests.
+                conn_id: unsafe { (*req.connection).id } as u64,
+                ..values
+            }
+            .bytes(),
+        };
         // The connection's fields: encoded once when settled, else for this record alone.
         let fresh;
         let segment: &[u8] = match state.and_then(|s| s.segment.get()) {
             Some(b) => b,
             None => {
-                let mut rec = Record::default();
+                let mut conn = Record::default();
                 // SAFETY: as above.
-                let settled = unsafe { connection_fields(req, state, &mut rec) }
+                let settled = unsafe { connection_fields(req, state, &mut conn) }
                     || state.is_some_and(|s| s.requests.load(Ordering::Relaxed) >= 8);
                 let mut seg = Vec::new();
-                rec.connection_segment(&mut seg);
+                conn.connection_segment(&mut seg);
                 match state.filter(|_| settled) {
                     Some(st) => st.segment.get_or_init(|| seg),
                     None => {
@@ -349,23 +406,30 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
                 }
             }
         };
-        let settled = state.and_then(|s| s.segment.get()).is_some();
+        let settled = state.filter(|s| s.segment.get().is_some());
+        // SAFETY: the strings block lives in the request pool.
+        let strings = unsafe { rec.strings.get() };
         export::append(|slot| {
             let start = export::Slot::PAYLOAD_START;
-            match state.filter(|_| settled) {
+            match settled {
+                // A record of this connection earlier in the same frame carries the segment.
+                Some(st) if st.segment_serial.load(Ordering::Relaxed) == slot.serial => {
+                    let at = st.segment_offset.load(Ordering::Relaxed);
+                    batch::write_record(slot.buf, start, &head, Segment::Ref(at), strings);
+                }
                 Some(st) => {
-                    // A record of this connection earlier in the same frame carries the segment.
-                    if st.segment_serial.load(Ordering::Relaxed) == slot.serial {
-                        let at = st.segment_offset.load(Ordering::Relaxed);
-                        fields.encode_with(slot.buf, start, Segment::Ref(at));
-                    } else {
-                        let at = fields.encode_with(slot.buf, start, Segment::Bytes(segment));
-                        st.segment_serial.store(slot.serial, Ordering::Relaxed);
-                        st.segment_offset.store(at, Ordering::Relaxed);
-                    }
+                    let at = batch::write_record(
+                        slot.buf,
+                        start,
+                        &head,
+                        Segment::Bytes(segment),
+                        strings,
+                    );
+                    st.segment_serial.store(slot.serial, Ordering::Relaxed);
+                    st.segment_offset.store(at, Ordering::Relaxed);
                 }
                 None => {
-                    fields.encode_with(slot.buf, start, Segment::Bytes(segment));
+                    batch::write_record(slot.buf, start, &head, Segment::Bytes(segment), strings);
                 }
             }
         });
@@ -373,48 +437,24 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
     })
 }
 
-/// The per-request fields of the record of `r`, as the encoder takes them.
+/// The request values of the head of the record of `r` (its connection values are left
+/// empty: they come from the connection's [`ja4_core::batch::HeadTemplate`]).
 ///
 /// # Safety
-/// `r` is a live request, `st` its connection's state, `facts` from its pool.
-unsafe fn request_fields<'a>(
-    r: &'a sys::request_rec,
-    st: Option<&'a ConnState>,
-    facts: &ReqFacts,
-) -> Fields<'a> {
-    // SAFETY: all fields read belong to the live request and its connection; the facts'
-    // bytes live in the request pool.
-    unsafe {
-        let c = &*r.connection;
-        let optional = facts.optional.map(|v| v.get());
-        Fields {
-            head: Head {
-                kind: RecordKind::Request,
-                has_cookie: !optional[OPTIONAL_COOKIE].is_empty(),
-                has_referer: facts.referer,
-                ts_us: r.request_time,
-                conn_id: st.map_or(c.id as u64, |s| s.id),
-                client_ip: st.and_then(|s| s.client).map(|x| x.0),
-                client_port: st.and_then(|s| s.client).map_or(0, |x| x.1),
-                server_ip: st.and_then(|s| s.server).map(|x| x.0),
-                server_port: st.and_then(|s| s.server).map_or(0, |x| x.1),
-                status: u16::try_from(r.status).unwrap_or(0),
-                bytes_in: u64::try_from(r.read_length).unwrap_or(0),
-                bytes_out: u64::try_from(r.bytes_sent).unwrap_or(0),
-                duration_us: u64::try_from(conn::now_us() - r.request_time).unwrap_or(0),
-                keepalives: u32::try_from(c.keepalives).unwrap_or(0),
-            },
-            dense: [
-                cbytes(r.hostname),
-                cbytes(r.method),
-                cbytes(r.parsed_uri.path),
-                cbytes(r.args),
-                cbytes(r.protocol),
-                facts.ja4h.get(),
-                facts.names.get(),
-            ],
-            optional,
-        }
+/// `r` is a live request, `rec` from its pool.
+unsafe fn request_values(r: &sys::request_rec, rec: &ReqRecord) -> Head {
+    // SAFETY: the connection outlives its requests.
+    let keepalives = unsafe { (*r.connection).keepalives };
+    Head {
+        has_cookie: rec.has_cookie,
+        has_referer: rec.has_referer,
+        ts_us: r.request_time,
+        status: u16::try_from(r.status).unwrap_or(0),
+        bytes_in: u64::try_from(r.read_length).unwrap_or(0),
+        bytes_out: u64::try_from(r.bytes_sent).unwrap_or(0),
+        duration_us: u64::try_from(conn::now_us() - r.request_time).unwrap_or(0),
+        keepalives: u32::try_from(keepalives).unwrap_or(0),
+        ..Head::default()
     }
 }
 

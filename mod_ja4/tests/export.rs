@@ -89,7 +89,7 @@ fn records_arrive_over_the_socket() {
         },
     );
     requests(&h, 10);
-    curl(&[], &h.url(false, "/index.html"));
+    curl(&[], &h.url(false, "/index.html?q=1&x=a%20b"));
     h.stop(); // children flush at exit
     let recs = got.lock().unwrap().clone();
     let reqs: Vec<&OwnedRecord> = recs
@@ -97,6 +97,14 @@ fn records_arrive_over_the_socket() {
         .filter(|r| r.kind == RecordKind::Request && r.path == "/index.html")
         .collect();
     assert_eq!(reqs.len(), 11, "{recs:#?}");
+    // The request line travels whole and is split back as httpd parsed it.
+    assert!(reqs
+        .iter()
+        .all(|r| r.method == "GET" && r.protocol.starts_with("HTTP/") && !r.vhost.is_empty()));
+    let with_query: Vec<_> = reqs.iter().filter(|r| !r.query.is_empty()).collect();
+    assert_eq!(with_query.len(), 1, "{reqs:#?}");
+    assert_eq!(with_query[0].query, "q=1&x=a%20b");
+    assert_eq!(with_query[0].protocol, "HTTP/1.1");
     let tls: Vec<_> = reqs.iter().filter(|r| !r.ja4.is_empty()).collect();
     assert_eq!(tls.len(), 10);
     assert!(tls.iter().all(|r| r.ja4.starts_with("t13i")

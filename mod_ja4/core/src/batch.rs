@@ -7,14 +7,17 @@
 //! payload u32 (when flag [`FLAG_CHECKSUM`] is set; frames stored on disk carry one, frames on
 //! the module's unix socket, which cannot corrupt them, do not), reserved u32 (little endian,
 //! 24 bytes); then the payload: each record as a u32 length (little endian) and its body: a
-//! fixed-size head, the lengths of its strings (u32 each), then the strings' bytes (see
-//! [`Fields::encode_with`]). A decoder ignores fields it does not know at the end of a
-//! record, so a newer module can talk to an older sidecar within one major version.
+//! fixed-size head, the connection segment, then the *strings block*: the lengths of its
+//! strings (u32 each) and their bytes (see [`write_record`]). A decoder ignores fields it does
+//! not know at the end of a record, so a newer module can talk to an older sidecar within one
+//! major version.
 //!
-//! Version 2 is built for the module's per-request cost:
+//! The layout is built for the module's per-request cost (version 3):
 //! - the fields of a record that belong to its connection (TLS, JA4/JA3, JA4T/JA4TS/JA4L/JA4S,
 //!   the SYN) form one *connection segment*; a later record of the same connection in the same
 //!   frame names the earlier segment by its payload offset instead of repeating it;
+//! - the strings block of a request is written once, at post_read_request, from the request's
+//!   memory ([`StringsWriter`]), and copied whole into the frame at log time;
 //! - header names travel as one string joined by `,` (as JA4H_r joins them; a name holding a
 //!   comma, possible only under `HttpProtocolOptions Unsafe`, reads back as two names);
 //! - the JA4H raw forms may be left empty: the decoder derives them from JA4H, the header names
@@ -27,7 +30,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const MAGIC: [u8; 4] = *b"JA4B";
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 pub const HEADER_LEN: usize = 24;
 /// Frame flag: the CRC-32 field holds the payload's checksum.
 pub const FLAG_CHECKSUM: u16 = 1;
@@ -351,19 +354,35 @@ pub enum Segment<'a> {
     /// connection.
     Bytes(&'a [u8]),
     /// A reference to the segment an earlier record of the same frame carries, at this
-    /// payload offset (as `encode_with` returned it).
+    /// payload offset (as [`write_record`] returned it).
     Ref(u32),
 }
 
 const SEGMENT_INLINE: u8 = 0;
 const SEGMENT_REF: u8 = 1;
 
-/// Number of [`Fields::dense`] strings.
-pub const DENSE: usize = 7;
-/// Number of [`Fields::optional`] strings.
-pub const OPTIONAL: usize = 15;
-/// Index of the Cookie value in [`Fields::optional`] (after the [`PICKED_HEADERS`] values).
-pub const OPTIONAL_COOKIE: usize = PICKED_HEADERS.len();
+/// Number of strings in a record, in the order of the `S_*` indices.
+pub const STRINGS: usize = 19;
+pub const S_VHOST: usize = 0;
+/// The request line as the client sent it (`r->the_request`): method, target, protocol. The
+/// decoder splits it ([`split_request_line`]); one string instead of four.
+pub const S_REQUEST_LINE: usize = 1;
+/// Header names in wire order joined by `,`.
+pub const S_HEADER_NAMES: usize = 2;
+/// The first value of [`PICKED_HEADERS`]`[i]` is string `S_PICKED + i`.
+pub const S_PICKED: usize = 3;
+/// The Cookie value (several Cookie headers joined by `; `).
+pub const S_COOKIE: usize = S_PICKED + PICKED_HEADERS.len();
+pub const S_JA4H_R: usize = S_COOKIE + 1;
+pub const S_JA4H_O: usize = S_COOKIE + 2;
+pub const S_JA4H_RO: usize = S_COOKIE + 3;
+/// JA4H comes last, so the module can keep it NUL-terminated right after the block for its
+/// environment variable.
+pub const S_JA4H: usize = S_COOKIE + 4;
+const _: () = assert!(S_JA4H + 1 == STRINGS);
+
+/// Length of a record's strings table (a u32 length per string).
+const TABLE_LEN: usize = 4 * STRINGS;
 
 /// The fixed-size values of a record.
 #[derive(Debug, Clone, Copy, Default)]
@@ -386,93 +405,181 @@ pub struct Head {
 
 impl Head {
     /// Little endian, written with plain stores.
-    fn bytes(&self) -> [u8; HEAD_LEN] {
+    pub fn bytes(&self) -> [u8; HEAD_LEN] {
+        self.template().with(self)
+    }
+
+    /// The head with this head's connection values (kind, connection id, addresses), for
+    /// the records of one connection ([`HeadTemplate::with`]).
+    pub fn template(&self) -> HeadTemplate {
         let mut h = [0u8; HEAD_LEN];
         h[0] = self.kind as u8;
-        h[1] = u8::from(self.has_cookie) | (u8::from(self.has_referer) << 1);
-        h[2..10].copy_from_slice(&self.ts_us.to_le_bytes());
         h[10..18].copy_from_slice(&self.conn_id.to_le_bytes());
         h[18..35].copy_from_slice(&ip_bytes(self.client_ip));
         h[35..37].copy_from_slice(&self.client_port.to_le_bytes());
         h[37..54].copy_from_slice(&ip_bytes(self.server_ip));
         h[54..56].copy_from_slice(&self.server_port.to_le_bytes());
-        h[56..58].copy_from_slice(&self.status.to_le_bytes());
-        h[58..66].copy_from_slice(&self.bytes_in.to_le_bytes());
-        h[66..74].copy_from_slice(&self.bytes_out.to_le_bytes());
-        h[74..82].copy_from_slice(&self.duration_us.to_le_bytes());
-        h[82..86].copy_from_slice(&self.keepalives.to_le_bytes());
+        HeadTemplate(h)
+    }
+}
+
+/// A record head with its connection's values written once; each record sets its own.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadTemplate([u8; HEAD_LEN]);
+
+impl HeadTemplate {
+    /// The head of a record with the request values of `v` (flags, time, status, sizes,
+    /// duration, keep-alive count); its connection values are ignored.
+    #[inline]
+    pub fn with(&self, v: &Head) -> [u8; HEAD_LEN] {
+        let mut h = self.0;
+        h[1] = u8::from(v.has_cookie) | (u8::from(v.has_referer) << 1);
+        h[2..10].copy_from_slice(&v.ts_us.to_le_bytes());
+        h[56..58].copy_from_slice(&v.status.to_le_bytes());
+        h[58..66].copy_from_slice(&v.bytes_in.to_le_bytes());
+        h[66..74].copy_from_slice(&v.bytes_out.to_le_bytes());
+        h[74..82].copy_from_slice(&v.duration_us.to_le_bytes());
+        h[82..86].copy_from_slice(&v.keepalives.to_le_bytes());
         h
     }
 }
 
-/// A request record as the encoder writes it: the fixed-size values, the strings every record
-/// has, and the optional ones (empty means absent), with the connection segment given apart.
-/// [`Record::encode_with`] goes through it; the module fills one straight from request memory.
-#[derive(Debug, Clone, Copy)]
-pub struct Fields<'a> {
-    pub head: Head,
-    /// vhost, method, path, query, protocol, JA4H, header names (joined by `,`).
-    pub dense: [&'a [u8]; DENSE],
-    /// The [`PICKED_HEADERS`] values, Cookie, JA4H_r, JA4H_o, JA4H_ro.
-    pub optional: [&'a [u8]; OPTIONAL],
+/// Writes a record's *strings block*: the length of every string (u32 each, in `S_*`
+/// order), then their bytes. Strings are written one after another, each at once
+/// ([`put`](Self::put)) or in pieces ([`extend`](Self::extend) … [`end`](Self::end)); the
+/// module builds the block at post_read_request, straight from the request's memory, and
+/// copies it whole into the export frame at log time ([`write_record`]).
+pub struct StringsWriter<'a> {
+    out: &'a mut Vec<u8>,
+    table: usize,
+    next: usize,
+    open: usize,
 }
 
-/// Strings in a record: dense, the connection segment, optional.
-const STRINGS: usize = DENSE + 1 + OPTIONAL;
-/// Length of the fixed part of a record body: the head and the string lengths.
-const FIXED_LEN: usize = HEAD_LEN + 4 * STRINGS;
-
-impl Fields<'_> {
-    /// Appends the record (length-prefixed) with its connection segment as `segment` says.
-    /// `payload_start` is where
-    /// the frame's payload begins in `out`; the return value is the payload offset of the
-    /// segment, for a [`Segment::Ref`] from a later record of the same frame (meaningful unless
-    /// `segment` was itself a reference).
-    ///
-    /// Body: the head, the length of every string (u32 each: 7 dense, the segment, 15
-    /// optional), then the strings' bytes. The fixed part is built on the stack and copied
-    /// once; each non-empty string is one copy.
-    pub fn encode_with(&self, out: &mut Vec<u8>, payload_start: usize, segment: Segment) -> u32 {
-        let mut reference = [SEGMENT_REF, 0, 0, 0, 0];
-        let seg: &[u8] = match segment {
-            Segment::Bytes(b) => b,
-            Segment::Ref(offset) => {
-                reference[1..].copy_from_slice(&offset.to_le_bytes());
-                &reference
-            }
-        };
-        let mut fixed = [0u8; 4 + FIXED_LEN];
-        fixed[4..4 + HEAD_LEN].copy_from_slice(&self.head.bytes());
-        let mut total = FIXED_LEN;
-        let mut put_len = |i: usize, s: &[u8]| {
-            let at = 4 + HEAD_LEN + 4 * i;
-            fixed[at..at + 4].copy_from_slice(&(s.len() as u32).to_le_bytes());
-            total += s.len();
-        };
-        for (i, s) in self.dense.iter().enumerate() {
-            put_len(i, s);
+impl<'a> StringsWriter<'a> {
+    /// Starts a block at the end of `out`.
+    #[inline]
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        let table = out.len();
+        out.resize(table + TABLE_LEN, 0);
+        let open = out.len();
+        StringsWriter {
+            out,
+            table,
+            next: 0,
+            open,
         }
-        put_len(DENSE, seg);
-        for (i, s) in self.optional.iter().enumerate() {
-            put_len(DENSE + 1 + i, s);
-        }
-        fixed[..4].copy_from_slice(&(total as u32).to_le_bytes());
-        out.reserve(4 + total);
-        out.extend_from_slice(&fixed);
-        for s in self.dense {
-            if !s.is_empty() {
-                out.extend_from_slice(s);
-            }
-        }
-        let at = out.len() - payload_start;
-        out.extend_from_slice(seg);
-        for s in self.optional {
-            if !s.is_empty() {
-                out.extend_from_slice(s);
-            }
-        }
-        at as u32
     }
+
+    /// Appends bytes to the string being written.
+    #[inline(always)]
+    pub fn extend(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
+
+    /// Appends one byte to the string being written.
+    #[inline(always)]
+    pub fn push(&mut self, b: u8) {
+        self.out.push(b);
+    }
+
+    /// Length of the string being written so far.
+    #[inline(always)]
+    pub fn open_len(&self) -> usize {
+        self.out.len() - self.open
+    }
+
+    /// Cuts the string being written back to `len` bytes.
+    #[inline]
+    pub fn truncate_open(&mut self, len: usize) {
+        self.out.truncate(self.open + len);
+    }
+
+    /// Ends the string being written (an empty one if nothing was) and returns where its
+    /// bytes are in the block. Strings past the last (`STRINGS`) are not written.
+    #[inline(always)]
+    pub fn end(&mut self) -> std::ops::Range<usize> {
+        let (start, end) = (self.open, self.out.len());
+        if self.next >= STRINGS {
+            self.out.truncate(start);
+            return start - self.table..start - self.table;
+        }
+        // The table starts zeroed: an empty string needs no write.
+        if end != start {
+            let at = self.table + 4 * self.next;
+            self.out[at..at + 4].copy_from_slice(&((end - start) as u32).to_le_bytes());
+        }
+        self.next += 1;
+        self.open = end;
+        start - self.table..end - self.table
+    }
+
+    /// Leaves the strings before `index` empty: the next string written is string `index`
+    /// (nothing happens when it is already further).
+    #[inline(always)]
+    pub fn skip_to(&mut self, index: usize) {
+        if self.open == self.out.len() && self.next < index {
+            self.next = index.min(STRINGS);
+        }
+    }
+
+    /// Writes the next string whole; returns where it is in the block.
+    #[inline(always)]
+    pub fn put(&mut self, b: &[u8]) -> std::ops::Range<usize> {
+        self.extend(b);
+        self.end()
+    }
+
+    /// The block written so far.
+    #[inline(always)]
+    pub fn block(&self) -> &[u8] {
+        &self.out[self.table..]
+    }
+
+    /// Ends the block: the strings not written are empty. Returns its length.
+    pub fn finish(mut self) -> usize {
+        while self.next < STRINGS {
+            self.end();
+        }
+        self.out.len() - self.table
+    }
+}
+
+/// Appends one record (length-prefixed): `head`, the connection segment as `segment` says,
+/// and a strings block ([`StringsWriter`]). `payload_start` is where the frame's payload
+/// begins in `out`; the return value is the payload offset of the segment, for a
+/// [`Segment::Ref`] from a later record of the same frame (meaningful unless `segment` was
+/// itself a reference).
+///
+/// Record body: the head ([`HEAD_LEN`] bytes), the connection segment (tag 0 and its fields,
+/// or tag 1 and a u32 payload offset), the strings block.
+#[inline]
+pub fn write_record(
+    out: &mut Vec<u8>,
+    payload_start: usize,
+    head: &[u8; HEAD_LEN],
+    segment: Segment,
+    strings: &[u8],
+) -> u32 {
+    let seg_len = match segment {
+        Segment::Bytes(b) => b.len(),
+        Segment::Ref(_) => 5,
+    };
+    let len = HEAD_LEN + seg_len + strings.len();
+    out.reserve(4 + len);
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(head);
+    let at = out.len() - payload_start;
+    match segment {
+        Segment::Bytes(b) => out.extend_from_slice(b),
+        Segment::Ref(offset) => {
+            let mut r = [SEGMENT_REF, 0, 0, 0, 0];
+            r[1..].copy_from_slice(&offset.to_le_bytes());
+            out.extend_from_slice(&r);
+        }
+    }
+    out.extend_from_slice(strings);
+    at as u32
 }
 
 impl<S: AsRef<[u8]>> Record<S> {
@@ -484,56 +591,76 @@ impl<S: AsRef<[u8]>> Record<S> {
         self.encode_with(out, 0, Segment::Bytes(&seg));
     }
 
-    /// [`Fields::encode_with`] for this record.
+    /// [`write_record`] for this record, with its connection segment as `segment` says.
     pub fn encode_with(&self, out: &mut Vec<u8>, payload_start: usize, segment: Segment) -> u32 {
-        self.fields().encode_with(out, payload_start, segment)
+        let mut block = Vec::new();
+        self.strings_block(&mut block);
+        write_record(out, payload_start, &self.head().bytes(), segment, &block)
     }
 
-    /// The record as the encoder sees it.
-    pub fn fields(&self) -> Fields<'_> {
-        Fields {
-            head: Head {
-                kind: self.kind,
-                has_cookie: self.has_cookie,
-                has_referer: self.has_referer,
-                ts_us: self.ts_us,
-                conn_id: self.conn_id,
-                client_ip: self.client_ip,
-                client_port: self.client_port,
-                server_ip: self.server_ip,
-                server_port: self.server_port,
-                status: self.status,
-                bytes_in: self.bytes_in,
-                bytes_out: self.bytes_out,
-                duration_us: self.duration_us,
-                keepalives: self.keepalives,
-            },
-            dense: [
-                self.vhost.as_ref(),
-                self.method.as_ref(),
-                self.path.as_ref(),
-                self.query.as_ref(),
-                self.protocol.as_ref(),
-                self.ja4h.as_ref(),
-                self.header_names.as_ref(),
-            ],
-            optional: [
-                self.user_agent.as_ref(),
-                self.accept.as_ref(),
-                self.accept_language.as_ref(),
-                self.accept_encoding.as_ref(),
-                self.sec_fetch_site.as_ref(),
-                self.sec_fetch_mode.as_ref(),
-                self.sec_fetch_dest.as_ref(),
-                self.sec_fetch_user.as_ref(),
-                self.sec_ch_ua.as_ref(),
-                self.sec_ch_ua_mobile.as_ref(),
-                self.sec_ch_ua_platform.as_ref(),
-                self.cookie.as_ref(),
-                self.ja4h_r.as_ref(),
-                self.ja4h_o.as_ref(),
-                self.ja4h_ro.as_ref(),
-            ],
+    /// Appends this record's strings block ([`StringsWriter`]) to `out`.
+    pub fn strings_block(&self, out: &mut Vec<u8>) {
+        let mut w = StringsWriter::new(out);
+        w.put(self.vhost.as_ref());
+        self.write_request_line(&mut w);
+        w.end();
+        w.put(self.header_names.as_ref());
+        for s in self.header_value_fields() {
+            w.put(s.as_ref());
+        }
+        for s in [
+            &self.cookie,
+            &self.ja4h_r,
+            &self.ja4h_o,
+            &self.ja4h_ro,
+            &self.ja4h,
+        ] {
+            w.put(s.as_ref());
+        }
+        w.finish();
+    }
+
+    /// The request line made of the method, path, query and protocol (what
+    /// [`split_request_line`] splits back), into the string being written. Nothing when they
+    /// are all empty (an orphan record).
+    fn write_request_line(&self, w: &mut StringsWriter) {
+        let (method, path, query, protocol) = (
+            self.method.as_ref(),
+            self.path.as_ref(),
+            self.query.as_ref(),
+            self.protocol.as_ref(),
+        );
+        if method.is_empty() && path.is_empty() && query.is_empty() && protocol.is_empty() {
+            return;
+        }
+        w.extend(method);
+        w.push(b' ');
+        w.extend(path);
+        if !query.is_empty() {
+            w.push(b'?');
+            w.extend(query);
+        }
+        w.push(b' ');
+        w.extend(protocol);
+    }
+
+    /// The record's fixed-size values.
+    pub fn head(&self) -> Head {
+        Head {
+            kind: self.kind,
+            has_cookie: self.has_cookie,
+            has_referer: self.has_referer,
+            ts_us: self.ts_us,
+            conn_id: self.conn_id,
+            client_ip: self.client_ip,
+            client_port: self.client_port,
+            server_ip: self.server_ip,
+            server_port: self.server_port,
+            status: self.status,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            duration_us: self.duration_us,
+            keepalives: self.keepalives,
         }
     }
 
@@ -653,7 +780,7 @@ impl OwnedRecord {
 }
 
 /// Length of [`Head::bytes`].
-const HEAD_LEN: usize = 86;
+pub const HEAD_LEN: usize = 86;
 
 /// An address as a tag (0 none, 4, 6) and 16 bytes (IPv4 in the first four).
 fn ip_bytes(a: Option<IpAddr>) -> [u8; 17] {
@@ -845,6 +972,29 @@ fn decode_record<'a>(
         keepalives: u32::from_le_bytes([h[82], h[83], h[84], h[85]]),
         ..Default::default()
     };
+    // The connection segment: inline here, or a reference to an earlier inline one. Offsets
+    // are positions in `payload`; `body` is a slice of it.
+    let seg_at = r.0.as_ptr() as usize - payload.as_ptr() as usize;
+    match r.0.first() {
+        Some(&SEGMENT_INLINE) => {
+            if segments.last().is_none_or(|&l| l < seg_at) {
+                segments.push(seg_at);
+            }
+            decode_segment(&mut r, &mut rec)?;
+        }
+        Some(&SEGMENT_REF) => {
+            r.u8();
+            let at = u32::from_le_bytes(r.take::<4>().ok_or("segment reference")?) as usize;
+            if segments.binary_search(&at).is_err() {
+                return Err("segment reference");
+            }
+            decode_segment(
+                &mut Reader(payload.get(at..).ok_or("segment reference")?),
+                &mut rec,
+            )?;
+        }
+        _ => return Err("segment"),
+    }
     let mut lens = [0usize; STRINGS];
     for l in lens.iter_mut() {
         *l = u32::from_le_bytes(r.take::<4>().ok_or("string lengths")?) as usize;
@@ -858,39 +1008,11 @@ fn decode_record<'a>(
         *s = a;
         r.0 = b;
     }
-    let [vhost, method, path, query, protocol, ja4h, header_names] =
-        <[&[u8]; DENSE]>::try_from(&strs[..DENSE]).map_err(|_| "strings")?;
-    (rec.vhost, rec.method, rec.path, rec.query, rec.protocol) =
-        (vhost, method, path, query, protocol);
+    let [vhost, line, header_names, ua, accept, lang, enc, site, mode, dest, user, ch_ua, ch_mobile, ch_platform, cookie, ja4h_r, ja4h_o, ja4h_ro, ja4h] =
+        strs;
+    rec.vhost = vhost;
+    (rec.method, rec.path, rec.query, rec.protocol) = split_request_line(line);
     (rec.ja4h, rec.header_names) = (ja4h, header_names);
-    // Offsets are positions in `payload`; `body` is a slice of it.
-    let seg = strs[DENSE];
-    let seg_at = seg.as_ptr() as usize - payload.as_ptr() as usize;
-    match seg.first() {
-        Some(&SEGMENT_INLINE) => {
-            if segments.last().is_none_or(|&l| l < seg_at) {
-                segments.push(seg_at);
-            }
-            decode_segment(&mut Reader(seg), &mut rec)?;
-        }
-        Some(&SEGMENT_REF) => {
-            let at = u32::from_le_bytes(
-                seg.get(1..5)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or("segment reference")?,
-            ) as usize;
-            if segments.binary_search(&at).is_err() {
-                return Err("segment reference");
-            }
-            decode_segment(
-                &mut Reader(payload.get(at..).ok_or("segment reference")?),
-                &mut rec,
-            )?;
-        }
-        _ => return Err("segment"),
-    }
-    let [ua, accept, lang, enc, site, mode, dest, user, ch_ua, ch_mobile, ch_platform, cookie, ja4h_r, ja4h_o, ja4h_ro] =
-        <[&[u8]; OPTIONAL]>::try_from(&strs[DENSE + 1..]).map_err(|_| "strings")?;
     (
         rec.user_agent,
         rec.accept,
@@ -907,6 +1029,47 @@ fn decode_record<'a>(
     (rec.cookie, rec.ja4h_r, rec.ja4h_o, rec.ja4h_ro) = (cookie, ja4h_r, ja4h_o, ja4h_ro);
     // Anything left belongs to a newer version of the format: ignored.
     Ok(rec)
+}
+
+/// The method, path, query and protocol of a request line (`GET /a?b HTTP/1.1`), as httpd
+/// parses them into `r->method`, `r->parsed_uri.path`, `r->args` and `r->protocol`: the path
+/// of an absolute-form target (`http://host/a`) starts at its first `/` after the authority,
+/// a fragment is not part of the path or query, an authority-form target (CONNECT) has no
+/// path, and a line without a protocol is HTTP/0.9. Empty parts for an empty line.
+pub fn split_request_line(line: &[u8]) -> (&[u8], &[u8], &[u8], &[u8]) {
+    if line.is_empty() {
+        return (b"", b"", b"", b"");
+    }
+    let (method, rest) = match line.iter().position(|&b| b == b' ') {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &b""[..]),
+    };
+    let (target, protocol): (&[u8], &[u8]) = match rest.iter().rposition(|&b| b == b' ') {
+        Some(i) => (rest[..i].trim_ascii(), &rest[i + 1..]),
+        None => (rest.trim_ascii(), b"HTTP/0.9"),
+    };
+    let target = match target.iter().position(|&b| b == b'#') {
+        Some(i) => &target[..i],
+        None => target,
+    };
+    let (path_part, query) = match target.iter().position(|&b| b == b'?') {
+        Some(i) => (&target[..i], &target[i + 1..]),
+        None => (target, &b""[..]),
+    };
+    let path = if method == b"CONNECT" {
+        &b""[..]
+    } else if path_part.first() == Some(&b'/') {
+        path_part
+    } else if let Some(i) = path_part.windows(3).position(|w| w == b"://") {
+        let after = &path_part[i + 3..];
+        after
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(&b""[..], |j| &after[j..])
+    } else {
+        path_part
+    };
+    (method, path, query, protocol)
 }
 
 /// Reads an inline connection segment (tag byte first) into `rec`.
@@ -1528,6 +1691,80 @@ mod tests {
     }
 
     #[test]
+    fn strings_written_in_pieces_equal_the_record_encoding() {
+        // The module's way: the block written string by string, header names in pieces (a
+        // trailing name cut off again), then the record around it.
+        let rec = sample();
+        let mut block = vec![0xEE; 3]; // a block may start anywhere in its buffer
+        let mut w = StringsWriter::new(&mut block);
+        w.put(rec.vhost);
+        w.put(b"GET /a\"b?x=1 HTTP/2.0");
+        for (i, name) in rec.header_name_list().chain([&b"host"[..]]).enumerate() {
+            if i > 0 {
+                w.push(b',');
+            }
+            let before = w.open_len();
+            w.extend(name);
+            if name == b"host" {
+                w.truncate_open(before.saturating_sub(1));
+            }
+        }
+        let names = w.end();
+        assert_eq!(&w.block()[names], rec.header_names);
+        for s in rec.header_value_fields() {
+            w.put(s);
+        }
+        for s in [rec.cookie, rec.ja4h_r, rec.ja4h_o, rec.ja4h_ro] {
+            w.put(s);
+        }
+        let ja4h = w.put(rec.ja4h);
+        let len = w.finish();
+        assert_eq!(len, block.len() - 3);
+        assert_eq!(&block[3..][ja4h], rec.ja4h);
+        let mut plain = Vec::new();
+        rec.strings_block(&mut plain);
+        assert_eq!(&block[3..], plain);
+        let mut seg = Vec::new();
+        rec.connection_segment(&mut seg);
+        let mut out = Vec::new();
+        write_record(
+            &mut out,
+            0,
+            &rec.head().bytes(),
+            Segment::Bytes(&seg),
+            &block[3..],
+        );
+        let mut want = Vec::new();
+        rec.encode(&mut want);
+        assert_eq!(out, want);
+        // Strings not written are empty; more than the format has are not written.
+        let mut short = Vec::new();
+        let mut w = StringsWriter::new(&mut short);
+        w.put(b"vhost");
+        w.skip_to(S_COOKIE);
+        w.put(b"c=1");
+        w.skip_to(S_VHOST); // backwards: ignored
+        w.put(b"x");
+        assert_eq!(w.finish(), TABLE_LEN + 9);
+        let lens: Vec<u32> = (0..STRINGS)
+            .map(|i| u32::from_le_bytes(short[4 * i..4 * i + 4].try_into().unwrap()))
+            .collect();
+        let mut want = vec![0; STRINGS];
+        (want[S_VHOST], want[S_COOKIE], want[S_JA4H_R]) = (5, 3, 1);
+        assert_eq!(lens, want);
+        let mut long = Vec::new();
+        let mut w = StringsWriter::new(&mut long);
+        for _ in 0..STRINGS + 2 {
+            w.put(b"x");
+        }
+        assert_eq!(w.finish(), TABLE_LEN + STRINGS);
+        for i in 0..STRINGS {
+            assert_eq!(long[4 * i..4 * i + 4], 1u32.to_le_bytes());
+        }
+        assert_eq!(long[TABLE_LEN..], [b'x'; STRINGS]);
+    }
+
+    #[test]
     fn ja4h_raw_forms_are_derived_unless_sent() {
         let (back, _) = {
             let mut p = Vec::new();
@@ -1645,6 +1882,77 @@ mod tests {
         json_str(&mut o, b"a\x01\x1f\\\"\t\xe2\x80\xa8\xc3");
         let back: String = serde_json::from_slice(&o).unwrap();
         assert_eq!(back, "a\u{1}\u{1f}\\\"\t\u{2028}\u{fffd}");
+    }
+
+    #[test]
+    fn request_lines_split_as_httpd_parses_them() {
+        let cases: [(&[u8], [&[u8]; 4]); 12] = [
+            (b"GET / HTTP/1.1", [b"GET", b"/", b"", b"HTTP/1.1"]),
+            (
+                b"GET /a/b?x=1&y HTTP/2.0",
+                [b"GET", b"/a/b", b"x=1&y", b"HTTP/2.0"],
+            ),
+            (b"GET /a?b?c HTTP/1.1", [b"GET", b"/a", b"b?c", b"HTTP/1.1"]),
+            (b"GET /a#frag?x HTTP/1.1", [b"GET", b"/a", b"", b"HTTP/1.1"]),
+            (b"GET /a? HTTP/1.0", [b"GET", b"/a", b"", b"HTTP/1.0"]),
+            (
+                b"GET http://h.example:8080/p?q HTTP/1.1",
+                [b"GET", b"/p", b"q", b"HTTP/1.1"],
+            ),
+            (
+                b"GET http://h.example HTTP/1.1",
+                [b"GET", b"", b"", b"HTTP/1.1"],
+            ),
+            (b"OPTIONS * HTTP/1.1", [b"OPTIONS", b"*", b"", b"HTTP/1.1"]),
+            (
+                b"CONNECT h.example:443 HTTP/1.1",
+                [b"CONNECT", b"", b"", b"HTTP/1.1"],
+            ),
+            (b"GET /old", [b"GET", b"/old", b"", b"HTTP/0.9"]),
+            (b"GET  /sp   HTTP/1.1", [b"GET", b"/sp", b"", b"HTTP/1.1"]),
+            (b"", [b"", b"", b"", b""]),
+        ];
+        for (line, [m, p, q, v]) in cases {
+            assert_eq!(
+                split_request_line(line),
+                (m, p, q, v),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // Whatever the bytes, parts are slices of the line (no panic, no allocation).
+        for line in [
+            &b" "[..],
+            b"  ",
+            b"GET",
+            b"? ?",
+            b"://",
+            b"a ://x b",
+            b"\xff \x00 \n",
+        ] {
+            let (m, p, q, v) = split_request_line(line);
+            assert!(m.len() + p.len() + q.len() <= line.len() + 8 && v.len() <= 8);
+        }
+        // A record's method, path, query and protocol survive the wire.
+        let rec = Record {
+            method: &b"POST"[..],
+            path: b"/login",
+            query: b"next=/a b",
+            protocol: b"HTTP/1.1",
+            ..sample()
+        };
+        let mut p = Vec::new();
+        rec.encode(&mut p);
+        let (back, _) = decode_frame(&frame(&p, 1)).unwrap();
+        assert_eq!(
+            (
+                &*back[0].method,
+                &*back[0].path,
+                &*back[0].query,
+                &*back[0].protocol
+            ),
+            ("POST", "/login", "next=/a b", "HTTP/1.1")
+        );
     }
 
     #[test]
