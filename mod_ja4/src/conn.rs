@@ -56,7 +56,7 @@ pub struct ConnState {
     pub vars: OnceLock<ConnVars>,
     pub requests: AtomicU32,
     /// The last JA4H and its inputs (keep-alive clients repeat their headers).
-    pub ja4h_memo: std::sync::Mutex<crate::request::Ja4hState>,
+    pub ja4h_memo: std::sync::Mutex<ja4_core::fingerprint::Ja4hMemo>,
     /// The encoded connection segment of this connection's records, once it can no longer
     /// change (hello in, capture entry complete): later requests copy or reference it.
     pub segment: OnceLock<Vec<u8>>,

@@ -41,58 +41,98 @@ pub fn log_server(s: *const sys::server_rec, level: c_int, status: sys::apr_stat
     unsafe { sys::ja4_log_server(s, level, status, m.as_ptr()) }
 }
 
-/// A value of an APR table entry, measured only when asked for.
-#[derive(Clone, Copy)]
-pub struct LazyCStr(*const c_char);
-
-impl LazyCStr {
-    /// No value.
-    pub const NULL: LazyCStr = LazyCStr(std::ptr::null());
-
-    pub fn is_null(self) -> bool {
-        self.0.is_null()
-    }
-
-    /// The bytes (empty for NULL).
-    ///
-    /// # Safety
-    /// The table entry is still live.
-    pub unsafe fn get<'a>(self) -> &'a [u8] {
-        // SAFETY: forwarded from the caller.
-        unsafe { cbytes(self.0) }
-    }
-}
-
-/// (key, value) pairs of an APR table in insertion order (duplicates kept), each value measured
-/// only when the caller looks at it.
+/// The entries of an APR table in insertion order (duplicates kept; a key may be NULL).
 ///
 /// # Safety
-/// `t` is a live table whose entries outlive `'a` and are not modified meanwhile.
-pub unsafe fn table_entries<'a>(
-    t: *const sys::apr_table_t,
-) -> impl Iterator<Item = (&'a [u8], LazyCStr)> {
-    let entries: &[sys::apr_table_entry_t] = if t.is_null() {
-        &[]
-    } else {
-        // SAFETY: apr_table_elts is a cast of the table to its array header, whose elts hold
-        // nelts entries.
-        unsafe {
-            let arr = &*sys::ja4_table_elts(t);
-            let n = usize::try_from(arr.nelts).unwrap_or(0);
-            if n == 0 || arr.elts.is_null() {
-                &[]
-            } else {
-                std::slice::from_raw_parts(arr.elts as *const sys::apr_table_entry_t, n)
-            }
+/// `t` is NULL or a live table whose entries outlive `'a` and are not modified meanwhile.
+pub unsafe fn table_slice<'a>(t: *const sys::apr_table_t) -> &'a [sys::apr_table_entry_t] {
+    if t.is_null() {
+        return &[];
+    }
+    // SAFETY: apr_table_elts is a cast of the table to its array header, whose elts hold
+    // nelts entries.
+    unsafe {
+        let arr = &*sys::ja4_table_elts(t);
+        let n = usize::try_from(arr.nelts).unwrap_or(0);
+        if n == 0 || arr.elts.is_null() {
+            &[]
+        } else {
+            std::slice::from_raw_parts(arr.elts as *const sys::apr_table_entry_t, n)
         }
-    };
-    entries.iter().filter(|e| !e.key.is_null()).map(|e| {
-        // SAFETY: table keys are NUL-terminated strings in the table's pool.
-        (unsafe { cbytes(e.key) }, LazyCStr(e.val))
-    })
+    }
 }
 
-/// Bytes in an APR pool, followed by a NUL ([`pool_with_bytes`]).
+/// A block of pool memory written front to back, its size computed beforehand: a copy per
+/// string and no capacity bookkeeping. Writes past the end are dropped (the sizes come from
+/// the same strings, so this does not happen; it keeps a slip from writing out of bounds).
+pub struct PoolWriter {
+    base: *mut u8,
+    at: usize,
+    cap: usize,
+}
+
+impl PoolWriter {
+    /// `cap` bytes at `base`, of which the first `start` are already written.
+    ///
+    /// # Safety
+    /// `base` is valid for writes of `cap` bytes for as long as the writer is used.
+    pub unsafe fn new(base: *mut u8, start: usize, cap: usize) -> Self {
+        PoolWriter {
+            base,
+            at: start,
+            cap,
+        }
+    }
+
+    /// Bytes written so far.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.at
+    }
+
+    #[inline(always)]
+    pub fn put(&mut self, b: &[u8]) {
+        if b.len() <= self.cap - self.at {
+            // SAFETY: in bounds (checked above); `b` cannot overlap memory not yet handed out.
+            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.base.add(self.at), b.len()) };
+            self.at += b.len();
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, b: u8) {
+        if self.at < self.cap {
+            // SAFETY: in bounds (checked above).
+            unsafe { *self.base.add(self.at) = b };
+            self.at += 1;
+        }
+    }
+
+    /// Writes `v` (little endian) at offset `at`, which must be below what is already written
+    /// or about to be (a length in the table at the start).
+    #[inline(always)]
+    pub fn set_u32(&mut self, at: usize, v: u32) {
+        if at + 4 <= self.cap {
+            // SAFETY: in bounds (checked above); unaligned write.
+            unsafe { (self.base.add(at) as *mut [u8; 4]).write_unaligned(v.to_le_bytes()) };
+        }
+    }
+
+    /// The bytes `range` (written already), borrowed from the pool rather than the writer.
+    ///
+    /// # Safety
+    /// Every byte of `range` has been written and is not written again while the result is
+    /// used; the memory outlives `'a`.
+    pub unsafe fn written<'a>(&self, range: std::ops::Range<usize>) -> &'a [u8] {
+        if range.end > self.at || range.start > range.end {
+            return &[];
+        }
+        // SAFETY: initialized by the caller's guarantee, within the block.
+        unsafe { std::slice::from_raw_parts(self.base.add(range.start), range.end - range.start) }
+    }
+}
+
+/// Bytes in an APR pool.
 #[derive(Clone, Copy)]
 pub struct PoolBytes {
     ptr: *const u8,
@@ -100,6 +140,11 @@ pub struct PoolBytes {
 }
 
 impl PoolBytes {
+    /// `len` bytes at `ptr` (non-null), which must live as long as the result is used.
+    pub fn from_raw(ptr: *const u8, len: usize) -> Self {
+        PoolBytes { ptr, len }
+    }
+
     pub fn as_ptr(self) -> *const u8 {
         self.ptr
     }
@@ -112,34 +157,6 @@ impl PoolBytes {
         // SAFETY: `ptr` and `len` describe live pool memory (caller's guarantee); `ptr` is
         // never NULL (apr_palloc aborts rather than return NULL).
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-/// Copies `bytes` into `pool`, NUL-terminated, right after a plain value made from where they
-/// landed: one allocation for both.
-///
-/// # Safety
-/// `pool` is a live APR pool.
-pub unsafe fn pool_with_bytes<T: Copy>(
-    pool: *mut sys::apr_pool_t,
-    bytes: &[u8],
-    make: impl FnOnce(PoolBytes) -> T,
-) -> *const T {
-    const { assert!(std::mem::align_of::<T>() <= 8) };
-    let head = std::mem::size_of::<T>().next_multiple_of(8);
-    // SAFETY: apr_palloc returns memory aligned for any type (8 bytes, asserted above) and
-    // large enough for the value, the bytes and their NUL; the value is Copy (nothing to drop).
-    unsafe {
-        let p = sys::apr_palloc(pool, head + bytes.len() + 1) as *mut u8;
-        let b = p.add(head);
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), b, bytes.len());
-        *b.add(bytes.len()) = 0;
-        let t = p as *mut T;
-        t.write(make(PoolBytes {
-            ptr: b,
-            len: bytes.len(),
-        }));
-        t
     }
 }
 

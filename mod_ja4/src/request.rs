@@ -1,26 +1,29 @@
-//! Per-request work: one pass over the request headers at post_read_request (JA4H, the values a
-//! record carries, environment variables and `X-JA4*` headers), and the export record at
-//! log_transaction, encoded straight into the exporter's frame.
+//! Per-request work: at post_read_request, the record's strings block written once into the
+//! request pool ([`scan`]: JA4H, the request line, header names and picked values), the
+//! environment variables and `X-JA4*` headers; at log_transaction, the record (head, connection
+//! segment, strings block) appended to the exporter's frame.
 //!
 //! Never: repeats per request what a connection already knows: the JA4/JA3/JA4T/TLS values are
-//! turned into C strings once per connection ([`ConnVars`]) and set by pointer afterwards, the
-//! JA4H of a keep-alive client repeating its headers is reused ([`Ja4hMemo`] in [`Ja4hState`]), and a settled
-//! connection's record fields are encoded once and then referenced.
+//! turned into C strings once per connection ([`ConnVars`], copied into a fresh environment as
+//! one table), the JA4H of a keep-alive client repeating its headers is reused
+//! ([`ja4_core::fingerprint::Ja4hMemo`]), the head's connection values are written once
+//! ([`ja4_core::batch::HeadTemplate`]), and a settled connection's TLS and transport fields are
+//! encoded once and then referenced.
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 use ja4_core::batch::{
-    self, header_role, Head, HeaderRole, Record, Segment, StringsWriter, SynRecord,
-    PICKED_ACCEPT_LANGUAGE, PICKED_HEADERS, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
-    S_COOKIE, S_PICKED,
+    self, header_role, Head, HeaderRole, Record, Segment, SynRecord, PICKED_ACCEPT_LANGUAGE,
+    PICKED_HEADERS, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN, S_COOKIE,
+    S_HEADER_NAMES, S_JA4H, S_PICKED, S_REQUEST_LINE, S_VHOST, TABLE_LEN,
 };
-use ja4_core::fingerprint::{HttpVersion, Ja4hMemo};
+use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
 use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars, EnvTable, ENV_TABLE_MIN};
-use crate::ffi::{cbytes, guard, pool_str, LazyCStr, PoolBytes};
+use crate::ffi::{cbytes, guard, pool_str, PoolBytes};
 use crate::{export, status};
 
 fn version(proto_num: c_int) -> HttpVersion {
@@ -37,8 +40,8 @@ fn version(proto_num: c_int) -> HttpVersion {
 /// pool frees it).
 #[derive(Clone, Copy)]
 pub struct ReqRecord {
-    /// The record's strings block ([`StringsWriter`]), JA4H last and NUL-terminated right
-    /// after the block.
+    /// The record's strings block (the layout of [`ja4_core::batch::StringsWriter`]), JA4H
+    /// last and NUL-terminated right after the block.
     strings: PoolBytes,
     /// Where JA4H starts in `strings`.
     ja4h_at: usize,
@@ -53,16 +56,16 @@ impl ReqRecord {
     }
 }
 
-/// A connection's JA4H memo and the buffer its requests' strings blocks are written in.
-#[derive(Debug, Default)]
-pub struct Ja4hState {
-    memo: Ja4hMemo,
-    block: Vec<u8>,
-}
+/// Key lengths the header pass keeps for its second pass (more headers are measured again).
+const KEPT_LENGTHS: usize = 32;
 
-/// One pass over `r`: its record's strings (the virtual host, the request line, the header
-/// names in wire order, the picked header values, the Cookie value) and its JA4H, written into the
-/// request pool. HTTP/2 and HTTP/3 header names are lowercase on the wire, but mod_http2
+/// Room for JA4H at the end of a strings block (it is 51 bytes).
+const JA4H_ROOM: usize = 64;
+
+/// Two passes over `r` build its record's strings block (the virtual host, the request line,
+/// the header names in wire order, the picked header values, the Cookie value, JA4H) in the
+/// request pool: the first measures, the second copies each string once into a block of
+/// exactly that size. HTTP/2 and HTTP/3 header names are lowercase on the wire, but mod_http2
 /// hands httpd title-cased names and appends a `Host` header made from `:authority`: those
 /// requests are put back into wire form (canonical rule 7).
 ///
@@ -71,105 +74,168 @@ pub struct Ja4hState {
 unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *const ReqRecord {
     let v = version(r.proto_num);
     let wire_lowercase = matches!(v, HttpVersion::Http2 | HttpVersion::Http3);
-    let mut held = st.and_then(|s| s.ja4h_memo.try_lock().ok());
-    // Another stream of this HTTP/2 connection holds the memo: a fresh one.
-    let mut own = None;
-    let Ja4hState { memo, block } = match held.as_deref_mut() {
-        Some(s) => s,
-        None => own.insert(Ja4hState::default()),
+    // SAFETY: the request's strings and headers live in its pool until it ends, unchanged.
+    let (host, line, method, entries) = unsafe {
+        (
+            cbytes(r.hostname),
+            cbytes(r.the_request),
+            cbytes(r.method),
+            crate::ffi::table_slice(r.headers_in),
+        )
     };
-    block.clear();
-    let mut w = StringsWriter::new(block);
-    // SAFETY: the request line's parts and the headers belong to the live request.
-    let method = unsafe { cbytes(r.method) };
-    unsafe {
-        w.put(cbytes(r.hostname));
-        w.put(cbytes(r.the_request));
-    }
-    let mut picked = [LazyCStr::NULL; PICKED_HEADERS.len()];
+    // Pass 1: the names' lengths and what the record takes from the values.
+    let mut lengths = [0u16; KEPT_LENGTHS];
+    let mut picked: [&[u8]; PICKED_HEADERS.len()] = [b""; PICKED_HEADERS.len()];
     let mut seen = 0u16;
-    let mut cookie = LazyCStr::NULL;
+    let mut cookie: &[u8] = b"";
     let mut cookies: Option<Vec<u8>> = None;
-    let mut referer = false;
-    let (mut any, mut last_host, mut last_start) = (false, false, 0);
-    // SAFETY: the table's entries live in the request pool until the request ends.
-    for (k, val) in unsafe { crate::ffi::table_entries(r.headers_in) } {
+    let (mut referer, mut cookie_seen) = (false, false);
+    let (mut names_len, mut count) = (0usize, 0usize);
+    let mut host_entry = usize::MAX;
+    for (i, e) in entries.iter().enumerate() {
+        if e.key.is_null() {
+            continue;
+        }
+        // SAFETY: table keys and values are C strings in the request pool.
+        let k = unsafe { cbytes(e.key) };
         if k.first() == Some(&b':') {
             continue;
         }
-        if any {
-            w.push(b',');
+        // 0: measure again in pass 2 (a name longer than 65,535 bytes).
+        if let Some(l) = lengths.get_mut(i) {
+            *l = u16::try_from(k.len()).unwrap_or(0);
         }
-        any = true;
-        last_start = w.open_len();
-        if wire_lowercase {
-            for &b in k {
-                w.push(b.to_ascii_lowercase());
-            }
-            last_host = k.eq_ignore_ascii_case(b"host");
+        names_len += k.len();
+        count += 1;
+        host_entry = if wire_lowercase && k.eq_ignore_ascii_case(b"host") {
+            i
         } else {
-            w.extend(k);
-        }
+            usize::MAX
+        };
         match header_role(k) {
             HeaderRole::Cookie => {
-                if cookie.is_null() {
+                // SAFETY: as above.
+                let val = unsafe { cbytes(e.val) };
+                if !cookie_seen {
+                    cookie_seen = true;
                     cookie = val;
                 } else {
                     // Several Cookie headers (HTTP/2 may split them): joined by "; ".
-                    // SAFETY: as above.
-                    let j = cookies.get_or_insert_with(|| unsafe { cookie.get() }.to_vec());
+                    let j = cookies.get_or_insert_with(|| cookie.to_vec());
                     j.extend_from_slice(b"; ");
-                    j.extend_from_slice(unsafe { val.get() });
+                    j.extend_from_slice(val);
                 }
             }
             HeaderRole::Referer => referer = true,
             // The first occurrence counts (as JA4H takes the first Accept-Language).
             HeaderRole::Picked(i) if seen & (1 << i) == 0 => {
                 seen |= 1 << i;
-                picked[i] = val;
+                // SAFETY: as above.
+                picked[i] = unsafe { cbytes(e.val) };
             }
             _ => {}
         }
     }
-    if last_host {
-        w.truncate_open(last_start.saturating_sub(1));
+    // mod_http2's Host from :authority comes last: not a header the client sent.
+    if host_entry != usize::MAX {
+        names_len -= 4;
+        count -= 1;
     }
-    let names = w.end();
-    // Only the headers present: the others stay empty.
-    let mut language = None;
+    names_len += count.saturating_sub(1);
+    let cookie: &[u8] = cookies.as_deref().unwrap_or(cookie);
+    let values_len: usize = picked.iter().map(|p| p.len()).sum();
+    let size = TABLE_LEN + host.len() + line.len() + names_len + values_len + cookie.len();
+    let lang =
+        (seen & (1 << PICKED_ACCEPT_LANGUAGE) != 0).then_some(picked[PICKED_ACCEPT_LANGUAGE]);
+
+    // Pass 2: one allocation: the record's flags, then the block, JA4H last and NUL-terminated.
+    let head = std::mem::size_of::<ReqRecord>().next_multiple_of(8);
+    const { assert!(std::mem::align_of::<ReqRecord>() <= 8) };
+    // SAFETY: apr_palloc returns 8-aligned memory of the size asked (it aborts rather than
+    // return NULL); the writer stays within the block.
+    let (rec, mut w) = unsafe {
+        let p = sys::apr_palloc(r.pool, head + size + JA4H_ROOM + 1) as *mut u8;
+        let block = p.add(head);
+        std::ptr::write_bytes(block, 0, TABLE_LEN);
+        (
+            p as *mut ReqRecord,
+            crate::ffi::PoolWriter::new(block, TABLE_LEN, size + JA4H_ROOM + 1),
+        )
+    };
+    let string = |w: &mut crate::ffi::PoolWriter, index: usize, b: &[u8]| {
+        if !b.is_empty() {
+            w.set_u32(4 * index, b.len() as u32);
+            w.put(b);
+        }
+    };
+    string(&mut w, S_VHOST, host);
+    string(&mut w, S_REQUEST_LINE, line);
+    let names_at = w.len();
+    let mut first = true;
+    for (i, e) in entries.iter().enumerate() {
+        if e.key.is_null() || i == host_entry {
+            continue;
+        }
+        let k = match lengths.get(i) {
+            // SAFETY: as above; the length measured in pass 1.
+            Some(&n) if n > 0 => unsafe {
+                std::slice::from_raw_parts(e.key as *const u8, n as usize)
+            },
+            // SAFETY: as above.
+            _ => unsafe { cbytes(e.key) },
+        };
+        if k.is_empty() || k[0] == b':' {
+            continue;
+        }
+        if !first {
+            w.push(b',');
+        }
+        first = false;
+        if wire_lowercase {
+            for &b in k {
+                w.push(b.to_ascii_lowercase());
+            }
+        } else {
+            w.put(k);
+        }
+    }
+    w.set_u32(4 * S_HEADER_NAMES, (w.len() - names_at) as u32);
+    // SAFETY: the names were just written, in the request pool, and are not written again.
+    let names = unsafe { w.written(names_at..w.len()) };
     let mut left = seen;
     while left != 0 {
         let i = left.trailing_zeros() as usize;
         left &= left - 1;
-        // SAFETY: as above.
-        let value = unsafe { picked[i].get() };
-        if i == PICKED_ACCEPT_LANGUAGE {
-            language = Some(value);
+        string(&mut w, S_PICKED + i, picked[i]);
+    }
+    string(&mut w, S_COOKIE, cookie);
+    // JA4H_r, _o, _ro stay empty: the decoder derives them.
+    let mut held = st.and_then(|s| s.ja4h_memo.try_lock().ok());
+    let fresh;
+    let ja4h: &[u8] = match held.as_deref_mut() {
+        Some(m) => m.ja4h(method, v, names, cookie, lang).as_bytes(),
+        // Another stream of this HTTP/2 connection holds the memo.
+        None => {
+            fresh = Ja4hSet::from_joined(method, v, names, cookie, lang).ja4h;
+            fresh.as_bytes()
         }
-        w.skip_to(S_PICKED + i);
-        w.put(value);
-    }
-    w.skip_to(S_COOKIE);
-    // SAFETY: as above.
-    let cookie: &[u8] = cookies.as_deref().unwrap_or(unsafe { cookie.get() });
-    w.put(cookie);
-    // JA4H_r, _o, _ro: the decoder derives them.
-    for _ in 0..3 {
-        w.end();
-    }
-    let ja4h = memo.ja4h(method, v, &w.block()[names], cookie, language);
-    let ja4h_at = w.put(ja4h.as_bytes()).start;
-    w.finish();
-    let (has_cookie, has_referer) = (!cookie.is_empty(), referer);
-    // SAFETY: copied into the live request's pool.
+    };
+    let ja4h = &ja4h[..ja4h.len().min(JA4H_ROOM)];
+    let ja4h_at = w.len();
+    string(&mut w, S_JA4H, ja4h);
+    drop(held);
+    let len = w.len();
+    w.push(0);
+    // SAFETY: the record's slot at the start of the allocation (aligned, large enough).
     unsafe {
-        crate::ffi::pool_with_bytes(r.pool, block, |strings| ReqRecord {
-            strings,
+        rec.write(ReqRecord {
+            strings: PoolBytes::from_raw((rec as *const u8).add(head), len),
             ja4h_at,
-            has_cookie,
-            has_referer,
-        })
+            has_cookie: !cookie.is_empty(),
+            has_referer: referer,
+        });
     }
+    rec
 }
 
 /// Request headers a client could send to impersonate ours; removed when we set them.

@@ -382,7 +382,7 @@ pub const S_JA4H: usize = S_COOKIE + 4;
 const _: () = assert!(S_JA4H + 1 == STRINGS);
 
 /// Length of a record's strings table (a u32 length per string).
-const TABLE_LEN: usize = 4 * STRINGS;
+pub const TABLE_LEN: usize = 4 * STRINGS;
 
 /// The fixed-size values of a record.
 #[derive(Debug, Clone, Copy, Default)]
@@ -912,10 +912,9 @@ pub fn decode_frame_ref(buf: &[u8]) -> Result<BorrowedFrame<'_>, BatchError> {
             index,
             what: "length",
         })?;
-        out.push(
-            decode_record(payload, body, &mut segments)
-                .map_err(|what| BatchError::Record { index, what })?,
-        );
+        let rec = decode_record(payload, body, &mut segments, &out)
+            .map_err(|what| BatchError::Record { index, what })?;
+        out.push(rec);
         index += 1;
     }
     if index != count {
@@ -941,11 +940,14 @@ pub fn frame_len(buf: &[u8]) -> Result<usize, BatchError> {
 }
 
 /// Decodes one record of `payload`. `segments` holds the payload offsets of the inline
-/// connection segments decoded so far (ascending): a reference must name one of them.
+/// connection segments decoded so far (ascending) and the index in `earlier` (the records
+/// decoded so far) of the record that carried each: a reference must name one of them, and
+/// takes that record's connection fields rather than decoding the segment again.
 fn decode_record<'a>(
     payload: &'a [u8],
     body: &'a [u8],
-    segments: &mut Vec<usize>,
+    segments: &mut Vec<(usize, usize)>,
+    earlier: &[Record<&'a [u8]>],
 ) -> Result<Record<&'a [u8]>, &'static str> {
     let mut r = Reader(body);
     let h = r.take::<HEAD_LEN>().ok_or("head")?;
@@ -977,21 +979,20 @@ fn decode_record<'a>(
     let seg_at = r.0.as_ptr() as usize - payload.as_ptr() as usize;
     match r.0.first() {
         Some(&SEGMENT_INLINE) => {
-            if segments.last().is_none_or(|&l| l < seg_at) {
-                segments.push(seg_at);
+            if segments.last().is_none_or(|&(l, _)| l < seg_at) {
+                segments.push((seg_at, earlier.len()));
             }
             decode_segment(&mut r, &mut rec)?;
         }
         Some(&SEGMENT_REF) => {
             r.u8();
             let at = u32::from_le_bytes(r.take::<4>().ok_or("segment reference")?) as usize;
-            if segments.binary_search(&at).is_err() {
-                return Err("segment reference");
-            }
-            decode_segment(
-                &mut Reader(payload.get(at..).ok_or("segment reference")?),
-                &mut rec,
-            )?;
+            let carrier = segments
+                .binary_search_by_key(&at, |&(offset, _)| offset)
+                .ok()
+                .and_then(|i| earlier.get(segments[i].1))
+                .ok_or("segment reference")?;
+            rec.connection_fields_from(carrier);
         }
         _ => return Err("segment"),
     }
@@ -1048,28 +1049,72 @@ pub fn split_request_line(line: &[u8]) -> (&[u8], &[u8], &[u8], &[u8]) {
         Some(i) => (rest[..i].trim_ascii(), &rest[i + 1..]),
         None => (rest.trim_ascii(), b"HTTP/0.9"),
     };
-    let target = match target.iter().position(|&b| b == b'#') {
-        Some(i) => &target[..i],
-        None => target,
-    };
-    let (path_part, query) = match target.iter().position(|&b| b == b'?') {
-        Some(i) => (&target[..i], &target[i + 1..]),
+    // One scan for the end of the path: `?` (a query follows, up to any `#`) or `#`.
+    let (path_part, query) = match target.iter().position(|&b| b == b'?' || b == b'#') {
+        Some(i) if target[i] == b'?' => {
+            let q = &target[i + 1..];
+            let end = q.iter().position(|&b| b == b'#').unwrap_or(q.len());
+            (&target[..i], &q[..end])
+        }
+        Some(i) => (&target[..i], &b""[..]),
         None => (target, &b""[..]),
     };
-    let path = if method == b"CONNECT" {
-        &b""[..]
-    } else if path_part.first() == Some(&b'/') {
-        path_part
-    } else if let Some(i) = path_part.windows(3).position(|w| w == b"://") {
-        let after = &path_part[i + 3..];
-        after
-            .iter()
-            .position(|&b| b == b'/')
-            .map_or(&b""[..], |j| &after[j..])
-    } else {
-        path_part
+    let path = match path_part.first() {
+        _ if method == b"CONNECT" => &b""[..],
+        Some(b'/') => path_part,
+        _ => match path_part.windows(3).position(|w| w == b"://") {
+            Some(i) => {
+                let after = &path_part[i + 3..];
+                after
+                    .iter()
+                    .position(|&b| b == b'/')
+                    .map_or(&b""[..], |j| &after[j..])
+            }
+            None => path_part,
+        },
     };
     (method, path, query, protocol)
+}
+
+impl Record<&[u8]> {
+    /// Takes the connection-segment fields of `other` (a record of the same connection).
+    fn connection_fields_from(&mut self, other: &Self) {
+        (
+            self.tls_version,
+            self.tls_cipher,
+            self.tls_sni,
+            self.tls_alpn,
+        ) = (
+            other.tls_version,
+            other.tls_cipher,
+            other.tls_sni,
+            other.tls_alpn,
+        );
+        (
+            self.ja4,
+            self.ja4_r,
+            self.ja4_o,
+            self.ja4_ro,
+            self.ja3,
+            self.ja3_r,
+        ) = (
+            other.ja4,
+            other.ja4_r,
+            other.ja4_o,
+            other.ja4_ro,
+            other.ja3,
+            other.ja3_r,
+        );
+        (self.ja4t, self.ja4ts, self.ja4l_c, self.ja4l_s, self.ja4s) = (
+            other.ja4t,
+            other.ja4ts,
+            other.ja4l_c,
+            other.ja4l_s,
+            other.ja4s,
+        );
+        self.syn.clone_from(&other.syn);
+        self.sources = other.sources;
+    }
 }
 
 /// Reads an inline connection segment (tag byte first) into `rec`.
