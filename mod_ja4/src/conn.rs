@@ -77,8 +77,16 @@ pub struct ConnVars {
     /// still empty environment: cheaper than adding them one by one. NULL for fewer than
     /// [`ENV_TABLE_MIN`] values.
     pub env: EnvTable,
-    pub tls_version: CString,
-    pub tls_cipher: CString,
+}
+
+impl ConnVars {
+    /// The value of variable `name`, empty when the connection has none.
+    pub fn value(&self, name: &CStr) -> &[u8] {
+        self.values
+            .iter()
+            .find(|v| v.0 == name)
+            .map_or(b"", |v| v.2.as_bytes())
+    }
 }
 
 /// Values from which the connection's variables go through an [`EnvTable`].
@@ -320,19 +328,27 @@ unsafe extern "C" fn conn_end(data: *mut c_void) -> sys::apr_status_t {
 /// # Safety
 /// `c` is a live connection.
 pub unsafe fn state<'a>(c: *const sys::conn_rec) -> Option<&'a ConnState> {
-    // SAFETY: master is NULL or the live primary connection.
-    let primary = unsafe {
-        if (*c).master.is_null() {
-            c
-        } else {
-            (*c).master
-        }
-    };
-    // SAFETY: our slot holds NULL or the ConnState created in pre_connection.
-    let p = unsafe { sys::ja4_get_module_config((*primary).conn_config) } as *const ConnState;
+    // SAFETY: our slot of the primary connection holds NULL or the ConnState created in
+    // pre_connection.
+    let p = unsafe { sys::ja4_get_module_config((*primary(c)).conn_config) } as *const ConnState;
     // SAFETY: the state lives until the primary connection's pool is cleared, which outlives
     // its requests and streams; it is only read through shared references.
     unsafe { p.as_ref() }
+}
+
+/// The primary connection of `c`: itself, or for an HTTP/2 stream's secondary connection its
+/// master (which owns the [`ConnState`]).
+///
+/// # Safety
+/// `c` is a live connection.
+pub unsafe fn primary(c: *const sys::conn_rec) -> *const sys::conn_rec {
+    // SAFETY: master is NULL or the live primary connection.
+    let master = unsafe { (*c).master };
+    if master.is_null() {
+        c
+    } else {
+        master
+    }
 }
 
 /// The raw input filter: passes everything through and watches the first bytes for a

@@ -8,6 +8,7 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use apr_sys as sys;
+use ja4_core::batch::BlockSink;
 
 pub const LOG_ERR: c_int = 3;
 pub const LOG_WARNING: c_int = 4;
@@ -72,50 +73,12 @@ pub struct PoolWriter {
 }
 
 impl PoolWriter {
-    /// `cap` bytes at `base`, of which the first `start` are already written.
+    /// `cap` bytes at `base`, none written yet.
     ///
     /// # Safety
     /// `base` is valid for writes of `cap` bytes for as long as the writer is used.
-    pub unsafe fn new(base: *mut u8, start: usize, cap: usize) -> Self {
-        PoolWriter {
-            base,
-            at: start,
-            cap,
-        }
-    }
-
-    /// Bytes written so far.
-    #[inline(always)]
-    pub fn len(&self) -> usize {
-        self.at
-    }
-
-    #[inline(always)]
-    pub fn put(&mut self, b: &[u8]) {
-        if b.len() <= self.cap - self.at {
-            // SAFETY: in bounds (checked above); `b` cannot overlap memory not yet handed out.
-            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.base.add(self.at), b.len()) };
-            self.at += b.len();
-        }
-    }
-
-    #[inline(always)]
-    pub fn push(&mut self, b: u8) {
-        if self.at < self.cap {
-            // SAFETY: in bounds (checked above).
-            unsafe { *self.base.add(self.at) = b };
-            self.at += 1;
-        }
-    }
-
-    /// Writes `v` (little endian) at offset `at`, which must be below what is already written
-    /// or about to be (a length in the table at the start).
-    #[inline(always)]
-    pub fn set_u32(&mut self, at: usize, v: u32) {
-        if at + 4 <= self.cap {
-            // SAFETY: in bounds (checked above); unaligned write.
-            unsafe { (self.base.add(at) as *mut [u8; 4]).write_unaligned(v.to_le_bytes()) };
-        }
+    pub unsafe fn new(base: *mut u8, cap: usize) -> Self {
+        PoolWriter { base, at: 0, cap }
     }
 
     /// The bytes `range` (written already), borrowed from the pool rather than the writer.
@@ -129,6 +92,39 @@ impl PoolWriter {
         }
         // SAFETY: initialized by the caller's guarantee, within the block.
         unsafe { std::slice::from_raw_parts(self.base.add(range.start), range.end - range.start) }
+    }
+}
+
+impl BlockSink for PoolWriter {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.at
+    }
+
+    #[inline(always)]
+    fn put(&mut self, b: &[u8]) {
+        if b.len() <= self.cap - self.at {
+            // SAFETY: in bounds (checked above); `b` cannot overlap memory not yet handed out.
+            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.base.add(self.at), b.len()) };
+            self.at += b.len();
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, b: u8) {
+        if self.at < self.cap {
+            // SAFETY: in bounds (checked above).
+            unsafe { *self.base.add(self.at) = b };
+            self.at += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn set_u32(&mut self, at: usize, v: u32) {
+        if at + 4 <= self.at {
+            // SAFETY: within what is written (checked above); unaligned write.
+            unsafe { (self.base.add(at) as *mut [u8; 4]).write_unaligned(v.to_le_bytes()) };
+        }
     }
 }
 

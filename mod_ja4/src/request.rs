@@ -15,15 +15,15 @@ use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 use ja4_core::batch::{
-    self, header_role, Head, HeaderRole, Record, Segment, SynRecord, PICKED_ACCEPT_LANGUAGE,
-    PICKED_HEADERS, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN, S_COOKIE,
-    S_HEADER_NAMES, S_JA4H, S_PICKED, S_REQUEST_LINE, S_VHOST, TABLE_LEN,
+    self, header_role, BlockSink, Head, HeaderRole, Record, Segment, StringsWriter, SynRecord,
+    PICKED_ACCEPT_LANGUAGE, PICKED_HEADERS, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
+    S_COOKIE, S_HEADER_NAMES, S_JA4H, S_PICKED, S_REQUEST_LINE, S_VHOST, TABLE_LEN,
 };
 use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
 use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars, EnvTable, ENV_TABLE_MIN};
-use crate::ffi::{cbytes, guard, pool_str, PoolBytes};
+use crate::ffi::{cbytes, guard, pool_str, PoolBytes, PoolWriter};
 use crate::{export, status};
 
 fn version(proto_num: c_int) -> HttpVersion {
@@ -40,7 +40,7 @@ fn version(proto_num: c_int) -> HttpVersion {
 /// pool frees it).
 #[derive(Clone, Copy)]
 pub struct ReqRecord {
-    /// The record's strings block (the layout of [`ja4_core::batch::StringsWriter`]), JA4H
+    /// The record's strings block (written by [`StringsWriter`]), JA4H
     /// last and NUL-terminated right after the block.
     strings: PoolBytes,
     /// Where JA4H starts in `strings`.
@@ -93,14 +93,10 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *const ReqRecord
     let (mut names_len, mut count) = (0usize, 0usize);
     let mut host_entry = usize::MAX;
     for (i, e) in entries.iter().enumerate() {
-        if e.key.is_null() {
-            continue;
-        }
         // SAFETY: table keys and values are C strings in the request pool.
-        let k = unsafe { cbytes(e.key) };
-        if k.first() == Some(&b':') {
+        let Some(k) = (unsafe { header_name(e) }) else {
             continue;
-        }
+        };
         // 0: measure again in pass 2 (a name longer than 65,535 bytes).
         if let Some(l) = lengths.get_mut(i) {
             *l = u16::try_from(k.len()).unwrap_or(0);
@@ -155,60 +151,53 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *const ReqRecord
     // return NULL); the writer stays within the block.
     let (rec, mut w) = unsafe {
         let p = sys::apr_palloc(r.pool, head + size + JA4H_ROOM + 1) as *mut u8;
-        let block = p.add(head);
-        std::ptr::write_bytes(block, 0, TABLE_LEN);
         (
             p as *mut ReqRecord,
-            crate::ffi::PoolWriter::new(block, TABLE_LEN, size + JA4H_ROOM + 1),
+            StringsWriter::new(PoolWriter::new(p.add(head), size + JA4H_ROOM + 1)),
         )
     };
-    let string = |w: &mut crate::ffi::PoolWriter, index: usize, b: &[u8]| {
-        if !b.is_empty() {
-            w.set_u32(4 * index, b.len() as u32);
-            w.put(b);
-        }
-    };
-    string(&mut w, S_VHOST, host);
-    string(&mut w, S_REQUEST_LINE, line);
-    let names_at = w.len();
+    w.put(S_VHOST, host);
+    w.put(S_REQUEST_LINE, line);
+    let start = w.start();
     let mut first = true;
     for (i, e) in entries.iter().enumerate() {
-        if e.key.is_null() || i == host_entry {
+        if i == host_entry {
             continue;
         }
         let k = match lengths.get(i) {
-            // SAFETY: as above; the length measured in pass 1.
+            // SAFETY: as above; a name whose length pass 1 kept.
             Some(&n) if n > 0 => unsafe {
                 std::slice::from_raw_parts(e.key as *const u8, n as usize)
             },
             // SAFETY: as above.
-            _ => unsafe { cbytes(e.key) },
+            _ => match unsafe { header_name(e) } {
+                Some(k) => k,
+                None => continue,
+            },
         };
-        if k.is_empty() || k[0] == b':' {
-            continue;
-        }
+        let sink = w.sink();
         if !first {
-            w.push(b',');
+            sink.push(b',');
         }
         first = false;
         if wire_lowercase {
             for &b in k {
-                w.push(b.to_ascii_lowercase());
+                sink.push(b.to_ascii_lowercase());
             }
         } else {
-            w.put(k);
+            sink.put(k);
         }
     }
-    w.set_u32(4 * S_HEADER_NAMES, (w.len() - names_at) as u32);
+    let names = w.end(S_HEADER_NAMES, start);
     // SAFETY: the names were just written, in the request pool, and are not written again.
-    let names = unsafe { w.written(names_at..w.len()) };
+    let names = unsafe { w.sink().written(names) };
     let mut left = seen;
     while left != 0 {
         let i = left.trailing_zeros() as usize;
         left &= left - 1;
-        string(&mut w, S_PICKED + i, picked[i]);
+        w.put(S_PICKED + i, picked[i]);
     }
-    string(&mut w, S_COOKIE, cookie);
+    w.put(S_COOKIE, cookie);
     // JA4H_r, _o, _ro stay empty: the decoder derives them.
     let mut held = st.and_then(|s| s.ja4h_memo.try_lock().ok());
     let fresh;
@@ -220,10 +209,9 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *const ReqRecord
             fresh.as_bytes()
         }
     };
-    let ja4h = &ja4h[..ja4h.len().min(JA4H_ROOM)];
-    let ja4h_at = w.len();
-    string(&mut w, S_JA4H, ja4h);
+    let ja4h_at = w.put(S_JA4H, &ja4h[..ja4h.len().min(JA4H_ROOM)]).start;
     drop(held);
+    let mut w = w.finish();
     let len = w.len();
     w.push(0);
     // SAFETY: the record's slot at the start of the allocation (aligned, large enough).
@@ -238,20 +226,36 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *const ReqRecord
     rec
 }
 
-/// Request headers a client could send to impersonate ours; removed when we set them.
-const OUR_HEADERS: [&CStr; 11] = [
-    c"X-JA4",
-    c"X-JA4-R",
-    c"X-JA4-O",
-    c"X-JA3",
-    c"X-JA4H",
-    c"X-JA4T",
-    c"X-JA4-SNI",
-    c"X-JA4-ALPN",
-    c"X-JA4-TLS-Version",
-    c"X-JA4-TTL",
-    c"X-JA4-Cipher",
+/// The name of a request header entry; none for a NULL key or an HTTP/2 pseudo-header.
+///
+/// # Safety
+/// `e` is an entry of a live table; its key outlives `'a`.
+unsafe fn header_name<'a>(e: &sys::apr_table_entry_t) -> Option<&'a [u8]> {
+    if e.key.is_null() {
+        return None;
+    }
+    // SAFETY: table keys are C strings in the table's pool.
+    let k = unsafe { cbytes(e.key) };
+    (k.first() != Some(&b':')).then_some(k)
+}
+
+/// Our variables and the request headers that carry the same values (`JA4RequestHeaders`;
+/// a client's own copies are removed first): the connection's, then JA4H (per request).
+const VARIABLES: [(&CStr, &CStr); 11] = [
+    (c"JA4", c"X-JA4"),
+    (c"JA4_R", c"X-JA4-R"),
+    (c"JA4_O", c"X-JA4-O"),
+    (c"JA3", c"X-JA3"),
+    (c"JA4T", c"X-JA4T"),
+    (c"JA4_SNI", c"X-JA4-SNI"),
+    (c"JA4_ALPN", c"X-JA4-ALPN"),
+    (c"JA4_TTL", c"X-JA4-TTL"),
+    (c"JA4_TLS_VERSION", c"X-JA4-TLS-Version"),
+    (c"JA4_TLS_CIPHER", c"X-JA4-Cipher"),
+    (c"JA4H", c"X-JA4H"),
 ];
+/// Index of JA4H in [`VARIABLES`]; the ones before it belong to the connection.
+const JA4H_VARIABLE: usize = 10;
 
 /// The connection's variables, computed at its first request.
 ///
@@ -277,21 +281,24 @@ unsafe fn conn_vars<'a>(r: &sys::request_rec, st: &'a ConnState) -> &'a ConnVars
             .as_ref()
             .map(|s| s.ttl.to_string())
             .unwrap_or_default();
-        let values: Vec<(&'static CStr, &'static CStr, CString)> = [
-            (c"JA4", c"X-JA4", s(tls.map(|t| &t.ja4.ja4))),
-            (c"JA4_R", c"X-JA4-R", s(tls.map(|t| &t.ja4.ja4_r))),
-            (c"JA4_O", c"X-JA4-O", s(tls.map(|t| &t.ja4.ja4_o))),
-            (c"JA3", c"X-JA3", s(tls.map(|t| &t.ja3.ja3))),
-            (c"JA4T", c"X-JA4T", cstring(st.ja4t.as_bytes())),
-            (c"JA4_SNI", c"X-JA4-SNI", s(tls.map(|t| &t.sni))),
-            (c"JA4_ALPN", c"X-JA4-ALPN", s(tls.map(|t| &t.alpn_offered))),
-            (c"JA4_TTL", c"X-JA4-TTL", cstring(ttl.as_bytes())),
-            (c"JA4_TLS_VERSION", c"X-JA4-TLS-Version", cstring(version)),
-            (c"JA4_TLS_CIPHER", c"X-JA4-Cipher", cstring(cipher)),
-        ]
-        .into_iter()
-        .filter(|v| !v.2.is_empty())
-        .collect();
+        let connection_values = [
+            s(tls.map(|t| &t.ja4.ja4)),
+            s(tls.map(|t| &t.ja4.ja4_r)),
+            s(tls.map(|t| &t.ja4.ja4_o)),
+            s(tls.map(|t| &t.ja3.ja3)),
+            cstring(st.ja4t.as_bytes()),
+            s(tls.map(|t| &t.sni)),
+            s(tls.map(|t| &t.alpn_offered)),
+            cstring(ttl.as_bytes()),
+            cstring(version),
+            cstring(cipher),
+        ];
+        let values: Vec<(&'static CStr, &'static CStr, CString)> = VARIABLES[..JA4H_VARIABLE]
+            .iter()
+            .zip(connection_values)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(&(env, header), v)| (env, header, v))
+            .collect();
         let mut env = EnvTable::default();
         if values.len() >= ENV_TABLE_MIN {
             // SAFETY: the table lives in the primary connection's pool (the state's owner;
@@ -299,24 +306,13 @@ unsafe fn conn_vars<'a>(r: &sys::request_rec, st: &'a ConnState) -> &'a ConnVars
             // point into the CStrings moved into the returned ConnVars (heap buffers that do
             // not move), which live as long as the state.
             unsafe {
-                let c = &*r.connection;
-                let pool = if c.master.is_null() {
-                    c.pool
-                } else {
-                    (*c.master).pool
-                };
-                env.0 = sys::apr_table_make(pool, 32);
+                env.0 = sys::apr_table_make((*conn::primary(r.connection)).pool, 32);
                 for (name, _, value) in &values {
                     sys::apr_table_addn(env.0, name.as_ptr(), value.as_ptr());
                 }
             }
         }
-        ConnVars {
-            values,
-            env,
-            tls_version: cstring(version),
-            tls_cipher: cstring(cipher),
-        }
+        ConnVars { values, env }
     })
 }
 
@@ -377,7 +373,7 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
                 }
             };
             if set_headers {
-                for h in OUR_HEADERS {
+                for (_, h) in VARIABLES {
                     // SAFETY: as above.
                     unsafe { sys::apr_table_unset(headers, h.as_ptr()) };
                 }
@@ -387,7 +383,8 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
                     set(Some(*env).filter(|_| !copied), header, value.as_ptr());
                 }
             }
-            set(Some(c"JA4H"), c"X-JA4H", ja4h_c);
+            let (env, header) = VARIABLES[JA4H_VARIABLE];
+            set(Some(env), header, ja4h_c);
         }
         if export::enabled() {
             // SAFETY: request_config belongs to the live request; the record lives in its pool.
@@ -578,8 +575,8 @@ unsafe fn connection_fields<'a>(
     let pooled = |v: &str| unsafe { cbytes(pool_str(r.pool, v.as_bytes())) };
     let cap_str =
         |f: fn(&Entry) -> &String| -> &'a [u8] { cap.as_ref().map_or(empty, |e| pooled(f(e))) };
-    rec.tls_version = vars.map_or(empty, |v| v.tls_version.as_bytes());
-    rec.tls_cipher = vars.map_or(empty, |v| v.tls_cipher.as_bytes());
+    rec.tls_version = vars.map_or(empty, |v| v.value(c"JA4_TLS_VERSION"));
+    rec.tls_cipher = vars.map_or(empty, |v| v.value(c"JA4_TLS_CIPHER"));
     rec.tls_sni = tls.map_or(empty, |t| b(&t.sni));
     rec.tls_alpn = if tls.is_some() {
         // SAFETY: the connection is live; the protocol string is static or in its pool.

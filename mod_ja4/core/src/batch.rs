@@ -444,104 +444,128 @@ impl HeadTemplate {
     }
 }
 
-/// Writes a record's *strings block*: the length of every string (u32 each, in `S_*`
-/// order), then their bytes. Strings are written one after another, each at once
-/// ([`put`](Self::put)) or in pieces ([`extend`](Self::extend) … [`end`](Self::end)); the
-/// module builds the block at post_read_request, straight from the request's memory, and
-/// copies it whole into the export frame at log time ([`write_record`]).
-pub struct StringsWriter<'a> {
-    out: &'a mut Vec<u8>,
-    table: usize,
-    next: usize,
-    open: usize,
+/// Where a strings block is written: a growable buffer, or (in the module) request-pool memory
+/// sized beforehand.
+pub trait BlockSink {
+    /// Bytes written so far.
+    fn len(&self) -> usize;
+    /// Whether nothing is written yet.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn put(&mut self, b: &[u8]);
+    fn push(&mut self, b: u8);
+    /// Overwrites the four bytes written at `at` with `v` (little endian).
+    fn set_u32(&mut self, at: usize, v: u32);
 }
 
-impl<'a> StringsWriter<'a> {
-    /// Starts a block at the end of `out`.
-    #[inline]
-    pub fn new(out: &'a mut Vec<u8>) -> Self {
-        let table = out.len();
-        out.resize(table + TABLE_LEN, 0);
-        let open = out.len();
-        StringsWriter {
-            out,
-            table,
-            next: 0,
-            open,
+impl BlockSink for Vec<u8> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    #[inline(always)]
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+    #[inline(always)]
+    fn push(&mut self, b: u8) {
+        Vec::push(self, b);
+    }
+    #[inline(always)]
+    fn set_u32(&mut self, at: usize, v: u32) {
+        if let Some(d) = self.get_mut(at..at + 4) {
+            d.copy_from_slice(&v.to_le_bytes());
         }
     }
+}
 
-    /// Appends bytes to the string being written.
+impl<T: BlockSink + ?Sized> BlockSink for &mut T {
     #[inline(always)]
-    pub fn extend(&mut self, b: &[u8]) {
-        self.out.extend_from_slice(b);
+    fn len(&self) -> usize {
+        (**self).len()
     }
-
-    /// Appends one byte to the string being written.
     #[inline(always)]
-    pub fn push(&mut self, b: u8) {
-        self.out.push(b);
+    fn put(&mut self, b: &[u8]) {
+        (**self).put(b);
     }
-
-    /// Length of the string being written so far.
     #[inline(always)]
-    pub fn open_len(&self) -> usize {
-        self.out.len() - self.open
+    fn push(&mut self, b: u8) {
+        (**self).push(b);
     }
+    #[inline(always)]
+    fn set_u32(&mut self, at: usize, v: u32) {
+        (**self).set_u32(at, v);
+    }
+}
 
-    /// Cuts the string being written back to `len` bytes.
+/// Writes a record's *strings block*: the length of every string (u32 each, in `S_*` order,
+/// zero for strings not written), then their bytes in that order. A string is written at once
+/// ([`put`](Self::put)) or in pieces into [`sink`](Self::sink) between
+/// [`start`](Self::start) and [`end`](Self::end). The module builds its block this way at
+/// post_read_request, straight into the request pool, and copies it whole into the export
+/// frame at log time ([`write_record`]).
+pub struct StringsWriter<W> {
+    w: W,
+    table: usize,
+}
+
+impl<W: BlockSink> StringsWriter<W> {
+    /// Starts a block at the end of `w` with its table, zeroed.
     #[inline]
-    pub fn truncate_open(&mut self, len: usize) {
-        self.out.truncate(self.open + len);
+    pub fn new(mut w: W) -> Self {
+        let table = w.len();
+        w.put(&[0; TABLE_LEN]);
+        StringsWriter { w, table }
     }
 
-    /// Ends the string being written (an empty one if nothing was) and returns where its
-    /// bytes are in the block. Strings past the last (`STRINGS`) are not written.
+    /// Writes string `index` whole (nothing for an empty one); returns where it is in the
+    /// block. Strings must be written in index order (the decoder reads the bytes in it).
     #[inline(always)]
-    pub fn end(&mut self) -> std::ops::Range<usize> {
-        let (start, end) = (self.open, self.out.len());
-        if self.next >= STRINGS {
-            self.out.truncate(start);
-            return start - self.table..start - self.table;
+    pub fn put(&mut self, index: usize, b: &[u8]) -> std::ops::Range<usize> {
+        let start = self.start();
+        if !b.is_empty() {
+            self.w.put(b);
+            self.set_len(index, b.len());
         }
-        // The table starts zeroed: an empty string needs no write.
+        start - self.table..self.w.len() - self.table
+    }
+
+    /// Where a string written in pieces into [`sink`](Self::sink) starts.
+    #[inline(always)]
+    pub fn start(&self) -> usize {
+        self.w.len()
+    }
+
+    /// The sink, for a string written in pieces.
+    #[inline(always)]
+    pub fn sink(&mut self) -> &mut W {
+        &mut self.w
+    }
+
+    /// Ends string `index`, whose bytes were written since `start`; returns where it is in
+    /// the block.
+    #[inline(always)]
+    pub fn end(&mut self, index: usize, start: usize) -> std::ops::Range<usize> {
+        let end = self.w.len();
         if end != start {
-            let at = self.table + 4 * self.next;
-            self.out[at..at + 4].copy_from_slice(&((end - start) as u32).to_le_bytes());
+            self.set_len(index, end - start);
         }
-        self.next += 1;
-        self.open = end;
         start - self.table..end - self.table
     }
 
-    /// Leaves the strings before `index` empty: the next string written is string `index`
-    /// (nothing happens when it is already further).
+    /// Records the length of string `index` (not for an index past the last string).
     #[inline(always)]
-    pub fn skip_to(&mut self, index: usize) {
-        if self.open == self.out.len() && self.next < index {
-            self.next = index.min(STRINGS);
+    fn set_len(&mut self, index: usize, len: usize) {
+        if index < STRINGS {
+            self.w.set_u32(self.table + 4 * index, len as u32);
         }
     }
 
-    /// Writes the next string whole; returns where it is in the block.
-    #[inline(always)]
-    pub fn put(&mut self, b: &[u8]) -> std::ops::Range<usize> {
-        self.extend(b);
-        self.end()
-    }
-
-    /// The block written so far.
-    #[inline(always)]
-    pub fn block(&self) -> &[u8] {
-        &self.out[self.table..]
-    }
-
-    /// Ends the block: the strings not written are empty. Returns its length.
-    pub fn finish(mut self) -> usize {
-        while self.next < STRINGS {
-            self.end();
-        }
-        self.out.len() - self.table
+    /// Ends the block and returns the sink.
+    #[inline]
+    pub fn finish(self) -> W {
+        self.w
     }
 }
 
@@ -601,29 +625,31 @@ impl<S: AsRef<[u8]>> Record<S> {
     /// Appends this record's strings block ([`StringsWriter`]) to `out`.
     pub fn strings_block(&self, out: &mut Vec<u8>) {
         let mut w = StringsWriter::new(out);
-        w.put(self.vhost.as_ref());
-        self.write_request_line(&mut w);
-        w.end();
-        w.put(self.header_names.as_ref());
-        for s in self.header_value_fields() {
-            w.put(s.as_ref());
+        w.put(S_VHOST, self.vhost.as_ref());
+        let start = w.start();
+        self.write_request_line(w.sink());
+        w.end(S_REQUEST_LINE, start);
+        w.put(S_HEADER_NAMES, self.header_names.as_ref());
+        for (i, s) in self.header_value_fields().into_iter().enumerate() {
+            w.put(S_PICKED + i, s.as_ref());
         }
-        for s in [
+        for (i, s) in [
             &self.cookie,
             &self.ja4h_r,
             &self.ja4h_o,
             &self.ja4h_ro,
             &self.ja4h,
-        ] {
-            w.put(s.as_ref());
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            w.put(S_COOKIE + i, s.as_ref());
         }
-        w.finish();
     }
 
     /// The request line made of the method, path, query and protocol (what
-    /// [`split_request_line`] splits back), into the string being written. Nothing when they
-    /// are all empty (an orphan record).
-    fn write_request_line(&self, w: &mut StringsWriter) {
+    /// [`split_request_line`] splits back). Nothing when they are all empty (an orphan record).
+    fn write_request_line(&self, w: &mut impl BlockSink) {
         let (method, path, query, protocol) = (
             self.method.as_ref(),
             self.path.as_ref(),
@@ -633,15 +659,15 @@ impl<S: AsRef<[u8]>> Record<S> {
         if method.is_empty() && path.is_empty() && query.is_empty() && protocol.is_empty() {
             return;
         }
-        w.extend(method);
+        w.put(method);
         w.push(b' ');
-        w.extend(path);
+        w.put(path);
         if !query.is_empty() {
             w.push(b'?');
-            w.extend(query);
+            w.put(query);
         }
         w.push(b' ');
-        w.extend(protocol);
+        w.put(protocol);
     }
 
     /// The record's fixed-size values.
@@ -709,6 +735,27 @@ impl<S: AsRef<[u8]>> Record<S> {
             &self.ja4l_c,
             &self.ja4l_s,
             &self.ja4s,
+        ]
+    }
+
+    /// [`Self::connection_fields`], in the same order, to be written (by the decoder).
+    fn connection_fields_mut(&mut self) -> [&mut S; 15] {
+        [
+            &mut self.tls_version,
+            &mut self.tls_cipher,
+            &mut self.tls_sni,
+            &mut self.tls_alpn,
+            &mut self.ja4,
+            &mut self.ja4_r,
+            &mut self.ja4_o,
+            &mut self.ja4_ro,
+            &mut self.ja3,
+            &mut self.ja3_r,
+            &mut self.ja4t,
+            &mut self.ja4ts,
+            &mut self.ja4l_c,
+            &mut self.ja4l_s,
+            &mut self.ja4s,
         ]
     }
 
@@ -1079,39 +1126,13 @@ pub fn split_request_line(line: &[u8]) -> (&[u8], &[u8], &[u8], &[u8]) {
 impl Record<&[u8]> {
     /// Takes the connection-segment fields of `other` (a record of the same connection).
     fn connection_fields_from(&mut self, other: &Self) {
-        (
-            self.tls_version,
-            self.tls_cipher,
-            self.tls_sni,
-            self.tls_alpn,
-        ) = (
-            other.tls_version,
-            other.tls_cipher,
-            other.tls_sni,
-            other.tls_alpn,
-        );
-        (
-            self.ja4,
-            self.ja4_r,
-            self.ja4_o,
-            self.ja4_ro,
-            self.ja3,
-            self.ja3_r,
-        ) = (
-            other.ja4,
-            other.ja4_r,
-            other.ja4_o,
-            other.ja4_ro,
-            other.ja3,
-            other.ja3_r,
-        );
-        (self.ja4t, self.ja4ts, self.ja4l_c, self.ja4l_s, self.ja4s) = (
-            other.ja4t,
-            other.ja4ts,
-            other.ja4l_c,
-            other.ja4l_s,
-            other.ja4s,
-        );
+        for (dst, src) in self
+            .connection_fields_mut()
+            .into_iter()
+            .zip(other.connection_fields())
+        {
+            *dst = src;
+        }
         self.syn.clone_from(&other.syn);
         self.sources = other.sources;
     }
@@ -1122,18 +1143,9 @@ fn decode_segment<'a>(r: &mut Reader<'a>, rec: &mut Record<&'a [u8]>) -> Result<
     if r.u8() != Some(SEGMENT_INLINE) {
         return Err("segment reference");
     }
-    let mut f: [&[u8]; 15] = Default::default();
-    for v in f.iter_mut() {
+    for v in rec.connection_fields_mut() {
         *v = r.bytes().ok_or("fingerprint")?;
     }
-    let [tls_version, tls_cipher, tls_sni, tls_alpn, ja4, ja4_r, ja4_o, ja4_ro, ja3, ja3_r, ja4t, ja4ts, ja4l_c, ja4l_s, ja4s] =
-        f;
-    (rec.tls_version, rec.tls_cipher, rec.tls_sni, rec.tls_alpn) =
-        (tls_version, tls_cipher, tls_sni, tls_alpn);
-    (
-        rec.ja4, rec.ja4_r, rec.ja4_o, rec.ja4_ro, rec.ja3, rec.ja3_r,
-    ) = (ja4, ja4_r, ja4_o, ja4_ro, ja3, ja3_r);
-    (rec.ja4t, rec.ja4ts, rec.ja4l_c, rec.ja4l_s, rec.ja4s) = (ja4t, ja4ts, ja4l_c, ja4l_s, ja4s);
     let syn_flags = r.u8().ok_or("syn")?;
     if syn_flags & 1 != 0 {
         rec.syn = Some(SynRecord {
@@ -1737,34 +1749,26 @@ mod tests {
 
     #[test]
     fn strings_written_in_pieces_equal_the_record_encoding() {
-        // The module's way: the block written string by string, header names in pieces (a
-        // trailing name cut off again), then the record around it.
+        // The module's way: only the strings present, header names in pieces, then the
+        // record around the block.
         let rec = sample();
-        let mut block = vec![0xEE; 3]; // a block may start anywhere in its buffer
-        let mut w = StringsWriter::new(&mut block);
-        w.put(rec.vhost);
-        w.put(b"GET /a\"b?x=1 HTTP/2.0");
-        for (i, name) in rec.header_name_list().chain([&b"host"[..]]).enumerate() {
+        // A block may start anywhere in its buffer.
+        let mut w = StringsWriter::new(vec![0xEE; 3]);
+        w.put(S_VHOST, rec.vhost);
+        w.put(S_REQUEST_LINE, b"GET /a\"b?x=1 HTTP/2.0");
+        let start = w.start();
+        for (i, name) in rec.header_name_list().enumerate() {
             if i > 0 {
-                w.push(b',');
+                w.sink().push(b',');
             }
-            let before = w.open_len();
-            w.extend(name);
-            if name == b"host" {
-                w.truncate_open(before.saturating_sub(1));
-            }
+            w.sink().put(name);
         }
-        let names = w.end();
-        assert_eq!(&w.block()[names], rec.header_names);
-        for s in rec.header_value_fields() {
-            w.put(s);
-        }
-        for s in [rec.cookie, rec.ja4h_r, rec.ja4h_o, rec.ja4h_ro] {
-            w.put(s);
-        }
-        let ja4h = w.put(rec.ja4h);
-        let len = w.finish();
-        assert_eq!(len, block.len() - 3);
+        let names = w.end(S_HEADER_NAMES, start);
+        w.put(S_PICKED, rec.user_agent);
+        w.put(S_COOKIE, rec.cookie);
+        let ja4h = w.put(S_JA4H, rec.ja4h);
+        let block = w.finish();
+        assert_eq!(&block[3..][names], rec.header_names);
         assert_eq!(&block[3..][ja4h], rec.ja4h);
         let mut plain = Vec::new();
         rec.strings_block(&mut plain);
@@ -1782,31 +1786,19 @@ mod tests {
         let mut want = Vec::new();
         rec.encode(&mut want);
         assert_eq!(out, want);
-        // Strings not written are empty; more than the format has are not written.
-        let mut short = Vec::new();
-        let mut w = StringsWriter::new(&mut short);
-        w.put(b"vhost");
-        w.skip_to(S_COOKIE);
-        w.put(b"c=1");
-        w.skip_to(S_VHOST); // backwards: ignored
-        w.put(b"x");
-        assert_eq!(w.finish(), TABLE_LEN + 9);
+        // Strings not written are empty.
+        let mut w = StringsWriter::new(Vec::new());
+        w.put(S_VHOST, b"vhost");
+        w.put(S_COOKIE, b"c=1");
+        w.put(S_JA4H_R, b"");
+        let short = w.finish();
+        assert_eq!(short.len(), TABLE_LEN + 8);
         let lens: Vec<u32> = (0..STRINGS)
             .map(|i| u32::from_le_bytes(short[4 * i..4 * i + 4].try_into().unwrap()))
             .collect();
         let mut want = vec![0; STRINGS];
-        (want[S_VHOST], want[S_COOKIE], want[S_JA4H_R]) = (5, 3, 1);
+        (want[S_VHOST], want[S_COOKIE]) = (5, 3);
         assert_eq!(lens, want);
-        let mut long = Vec::new();
-        let mut w = StringsWriter::new(&mut long);
-        for _ in 0..STRINGS + 2 {
-            w.put(b"x");
-        }
-        assert_eq!(w.finish(), TABLE_LEN + STRINGS);
-        for i in 0..STRINGS {
-            assert_eq!(long[4 * i..4 * i + 4], 1u32.to_le_bytes());
-        }
-        assert_eq!(long[TABLE_LEN..], [b'x'; STRINGS]);
     }
 
     #[test]
