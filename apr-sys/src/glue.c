@@ -25,16 +25,6 @@ void ja4_log_request(const request_rec *r, int level, const char *msg)
 
 extern module AP_MODULE_DECLARE_DATA ja4_module;
 
-void *ja4_get_module_config(const ap_conf_vector_t *cv)
-{
-    return ap_get_module_config(cv, &ja4_module);
-}
-
-void ja4_set_module_config(ap_conf_vector_t *cv, void *val)
-{
-    ap_set_module_config(cv, &ja4_module, val);
-}
-
 apr_bucket *ja4_brigade_first(apr_bucket_brigade *b) { return APR_BRIGADE_FIRST(b); }
 apr_bucket *ja4_brigade_sentinel(apr_bucket_brigade *b) { return APR_BRIGADE_SENTINEL(b); }
 apr_bucket *ja4_bucket_next(apr_bucket *e) { return APR_BUCKET_NEXT(e); }

@@ -10,8 +10,6 @@ void ja4_log_server(const server_rec *s, int level, apr_status_t status, const c
 void ja4_log_conn(const conn_rec *c, int level, const char *msg);
 void ja4_log_request(const request_rec *r, int level, const char *msg);
 
-void *ja4_get_module_config(const ap_conf_vector_t *cv);
-void ja4_set_module_config(ap_conf_vector_t *cv, void *val);
 
 apr_bucket *ja4_brigade_first(apr_bucket_brigade *b);
 apr_bucket *ja4_brigade_sentinel(apr_bucket_brigade *b);

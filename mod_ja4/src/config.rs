@@ -70,7 +70,7 @@ pub unsafe extern "C" fn merge_server_config(
 /// `s` is a live server_rec whose config was created by this module.
 pub unsafe fn server_config<'a>(s: *const sys::server_rec) -> Option<&'a ServerConfig> {
     // SAFETY: module_config is the server's config vector; our slot holds a ServerConfig.
-    let p = unsafe { sys::ja4_get_module_config((*s).module_config) } as *const ServerConfig;
+    let p = unsafe { crate::ffi::module_config((*s).module_config) } as *const ServerConfig;
     // SAFETY: non-null slots point to a pool-owned ServerConfig.
     unsafe { p.as_ref() }
 }
@@ -97,7 +97,7 @@ unsafe extern "C" fn set_directive(
                 }
             }
             // SAFETY: every server has our config slot (create_server_config).
-            let sc = unsafe { sys::ja4_get_module_config((*cmd.server).module_config) }
+            let sc = unsafe { crate::ffi::module_config((*cmd.server).module_config) }
                 as *mut ServerConfig;
             // SAFETY: non-null, pool-owned, and httpd parses configuration single-threaded.
             let Some(sc) = (unsafe { sc.as_mut() }) else {

@@ -9,19 +9,24 @@
 //! removes itself when it may be the topmost connection filter (that breaks HTTP_IN); then,
 //! once done, it only passes through.
 
+use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void, CStr, CString};
+use std::mem::MaybeUninit;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use apr_sys as sys;
 use ja4_core::batch::{Head, HeadTemplate};
 use ja4_core::decode::{self, LinkType};
+use ja4_core::fingerprint::ja4h::CookieMemo;
 use ja4_core::fingerprint::{ja4t, Ja3, Ja4Set};
+use ja4_core::shape::ShapeCache;
 use ja4_core::tcp::SynFacts;
 use ja4_core::tls;
 
 use crate::ffi::{cbytes, guard};
+use crate::request::ReqRecord;
 use crate::{export, status};
 
 /// Bytes of ClientHello we are ready to buffer per connection.
@@ -55,8 +60,14 @@ pub struct ConnState {
     /// Variable values computed at the connection's first request, reused by the others.
     pub vars: OnceLock<ConnVars>,
     pub requests: AtomicU32,
-    /// The last JA4H and its inputs (keep-alive clients repeat their headers).
-    pub ja4h_memo: std::sync::Mutex<ja4_core::fingerprint::Ja4hMemo>,
+    /// The header shapes of this connection's requests (keep-alive clients repeat their
+    /// header names): records point into them, so they live as long as the connection.
+    pub shapes: ShapeCache,
+    /// The last Cookie value and its part of JA4H.
+    pub cookies: std::sync::Mutex<CookieMemo>,
+    /// Where the record of the connection's current request is kept from post_read_request to
+    /// log_transaction (no request-pool memory for it).
+    pub record: RecordSlot,
     /// The encoded connection segment of this connection's records, once it can no longer
     /// change (hello in, capture entry complete): later requests copy or reference it.
     pub segment: OnceLock<Vec<u8>>,
@@ -66,6 +77,55 @@ pub struct ConnState {
     pub segment_offset: AtomicU32,
     /// The head of this connection's request records, its connection values filled in.
     pub head: HeadTemplate,
+}
+
+/// Room for one request record, claimed by a request at post_read_request and released at
+/// its log_transaction. A request that finds it taken (an HTTP/2 stream while another is
+/// under way, a pipelined request whose predecessor is not logged yet) puts its record in its
+/// pool instead.
+pub struct RecordSlot {
+    busy: AtomicBool,
+    rec: UnsafeCell<MaybeUninit<ReqRecord<'static>>>,
+}
+
+impl Default for RecordSlot {
+    fn default() -> Self {
+        RecordSlot {
+            busy: AtomicBool::new(false),
+            rec: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordSlot")
+            .field("busy", &self.busy)
+            .finish()
+    }
+}
+
+// SAFETY: the record is only touched by the one request that claimed the slot (an acquiring
+// compare-exchange) until it releases it (a releasing store).
+unsafe impl Sync for RecordSlot {}
+
+impl RecordSlot {
+    /// The slot's memory, for the caller alone until [`RecordSlot::release`]; None when taken.
+    #[inline]
+    pub fn claim(&self) -> Option<*mut ReqRecord<'static>> {
+        self.busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| self.rec.get().cast())
+    }
+
+    /// Gives the slot back if `rec` is its memory (a record elsewhere is left alone).
+    #[inline]
+    pub fn release(&self, rec: *const ReqRecord<'_>) {
+        if std::ptr::eq(rec.cast(), self.rec.get().cast::<ReqRecord<'static>>()) {
+            self.busy.store(false, Ordering::Release);
+        }
+    }
 }
 
 /// The per-connection values of the JA4* variables, as C strings set by pointer.
@@ -260,7 +320,9 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
             tls: OnceLock::new(),
             vars: OnceLock::new(),
             requests: AtomicU32::new(0),
-            ja4h_memo: Default::default(),
+            shapes: ShapeCache::default(),
+            cookies: Default::default(),
+            record: RecordSlot::default(),
             segment: OnceLock::new(),
             segment_serial: AtomicU64::new(0),
             segment_offset: AtomicU32::new(0),
@@ -277,7 +339,7 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
                 Some(conn_end),
                 Some(sys::apr_pool_cleanup_null),
             );
-            sys::ja4_set_module_config(conn.conn_config, raw as *mut c_void);
+            crate::ffi::set_module_config(conn.conn_config, raw as *mut c_void);
         }
         // This hook runs after mod_ssl's: a connection mod_ssl does not encrypt carries no
         // ClientHello for us, and a plain HTTP connection pays nothing for the filter. Without
@@ -330,7 +392,7 @@ unsafe extern "C" fn conn_end(data: *mut c_void) -> sys::apr_status_t {
 pub unsafe fn state<'a>(c: *const sys::conn_rec) -> Option<&'a ConnState> {
     // SAFETY: our slot of the primary connection holds NULL or the ConnState created in
     // pre_connection.
-    let p = unsafe { sys::ja4_get_module_config((*primary(c)).conn_config) } as *const ConnState;
+    let p = unsafe { crate::ffi::module_config((*primary(c)).conn_config) } as *const ConnState;
     // SAFETY: the state lives until the primary connection's pool is cleared, which outlives
     // its requests and streams; it is only read through shared references.
     unsafe { p.as_ref() }

@@ -37,46 +37,102 @@ const CHUNK_BYTES: usize = 4 << 20;
 const SPARE: usize = 4;
 
 struct Queue {
-    chunks: VecDeque<Chunk>,
+    /// The newest frame, which records go into.
+    open: Chunk,
+    /// Older frames, full, waiting for the exporter thread.
+    closed: VecDeque<Chunk>,
     spare: Vec<Vec<u8>>,
     serial: u64,
+    /// Records in `open` and `closed`.
     records: usize,
     stop: bool,
 }
 
 impl Queue {
-    /// The frame a record goes into now (a new one when the newest is full).
-    fn open(&mut self, batch_size: usize, notify: &mut bool) -> &mut Chunk {
-        let full = self
-            .chunks
-            .back()
-            .is_none_or(|c| c.count as usize >= batch_size || c.buf.len() >= CHUNK_BYTES);
-        if full {
-            *notify = !self.chunks.is_empty();
-            let mut buf = self.spare.pop().unwrap_or_default();
-            buf.clear();
-            batch::begin_frame(&mut buf);
-            self.serial += 1;
-            self.chunks.push_back(Chunk {
-                buf,
+    fn new() -> Self {
+        let mut q = Queue {
+            open: Chunk {
+                buf: Vec::new(),
                 count: 0,
-                serial: self.serial,
-            });
+                serial: 0,
+            },
+            closed: VecDeque::new(),
+            spare: Vec::new(),
+            serial: 0,
+            records: 0,
+            stop: false,
+        };
+        q.open = q.fresh_chunk();
+        q
+    }
+
+    /// The frame a record goes into now (a new one when the open one is full; `notify` then
+    /// says the exporter has a full frame to send).
+    #[inline]
+    fn open(&mut self, batch_size: usize, notify: &mut bool) -> &mut Chunk {
+        if self.open.count as usize >= batch_size || self.open.buf.len() >= CHUNK_BYTES {
+            self.rotate();
+            *notify = true;
         }
-        self.chunks.back_mut().expect("a chunk was just ensured")
+        &mut self.open
+    }
+
+    /// Closes the open frame (when it has records) and opens a fresh one.
+    #[cold]
+    fn rotate(&mut self) {
+        let fresh = self.fresh_chunk();
+        let old = std::mem::replace(&mut self.open, fresh);
+        if old.count > 0 {
+            self.closed.push_back(old);
+        } else {
+            self.recycle(old.buf);
+        }
+    }
+
+    fn fresh_chunk(&mut self) -> Chunk {
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        batch::begin_frame(&mut buf);
+        self.serial += 1;
+        Chunk {
+            buf,
+            count: 0,
+            serial: self.serial,
+        }
     }
 
     /// Drops the oldest frames (counted) while more than `limit` records wait.
+    #[inline]
     fn bound(&mut self, limit: usize) {
+        if self.records > limit {
+            self.drop_oldest(limit);
+        }
+    }
+
+    #[cold]
+    fn drop_oldest(&mut self, limit: usize) {
         while self.records > limit {
-            let Some(c) = self.chunks.pop_front() else {
-                break;
+            let c = match self.closed.pop_front() {
+                Some(c) => c,
+                None if self.open.count > 0 => {
+                    let fresh = self.fresh_chunk();
+                    std::mem::replace(&mut self.open, fresh)
+                }
+                None => break,
             };
             self.records -= c.count as usize;
             status::add(|s| &s.dropped_queue_full, u64::from(c.count));
             status::sub(|s| &s.queue_depth, u64::from(c.count));
             self.recycle(c.buf);
         }
+    }
+
+    /// Every frame with records, oldest first; a fresh frame is opened.
+    fn take_all(&mut self) -> Vec<Chunk> {
+        self.rotate();
+        let ready: Vec<Chunk> = self.closed.drain(..).collect();
+        self.records = 0;
+        ready
     }
 
     fn recycle(&mut self, buf: Vec<u8>) {
@@ -122,13 +178,7 @@ pub fn start(cfg: &ModuleConfig, file: Option<std::fs::File>) -> std::io::Result
         return Ok(());
     }
     let shared = Arc::new(Shared {
-        q: Mutex::new(Queue {
-            chunks: VecDeque::new(),
-            spare: Vec::new(),
-            serial: 0,
-            records: 0,
-            stop: false,
-        }),
+        q: Mutex::new(Queue::new()),
         cv: Condvar::new(),
         socket: cfg.export_socket.clone(),
         file,
@@ -264,12 +314,7 @@ fn run(sh: &Shared) {
                 q.recycle(b);
             }
             let deadline = Instant::now() + sh.flush;
-            let full = |q: &Queue| {
-                q.chunks.len() > 1
-                    || q.chunks
-                        .front()
-                        .is_some_and(|c| c.count as usize >= sh.batch_size)
-            };
+            let full = |q: &Queue| !q.closed.is_empty() || q.open.count as usize >= sh.batch_size;
             while !full(&q) && !q.stop {
                 let now = Instant::now();
                 if now >= deadline {
@@ -280,16 +325,8 @@ fn run(sh: &Shared) {
                     Err(p) => p.into_inner().0,
                 };
             }
-            // Every frame now: the full ones, and the newest too when its time is up.
-            let mut ready = Vec::with_capacity(q.chunks.len());
-            while let Some(c) = q.chunks.pop_front() {
-                if c.count == 0 {
-                    q.recycle(c.buf);
-                    continue;
-                }
-                q.records -= c.count as usize;
-                ready.push(c);
-            }
+            // Every frame now: the full ones, and the open one too when its time is up.
+            let ready = q.take_all();
             (ready, q.stop)
         };
         for c in ready {

@@ -8,7 +8,6 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use apr_sys as sys;
-use ja4_core::batch::BlockSink;
 
 pub const LOG_ERR: c_int = 3;
 pub const LOG_WARNING: c_int = 4;
@@ -17,6 +16,33 @@ pub const LOG_INFO: c_int = 6;
 /// Runs `f`, turning a panic into `fallback`: no unwinding ever crosses into httpd.
 pub fn guard<R>(fallback: R, f: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+/// Our slot of a configuration vector (httpd's `ap_get_module_config`, a macro).
+///
+/// # Safety
+/// `cv` is a live configuration vector (a server's, a connection's or a request's).
+#[inline(always)]
+pub unsafe fn module_config(cv: *const sys::ap_conf_vector_t) -> *mut c_void {
+    // SAFETY: httpd gave the module its index when loading it, before any vector exists, and
+    // every vector has a slot per module.
+    unsafe { *(cv as *const *mut c_void).add(module_index()) }
+}
+
+/// Sets our slot of a configuration vector (httpd's `ap_set_module_config`).
+///
+/// # Safety
+/// As [`module_config`].
+#[inline(always)]
+pub unsafe fn set_module_config(cv: *mut sys::ap_conf_vector_t, value: *mut c_void) {
+    // SAFETY: as in module_config.
+    unsafe { *(cv as *mut *mut c_void).add(module_index()) = value }
+}
+
+#[inline(always)]
+fn module_index() -> usize {
+    // SAFETY: httpd writes the index once while loading the module, before any hook runs.
+    unsafe { (*std::ptr::addr_of!(crate::ja4_module)).module_index as usize }
 }
 
 /// The bytes of a C string, empty for NULL.
@@ -63,96 +89,18 @@ pub unsafe fn table_slice<'a>(t: *const sys::apr_table_t) -> &'a [sys::apr_table
     }
 }
 
-/// A block of pool memory written front to back, its size computed beforehand: a copy per
-/// string and no capacity bookkeeping. Writes past the end are dropped (the sizes come from
-/// the same strings, so this does not happen; it keeps a slip from writing out of bounds).
-pub struct PoolWriter {
-    base: *mut u8,
-    at: usize,
-    cap: usize,
-}
-
-impl PoolWriter {
-    /// `cap` bytes at `base`, none written yet.
-    ///
-    /// # Safety
-    /// `base` is valid for writes of `cap` bytes for as long as the writer is used.
-    pub unsafe fn new(base: *mut u8, cap: usize) -> Self {
-        PoolWriter { base, at: 0, cap }
-    }
-
-    /// The bytes `range` (written already), borrowed from the pool rather than the writer.
-    ///
-    /// # Safety
-    /// Every byte of `range` has been written and is not written again while the result is
-    /// used; the memory outlives `'a`.
-    pub unsafe fn written<'a>(&self, range: std::ops::Range<usize>) -> &'a [u8] {
-        if range.end > self.at || range.start > range.end {
-            return &[];
-        }
-        // SAFETY: initialized by the caller's guarantee, within the block.
-        unsafe { std::slice::from_raw_parts(self.base.add(range.start), range.end - range.start) }
-    }
-}
-
-impl BlockSink for PoolWriter {
-    #[inline(always)]
-    fn len(&self) -> usize {
-        self.at
-    }
-
-    #[inline(always)]
-    fn put(&mut self, b: &[u8]) {
-        if b.len() <= self.cap - self.at {
-            // SAFETY: in bounds (checked above); `b` cannot overlap memory not yet handed out.
-            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.base.add(self.at), b.len()) };
-            self.at += b.len();
-        }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, b: u8) {
-        if self.at < self.cap {
-            // SAFETY: in bounds (checked above).
-            unsafe { *self.base.add(self.at) = b };
-            self.at += 1;
-        }
-    }
-
-    #[inline(always)]
-    fn set_u32(&mut self, at: usize, v: u32) {
-        if at + 4 <= self.at {
-            // SAFETY: within what is written (checked above); unaligned write.
-            unsafe { (self.base.add(at) as *mut [u8; 4]).write_unaligned(v.to_le_bytes()) };
-        }
-    }
-}
-
-/// Bytes in an APR pool.
-#[derive(Clone, Copy)]
-pub struct PoolBytes {
-    ptr: *const u8,
-    len: usize,
-}
-
-impl PoolBytes {
-    /// `len` bytes at `ptr` (non-null), which must live as long as the result is used.
-    pub fn from_raw(ptr: *const u8, len: usize) -> Self {
-        PoolBytes { ptr, len }
-    }
-
-    pub fn as_ptr(self) -> *const u8 {
-        self.ptr
-    }
-
-    /// The bytes.
-    ///
-    /// # Safety
-    /// The memory they were taken from is still live.
-    pub unsafe fn get<'a>(self) -> &'a [u8] {
-        // SAFETY: `ptr` and `len` describe live pool memory (caller's guarantee); `ptr` is
-        // never NULL (apr_palloc aborts rather than return NULL).
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+/// Whether the C string `key` is `name` (which holds no NUL).
+///
+/// # Safety
+/// `key` is a NUL-terminated string.
+#[inline]
+pub unsafe fn cstr_is(key: *const c_char, name: &[u8]) -> bool {
+    // SAFETY: strncmp reads `key` up to its NUL and `name` up to its length, never further;
+    // when they agree on `name.len()` bytes, none of them was `key`'s NUL, so the byte after
+    // them is in `key` (its NUL, or more bytes of a longer key).
+    unsafe {
+        libc::strncmp(key, name.as_ptr() as *const c_char, name.len()) == 0
+            && *key.add(name.len()) == 0
     }
 }
 
@@ -187,4 +135,14 @@ pub unsafe fn pool_box<T>(pool: *mut sys::apr_pool_t, value: T) -> *mut T {
 pub unsafe fn pool_str(pool: *mut sys::apr_pool_t, v: &[u8]) -> *const c_char {
     // SAFETY: apr_pstrmemdup copies `len` bytes and terminates them.
     unsafe { sys::apr_pstrmemdup(pool, v.as_ptr() as *const c_char, v.len()) }
+}
+
+/// A copy of `v` in `pool` (NUL-terminated), as a slice.
+///
+/// # Safety
+/// `pool` is a live APR pool; the result lives as long as it.
+pub unsafe fn pool_bytes<'a>(pool: *mut sys::apr_pool_t, v: &[u8]) -> &'a [u8] {
+    // SAFETY: apr_pstrmemdup copies `len` bytes and terminates them (it aborts rather than
+    // return NULL).
+    unsafe { std::slice::from_raw_parts(pool_str(pool, v) as *const u8, v.len()) }
 }

@@ -58,6 +58,7 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
     ffi::guard((), || {
         const FIRST: c_int = -10; // APR_HOOK_REALLY_FIRST
         const MIDDLE: c_int = 10;
+        const REALLY_LAST: c_int = 30;
         // SAFETY: hook registration functions of httpd, called during module loading.
         unsafe {
             sys::ap_hook_post_config(
@@ -82,11 +83,12 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
                 std::ptr::null(),
                 FIRST - 10,
             );
+            // Last: a record's JA4H variable must stay valid while other modules log.
             sys::ap_hook_log_transaction(
                 Some(request::log_transaction),
                 std::ptr::null(),
                 std::ptr::null(),
-                MIDDLE,
+                REALLY_LAST,
             );
             sys::ap_hook_handler(
                 Some(status::handler),

@@ -11,19 +11,24 @@
 //! encoded once and then referenced.
 
 use std::ffi::{c_char, c_int, CStr, CString};
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::ptr::addr_of_mut;
 use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 use ja4_core::batch::{
-    self, header_role, BlockSink, Head, HeaderRole, Record, Segment, StringsWriter, SynRecord,
-    PICKED_ACCEPT_LANGUAGE, PICKED_HEADERS, SOURCE_CAPTURE, SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN,
-    S_COOKIE, S_HEADER_NAMES, S_JA4H, S_PICKED, S_REQUEST_LINE, S_VHOST, TABLE_LEN,
+    self, Head, Record, Segment, SynRecord, PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE,
+    SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN, STRINGS, S_COOKIE, S_HEADER_NAMES, S_JA4H, S_PICKED,
+    S_REQUEST_LINE, S_VHOST,
 };
-use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
+use ja4_core::fingerprint::ja4h::{self, JA4H_LEN};
+use ja4_core::fingerprint::HttpVersion;
+use ja4_core::shape::{HeaderShape, Role};
 use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars, EnvTable, ENV_TABLE_MIN};
-use crate::ffi::{cbytes, guard, pool_str, PoolBytes, PoolWriter};
+use crate::ffi::{cbytes, cstr_is, guard, pool_bytes, pool_str};
 use crate::{export, status};
 
 fn version(proto_num: c_int) -> HttpVersion {
@@ -36,80 +41,158 @@ fn version(proto_num: c_int) -> HttpVersion {
     }
 }
 
-/// What post_read_request leaves in the request pool for log_transaction (plain data: the
-/// pool frees it).
-#[derive(Clone, Copy)]
-pub struct ReqRecord {
-    /// The record's strings block (written by [`StringsWriter`]), JA4H
-    /// last and NUL-terminated right after the block.
-    strings: PoolBytes,
-    /// Where JA4H starts in `strings`.
-    ja4h_at: usize,
+/// What post_read_request leaves for log_transaction (in its connection's [`RecordSlot`], or
+/// the request pool): where the record's strings are.
+///
+/// [`RecordSlot`]: crate::conn::RecordSlot
+pub struct ReqRecord<'r> {
+    /// The length of each string, in `S_*` order (the record's strings table).
+    lens: [u32; STRINGS],
+    /// Where each string in `present` is: in the request (its line, host and header values),
+    /// its connection's kept [`HeaderShape`] (the names) or `ja4h` below, all of which outlive
+    /// the request.
+    ptrs: [MaybeUninit<*const u8>; STRINGS],
+    present: u32,
+    /// The strings' total length.
+    total: usize,
+    /// JA4H, NUL-terminated for its variable.
+    ja4h: [u8; JA4H_LEN + 1],
     has_cookie: bool,
     has_referer: bool,
+    _strings: PhantomData<&'r [u8]>,
 }
 
-impl ReqRecord {
-    /// JA4H as a C string.
-    fn ja4h(&self) -> *const c_char {
-        self.strings.as_ptr().wrapping_add(self.ja4h_at) as *const c_char
+impl<'r> ReqRecord<'r> {
+    /// Sets string `i` (an `S_*` index).
+    #[inline(always)]
+    fn put(&mut self, i: usize, s: &'r [u8]) {
+        if s.is_empty() {
+            return;
+        }
+        if self.present & (1 << i) != 0 {
+            self.total -= self.lens[i] as usize;
+        }
+        self.lens[i] = s.len() as u32;
+        self.ptrs[i] = MaybeUninit::new(s.as_ptr());
+        self.present |= 1 << i;
+        self.total += s.len();
+    }
+
+    /// String `i` (an `S_*` index).
+    fn get(&self, i: usize) -> &'r [u8] {
+        if self.present & (1 << i) == 0 {
+            return b"";
+        }
+        // SAFETY: a present string was set from a slice that lives for 'r.
+        unsafe { std::slice::from_raw_parts(self.ptrs[i].assume_init(), self.lens[i] as usize) }
+    }
+
+    /// Appends the strings' bytes in `S_*` order (after [`batch::write_record_start`]), one
+    /// copy each.
+    #[inline]
+    fn write_strings(&self, out: &mut Vec<u8>) {
+        out.reserve(self.total);
+        // SAFETY: `total` bytes are reserved; each present string is `lens[i]` bytes at
+        // `ptrs[i]` (alive until the request ends, which has not happened yet), they add up
+        // to `total`, and none overlaps the frame buffer.
+        unsafe {
+            let mut dst = out.as_mut_ptr().add(out.len());
+            let mut m = self.present;
+            while m != 0 {
+                let i = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let n = self.lens[i] as usize;
+                std::ptr::copy_nonoverlapping(self.ptrs[i].assume_init(), dst, n);
+                dst = dst.add(n);
+            }
+            out.set_len(out.len() + self.total);
+        }
     }
 }
 
-/// Key lengths the header pass keeps for its second pass (more headers are measured again).
-const KEPT_LENGTHS: usize = 32;
-
-/// Room for JA4H at the end of a strings block (it is 51 bytes).
-const JA4H_ROOM: usize = 64;
-
-/// Two passes over `r` build its record's strings block (the virtual host, the request line,
-/// the header names in wire order, the picked header values, the Cookie value, JA4H) in the
-/// request pool: the first measures, the second copies each string once into a block of
-/// exactly that size. HTTP/2 and HTTP/3 header names are lowercase on the wire, but mod_http2
-/// hands httpd title-cased names and appends a `Host` header made from `:authority`: those
-/// requests are put back into wire form (canonical rule 7).
+/// The record of `r`: its strings where the request holds them, its header names from the
+/// shape of its table (a shape the connection kept when the table matches one name for name,
+/// else measured now and kept), its JA4H assembled from the request's method, version and
+/// language, the shape's names part and the cookies' part (remembered per connection).
 ///
 /// # Safety
-/// `r` is a live request; `st` is its connection's state.
-unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *const ReqRecord {
+/// `r` is a live request; `st` is its connection's state; `'r` ends with the request.
+unsafe fn scan<'r>(r: &sys::request_rec, st: Option<&'r ConnState>) -> *mut ReqRecord<'r> {
     let v = version(r.proto_num);
-    let wire_lowercase = matches!(v, HttpVersion::Http2 | HttpVersion::Http3);
-    // SAFETY: the request's strings and headers live in its pool until it ends, unchanged.
-    let (host, line, method, entries) = unsafe {
-        (
-            cbytes(r.hostname),
-            cbytes(r.the_request),
-            cbytes(r.method),
-            crate::ffi::table_slice(r.headers_in),
-        )
+    let lowercase = matches!(v, HttpVersion::Http2 | HttpVersion::Http3);
+    // SAFETY: the request's table lives in its pool until it ends.
+    let entries = unsafe { crate::ffi::table_slice(r.headers_in) };
+    // SAFETY: as above; table keys are C strings in the request pool.
+    let found = st.and_then(|s| {
+        s.shapes
+            .find(|sh| unsafe { matches(sh, entries, lowercase) })
+    });
+    let fresh;
+    let (shape, names): (&HeaderShape, &'r [u8]) = match found {
+        Some(sh) => (sh, sh.joined()),
+        None => {
+            let sh = HeaderShape::new(
+                // SAFETY: as above.
+                entries
+                    .iter()
+                    .map(|e| (!e.key.is_null()).then(|| unsafe { cbytes(e.key) })),
+                lowercase,
+            );
+            let kept = match st {
+                Some(s) => s.shapes.keep(sh),
+                None => Err(Box::new(sh)),
+            };
+            match kept {
+                Ok(kept) => (kept, kept.joined()),
+                // Not kept (no state, or the connection has all the shapes it keeps): the
+                // names go into the request pool.
+                Err(sh) => {
+                    fresh = sh;
+                    // SAFETY: the request pool is live.
+                    (&fresh, unsafe { pool_bytes(r.pool, fresh.joined()) })
+                }
+            }
+        }
     };
-    // Pass 1: the names' lengths and what the record takes from the values.
-    let mut lengths = [0u16; KEPT_LENGTHS];
-    let mut picked: [&[u8]; PICKED_HEADERS.len()] = [b""; PICKED_HEADERS.len()];
-    let mut seen = 0u16;
-    let mut cookie: &[u8] = b"";
+    // The connection's record slot, or (taken) the request pool.
+    let rec: *mut ReqRecord<'r> = match st.and_then(|s| s.record.claim()) {
+        Some(slot) => slot.cast(),
+        // SAFETY: apr_palloc returns memory aligned for any type, of the size asked (it
+        // aborts rather than return NULL).
+        None => unsafe { sys::apr_palloc(r.pool, std::mem::size_of::<ReqRecord>()).cast() },
+    };
+    const { assert!(std::mem::align_of::<ReqRecord>() <= 8) };
+    // SAFETY: `rec` is ours until log_transaction (a claimed slot or fresh pool memory); it
+    // is initialized here, in place, before any reference to it is made.
+    let rec = unsafe {
+        // Field by field: the pointers of absent strings need no initial value (they are
+        // MaybeUninit), and a whole-struct write would clear them too.
+        addr_of_mut!((*rec).lens).write([0; STRINGS]);
+        addr_of_mut!((*rec).ja4h).write([0; JA4H_LEN + 1]);
+        addr_of_mut!((*rec).present).write(0);
+        addr_of_mut!((*rec).total).write(0);
+        addr_of_mut!((*rec).has_cookie).write(false);
+        addr_of_mut!((*rec).has_referer).write(false);
+        &mut *rec
+    };
+    // SAFETY: the request's strings live in its pool until it ends, unchanged.
+    unsafe {
+        rec.put(S_VHOST, cbytes(r.hostname));
+        rec.put(S_REQUEST_LINE, cbytes(r.the_request));
+    }
+    rec.put(S_HEADER_NAMES, names);
+    let mut cookie: &'r [u8] = b"";
     let mut cookies: Option<Vec<u8>> = None;
-    let (mut referer, mut cookie_seen) = (false, false);
-    let (mut names_len, mut count) = (0usize, 0usize);
-    let mut host_entry = usize::MAX;
-    for (i, e) in entries.iter().enumerate() {
-        // SAFETY: table keys and values are C strings in the request pool.
-        let Some(k) = (unsafe { header_name(e) }) else {
+    let mut cookie_seen = false;
+    for &(i, role) in shape.valued() {
+        // A matched shape has as many entries as the table.
+        let Some(e) = entries.get(i) else {
             continue;
         };
-        // 0: measure again in pass 2 (a name longer than 65,535 bytes).
-        if let Some(l) = lengths.get_mut(i) {
-            *l = u16::try_from(k.len()).unwrap_or(0);
-        }
-        names_len += k.len();
-        count += 1;
-        host_entry = if wire_lowercase && k.eq_ignore_ascii_case(b"host") {
-            i
-        } else {
-            usize::MAX
-        };
-        match header_role(k) {
-            HeaderRole::Cookie => {
+        match role {
+            // SAFETY: table values are C strings in the request pool.
+            Role::Picked(i) => rec.put(S_PICKED + usize::from(i), unsafe { cbytes(e.val) }),
+            Role::Cookie => {
                 // SAFETY: as above.
                 let val = unsafe { cbytes(e.val) };
                 if !cookie_seen {
@@ -122,121 +205,92 @@ unsafe fn scan(r: &sys::request_rec, st: Option<&ConnState>) -> *const ReqRecord
                     j.extend_from_slice(val);
                 }
             }
-            HeaderRole::Referer => referer = true,
-            // The first occurrence counts (as JA4H takes the first Accept-Language).
-            HeaderRole::Picked(i) if seen & (1 << i) == 0 => {
-                seen |= 1 << i;
-                // SAFETY: as above.
-                picked[i] = unsafe { cbytes(e.val) };
-            }
-            _ => {}
+            Role::None => {}
         }
     }
-    // mod_http2's Host from :authority comes last: not a header the client sent.
-    if host_entry != usize::MAX {
-        names_len -= 4;
-        count -= 1;
+    if let Some(j) = &cookies {
+        // SAFETY: the request pool is live.
+        cookie = unsafe { pool_bytes(r.pool, j) };
     }
-    names_len += count.saturating_sub(1);
-    let cookie: &[u8] = cookies.as_deref().unwrap_or(cookie);
-    let values_len: usize = picked.iter().map(|p| p.len()).sum();
-    let size = TABLE_LEN + host.len() + line.len() + names_len + values_len + cookie.len();
-    let lang =
-        (seen & (1 << PICKED_ACCEPT_LANGUAGE) != 0).then_some(picked[PICKED_ACCEPT_LANGUAGE]);
-
-    // Pass 2: one allocation: the record's flags, then the block, JA4H last and NUL-terminated.
-    let head = std::mem::size_of::<ReqRecord>().next_multiple_of(8);
-    const { assert!(std::mem::align_of::<ReqRecord>() <= 8) };
-    // SAFETY: apr_palloc returns 8-aligned memory of the size asked (it aborts rather than
-    // return NULL); the writer stays within the block.
-    let (rec, mut w) = unsafe {
-        let p = sys::apr_palloc(r.pool, head + size + JA4H_ROOM + 1) as *mut u8;
-        (
-            p as *mut ReqRecord,
-            StringsWriter::new(PoolWriter::new(p.add(head), size + JA4H_ROOM + 1)),
-        )
+    rec.put(S_COOKIE, cookie);
+    let part = shape.ja4h();
+    let cookie_part = if part.cookie {
+        match st.and_then(|s| s.cookies.try_lock().ok()) {
+            Some(mut memo) => memo.part(cookie),
+            // Another stream of this HTTP/2 connection holds the memo.
+            None => ja4h::cookie_part(cookie),
+        }
+    } else {
+        ja4h::NO_COOKIES
     };
-    w.put(S_VHOST, host);
-    w.put(S_REQUEST_LINE, line);
-    let start = w.start();
-    let mut first = true;
-    for (i, e) in entries.iter().enumerate() {
-        if i == host_entry {
-            continue;
-        }
-        let k = match lengths.get(i) {
-            // SAFETY: as above; a name whose length pass 1 kept.
-            Some(&n) if n > 0 => unsafe {
-                std::slice::from_raw_parts(e.key as *const u8, n as usize)
-            },
-            // SAFETY: as above.
-            _ => match unsafe { header_name(e) } {
-                Some(k) => k,
-                None => continue,
-            },
-        };
-        let sink = w.sink();
-        if !first {
-            sink.push(b',');
-        }
-        first = false;
-        if wire_lowercase {
-            for &b in k {
-                sink.push(b.to_ascii_lowercase());
-            }
-        } else {
-            sink.put(k);
-        }
-    }
-    let names = w.end(S_HEADER_NAMES, start);
-    // SAFETY: the names were just written, in the request pool, and are not written again.
-    let names = unsafe { w.sink().written(names) };
-    let mut left = seen;
-    while left != 0 {
-        let i = left.trailing_zeros() as usize;
-        left &= left - 1;
-        w.put(S_PICKED + i, picked[i]);
-    }
-    w.put(S_COOKIE, cookie);
-    // JA4H_r, _o, _ro stay empty: the decoder derives them.
-    let mut held = st.and_then(|s| s.ja4h_memo.try_lock().ok());
-    let fresh;
-    let ja4h: &[u8] = match held.as_deref_mut() {
-        Some(m) => m.ja4h(method, v, names, cookie, lang).as_bytes(),
-        // Another stream of this HTTP/2 connection holds the memo.
-        None => {
-            fresh = Ja4hSet::from_joined(method, v, names, cookie, lang).ja4h;
-            fresh.as_bytes()
-        }
-    };
-    let ja4h_at = w.put(S_JA4H, &ja4h[..ja4h.len().min(JA4H_ROOM)]).start;
-    drop(held);
-    let mut w = w.finish();
-    let len = w.len();
-    w.push(0);
-    // SAFETY: the record's slot at the start of the allocation (aligned, large enough).
-    unsafe {
-        rec.write(ReqRecord {
-            strings: PoolBytes::from_raw((rec as *const u8).add(head), len),
-            ja4h_at,
-            has_cookie: !cookie.is_empty(),
-            has_referer: referer,
-        });
-    }
+    let language = shape
+        .has_picked(PICKED_ACCEPT_LANGUAGE)
+        .then(|| rec.get(S_PICKED + PICKED_ACCEPT_LANGUAGE));
+    // SAFETY: the method is a C string of the request.
+    let (method, n) = unsafe { method_head(r.method) };
+    rec.ja4h[..JA4H_LEN].copy_from_slice(&ja4h::assemble(
+        &method[..n],
+        v,
+        part,
+        language,
+        &cookie_part,
+    ));
+    rec.has_cookie = !cookie.is_empty();
+    rec.has_referer = part.referer;
+    // SAFETY: JA4H's string points into the record itself, which stays in place (in the
+    // slot or the pool) until log_transaction.
+    let ja4h = unsafe { std::slice::from_raw_parts(rec.ja4h.as_ptr(), JA4H_LEN) };
+    rec.put(S_JA4H, ja4h);
     rec
 }
 
-/// The name of a request header entry; none for a NULL key or an HTTP/2 pseudo-header.
+/// Whether the table `entries` has exactly the names of `shape`, in order.
 ///
 /// # Safety
-/// `e` is an entry of a live table; its key outlives `'a`.
-unsafe fn header_name<'a>(e: &sys::apr_table_entry_t) -> Option<&'a [u8]> {
-    if e.key.is_null() {
-        return None;
+/// The entries' keys are NULL or C strings.
+#[inline]
+unsafe fn matches(
+    shape: &HeaderShape,
+    entries: &[sys::apr_table_entry_t],
+    lowercase: bool,
+) -> bool {
+    let names = shape.names();
+    if shape.lowercase() != lowercase || names.len() != entries.len() {
+        return false;
     }
-    // SAFETY: table keys are C strings in the table's pool.
-    let k = unsafe { cbytes(e.key) };
-    (k.first() != Some(&b':')).then_some(k)
+    for (name, e) in names.iter().zip(entries) {
+        let same = match name {
+            None => e.key.is_null(),
+            // SAFETY: a non-NULL key is a C string (caller's guarantee).
+            Some(n) => !e.key.is_null() && unsafe { cstr_is(e.key, n) },
+        };
+        if !same {
+            return false;
+        }
+    }
+    true
+}
+
+/// The first two bytes of the method and how many there are (fewer for a shorter method):
+/// all JA4H takes from it.
+///
+/// # Safety
+/// `m` is NULL or a C string.
+unsafe fn method_head(m: *const c_char) -> ([u8; 2], usize) {
+    let mut out = ([0u8; 2], 0);
+    if !m.is_null() {
+        for i in 0..2 {
+            // SAFETY: a C string has at least its NUL; the second byte is read only after a
+            // first that is not the NUL.
+            let b = unsafe { *m.add(i) } as u8;
+            if b == 0 {
+                break;
+            }
+            out.0[i] = b;
+            out.1 = i + 1;
+        }
+    }
+    out
 }
 
 /// Our variables and the request headers that carry the same values (`JA4RequestHeaders`;
@@ -358,7 +412,7 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
             };
             // SAFETY: JA4H is in the request pool (NUL-terminated); the connection values live
             // in the connection's state, which outlives the request.
-            let ja4h_c = unsafe { (*rec).ja4h() };
+            let ja4h_c = unsafe { (*rec).ja4h.as_ptr() } as *const c_char;
             let (env_table, headers) = (req.subprocess_env, req.headers_in);
             // SAFETY: tables of the live request; values outlive it (see above). The
             // variables are added, not set: this hook runs first on a fresh request, so none
@@ -386,11 +440,10 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
             let (env, header) = VARIABLES[JA4H_VARIABLE];
             set(Some(env), header, ja4h_c);
         }
-        if export::enabled() {
-            // SAFETY: request_config belongs to the live request; the record lives in its pool.
-            unsafe {
-                sys::ja4_set_module_config(req.request_config, rec as *mut std::ffi::c_void);
-            }
+        // SAFETY: request_config belongs to the live request; the record stays ours until
+        // log_transaction.
+        unsafe {
+            crate::ffi::set_module_config(req.request_config, rec as *mut std::ffi::c_void);
         }
         sys::DECLINED
     })
@@ -413,91 +466,103 @@ unsafe fn ssl_var(r: &sys::request_rec, name: &CStr) -> *const c_char {
     }
 }
 
+/// Runs last among the log hooks (the JA4H variable of a record kept in its connection's slot
+/// stays valid while the others log): exports the record and gives back the slot.
 pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
     guard(sys::DECLINED, || {
-        // SAFETY: httpd passes the live (final) request.
-        let req = unsafe { &*r };
-        // SAFETY: r->server is the request's virtual host.
-        let Some(sc) = (unsafe { crate::config::server_config(req.server) }) else {
-            return sys::DECLINED;
-        };
-        if !sc.cfg.engine || !export::enabled() {
-            return sys::DECLINED;
-        }
         // The first request of an internal-redirect chain holds what post_read_request found.
         let mut first = r as *const sys::request_rec;
         // SAFETY: prev links live requests of the same chain.
         while unsafe { !(*first).prev.is_null() } {
             first = unsafe { (*first).prev };
         }
-        // SAFETY: the connection outlives its requests.
-        let state = unsafe { conn::state(req.connection) };
-        // SAFETY: request_config of a live request; our slot holds NULL or a ReqRecord in its
-        // pool. Without one (a request rejected before post_read_request) scan now.
-        let rec: &ReqRecord = unsafe {
-            let f = sys::ja4_get_module_config((*first).request_config) as *const ReqRecord;
-            &*if f.is_null() { scan(req, None) } else { f }
-        };
-        // SAFETY: the fields read belong to the live request and its connection.
-        let values = unsafe { request_values(req, rec) };
-        let head = match state {
-            Some(st) => st.head.with(&values),
-            None => Head {
-                // SAFETY: the connection outlives its requests.
-                conn_id: unsafe { (*req.connection).id } as u64,
-                ..values
-            }
-            .bytes(),
-        };
-        // The connection's fields: encoded once when settled, else for this record alone.
-        let fresh;
-        let segment: &[u8] = match state.and_then(|s| s.segment.get()) {
-            Some(b) => b,
-            None => {
-                let mut conn = Record::default();
-                // SAFETY: as above.
-                let settled = unsafe { connection_fields(req, state, &mut conn) }
-                    || state.is_some_and(|s| s.requests.load(Ordering::Relaxed) >= 8);
-                let mut seg = Vec::new();
-                conn.connection_segment(&mut seg);
-                match state.filter(|_| settled) {
-                    Some(st) => st.segment.get_or_init(|| seg),
-                    None => {
-                        fresh = seg;
-                        &fresh
-                    }
-                }
-            }
-        };
-        let settled = state.filter(|s| s.segment.get().is_some());
-        // SAFETY: the strings block lives in the request pool.
-        let strings = unsafe { rec.strings.get() };
-        export::append(|slot| {
-            let start = export::Slot::PAYLOAD_START;
-            match settled {
-                // A record of this connection earlier in the same frame carries the segment.
-                Some(st) if st.segment_serial.load(Ordering::Relaxed) == slot.serial => {
-                    let at = st.segment_offset.load(Ordering::Relaxed);
-                    batch::write_record(slot.buf, start, &head, Segment::Ref(at), strings);
-                }
-                Some(st) => {
-                    let at = batch::write_record(
-                        slot.buf,
-                        start,
-                        &head,
-                        Segment::Bytes(segment),
-                        strings,
-                    );
-                    st.segment_serial.store(slot.serial, Ordering::Relaxed);
-                    st.segment_offset.store(at, Ordering::Relaxed);
-                }
-                None => {
-                    batch::write_record(slot.buf, start, &head, Segment::Bytes(segment), strings);
-                }
-            }
-        });
+        // SAFETY: request_config of a live request; our slot holds NULL or the ReqRecord
+        // post_read_request made (in the connection's slot or the request pool).
+        let rec = unsafe { crate::ffi::module_config((*first).request_config) } as *const ReqRecord;
+        // SAFETY: httpd passes the live (final) request, whose connection outlives it.
+        let (req, state) = unsafe { (&*r, conn::state((*r).connection)) };
+        // SAFETY: as above.
+        unsafe { export_record(req, state, rec) };
+        if let Some(st) = state.filter(|_| !rec.is_null()) {
+            st.record.release(rec);
+            // A second log_transaction for this request must not read the slot again.
+            // SAFETY: as above.
+            unsafe { crate::ffi::set_module_config((*first).request_config, std::ptr::null_mut()) };
+        }
         sys::DECLINED
     })
+}
+
+/// Appends the record of `req` to the export queue (when this child exports).
+///
+/// # Safety
+/// `req` is a live request, `state` its connection's, `rec` NULL or the record
+/// post_read_request made for it.
+unsafe fn export_record(req: &sys::request_rec, state: Option<&ConnState>, rec: *const ReqRecord) {
+    // SAFETY: r->server is the request's virtual host.
+    let Some(sc) = (unsafe { crate::config::server_config(req.server) }) else {
+        return;
+    };
+    if !sc.cfg.engine || !export::enabled() {
+        return;
+    }
+    // Without a record (a request rejected before post_read_request) scan now.
+    // SAFETY: the request is live; a record lives until the request is logged.
+    let rec: &ReqRecord = unsafe { &*if rec.is_null() { scan(req, None) } else { rec } };
+    // SAFETY: the fields read belong to the live request and its connection.
+    let values = unsafe { request_values(req, rec) };
+    let head = match state {
+        Some(st) => st.head.with(&values),
+        None => Head {
+            // SAFETY: the connection outlives its requests.
+            conn_id: unsafe { (*req.connection).id } as u64,
+            ..values
+        }
+        .bytes(),
+    };
+    // The connection's fields: encoded once when settled, else for this record alone.
+    let fresh;
+    let segment: &[u8] = match state.and_then(|s| s.segment.get()) {
+        Some(b) => b,
+        None => {
+            let mut conn = Record::default();
+            // SAFETY: as above.
+            let settled = unsafe { connection_fields(req, state, &mut conn) }
+                || state.is_some_and(|s| s.requests.load(Ordering::Relaxed) >= 8);
+            let mut seg = Vec::new();
+            conn.connection_segment(&mut seg);
+            match state.filter(|_| settled) {
+                Some(st) => st.segment.get_or_init(|| seg),
+                None => {
+                    fresh = seg;
+                    &fresh
+                }
+            }
+        }
+    };
+    let settled = state.filter(|s| s.segment.get().is_some());
+    export::append(|slot| {
+        let start = export::Slot::PAYLOAD_START;
+        let (lens, total) = (&rec.lens, rec.total);
+        match settled {
+            // A record of this connection earlier in the same frame carries the segment.
+            Some(st) if st.segment_serial.load(Ordering::Relaxed) == slot.serial => {
+                let at = st.segment_offset.load(Ordering::Relaxed);
+                batch::write_record_start(slot.buf, start, &head, Segment::Ref(at), lens, total);
+            }
+            Some(st) => {
+                let seg = Segment::Bytes(segment);
+                let at = batch::write_record_start(slot.buf, start, &head, seg, lens, total);
+                st.segment_serial.store(slot.serial, Ordering::Relaxed);
+                st.segment_offset.store(at, Ordering::Relaxed);
+            }
+            None => {
+                let seg = Segment::Bytes(segment);
+                batch::write_record_start(slot.buf, start, &head, seg, lens, total);
+            }
+        }
+        rec.write_strings(slot.buf);
+    });
 }
 
 /// The request values of the head of the record of `r` (its connection values are left

@@ -146,6 +146,11 @@ pub unsafe fn init(pconf: *mut sys::apr_pool_t) -> Result<(), std::io::Error> {
 
 /// `SetHandler ja4-status`: the counters as text, or JSON with `?json`.
 pub unsafe extern "C" fn handler(r: *mut sys::request_rec) -> c_int {
+    // Every request passes here: most decline on the handler's first byte.
+    // SAFETY: httpd passes the live request; its handler is NULL or a C string.
+    if unsafe { (*r).handler.is_null() || *(*r).handler != b'j' as std::ffi::c_char } {
+        return sys::DECLINED;
+    }
     guard(sys::DECLINED, || {
         // SAFETY: httpd passes the live request.
         let req = unsafe { &mut *r };

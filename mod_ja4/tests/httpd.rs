@@ -505,3 +505,226 @@ fn engine_off_is_inert() {
         .lines()
         .all(|l| l.split('|').nth(1) == Some("-")));
 }
+
+/// The header lists of [`keep_alive_clients_vary_their_headers`]: more distinct lists than a
+/// connection keeps shapes for, some repeated, with cookies, several Cookie headers, languages
+/// and a Referer.
+fn header_lists() -> Vec<Vec<(&'static str, &'static str)>> {
+    let base = [("Host", "shapes.test"), ("User-Agent", "shape-client/1")];
+    let mut lists: Vec<Vec<(&str, &str)>> = Vec::new();
+    for i in 0..12 {
+        let mut l = base.to_vec();
+        match i % 6 {
+            0 => l.push(("Accept", "*/*")),
+            1 => l.extend([
+                ("Accept-Language", "fr-CH, fr;q=0.9"),
+                ("Cookie", "b=2; a=1"),
+            ]),
+            2 => l.extend([
+                ("Cookie", "x=1"),
+                ("Referer", "http://r.test/"),
+                ("cookie", "y=2"),
+            ]),
+            3 => l.extend([("accept", "text/html"), ("Accept-Language", "de")]),
+            4 => l.extend([("Sec-Fetch-Mode", "navigate"), ("Accept-Encoding", "gzip")]),
+            _ => l.extend([("Cookie", "s=3; t=4"), ("Accept-Language", "en-US")]),
+        }
+        // Six more lists with a header of their own: twelve distinct lists in all.
+        if i >= 6 {
+            l.push(if i % 2 == 0 {
+                ("X-Extra", "1")
+            } else {
+                ("X-Other", "2")
+            });
+            l.insert(1, ("X-First", "0"));
+        }
+        lists.push(l);
+    }
+    // Lists seen before, in another order of arrival, and a changed cookie on a known list.
+    lists.extend([
+        lists[1].clone(),
+        lists[0].clone(),
+        lists[7].clone(),
+        lists[1].clone(),
+    ]);
+    let mut changed = lists[1].clone();
+    changed[3].1 = "b=3; a=1";
+    lists.push(changed);
+    lists
+}
+
+/// A keep-alive client that changes its header list from request to request (more lists than
+/// the module keeps per connection, sequential and pipelined): every record and access-log
+/// line carries the JA4H, header names and values of the request it belongs to.
+#[test]
+fn keep_alive_clients_vary_their_headers() {
+    if !need_root() {
+        return;
+    }
+    use ja4_core::fingerprint::{HttpVersion, Ja4hSet};
+    let h = Httpd::start("shapes", &Options::default());
+    let lists = header_lists();
+    let request = |i: usize, l: &[(&str, &str)], last: bool| {
+        let mut r = format!("GET /index.html?i={i} HTTP/1.1\r\n");
+        for (k, v) in l {
+            r.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if last {
+            r.push_str("Connection: close\r\n");
+        }
+        r + "\r\n"
+    };
+    // Python sends them on one connection: the first half one at a time, the rest pipelined.
+    let half = lists.len() / 2;
+    let sequential: Vec<String> = (0..half).map(|i| request(i, &lists[i], false)).collect();
+    let pipelined: String = (half..lists.len())
+        .map(|i| request(i, &lists[i], i + 1 == lists.len()))
+        .collect();
+    let script = r#"
+import json, socket, sys
+seq, pipe, port = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+def response():
+    length = 0
+    while True:
+        line = f.readline()
+        assert line, "connection closed early"
+        if line in (b"\r\n", b"\n"):
+            break
+        k, _, v = line.decode().partition(":")
+        if k.lower() == "content-length":
+            length = int(v)
+    f.read(length)
+for r in seq:
+    s.sendall(r.encode())
+    response()
+s.sendall(pipe.encode())
+for _ in range(pipe.count("GET ")):
+    response()
+"#;
+    run(Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(serde_json::to_string(&sequential).unwrap())
+        .arg(&pipelined)
+        .arg(h.http.to_string()));
+    let records = h.wait_records(lists.len());
+    let log = h.access_log();
+    for (i, l) in lists.iter().enumerate() {
+        let query = format!("i={i}");
+        let rec = records
+            .iter()
+            .find(|r| r["query"] == query.as_str())
+            .unwrap_or_else(|| panic!("no record for request {i}: {records:#?}"));
+        let mut wire = l.clone();
+        if i + 1 == lists.len() {
+            wire.push(("Connection", "close"));
+        }
+        // httpd merges repeated fields of an HTTP/1 request into the first, values joined by
+        // ", " (RFC 9110 5.3): the request as parsed, which JA4H is computed from.
+        let mut sent: Vec<(&str, String)> = Vec::new();
+        for (k, v) in &wire {
+            match sent.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(k)) {
+                Some((_, merged)) => *merged = format!("{merged}, {v}"),
+                None => sent.push((k, v.to_string())),
+            }
+        }
+        let headers = sent.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
+        let want = Ja4hSet::compute(b"GET", HttpVersion::Http11, headers);
+        assert_eq!(rec["ja4h"], want.ja4h.as_str(), "request {i}: {sent:?}");
+        assert_eq!(rec["ja4h_r"], want.ja4h_r.as_str(), "request {i}: {sent:?}");
+        let names: Vec<&str> = sent.iter().map(|(k, _)| *k).collect();
+        assert_eq!(rec["header_names"], serde_json::json!(names), "request {i}");
+        let value = |name: &str| {
+            sent.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(rec["user_agent"].as_str(), value("User-Agent"));
+        assert_eq!(rec["accept"].as_str(), value("Accept"), "request {i}");
+        assert_eq!(
+            rec["accept_language"].as_str(),
+            value("Accept-Language"),
+            "request {i}"
+        );
+        assert_eq!(rec["has_cookie"], value("Cookie").is_some(), "request {i}");
+        assert_eq!(
+            rec["has_referer"],
+            value("Referer").is_some(),
+            "request {i}"
+        );
+        // The access log's %{JA4H}e of the same request.
+        let port = rec["client_port"].as_u64().unwrap();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|x| x.starts_with(&format!("{port}|")))
+            .collect();
+        assert_eq!(lines.len(), lists.len(), "one connection: {log}");
+        assert!(lines
+            .iter()
+            .any(|x| x.split('|').nth(2) == Some(want.ja4h.as_str())));
+    }
+    // One connection carried them all.
+    let ports: std::collections::HashSet<u64> = records
+        .iter()
+        .filter(|r| r["query"].as_str().is_some_and(|q| q.starts_with("i=")))
+        .map(|r| r["client_port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports.len(), 1);
+    h.assert_no_crash();
+}
+
+/// Concurrent HTTP/2 streams of one connection (curl multiplexing): each record still
+/// carries its own request's values.
+#[test]
+fn concurrent_http2_streams_keep_their_records_apart() {
+    if !need_root() {
+        return;
+    }
+    let h = Httpd::start("h2streams", &Options::default());
+    let n = 24;
+    let mut cmd = Command::new("curl");
+    cmd.args(["--parallel", "--parallel-max", "12"]);
+    for i in 0..n {
+        if i > 0 {
+            cmd.arg("--next");
+        }
+        cmd.args(["-sk", "--http2", "-o", "/dev/null", "-H"])
+            .arg(format!("X-Stream-{}: {i}", i % 3))
+            .arg(format!("https://localhost:{}/index.html?s={i}", h.https));
+    }
+    run(&mut cmd);
+    let records = h.wait_records(n);
+    let h2: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["protocol"] == "HTTP/2.0")
+        .collect();
+    assert_eq!(h2.len(), n, "{records:#?}");
+    for r in &h2 {
+        let i: usize = r["query"].as_str().unwrap()[2..].parse().unwrap();
+        let names: Vec<&str> = r["header_names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["user-agent", "accept", &format!("x-stream-{}", i % 3)],
+            "stream {i}"
+        );
+        let raw = r["ja4h_r"].as_str().unwrap();
+        assert!(
+            raw.contains(&format!("_user-agent,accept,x-stream-{}_", i % 3)),
+            "stream {i}: {raw}"
+        );
+    }
+    // All streams shared one connection.
+    let ports: std::collections::HashSet<u64> = h2
+        .iter()
+        .map(|r| r["client_port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports.len(), 1);
+    h.assert_no_crash();
+}

@@ -16,8 +16,8 @@
 //! - the fields of a record that belong to its connection (TLS, JA4/JA3, JA4T/JA4TS/JA4L/JA4S,
 //!   the SYN) form one *connection segment*; a later record of the same connection in the same
 //!   frame names the earlier segment by its payload offset instead of repeating it;
-//! - the strings block of a request is written once, at post_read_request, from the request's
-//!   memory ([`StringsWriter`]), and copied whole into the frame at log time;
+//! - the strings of a request record are written at log time straight from where the request
+//!   and its connection hold them ([`write_record`]): one copy each, no intermediate record;
 //! - header names travel as one string joined by `,` (as JA4H_r joins them; a name holding a
 //!   comma, possible only under `HttpProtocolOptions Unsafe`, reads back as two names);
 //! - the JA4H raw forms may be left empty: the decoder derives them from JA4H, the header names
@@ -444,152 +444,49 @@ impl HeadTemplate {
     }
 }
 
-/// Where a strings block is written: a growable buffer, or (in the module) request-pool memory
-/// sized beforehand.
-pub trait BlockSink {
-    /// Bytes written so far.
-    fn len(&self) -> usize;
-    /// Whether nothing is written yet.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    fn put(&mut self, b: &[u8]);
-    fn push(&mut self, b: u8);
-    /// Overwrites the four bytes written at `at` with `v` (little endian).
-    fn set_u32(&mut self, at: usize, v: u32);
-}
-
-impl BlockSink for Vec<u8> {
-    #[inline(always)]
-    fn len(&self) -> usize {
-        Vec::len(self)
-    }
-    #[inline(always)]
-    fn put(&mut self, b: &[u8]) {
-        self.extend_from_slice(b);
-    }
-    #[inline(always)]
-    fn push(&mut self, b: u8) {
-        Vec::push(self, b);
-    }
-    #[inline(always)]
-    fn set_u32(&mut self, at: usize, v: u32) {
-        if let Some(d) = self.get_mut(at..at + 4) {
-            d.copy_from_slice(&v.to_le_bytes());
-        }
-    }
-}
-
-impl<T: BlockSink + ?Sized> BlockSink for &mut T {
-    #[inline(always)]
-    fn len(&self) -> usize {
-        (**self).len()
-    }
-    #[inline(always)]
-    fn put(&mut self, b: &[u8]) {
-        (**self).put(b);
-    }
-    #[inline(always)]
-    fn push(&mut self, b: u8) {
-        (**self).push(b);
-    }
-    #[inline(always)]
-    fn set_u32(&mut self, at: usize, v: u32) {
-        (**self).set_u32(at, v);
-    }
-}
-
-/// Writes a record's *strings block*: the length of every string (u32 each, in `S_*` order,
-/// zero for strings not written), then their bytes in that order. A string is written at once
-/// ([`put`](Self::put)) or in pieces into [`sink`](Self::sink) between
-/// [`start`](Self::start) and [`end`](Self::end). The module builds its block this way at
-/// post_read_request, straight into the request pool, and copies it whole into the export
-/// frame at log time ([`write_record`]).
-pub struct StringsWriter<W> {
-    w: W,
-    table: usize,
-}
-
-impl<W: BlockSink> StringsWriter<W> {
-    /// Starts a block at the end of `w` with its table, zeroed.
-    #[inline]
-    pub fn new(mut w: W) -> Self {
-        let table = w.len();
-        w.put(&[0; TABLE_LEN]);
-        StringsWriter { w, table }
-    }
-
-    /// Writes string `index` whole (nothing for an empty one); returns where it is in the
-    /// block. Strings must be written in index order (the decoder reads the bytes in it).
-    #[inline(always)]
-    pub fn put(&mut self, index: usize, b: &[u8]) -> std::ops::Range<usize> {
-        let start = self.start();
-        if !b.is_empty() {
-            self.w.put(b);
-            self.set_len(index, b.len());
-        }
-        start - self.table..self.w.len() - self.table
-    }
-
-    /// Where a string written in pieces into [`sink`](Self::sink) starts.
-    #[inline(always)]
-    pub fn start(&self) -> usize {
-        self.w.len()
-    }
-
-    /// The sink, for a string written in pieces.
-    #[inline(always)]
-    pub fn sink(&mut self) -> &mut W {
-        &mut self.w
-    }
-
-    /// Ends string `index`, whose bytes were written since `start`; returns where it is in
-    /// the block.
-    #[inline(always)]
-    pub fn end(&mut self, index: usize, start: usize) -> std::ops::Range<usize> {
-        let end = self.w.len();
-        if end != start {
-            self.set_len(index, end - start);
-        }
-        start - self.table..end - self.table
-    }
-
-    /// Records the length of string `index` (not for an index past the last string).
-    #[inline(always)]
-    fn set_len(&mut self, index: usize, len: usize) {
-        if index < STRINGS {
-            self.w.set_u32(self.table + 4 * index, len as u32);
-        }
-    }
-
-    /// Ends the block and returns the sink.
-    #[inline]
-    pub fn finish(self) -> W {
-        self.w
-    }
-}
-
 /// Appends one record (length-prefixed): `head`, the connection segment as `segment` says,
-/// and a strings block ([`StringsWriter`]). `payload_start` is where the frame's payload
-/// begins in `out`; the return value is the payload offset of the segment, for a
+/// and the strings block of `strings` (in `S_*` order). `payload_start` is where the frame's
+/// payload begins in `out`; the return value is the payload offset of the segment, for a
 /// [`Segment::Ref`] from a later record of the same frame (meaningful unless `segment` was
 /// itself a reference).
 ///
 /// Record body: the head ([`HEAD_LEN`] bytes), the connection segment (tag 0 and its fields,
-/// or tag 1 and a u32 payload offset), the strings block.
-#[inline]
+/// or tag 1 and a u32 payload offset), the strings block: the length of every string (u32
+/// each, in `S_*` order), then the bytes of the strings in that order.
 pub fn write_record(
     out: &mut Vec<u8>,
     payload_start: usize,
     head: &[u8; HEAD_LEN],
     segment: Segment,
-    strings: &[u8],
+    strings: &[&[u8]; STRINGS],
+) -> u32 {
+    let lengths: [u32; STRINGS] = std::array::from_fn(|i| strings[i].len() as u32);
+    let total = strings.iter().map(|s| s.len()).sum();
+    let at = write_record_start(out, payload_start, head, segment, &lengths, total);
+    for s in strings {
+        out.extend_from_slice(s);
+    }
+    at
+}
+
+/// [`write_record`] up to the strings' bytes: the length prefix (counting `strings_len` bytes
+/// of strings), the head, the segment and the strings table of `lengths`. The caller then
+/// appends the strings' bytes in `S_*` order, `strings_len` of them in all. The module does
+/// so at log time with one copy per string, straight from where the request holds them.
+#[inline]
+pub fn write_record_start(
+    out: &mut Vec<u8>,
+    payload_start: usize,
+    head: &[u8; HEAD_LEN],
+    segment: Segment,
+    lengths: &[u32; STRINGS],
+    strings_len: usize,
 ) -> u32 {
     let seg_len = match segment {
         Segment::Bytes(b) => b.len(),
         Segment::Ref(_) => 5,
     };
-    let len = HEAD_LEN + seg_len + strings.len();
+    let len = HEAD_LEN + seg_len + TABLE_LEN + strings_len;
     out.reserve(4 + len);
     out.extend_from_slice(&(len as u32).to_le_bytes());
     out.extend_from_slice(head);
@@ -602,7 +499,11 @@ pub fn write_record(
             out.extend_from_slice(&r);
         }
     }
-    out.extend_from_slice(strings);
+    let mut table = [0u8; TABLE_LEN];
+    for (t, l) in table.chunks_exact_mut(4).zip(lengths) {
+        t.copy_from_slice(&l.to_le_bytes());
+    }
+    out.extend_from_slice(&table);
     at as u32
 }
 
@@ -617,39 +518,32 @@ impl<S: AsRef<[u8]>> Record<S> {
 
     /// [`write_record`] for this record, with its connection segment as `segment` says.
     pub fn encode_with(&self, out: &mut Vec<u8>, payload_start: usize, segment: Segment) -> u32 {
-        let mut block = Vec::new();
-        self.strings_block(&mut block);
-        write_record(out, payload_start, &self.head().bytes(), segment, &block)
+        let mut line = Vec::new();
+        self.write_request_line(&mut line);
+        let strings = self.strings(&line);
+        write_record(out, payload_start, &self.head().bytes(), segment, &strings)
     }
 
-    /// Appends this record's strings block ([`StringsWriter`]) to `out`.
-    pub fn strings_block(&self, out: &mut Vec<u8>) {
-        let mut w = StringsWriter::new(out);
-        w.put(S_VHOST, self.vhost.as_ref());
-        let start = w.start();
-        self.write_request_line(w.sink());
-        w.end(S_REQUEST_LINE, start);
-        w.put(S_HEADER_NAMES, self.header_names.as_ref());
-        for (i, s) in self.header_value_fields().into_iter().enumerate() {
-            w.put(S_PICKED + i, s.as_ref());
+    /// The record's strings in `S_*` order, its request line given.
+    fn strings<'s>(&'s self, line: &'s [u8]) -> [&'s [u8]; STRINGS] {
+        let mut s: [&[u8]; STRINGS] = [b""; STRINGS];
+        s[S_VHOST] = self.vhost.as_ref();
+        s[S_REQUEST_LINE] = line;
+        s[S_HEADER_NAMES] = self.header_names.as_ref();
+        for (i, v) in self.header_value_fields().into_iter().enumerate() {
+            s[S_PICKED + i] = v.as_ref();
         }
-        for (i, s) in [
-            &self.cookie,
-            &self.ja4h_r,
-            &self.ja4h_o,
-            &self.ja4h_ro,
-            &self.ja4h,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            w.put(S_COOKIE + i, s.as_ref());
-        }
+        s[S_COOKIE] = self.cookie.as_ref();
+        s[S_JA4H_R] = self.ja4h_r.as_ref();
+        s[S_JA4H_O] = self.ja4h_o.as_ref();
+        s[S_JA4H_RO] = self.ja4h_ro.as_ref();
+        s[S_JA4H] = self.ja4h.as_ref();
+        s
     }
 
     /// The request line made of the method, path, query and protocol (what
     /// [`split_request_line`] splits back). Nothing when they are all empty (an orphan record).
-    fn write_request_line(&self, w: &mut impl BlockSink) {
+    fn write_request_line(&self, w: &mut Vec<u8>) {
         let (method, path, query, protocol) = (
             self.method.as_ref(),
             self.path.as_ref(),
@@ -659,15 +553,15 @@ impl<S: AsRef<[u8]>> Record<S> {
         if method.is_empty() && path.is_empty() && query.is_empty() && protocol.is_empty() {
             return;
         }
-        w.put(method);
+        w.extend_from_slice(method);
         w.push(b' ');
-        w.put(path);
+        w.extend_from_slice(path);
         if !query.is_empty() {
             w.push(b'?');
-            w.put(query);
+            w.extend_from_slice(query);
         }
         w.push(b' ');
-        w.put(protocol);
+        w.extend_from_slice(protocol);
     }
 
     /// The record's fixed-size values.
@@ -1748,57 +1642,42 @@ mod tests {
     }
 
     #[test]
-    fn strings_written_in_pieces_equal_the_record_encoding() {
-        // The module's way: only the strings present, header names in pieces, then the
-        // record around the block.
+    fn strings_given_whole_equal_the_record_encoding() {
+        // The module's way: the strings as the request holds them, the request line as sent.
         let rec = sample();
-        // A block may start anywhere in its buffer.
-        let mut w = StringsWriter::new(vec![0xEE; 3]);
-        w.put(S_VHOST, rec.vhost);
-        w.put(S_REQUEST_LINE, b"GET /a\"b?x=1 HTTP/2.0");
-        let start = w.start();
-        for (i, name) in rec.header_name_list().enumerate() {
-            if i > 0 {
-                w.sink().push(b',');
-            }
-            w.sink().put(name);
-        }
-        let names = w.end(S_HEADER_NAMES, start);
-        w.put(S_PICKED, rec.user_agent);
-        w.put(S_COOKIE, rec.cookie);
-        let ja4h = w.put(S_JA4H, rec.ja4h);
-        let block = w.finish();
-        assert_eq!(&block[3..][names], rec.header_names);
-        assert_eq!(&block[3..][ja4h], rec.ja4h);
-        let mut plain = Vec::new();
-        rec.strings_block(&mut plain);
-        assert_eq!(&block[3..], plain);
+        let mut line = Vec::new();
+        rec.write_request_line(&mut line);
+        assert_eq!(line, b"GET /a\"b?x=1 HTTP/2.0");
+        let mut strings: [&[u8]; STRINGS] = [b""; STRINGS];
+        strings[S_VHOST] = rec.vhost;
+        strings[S_REQUEST_LINE] = &line;
+        strings[S_HEADER_NAMES] = rec.header_names;
+        strings[S_PICKED] = rec.user_agent;
+        strings[S_COOKIE] = rec.cookie;
+        strings[S_JA4H] = rec.ja4h;
         let mut seg = Vec::new();
         rec.connection_segment(&mut seg);
-        let mut out = Vec::new();
-        write_record(
+        let mut out = vec![0xEE; 3];
+        let at = write_record(
             &mut out,
-            0,
+            3,
             &rec.head().bytes(),
             Segment::Bytes(&seg),
-            &block[3..],
+            &strings,
         );
+        assert_eq!(at as usize, 4 + HEAD_LEN);
         let mut want = Vec::new();
         rec.encode(&mut want);
-        assert_eq!(out, want);
-        // Strings not written are empty.
-        let mut w = StringsWriter::new(Vec::new());
-        w.put(S_VHOST, b"vhost");
-        w.put(S_COOKIE, b"c=1");
-        w.put(S_JA4H_R, b"");
-        let short = w.finish();
-        assert_eq!(short.len(), TABLE_LEN + 8);
+        assert_eq!(out[3..], want);
+        // The strings block: a length per string (zero for the empty ones), then the bytes.
+        let block = &out[3 + 4 + HEAD_LEN + seg.len()..];
         let lens: Vec<u32> = (0..STRINGS)
-            .map(|i| u32::from_le_bytes(short[4 * i..4 * i + 4].try_into().unwrap()))
+            .map(|i| u32::from_le_bytes(block[4 * i..4 * i + 4].try_into().unwrap()))
             .collect();
-        let mut want = vec![0; STRINGS];
-        (want[S_VHOST], want[S_COOKIE]) = (5, 3);
+        let want: Vec<u32> = strings.iter().map(|s| s.len() as u32).collect();
         assert_eq!(lens, want);
+        assert_eq!(block.len(), TABLE_LEN + want.iter().sum::<u32>() as usize);
+        assert!(block.ends_with(rec.ja4h));
     }
 
     #[test]

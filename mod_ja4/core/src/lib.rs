@@ -10,6 +10,7 @@
 //! - [`fingerprint`]: JA4, JA3, JA4S, JA4H, JA4T/JA4TS, JA4L string formats.
 //! - [`directives`]: the module's `JA4*` directives, typed and validated.
 //! - [`batch`]: the export record and the versioned batch wire format (module → sidecar).
+//! - [`shape`]: a request header table's names and what follows from them, kept per connection.
 //! - [`shared`]: the capture thread's connection table in shared memory (seqlock per entry).
 //! - [`flow`]: per-connection state keyed by the 4-tuple, bounded, with eviction counters; it
 //!   turns packets into [`flow::ConnectionRecord`]s.
@@ -29,6 +30,7 @@ pub mod flow;
 pub mod hash;
 pub mod http;
 pub mod reassembly;
+pub mod shape;
 pub mod shared;
 pub mod tcp;
 pub mod tls;

@@ -20,6 +20,18 @@ pub enum HttpVersion {
 }
 
 impl HttpVersion {
+    /// [`HttpVersion::code`] as two bytes.
+    #[inline]
+    pub fn code2(self) -> &'static [u8; 2] {
+        match self {
+            HttpVersion::Http09 => b"09",
+            HttpVersion::Http10 => b"10",
+            HttpVersion::Http11 => b"11",
+            HttpVersion::Http2 => b"20",
+            HttpVersion::Http3 => b"30",
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             HttpVersion::Http09 => "09",
@@ -77,70 +89,158 @@ impl Ja4hSet {
     }
 }
 
-/// The JA4H of a connection's last request and the inputs it came from: a keep-alive client
-/// repeating its method, version, header names, cookies and language gets the same JA4H again
-/// without hashing or formatting anything.
+/// What JA4H takes from a request's header names alone, given as export records carry them
+/// (wire order, joined by `,`, Cookie and Referer included): cookie and referer presence, the
+/// number of listed names and part b. A connection's requests mostly repeat their names, so
+/// the module works this out once per distinct list (`shape`) instead of once per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamesPart {
+    pub cookie: bool,
+    pub referer: bool,
+    /// Listed names (all but Cookie, Referer and pseudo-headers), at most 99.
+    pub count: u8,
+    /// Part b: the hash of the listed names.
+    pub hash: [u8; 12],
+    /// A JA4H with what the names give filled in, for [`assemble`].
+    template: [u8; JA4H_LEN],
+}
+
+impl NamesPart {
+    /// The names part of the request whose header names are `joined`.
+    pub fn of(joined: &[u8]) -> Self {
+        let (mut cookie, mut referer, mut count) = (false, false, 0usize);
+        let mut listed = Vec::with_capacity(joined.len());
+        for name in joined.split(|b| *b == b',').filter(|_| !joined.is_empty()) {
+            if name.first() == Some(&b':') {
+                continue;
+            }
+            if name.eq_ignore_ascii_case(b"cookie") {
+                cookie = true;
+            } else if name.eq_ignore_ascii_case(b"referer") {
+                referer = true;
+            } else {
+                if count > 0 {
+                    listed.push(b',');
+                }
+                listed.extend_from_slice(name);
+                count += 1;
+            }
+        }
+        let hash = hash12(&listed);
+        let mut template = [b'_'; JA4H_LEN];
+        template[..12].copy_from_slice(&part_a(
+            b"",
+            HttpVersion::Http11,
+            cookie,
+            referer,
+            count,
+            None,
+        ));
+        template[13..25].copy_from_slice(&hash);
+        template[26..].copy_from_slice(&NO_COOKIES);
+        NamesPart {
+            cookie,
+            referer,
+            count: count.min(99) as u8,
+            hash,
+            template,
+        }
+    }
+}
+
+/// Parts c and d of a JA4H joined by `_`: the hashes of the sorted cookie names and of the
+/// sorted `name=value` pairs of a Cookie value (several Cookie headers joined by `; `).
+pub fn cookie_part(cookie: &[u8]) -> [u8; 25] {
+    let mut pairs: Vec<_> = cookie_pairs(cookie).collect();
+    pairs.sort_unstable();
+    let (c, d) = cookie_lists(&pairs);
+    let mut out = [b'_'; 25];
+    out[..12].copy_from_slice(&hash12(&c));
+    out[13..].copy_from_slice(&hash12(&d));
+    out
+}
+
+/// [`cookie_part`] of a request without cookies.
+pub const NO_COOKIES: [u8; 25] = *b"000000000000_000000000000";
+
+/// A connection's last Cookie value and its [`cookie_part`]: browsers send the same cookies
+/// with request after request.
 #[derive(Debug, Default)]
-pub struct Ja4hMemo {
-    method: Vec<u8>,
-    version: Option<HttpVersion>,
-    names: Vec<u8>,
-    cookie: Vec<u8>,
-    language: Option<Vec<u8>>,
-    ja4h: String,
+pub struct CookieMemo {
+    value: Vec<u8>,
+    part: Option<[u8; 25]>,
     computed: u64,
 }
 
-impl Ja4hMemo {
-    /// JA4H of a request in the form of [`Ja4hSet::from_joined`]: the remembered one when every
-    /// input equals the last request's, else computed and remembered.
+impl CookieMemo {
+    /// The [`cookie_part`] of `cookie`, remembered from the last call when the value is the same.
     #[inline]
-    pub fn ja4h(
-        &mut self,
-        method: &[u8],
-        version: HttpVersion,
-        names: &[u8],
-        cookie: &[u8],
-        language: Option<&[u8]>,
-    ) -> &str {
-        let same = self.version == Some(version)
-            && self.method == method
-            && self.names == names
-            && self.cookie == cookie
-            && self.language.as_deref() == language;
-        if !same {
-            self.remember(method, version, names, cookie, language);
+    pub fn part(&mut self, cookie: &[u8]) -> [u8; 25] {
+        match self.part {
+            Some(p) if self.value == cookie => p,
+            _ => {
+                let p = cookie_part(cookie);
+                self.value.clear();
+                self.value.extend_from_slice(cookie);
+                self.part = Some(p);
+                self.computed += 1;
+                p
+            }
         }
-        &self.ja4h
-    }
-
-    #[cold]
-    fn remember(
-        &mut self,
-        method: &[u8],
-        version: HttpVersion,
-        names: &[u8],
-        cookie: &[u8],
-        language: Option<&[u8]>,
-    ) {
-        self.ja4h = Ja4hSet::from_joined(method, version, names, cookie, language).ja4h;
-        self.computed += 1;
-        self.version = Some(version);
-        for (dst, src) in [
-            (&mut self.method, method),
-            (&mut self.names, names),
-            (&mut self.cookie, cookie),
-        ] {
-            dst.clear();
-            dst.extend_from_slice(src);
-        }
-        self.language = language.map(<[u8]>::to_vec);
     }
 
     /// How many times it had to compute (the other calls reused the last result).
     pub fn computed(&self) -> u64 {
         self.computed
     }
+}
+
+/// Length of a JA4H.
+pub const JA4H_LEN: usize = 51;
+
+/// A JA4H from its parts: the request's method, version and first Accept-Language value, what
+/// its names give ([`NamesPart`]) and its cookies ([`cookie_part`]; unused when the names have
+/// no Cookie). Equal to
+/// [`Ja4hSet::from_joined`]'s `ja4h` for the same request, without hashing anything.
+#[inline]
+pub fn assemble(
+    method: &[u8],
+    version: HttpVersion,
+    names: &NamesPart,
+    language: Option<&[u8]>,
+    cookies: &[u8; 25],
+) -> [u8; JA4H_LEN] {
+    let mut out = names.template;
+    out[..2].copy_from_slice(&method_code(method));
+    out[2..4].copy_from_slice(version.code2());
+    if let Some(l) = language {
+        out[8..12].copy_from_slice(&language_code(Some(l)));
+    }
+    if names.cookie {
+        out[26..].copy_from_slice(cookies);
+    }
+    out
+}
+
+/// Part a: method, version, cookie and referer flags, listed-name count, language.
+fn part_a(
+    method: &[u8],
+    version: HttpVersion,
+    cookie: bool,
+    referer: bool,
+    count: usize,
+    language: Option<&[u8]>,
+) -> [u8; 12] {
+    let n = count.min(99);
+    let mut a = [0u8; 12];
+    a[..2].copy_from_slice(&method_code(method));
+    a[2..4].copy_from_slice(version.code().as_bytes());
+    a[4] = if cookie { b'c' } else { b'n' };
+    a[5] = if referer { b'r' } else { b'n' };
+    a[6] = b'0' + (n / 10) as u8;
+    a[7] = b'0' + (n % 10) as u8;
+    a[8..].copy_from_slice(&language_code(language));
+    a
 }
 
 /// What JA4H needs of a request, gathered in one pass over its headers.
@@ -185,15 +285,7 @@ impl<'h> Scan<'h> {
             count += 1;
         }
 
-        let n = count.min(99);
-        let mut a = [0u8; 12];
-        a[..2].copy_from_slice(&method_code(method));
-        a[2..4].copy_from_slice(version.code().as_bytes());
-        a[4] = if has_cookie { b'c' } else { b'n' };
-        a[5] = if has_referer { b'r' } else { b'n' };
-        a[6] = b'0' + (n / 10) as u8;
-        a[7] = b'0' + (n % 10) as u8;
-        a[8..].copy_from_slice(&language_code(language));
+        let a = part_a(method, version, has_cookie, has_referer, count, language);
         Scan { a, names, cookies }
     }
 
@@ -216,6 +308,26 @@ fn cookie_pairs(value: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         })
 }
 
+/// The cookie names (list c) and `name=value` pairs (list d) of `pairs`, in their order,
+/// joined by `,`.
+fn cookie_lists(pairs: &[(&[u8], Option<&[u8]>)]) -> (Vec<u8>, Vec<u8>) {
+    let mut c = Vec::with_capacity(64);
+    let mut d = Vec::with_capacity(128);
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            c.push(b',');
+            d.push(b',');
+        }
+        c.extend_from_slice(name);
+        d.extend_from_slice(name);
+        if let Some(v) = value {
+            d.push(b'=');
+            d.extend_from_slice(v);
+        }
+    }
+    (c, d)
+}
+
 /// The four forms from part a, the hash of the names (part b), the names and the cookies.
 fn with_cookies(
     a: [u8; 12],
@@ -225,20 +337,7 @@ fn with_cookies(
 ) -> Ja4hSet {
     // Builds (hashed, raw) for one cookie order without the formatting machinery.
     let render = |pairs: &[(&[u8], Option<&[u8]>)]| {
-        let mut c = Vec::with_capacity(64);
-        let mut d = Vec::with_capacity(128);
-        for (i, (name, value)) in pairs.iter().enumerate() {
-            if i > 0 {
-                c.push(b',');
-                d.push(b',');
-            }
-            c.extend_from_slice(name);
-            d.extend_from_slice(name);
-            if let Some(v) = value {
-                d.push(b'=');
-                d.extend_from_slice(v);
-            }
-        }
+        let (c, d) = cookie_lists(pairs);
         let mut hashed = Vec::with_capacity(51);
         for part in [&a[..], b"_", &b_hash, b"_", &hash12(&c), b"_", &hash12(&d)] {
             hashed.extend_from_slice(part);
@@ -314,6 +413,7 @@ fn trim(s: &[u8]) -> &[u8] {
 
 /// First two characters of the method, lower-cased (`GET` → `ge`), `0`-padded; anything that is
 /// not an ASCII letter or digit becomes `0` so the fingerprint stays a clean token.
+#[inline]
 pub fn method_code(method: &[u8]) -> [u8; 2] {
     let code = |i: usize| match method.get(i) {
         Some(b) if b.is_ascii_alphanumeric() => b.to_ascii_lowercase(),
@@ -379,50 +479,88 @@ mod tests {
     }
 
     #[test]
-    fn memo_reuses_only_for_identical_inputs() {
-        let mut memo = Ja4hMemo::default();
+    fn parts_assemble_to_the_computed_ja4h() {
+        use HttpVersion::*;
+        let names = [
+            "Host",
+            "User-Agent",
+            "Accept",
+            "Cookie",
+            "cookie",
+            "Referer",
+            "REFERER",
+            "Accept-Language",
+            "accept-language",
+            ":path",
+            "X-A",
+            "Sec-Fetch-Mode",
+            "",
+        ];
+        let cookies = ["", "a=1", "b=2; a=1", "z; y=; x=1", " c = 3 ;; d=4", ";"];
+        let languages = ["en-US,en;q=0.9", "de", "*", "", "x_y"];
+        let methods = ["GET", "post", "M-SEARCH", "x", ""];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut memo = CookieMemo::default();
+        for _ in 0..3000 {
+            let k = next(12);
+            let list: Vec<&str> = (0..k).map(|_| names[next(names.len())]).collect();
+            let joined = list.join(",");
+            let cookie = cookies[next(cookies.len())];
+            let language = languages[next(languages.len())];
+            let language = (next(4) > 0).then_some(language.as_bytes());
+            let method = methods[next(methods.len())].as_bytes();
+            let version = [Http09, Http10, Http11, Http2, Http3][next(5)];
+            let want = Ja4hSet::from_joined(
+                method,
+                version,
+                joined.as_bytes(),
+                cookie.as_bytes(),
+                language,
+            );
+            let part = NamesPart::of(joined.as_bytes());
+            let cookies = if part.cookie {
+                memo.part(cookie.as_bytes())
+            } else {
+                NO_COOKIES
+            };
+            let language = language.filter(|_| {
+                list.iter()
+                    .any(|n| n.eq_ignore_ascii_case("accept-language"))
+            });
+            let got = assemble(method, version, &part, language, &cookies);
+            assert_eq!(
+                std::str::from_utf8(&got),
+                Ok(&want.ja4h[..]),
+                "{list:?} {cookie:?}"
+            );
+        }
+        assert!(memo.computed() < 3000, "{}", memo.computed());
+        assert_eq!(cookie_part(b""), NO_COOKIES);
+        assert_eq!(cookie_part(b" ; "), NO_COOKIES);
+    }
+
+    #[test]
+    fn cookie_memo_reuses_only_the_same_value() {
+        let mut memo = CookieMemo::default();
         let mut computed = 0;
-        for (method, hs, reused) in [
-            ("GET", &[("Host", "a"), ("Cookie", "x=1; y=2")][..], false),
-            ("GET", &[("Host", "a"), ("Cookie", "x=1; y=2")], true),
-            ("GET", &[("Host", "a"), ("Cookie", "x=1; y=3")], false),
-            ("POST", &[("Host", "a"), ("Cookie", "x=1; y=3")], false),
-            (
-                "POST",
-                &[("Host", "a"), ("Cookie", "x=1; y=3"), ("Referer", "r")],
-                false,
-            ),
-            (
-                "POST",
-                &[("Host", "a"), ("Cookie", "x=1; y=3"), ("Referer", "r")],
-                true,
-            ),
-            (
-                "POST",
-                &[("Host", "a"), ("Cookie", "x=1y=3"), ("Referer", "r")],
-                false,
-            ),
-            ("POST", &[("Host", "a"), ("Accept-Language", "de")], false),
-            ("POST", &[("Host", "a"), ("Accept-Language", "fr")], false),
-            ("POST", &[], false),
+        for (cookie, reused) in [
+            ("x=1; y=2", false),
+            ("x=1; y=2", true),
+            ("x=1; y=3", false),
+            ("x=1y=3", false),
+            ("", false),
+            ("", true),
+            ("x=1y=3", false),
         ] {
-            let names: Vec<&str> = hs.iter().map(|(k, _)| *k).collect();
-            let value = |name: &str| hs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-            let got = memo
-                .ja4h(
-                    method.as_bytes(),
-                    HttpVersion::Http11,
-                    names.join(",").as_bytes(),
-                    value("Cookie").unwrap_or("").as_bytes(),
-                    value("Accept-Language").map(str::as_bytes),
-                )
-                .to_owned();
-            let want = Ja4hSet::compute(method.as_bytes(), HttpVersion::Http11, h(hs));
-            assert_eq!(got, want.ja4h, "{method} {hs:?}");
-            if !reused {
-                computed += 1;
-            }
-            assert_eq!(memo.computed(), computed, "{method} {hs:?}");
+            assert_eq!(memo.part(cookie.as_bytes()), cookie_part(cookie.as_bytes()));
+            computed += u64::from(!reused);
+            assert_eq!(memo.computed(), computed, "{cookie}");
         }
     }
 

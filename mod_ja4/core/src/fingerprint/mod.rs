@@ -12,7 +12,7 @@ pub mod ja4s;
 pub mod ja4t;
 
 pub use ja4::{ja4, Ja3, Ja4, Ja4Set};
-pub use ja4h::{HttpVersion, Ja4hMemo, Ja4hSet};
+pub use ja4h::{HttpVersion, Ja4hSet};
 pub use ja4l::Ja4l;
 pub use ja4s::Ja4sSet;
 pub use ja4t::ja4t;

@@ -1,0 +1,341 @@
+//! The shape of a request's header table: its names in table order, what each one is to the
+//! export record (a picked value, the Cookie, nothing) and what the record and JA4H take from
+//! the names alone (the joined list, part b, the cookie and referer flags).
+//!
+//! A keep-alive client sends one shape again and again, a browser a handful (navigation,
+//! script, image, fetch). The module keeps a connection's shapes in a [`ShapeCache`]; a request
+//! whose table matches a kept shape name for name only reads the values the record needs,
+//! and its names are measured, classified, joined and hashed once per shape instead of once
+//! per request.
+//!
+//! Owns: [`HeaderShape`] (built from the names, pure) and [`ShapeCache`] (a connection's
+//! shapes, shared by its HTTP/2 streams, never more than [`SHAPES`]).
+//! Never: looks at header values (they differ between requests of one shape), forgets or
+//! moves a kept shape while its connection lives (records point into it).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use crate::batch::{header_role, HeaderRole, PICKED_HEADERS};
+use crate::fingerprint::ja4h::NamesPart;
+
+/// What a table entry's value is to the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Nothing (its name is listed, or it is a pseudo-header or has no name).
+    None,
+    /// A Cookie value (every Cookie header's, joined by `; `).
+    Cookie,
+    /// The first value of [`PICKED_HEADERS`]`[i]`.
+    Picked(u8),
+}
+
+/// The names of one request header table and what follows from them (see the module docs).
+#[derive(Debug)]
+pub struct HeaderShape {
+    /// Every entry's name as the table holds it; None for an entry without one (a NULL key).
+    names: Box<[Option<Box<[u8]>>]>,
+    roles: Box<[Role]>,
+    /// The entries whose value the record takes: (entry index, role), in table order.
+    valued: Box<[(usize, Role)]>,
+    lowercase: bool,
+    joined: Box<[u8]>,
+    ja4h: NamesPart,
+    /// Which [`PICKED_HEADERS`] the shape has a value for (bit i).
+    picked: u16,
+}
+
+impl HeaderShape {
+    /// The shape of a table whose entries have `names` (None for an entry without one), in
+    /// table order. `lowercase`: the request came as HTTP/2 or HTTP/3, whose names are
+    /// lowercase on the wire, and mod_http2 appended a `Host` header made from `:authority`
+    /// (canonical rule 7): the joined list puts the names back in wire form, that `Host`
+    /// left out.
+    pub fn new<'a>(names: impl IntoIterator<Item = Option<&'a [u8]>>, lowercase: bool) -> Self {
+        let names: Vec<Option<Box<[u8]>>> = names.into_iter().map(|n| n.map(Box::from)).collect();
+        let mut roles = Vec::with_capacity(names.len());
+        let mut picked = 0u16;
+        // The last named, non-pseudo entry, if it is a Host to leave out.
+        let mut trailing_host = None;
+        for (i, name) in names.iter().enumerate() {
+            let Some(name) = name.as_deref() else {
+                roles.push(Role::None);
+                continue;
+            };
+            let listed = name.first() != Some(&b':');
+            roles.push(match header_role(name) {
+                _ if !listed => Role::None,
+                HeaderRole::Cookie => Role::Cookie,
+                // The first occurrence counts (as JA4H takes the first Accept-Language).
+                HeaderRole::Picked(p) if picked & (1 << p) == 0 => {
+                    picked |= 1 << p;
+                    Role::Picked(p as u8)
+                }
+                _ => Role::None,
+            });
+            if listed {
+                trailing_host = (lowercase && name.eq_ignore_ascii_case(b"host")).then_some(i);
+            }
+        }
+        let mut joined = Vec::new();
+        let mut first = true;
+        for (i, name) in names.iter().enumerate() {
+            let Some(name) = name.as_deref() else {
+                continue;
+            };
+            if name.first() == Some(&b':') || Some(i) == trailing_host {
+                continue;
+            }
+            if !first {
+                joined.push(b',');
+            }
+            first = false;
+            if lowercase {
+                joined.extend(name.iter().map(u8::to_ascii_lowercase));
+            } else {
+                joined.extend_from_slice(name);
+            }
+        }
+        let ja4h = NamesPart::of(&joined);
+        let valued = (roles.iter().enumerate())
+            .filter(|(_, r)| **r != Role::None)
+            .map(|(i, r)| (i, *r))
+            .collect();
+        HeaderShape {
+            names: names.into(),
+            roles: roles.into(),
+            valued,
+            lowercase,
+            joined: joined.into(),
+            ja4h,
+            picked,
+        }
+    }
+
+    /// Table entries.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Whether the names were taken as HTTP/2 or HTTP/3 ones (see [`HeaderShape::new`]).
+    pub fn lowercase(&self) -> bool {
+        self.lowercase
+    }
+
+    /// Entry by entry, its name (None for an entry without one).
+    #[inline]
+    pub fn names(&self) -> &[Option<Box<[u8]>>] {
+        &self.names
+    }
+
+    /// Entry by entry, its role.
+    #[inline]
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// The entries whose value the record takes (roles other than [`Role::None`]): (entry
+    /// index, role), in table order.
+    #[inline]
+    pub fn valued(&self) -> &[(usize, Role)] {
+        &self.valued
+    }
+
+    /// The header names in wire order joined by `,`, as the record carries them.
+    pub fn joined(&self) -> &[u8] {
+        &self.joined
+    }
+
+    /// What JA4H takes from the names.
+    pub fn ja4h(&self) -> &NamesPart {
+        &self.ja4h
+    }
+
+    /// Whether an entry has the value of [`PICKED_HEADERS`]`[i]`.
+    pub fn has_picked(&self, i: usize) -> bool {
+        self.picked & (1 << i) != 0
+    }
+}
+
+/// How many shapes a connection keeps; a client sending more distinct header lists than this
+/// on one connection gets the others measured request by request.
+pub const SHAPES: usize = 8;
+
+/// A connection's header shapes: found by a caller-supplied match, the last one found tried
+/// first; kept until the cache is dropped. Safe to share between threads (HTTP/2 streams).
+#[derive(Debug, Default)]
+pub struct ShapeCache {
+    slots: [OnceLock<HeaderShape>; SHAPES],
+    last: AtomicUsize,
+}
+
+impl ShapeCache {
+    /// The kept shape `matches` accepts, if any.
+    #[inline]
+    pub fn find(&self, mut matches: impl FnMut(&HeaderShape) -> bool) -> Option<&HeaderShape> {
+        let last = self.last.load(Ordering::Relaxed) % SHAPES;
+        if let Some(s) = self.slots[last].get().filter(|s| matches(s)) {
+            return Some(s);
+        }
+        for (i, slot) in self.slots.iter().enumerate() {
+            let Some(s) = slot.get() else {
+                break;
+            };
+            if i != last && matches(s) {
+                self.last.store(i, Ordering::Relaxed);
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Keeps `shape` and returns it kept; gives it back when every slot is taken.
+    pub fn keep(&self, shape: HeaderShape) -> Result<&HeaderShape, Box<HeaderShape>> {
+        let mut shape = shape;
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.get().is_some() {
+                continue;
+            }
+            // Another stream may fill the slot first: then try the next one.
+            match slot.set(shape) {
+                Ok(()) => {
+                    self.last.store(i, Ordering::Relaxed);
+                    return Ok(slot.get().expect("a slot just set has a value"));
+                }
+                Err(back) => shape = back,
+            }
+        }
+        Err(Box::new(shape))
+    }
+
+    /// Shapes kept.
+    pub fn len(&self) -> usize {
+        self.slots.iter().take_while(|s| s.get().is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Number of [`PICKED_HEADERS`] (a shape's picked set fits a `u16`).
+const _: () = assert!(PICKED_HEADERS.len() <= 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::PICKED_ACCEPT_LANGUAGE;
+    use crate::fingerprint::{HttpVersion, Ja4hSet};
+
+    fn shape(names: &[&str], lowercase: bool) -> HeaderShape {
+        HeaderShape::new(names.iter().map(|n| Some(n.as_bytes())), lowercase)
+    }
+
+    #[test]
+    fn roles_joined_names_and_ja4h_part() {
+        let s = shape(
+            &[
+                "Host",
+                "User-Agent",
+                "Accept-Language",
+                "Cookie",
+                "accept-language",
+                "Referer",
+                "cookie",
+                "X-Other",
+            ],
+            false,
+        );
+        let roles = s.roles().to_vec();
+
+        let ua = PICKED_HEADERS
+            .iter()
+            .position(|p| p.eq_ignore_ascii_case(b"user-agent"))
+            .unwrap() as u8;
+        let lang = PICKED_ACCEPT_LANGUAGE as u8;
+        assert_eq!(
+            roles,
+            [
+                Role::None,
+                Role::Picked(ua),
+                Role::Picked(lang),
+                Role::Cookie,
+                Role::None,
+                Role::None,
+                Role::Cookie,
+                Role::None,
+            ]
+        );
+        let valued: Vec<(usize, Role)> = s.valued().to_vec();
+        assert_eq!(
+            valued,
+            [
+                (1, Role::Picked(ua)),
+                (2, Role::Picked(lang)),
+                (3, Role::Cookie),
+                (6, Role::Cookie)
+            ]
+        );
+        assert_eq!(
+            s.joined(),
+            b"Host,User-Agent,Accept-Language,Cookie,accept-language,Referer,cookie,X-Other"
+        );
+        assert!(s.has_picked(ua as usize) && s.has_picked(PICKED_ACCEPT_LANGUAGE));
+        let want = Ja4hSet::from_joined(b"GET", HttpVersion::Http11, s.joined(), b"", None);
+        let part = s.ja4h();
+        assert!(part.cookie && part.referer);
+        assert_eq!(part.count, 5);
+        assert_eq!(&part.hash[..], &want.ja4h.as_bytes()[13..25]);
+    }
+
+    #[test]
+    fn http2_names_in_wire_form_without_the_trailing_host() {
+        let s = shape(&[":method", "User-Agent", "Accept", "Host"], true);
+        assert_eq!(s.joined(), b"user-agent,accept");
+        // A Host the client sent (not last) stays.
+        let s = shape(&["Host", "Accept"], true);
+        assert_eq!(s.joined(), b"host,accept");
+        // HTTP/1: Host stays wherever it is, case kept.
+        let s = shape(&["Accept", "Host"], false);
+        assert_eq!(s.joined(), b"Accept,Host");
+        // Pseudo-headers and entries without a name are skipped, an empty name is listed.
+        let s = HeaderShape::new(
+            [Some(&b":path"[..]), None, Some(b""), Some(b"A"), Some(b"")],
+            false,
+        );
+        assert_eq!(s.joined(), b",A,");
+        assert_eq!(s.len(), 5);
+        let names: Vec<Option<&[u8]>> = s.names().iter().map(|n| n.as_deref()).collect();
+        assert_eq!(
+            names,
+            [Some(&b":path"[..]), None, Some(b""), Some(b"A"), Some(b"")]
+        );
+        assert_eq!(shape(&[], false).joined(), b"");
+    }
+
+    #[test]
+    fn cache_finds_the_matching_shape_and_is_bounded() {
+        let cache = ShapeCache::default();
+        let list = |i: usize| vec![format!("X-{i}"), "Host".to_string()];
+        let names = |i: usize| list(i).join(",");
+        for i in 0..SHAPES {
+            let l = list(i);
+            let s = HeaderShape::new(l.iter().map(|n| Some(n.as_bytes())), false);
+            let kept = cache.keep(s).map(|s| s.joined().to_vec()).ok();
+            assert_eq!(kept, Some(names(i).into_bytes()));
+        }
+        let extra = shape(&["Y"], false);
+        assert!(cache.keep(extra).is_err(), "the cache is bounded");
+        assert_eq!(cache.len(), SHAPES);
+        for i in (0..SHAPES).rev().chain(0..SHAPES) {
+            let want = names(i);
+            let found = cache.find(|s| s.joined() == want.as_bytes());
+            assert_eq!(found.map(|s| s.joined()), Some(want.as_bytes()));
+        }
+        assert!(cache.find(|s| s.joined() == b"Y").is_none());
+    }
+}
