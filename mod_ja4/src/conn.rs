@@ -133,8 +133,9 @@ impl RecordSlot {
 pub struct ConnVars {
     /// (variable, request header, value) of every non-empty value.
     pub values: Vec<(&'static CStr, &'static CStr, CString)>,
-    /// The variables as an APR table in the connection's pool, copied whole into a request's
-    /// still empty environment: cheaper than adding them one by one. NULL for fewer than
+    /// The variables as an APR table in the connection's pool, whose entries go into a
+    /// request's environment as one block (see `request::append_env`): cheaper than adding
+    /// them one by one. NULL for fewer than
     /// [`ENV_TABLE_MIN`] values.
     pub env: EnvTable,
 }
@@ -162,8 +163,8 @@ impl Default for EnvTable {
     }
 }
 
-// SAFETY: the table is filled once, before it is shared, and only read afterwards (copied by
-// apr_table_copy); it lives in the primary connection's pool, which outlives the requests
+// SAFETY: the table is filled once, before it is shared, and only read afterwards (its
+// entries are copied into requests' environments); it lives in the primary connection's pool, which outlives the requests
 // that read it, and its values point into the `ConnVars` that owns it.
 unsafe impl Send for EnvTable {}
 // SAFETY: as above.

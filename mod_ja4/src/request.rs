@@ -1,14 +1,16 @@
-//! Per-request work: at post_read_request, the record's strings block written once into the
-//! request pool ([`scan`]: JA4H, the request line, header names and picked values), the
-//! environment variables and `X-JA4*` headers; at log_transaction, the record (head, connection
-//! segment, strings block) appended to the exporter's frame.
+//! Per-request work: at post_read_request, the request's record ([`scan`]: where its strings
+//! are, JA4H), the environment variables and `X-JA4*` headers; at log_transaction, the record
+//! (head, connection segment, strings) appended to the exporter's frame, each string copied
+//! once, straight from the request.
 //!
 //! Never: repeats per request what a connection already knows: the JA4/JA3/JA4T/TLS values are
-//! turned into C strings once per connection ([`ConnVars`], copied into a fresh environment as
-//! one table), the JA4H of a keep-alive client repeating its headers is reused
-//! ([`ja4_core::fingerprint::Ja4hMemo`]), the head's connection values are written once
+//! turned into C strings once per connection ([`ConnVars`], added to a request's environment
+//! as one block of entries), a keep-alive client's header names are measured, joined and
+//! hashed once per distinct list ([`ja4_core::shape`]), its cookies' part of JA4H once per
+//! Cookie value, the head's connection values are written once
 //! ([`ja4_core::batch::HeadTemplate`]), and a settled connection's TLS and transport fields are
-//! encoded once and then referenced.
+//! encoded once and then referenced. A record takes no request-pool memory while its
+//! connection's slot is free ([`crate::conn::RecordSlot`]).
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::marker::PhantomData;
@@ -45,6 +47,7 @@ fn version(proto_num: c_int) -> HttpVersion {
 /// the request pool): where the record's strings are.
 ///
 /// [`RecordSlot`]: crate::conn::RecordSlot
+#[repr(C)]
 pub struct ReqRecord<'r> {
     /// The length of each string, in `S_*` order (the record's strings table).
     lens: [u32; STRINGS],
@@ -55,8 +58,10 @@ pub struct ReqRecord<'r> {
     present: u32,
     /// The strings' total length.
     total: usize,
-    /// JA4H, NUL-terminated for its variable.
-    ja4h: [u8; JA4H_LEN + 1],
+    /// JA4H, and the NUL that ends it as a C string for its variable (`repr(C)` keeps it
+    /// right after).
+    ja4h: [u8; JA4H_LEN],
+    nul: u8,
     has_cookie: bool,
     has_referer: bool,
     _strings: PhantomData<&'r [u8]>,
@@ -168,7 +173,8 @@ unsafe fn scan<'r>(r: &sys::request_rec, st: Option<&'r ConnState>) -> *mut ReqR
         // Field by field: the pointers of absent strings need no initial value (they are
         // MaybeUninit), and a whole-struct write would clear them too.
         addr_of_mut!((*rec).lens).write([0; STRINGS]);
-        addr_of_mut!((*rec).ja4h).write([0; JA4H_LEN + 1]);
+        addr_of_mut!((*rec).ja4h).write([0; JA4H_LEN]);
+        addr_of_mut!((*rec).nul).write(0);
         addr_of_mut!((*rec).present).write(0);
         addr_of_mut!((*rec).total).write(0);
         addr_of_mut!((*rec).has_cookie).write(false);
@@ -228,13 +234,7 @@ unsafe fn scan<'r>(r: &sys::request_rec, st: Option<&'r ConnState>) -> *mut ReqR
         .then(|| rec.get(S_PICKED + PICKED_ACCEPT_LANGUAGE));
     // SAFETY: the method is a C string of the request.
     let (method, n) = unsafe { method_head(r.method) };
-    rec.ja4h[..JA4H_LEN].copy_from_slice(&ja4h::assemble(
-        &method[..n],
-        v,
-        part,
-        language,
-        &cookie_part,
-    ));
+    ja4h::assemble_into(&mut rec.ja4h, &method[..n], v, part, language, &cookie_part);
     rec.has_cookie = !cookie.is_empty();
     rec.has_referer = part.referer;
     // SAFETY: JA4H's string points into the record itself, which stays in place (in the
@@ -396,23 +396,19 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         if set_env || set_headers {
             // SAFETY: the request is live and belongs to the state's connection.
             let vars = state.map(|st| unsafe { conn_vars(req, st) });
-            // A fresh request's environment is empty: the connection's variables are copied
-            // into it whole, one table copy instead of a push per variable.
-            // SAFETY: tables of the live request; the copy is made in its pool and its entries
-            // point to connection memory, which outlives the request.
-            let copied = match vars {
+            // SAFETY: JA4H lives in the record until the request is logged; the connection
+            // values live in the connection's state, which outlives the request.
+            let ja4h_c = unsafe { (*rec).ja4h.as_ptr() } as *const c_char;
+            // The connection's variables go in as one block of entries.
+            // SAFETY: the request's environment table; the entries point to connection
+            // memory, which outlives the request.
+            let appended = match vars {
                 Some(v) if set_env && !v.env.0.is_null() => unsafe {
-                    let empty = sys::apr_is_empty_table(req.subprocess_env) != 0;
-                    if empty {
-                        req.subprocess_env = sys::apr_table_copy(req.pool, v.env.0);
-                    }
-                    empty
+                    append_env(req.subprocess_env, v.env.0, ja4h_c);
+                    true
                 },
                 _ => false,
             };
-            // SAFETY: JA4H is in the request pool (NUL-terminated); the connection values live
-            // in the connection's state, which outlives the request.
-            let ja4h_c = unsafe { (*rec).ja4h.as_ptr() } as *const c_char;
             let (env_table, headers) = (req.subprocess_env, req.headers_in);
             // SAFETY: tables of the live request; values outlive it (see above). The
             // variables are added, not set: this hook runs first on a fresh request, so none
@@ -432,13 +428,13 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
                     unsafe { sys::apr_table_unset(headers, h.as_ptr()) };
                 }
             }
-            if let Some(v) = vars.filter(|_| !copied || set_headers) {
+            if let Some(v) = vars.filter(|_| !appended || set_headers) {
                 for (env, header, value) in &v.values {
-                    set(Some(*env).filter(|_| !copied), header, value.as_ptr());
+                    set(Some(*env).filter(|_| !appended), header, value.as_ptr());
                 }
             }
             let (env, header) = VARIABLES[JA4H_VARIABLE];
-            set(Some(env), header, ja4h_c);
+            set(Some(env).filter(|_| !appended), header, ja4h_c);
         }
         // SAFETY: request_config belongs to the live request; the record stays ours until
         // log_transaction.
@@ -447,6 +443,58 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         }
         sys::DECLINED
     })
+}
+
+/// Adds the connection's variables (the table `vars`) and JA4H to the request environment
+/// `env`: the first variable and JA4H with `apr_table_addn`, the ones between copied as one
+/// block of entries (`apr_array_cat`), much cheaper than a push each.
+///
+/// A table finds a key by its first letter's index, which spans from the first to the last
+/// entry added under that letter; every one of our names starts with `J` (checked at compile
+/// time), so the two entries added by name span the block, whose entries (with their key
+/// checksums) were made by `apr_table_addn` into `vars`.
+///
+/// # Safety
+/// `env` is a live table; `vars` a table of at least one entry whose keys and values, like
+/// `ja4h`, outlive `env`'s request.
+unsafe fn append_env(env: *mut sys::apr_table_t, vars: *mut sys::apr_table_t, ja4h: *const c_char) {
+    const { assert!(all_start_with_j(&VARIABLES)) };
+    // SAFETY: a table's array header describes its entries (caller's guarantees).
+    unsafe {
+        let src = &*sys::ja4_table_elts(vars);
+        let entries = src.elts as *const sys::apr_table_entry_t;
+        let n = src.nelts;
+        if n < 1 {
+            return;
+        }
+        let first = &*entries;
+        sys::apr_table_addn(env, first.key, first.val);
+        let rest = sys::apr_array_header_t {
+            pool: src.pool,
+            elt_size: src.elt_size,
+            nelts: n - 1,
+            nalloc: n - 1,
+            elts: entries.add(1) as *mut c_char,
+        };
+        sys::apr_array_cat(
+            sys::ja4_table_elts(env) as *mut sys::apr_array_header_t,
+            &rest,
+        );
+        let (name, _) = VARIABLES[JA4H_VARIABLE];
+        sys::apr_table_addn(env, name.as_ptr(), ja4h);
+    }
+}
+
+/// Whether every variable name starts with `J` (see [`append_env`]).
+const fn all_start_with_j(vars: &[(&CStr, &CStr)]) -> bool {
+    let mut i = 0;
+    while i < vars.len() {
+        if vars[i].0.to_bytes()[0] != b'J' {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// mod_ssl's value of `name` for this request, or NULL.
@@ -499,16 +547,22 @@ pub unsafe extern "C" fn log_transaction(r: *mut sys::request_rec) -> c_int {
 /// `req` is a live request, `state` its connection's, `rec` NULL or the record
 /// post_read_request made for it.
 unsafe fn export_record(req: &sys::request_rec, state: Option<&ConnState>, rec: *const ReqRecord) {
-    // SAFETY: r->server is the request's virtual host.
-    let Some(sc) = (unsafe { crate::config::server_config(req.server) }) else {
-        return;
-    };
-    if !sc.cfg.engine || !export::enabled() {
+    if !export::enabled() {
         return;
     }
-    // Without a record (a request rejected before post_read_request) scan now.
-    // SAFETY: the request is live; a record lives until the request is logged.
-    let rec: &ReqRecord = unsafe { &*if rec.is_null() { scan(req, None) } else { rec } };
+    // Without a record (a request rejected before post_read_request) scan now, if the engine
+    // is on for its server (a record says it was).
+    let rec: &ReqRecord = if rec.is_null() {
+        // SAFETY: r->server is the request's virtual host.
+        match unsafe { crate::config::server_config(req.server) } {
+            // SAFETY: the request is live.
+            Some(sc) if sc.cfg.engine => unsafe { &*scan(req, None) },
+            _ => return,
+        }
+    } else {
+        // SAFETY: a record lives until its request is logged.
+        unsafe { &*rec }
+    };
     // SAFETY: the fields read belong to the live request and its connection.
     let values = unsafe { request_values(req, rec) };
     let head = match state {

@@ -210,7 +210,22 @@ pub fn assemble(
     language: Option<&[u8]>,
     cookies: &[u8; 25],
 ) -> [u8; JA4H_LEN] {
-    let mut out = names.template;
+    let mut out = [0; JA4H_LEN];
+    assemble_into(&mut out, method, version, names, language, cookies);
+    out
+}
+
+/// [`assemble`] into `out`.
+#[inline]
+pub fn assemble_into(
+    out: &mut [u8; JA4H_LEN],
+    method: &[u8],
+    version: HttpVersion,
+    names: &NamesPart,
+    language: Option<&[u8]>,
+    cookies: &[u8; 25],
+) {
+    *out = names.template;
     out[..2].copy_from_slice(&method_code(method));
     out[2..4].copy_from_slice(version.code2());
     if let Some(l) = language {
@@ -219,7 +234,6 @@ pub fn assemble(
     if names.cookie {
         out[26..].copy_from_slice(cookies);
     }
-    out
 }
 
 /// Part a: method, version, cookie and referer flags, listed-name count, language.
@@ -415,12 +429,23 @@ fn trim(s: &[u8]) -> &[u8] {
 /// not an ASCII letter or digit becomes `0` so the fingerprint stays a clean token.
 #[inline]
 pub fn method_code(method: &[u8]) -> [u8; 2] {
-    let code = |i: usize| match method.get(i) {
-        Some(b) if b.is_ascii_alphanumeric() => b.to_ascii_lowercase(),
-        _ => b'0',
-    };
+    let code = |i: usize| method.get(i).map_or(b'0', |b| METHOD_CODE[usize::from(*b)]);
     [code(0), code(1)]
 }
+
+/// [`method_code`] of each byte: lowercase letters and digits as they are, `0` otherwise.
+const METHOD_CODE: [u8; 256] = {
+    let mut t = [b'0'; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() {
+            t[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    t
+};
 
 /// Canonical rule 4: first tag of Accept-Language cut at `,` or `;`, `-` removed, lower-cased,
 /// first 4 characters, `0`-padded (`en-US,en;q=0.9` → `enus`, absent → `0000`).
