@@ -165,6 +165,12 @@ impl HeaderShape {
 /// on one connection gets the others measured request by request.
 pub const SHAPES: usize = 8;
 
+/// The longest list of names (bytes) a connection keeps: a browser's is a few hundred bytes;
+/// longer lists are measured request by request, so a connection never holds more than
+/// `SHAPES` × this much (a client cannot make the module keep httpd's per-request limits'
+/// worth of names for the life of a connection).
+pub const MAX_KEPT_NAMES: usize = 4096;
+
 /// A connection's header shapes: found by a caller-supplied match, the last one found tried
 /// first; kept until the cache is dropped. Safe to share between threads (HTTP/2 streams).
 #[derive(Debug, Default)]
@@ -193,8 +199,12 @@ impl ShapeCache {
         None
     }
 
-    /// Keeps `shape` and returns it kept; gives it back when every slot is taken.
+    /// Keeps `shape` and returns it kept; gives it back when every slot is taken or its names
+    /// are longer than [`MAX_KEPT_NAMES`].
     pub fn keep(&self, shape: HeaderShape) -> Result<&HeaderShape, Box<HeaderShape>> {
+        if shape.joined.len() > MAX_KEPT_NAMES {
+            return Err(Box::new(shape));
+        }
         let mut shape = shape;
         for (i, slot) in self.slots.iter().enumerate() {
             if slot.get().is_some() {
@@ -330,6 +340,15 @@ mod tests {
         }
         let extra = shape(&["Y"], false);
         assert!(cache.keep(extra).is_err(), "the cache is bounded");
+        let long = "X".repeat(MAX_KEPT_NAMES + 1);
+        let fresh = ShapeCache::default();
+        assert!(
+            fresh.keep(shape(&[&long], false)).is_err(),
+            "names too long to keep"
+        );
+        assert!(fresh.is_empty());
+        let fits = "X".repeat(MAX_KEPT_NAMES);
+        assert!(fresh.keep(shape(&[&fits], false)).is_ok());
         assert_eq!(cache.len(), SHAPES);
         for i in (0..SHAPES).rev().chain(0..SHAPES) {
             let want = names(i);
