@@ -62,7 +62,6 @@ pub struct ReqRecord<'r> {
     /// right after).
     ja4h: [u8; JA4H_LEN],
     nul: u8,
-    has_cookie: bool,
     has_referer: bool,
     _strings: PhantomData<&'r [u8]>,
 }
@@ -177,7 +176,6 @@ unsafe fn scan<'r>(r: &sys::request_rec, st: Option<&'r ConnState>) -> *mut ReqR
         addr_of_mut!((*rec).nul).write(0);
         addr_of_mut!((*rec).present).write(0);
         addr_of_mut!((*rec).total).write(0);
-        addr_of_mut!((*rec).has_cookie).write(false);
         addr_of_mut!((*rec).has_referer).write(false);
         &mut *rec
     };
@@ -235,7 +233,6 @@ unsafe fn scan<'r>(r: &sys::request_rec, st: Option<&'r ConnState>) -> *mut ReqR
     // SAFETY: the method is a C string of the request.
     let (method, n) = unsafe { method_head(r.method) };
     ja4h::assemble_into(&mut rec.ja4h, &method[..n], v, part, language, &cookie_part);
-    rec.has_cookie = !cookie.is_empty();
     rec.has_referer = part.referer;
     // SAFETY: JA4H's string points into the record itself, which stays in place (in the
     // slot or the pool) until log_transaction.
@@ -628,7 +625,7 @@ unsafe fn request_values(r: &sys::request_rec, rec: &ReqRecord) -> Head {
     // SAFETY: the connection outlives its requests.
     let keepalives = unsafe { (*r.connection).keepalives };
     Head {
-        has_cookie: rec.has_cookie,
+        has_cookie: !rec.get(S_COOKIE).is_empty(),
         has_referer: rec.has_referer,
         ts_us: r.request_time,
         status: u16::try_from(r.status).unwrap_or(0),

@@ -35,7 +35,6 @@ pub enum Role {
 pub struct HeaderShape {
     /// Every entry's name as the table holds it; None for an entry without one (a NULL key).
     names: Box<[Option<Box<[u8]>>]>,
-    roles: Box<[Role]>,
     /// The entries whose value the record takes: (entry index, role), in table order.
     valued: Box<[(usize, Role)]>,
     lowercase: bool,
@@ -53,17 +52,16 @@ impl HeaderShape {
     /// left out.
     pub fn new<'a>(names: impl IntoIterator<Item = Option<&'a [u8]>>, lowercase: bool) -> Self {
         let names: Vec<Option<Box<[u8]>>> = names.into_iter().map(|n| n.map(Box::from)).collect();
-        let mut roles = Vec::with_capacity(names.len());
+        let mut valued = Vec::new();
         let mut picked = 0u16;
         // The last named, non-pseudo entry, if it is a Host to leave out.
         let mut trailing_host = None;
         for (i, name) in names.iter().enumerate() {
             let Some(name) = name.as_deref() else {
-                roles.push(Role::None);
                 continue;
             };
             let listed = name.first() != Some(&b':');
-            roles.push(match header_role(name) {
+            let role = match header_role(name) {
                 _ if !listed => Role::None,
                 HeaderRole::Cookie => Role::Cookie,
                 // The first occurrence counts (as JA4H takes the first Accept-Language).
@@ -72,7 +70,10 @@ impl HeaderShape {
                     Role::Picked(p as u8)
                 }
                 _ => Role::None,
-            });
+            };
+            if role != Role::None {
+                valued.push((i, role));
+            }
             if listed {
                 trailing_host = (lowercase && name.eq_ignore_ascii_case(b"host")).then_some(i);
             }
@@ -97,14 +98,9 @@ impl HeaderShape {
             }
         }
         let ja4h = NamesPart::of(&joined);
-        let valued = (roles.iter().enumerate())
-            .filter(|(_, r)| **r != Role::None)
-            .map(|(i, r)| (i, *r))
-            .collect();
         HeaderShape {
             names: names.into(),
-            roles: roles.into(),
-            valued,
+            valued: valued.into(),
             lowercase,
             joined: joined.into(),
             ja4h,
@@ -130,12 +126,6 @@ impl HeaderShape {
     #[inline]
     pub fn names(&self) -> &[Option<Box<[u8]>>] {
         &self.names
-    }
-
-    /// Entry by entry, its role.
-    #[inline]
-    pub fn roles(&self) -> &[Role] {
-        &self.roles
     }
 
     /// The entries whose value the record takes (roles other than [`Role::None`]): (entry
@@ -260,7 +250,11 @@ mod tests {
             ],
             false,
         );
-        let roles = s.roles().to_vec();
+        // Entry by entry (None for those whose value the record does not take).
+        let mut roles = vec![Role::None; s.len()];
+        for &(i, r) in s.valued() {
+            roles[i] = r;
+        }
 
         let ua = PICKED_HEADERS
             .iter()

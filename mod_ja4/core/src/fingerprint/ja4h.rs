@@ -20,25 +20,15 @@ pub enum HttpVersion {
 }
 
 impl HttpVersion {
-    /// [`HttpVersion::code`] as two bytes.
+    /// The version as JA4H prints it (`09`, `10`, `11`, `20`, `30`).
     #[inline]
-    pub fn code2(self) -> &'static [u8; 2] {
+    pub fn code(self) -> &'static [u8; 2] {
         match self {
             HttpVersion::Http09 => b"09",
             HttpVersion::Http10 => b"10",
             HttpVersion::Http11 => b"11",
             HttpVersion::Http2 => b"20",
             HttpVersion::Http3 => b"30",
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            HttpVersion::Http09 => "09",
-            HttpVersion::Http10 => "10",
-            HttpVersion::Http11 => "11",
-            HttpVersion::Http2 => "20",
-            HttpVersion::Http3 => "30",
         }
     }
 }
@@ -227,7 +217,7 @@ pub fn assemble_into(
 ) {
     *out = names.template;
     out[..2].copy_from_slice(&method_code(method));
-    out[2..4].copy_from_slice(version.code2());
+    out[2..4].copy_from_slice(version.code());
     if let Some(l) = language {
         out[8..12].copy_from_slice(&language_code(Some(l)));
     }
@@ -248,7 +238,7 @@ fn part_a(
     let n = count.min(99);
     let mut a = [0u8; 12];
     a[..2].copy_from_slice(&method_code(method));
-    a[2..4].copy_from_slice(version.code().as_bytes());
+    a[2..4].copy_from_slice(version.code());
     a[4] = if cookie { b'c' } else { b'n' };
     a[5] = if referer { b'r' } else { b'n' };
     a[6] = b'0' + (n / 10) as u8;
