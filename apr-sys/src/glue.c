@@ -36,7 +36,6 @@ apr_status_t ja4_bucket_read(apr_bucket *e, const char **str, apr_size_t *len, a
     return apr_bucket_read(e, str, len, block);
 }
 
-const apr_array_header_t *ja4_table_elts(const apr_table_t *t) { return apr_table_elts(t); }
 
 const char *ja4_ssl_var(apr_pool_t *p, server_rec *s, conn_rec *c, request_rec *r, const char *name)
 {

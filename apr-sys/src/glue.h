@@ -18,7 +18,6 @@ int ja4_bucket_is_metadata(apr_bucket *e);
 int ja4_bucket_is_eos(apr_bucket *e);
 apr_status_t ja4_bucket_read(apr_bucket *e, const char **str, apr_size_t *len, apr_read_type_e block);
 
-const apr_array_header_t *ja4_table_elts(const apr_table_t *t);
 
 /* mod_ssl's optional functions; NULL / 0 when mod_ssl is not loaded. */
 const char *ja4_ssl_var(apr_pool_t *p, server_rec *s, conn_rec *c, request_rec *r, const char *name);

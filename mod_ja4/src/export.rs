@@ -122,7 +122,6 @@ impl Queue {
             };
             self.records -= c.count as usize;
             status::add(|s| &s.dropped_queue_full, u64::from(c.count));
-            status::sub(|s| &s.queue_depth, u64::from(c.count));
             self.recycle(c.buf);
         }
     }
@@ -239,7 +238,6 @@ pub fn append(encode: impl FnOnce(Slot<'_>)) {
         q.bound(e.shared.limit);
     }
     status::add(|s| &s.queued, 1);
-    status::add(|s| &s.queue_depth, 1);
     if notify {
         e.shared.cv.notify_one();
     }
@@ -330,7 +328,7 @@ fn run(sh: &Shared) {
             (ready, q.stop)
         };
         for c in ready {
-            status::sub(|s| &s.queue_depth, u64::from(c.count));
+            status::add(|s| &s.dequeued, u64::from(c.count));
             let mut frame = c.buf;
             // The socket cannot corrupt a frame: no checksum to compute.
             batch::finish_frame(&mut frame, c.count, false);
@@ -595,6 +593,7 @@ impl ParentSink {
     fn flush(&mut self) {
         self.last = Instant::now();
         if self.count > 0 {
+            status::add(|s| &s.dequeued, u64::from(self.count));
             let mut frame = std::mem::take(&mut self.pending);
             batch::finish_frame(&mut frame, self.count, false);
             deliver(

@@ -68,6 +68,14 @@ pub fn log_server(s: *const sys::server_rec, level: c_int, status: sys::apr_stat
     unsafe { sys::ja4_log_server(s, level, status, m.as_ptr()) }
 }
 
+/// The array of entries of an APR table (`apr_table_elts`, without the call): APR declares
+/// `apr_table_t` with its `apr_array_header_t` first so that a table pointer is its array
+/// header's ("backwards compatibility with older modules which cast", apr_tables.c).
+#[inline(always)]
+pub fn table_elts(t: *const sys::apr_table_t) -> *mut sys::apr_array_header_t {
+    t as *mut sys::apr_array_header_t
+}
+
 /// The entries of an APR table in insertion order (duplicates kept; a key may be NULL).
 ///
 /// # Safety
@@ -76,10 +84,9 @@ pub unsafe fn table_slice<'a>(t: *const sys::apr_table_t) -> &'a [sys::apr_table
     if t.is_null() {
         return &[];
     }
-    // SAFETY: apr_table_elts is a cast of the table to its array header, whose elts hold
-    // nelts entries.
+    // SAFETY: a live table's array header (see table_elts), whose elts hold nelts entries.
     unsafe {
-        let arr = &*sys::ja4_table_elts(t);
+        let arr = &*table_elts(t);
         let n = usize::try_from(arr.nelts).unwrap_or(0);
         if n == 0 || arr.elts.is_null() {
             &[]

@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 use ja4_core::batch::{
-    self, Head, Record, Segment, SynRecord, PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE,
+    self, Head, Record, RequestValues, Segment, SynRecord, PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE,
     SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN, STRINGS, S_COOKIE, S_HEADER_NAMES, S_JA4H, S_PICKED,
     S_REQUEST_LINE, S_VHOST,
 };
@@ -30,7 +30,7 @@ use ja4_core::shape::{HeaderShape, Role};
 use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars, EnvTable, ENV_TABLE_MIN};
-use crate::ffi::{cbytes, cstr_is, guard, pool_bytes, pool_str};
+use crate::ffi::{cbytes, cstr_is, guard, pool_bytes, pool_str, table_elts};
 use crate::{export, status};
 
 fn version(proto_num: c_int) -> HttpVersion {
@@ -67,18 +67,13 @@ pub struct ReqRecord<'r> {
 }
 
 impl<'r> ReqRecord<'r> {
-    /// Sets string `i` (an `S_*` index).
+    /// Sets string `i` (an `S_*` index), which is not set yet (an empty one stays absent).
     #[inline(always)]
     fn put(&mut self, i: usize, s: &'r [u8]) {
-        if s.is_empty() {
-            return;
-        }
-        if self.present & (1 << i) != 0 {
-            self.total -= self.lens[i] as usize;
-        }
+        debug_assert!(self.present & (1 << i) == 0, "string {i} set twice");
         self.lens[i] = s.len() as u32;
         self.ptrs[i] = MaybeUninit::new(s.as_ptr());
-        self.present |= 1 << i;
+        self.present |= u32::from(!s.is_empty()) << i;
         self.total += s.len();
     }
 
@@ -106,10 +101,62 @@ impl<'r> ReqRecord<'r> {
                 let i = m.trailing_zeros() as usize;
                 m &= m - 1;
                 let n = self.lens[i] as usize;
-                std::ptr::copy_nonoverlapping(self.ptrs[i].assume_init(), dst, n);
+                copy_bytes(self.ptrs[i].assume_init(), dst, n);
                 dst = dst.add(n);
             }
             out.set_len(out.len() + self.total);
+        }
+    }
+}
+
+/// Copies `n` bytes from `src` to `dst` (as `copy_nonoverlapping`), inline for the lengths a
+/// record's strings mostly have: up to 64 bytes as two or four overlapping unaligned words
+/// (a `memcpy` call costs more than the copy for those), longer ones by `memcpy`.
+///
+/// # Safety
+/// As [`std::ptr::copy_nonoverlapping`]: `src` readable and `dst` writable for `n` bytes,
+/// not overlapping.
+#[inline(always)]
+unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: every access is within the first `n` bytes of `src` or `dst` (the words start
+    // at 0 and end at n, overlapping in between), which the caller guarantees.
+    unsafe {
+        if n <= 16 {
+            if n >= 8 {
+                let (a, b) = (src.cast::<u64>(), src.add(n - 8).cast::<u64>());
+                let (a, b) = (a.read_unaligned(), b.read_unaligned());
+                dst.cast::<u64>().write_unaligned(a);
+                dst.add(n - 8).cast::<u64>().write_unaligned(b);
+            } else if n >= 4 {
+                let (a, b) = (src.cast::<u32>(), src.add(n - 4).cast::<u32>());
+                let (a, b) = (a.read_unaligned(), b.read_unaligned());
+                dst.cast::<u32>().write_unaligned(a);
+                dst.add(n - 4).cast::<u32>().write_unaligned(b);
+            } else if n > 0 {
+                let (a, b, c) = (*src, *src.add(n / 2), *src.add(n - 1));
+                *dst = a;
+                *dst.add(n / 2) = b;
+                *dst.add(n - 1) = c;
+            }
+        } else if n <= 32 {
+            let (a, b) = (src.cast::<u128>(), src.add(n - 16).cast::<u128>());
+            let (a, b) = (a.read_unaligned(), b.read_unaligned());
+            dst.cast::<u128>().write_unaligned(a);
+            dst.add(n - 16).cast::<u128>().write_unaligned(b);
+        } else if n <= 64 {
+            let (a, b) = (src.cast::<u128>(), src.add(16).cast::<u128>());
+            let (c, d) = (
+                src.add(n - 32).cast::<u128>(),
+                src.add(n - 16).cast::<u128>(),
+            );
+            let (a, b) = (a.read_unaligned(), b.read_unaligned());
+            let (c, d) = (c.read_unaligned(), d.read_unaligned());
+            dst.cast::<u128>().write_unaligned(a);
+            dst.add(16).cast::<u128>().write_unaligned(b);
+            dst.add(n - 32).cast::<u128>().write_unaligned(c);
+            dst.add(n - 16).cast::<u128>().write_unaligned(d);
+        } else {
+            std::ptr::copy_nonoverlapping(src, dst, n);
         }
     }
 }
@@ -444,7 +491,8 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
 
 /// Adds the connection's variables (the table `vars`) and JA4H to the request environment
 /// `env`: the first variable and JA4H with `apr_table_addn`, the ones between copied as one
-/// block of entries (`apr_array_cat`), much cheaper than a push each.
+/// block of entries (in place, or by `apr_array_cat` when the array must grow), much
+/// cheaper than a push each.
 ///
 /// A table finds a key by its first letter's index, which spans from the first to the last
 /// entry added under that letter; every one of our names starts with `J` (checked at compile
@@ -458,7 +506,7 @@ unsafe fn append_env(env: *mut sys::apr_table_t, vars: *mut sys::apr_table_t, ja
     const { assert!(all_start_with_j(&VARIABLES)) };
     // SAFETY: a table's array header describes its entries (caller's guarantees).
     unsafe {
-        let src = &*sys::ja4_table_elts(vars);
+        let src = &*table_elts(vars);
         let entries = src.elts as *const sys::apr_table_entry_t;
         let n = src.nelts;
         if n < 1 {
@@ -466,17 +514,23 @@ unsafe fn append_env(env: *mut sys::apr_table_t, vars: *mut sys::apr_table_t, ja
         }
         let first = &*entries;
         sys::apr_table_addn(env, first.key, first.val);
-        let rest = sys::apr_array_header_t {
-            pool: src.pool,
-            elt_size: src.elt_size,
-            nelts: n - 1,
-            nalloc: n - 1,
-            elts: entries.add(1) as *mut c_char,
-        };
-        sys::apr_array_cat(
-            sys::ja4_table_elts(env) as *mut sys::apr_array_header_t,
-            &rest,
-        );
+        let (dst, rest) = (&mut *table_elts(env), n - 1);
+        if dst.nalloc - dst.nelts >= rest {
+            // Room for the block (a request's environment starts with room for 25): copied
+            // in place, as apr_array_cat does when it need not grow the array.
+            let at = (dst.elts as *mut sys::apr_table_entry_t).add(dst.nelts as usize);
+            std::ptr::copy_nonoverlapping(entries.add(1), at, rest as usize);
+            dst.nelts += rest;
+        } else {
+            let rest = sys::apr_array_header_t {
+                pool: src.pool,
+                elt_size: src.elt_size,
+                nelts: rest,
+                nalloc: rest,
+                elts: entries.add(1) as *mut c_char,
+            };
+            sys::apr_array_cat(dst, &rest);
+        }
         let (name, _) = VARIABLES[JA4H_VARIABLE];
         sys::apr_table_addn(env, name.as_ptr(), ja4h);
     }
@@ -562,15 +616,20 @@ unsafe fn export_record(req: &sys::request_rec, state: Option<&ConnState>, rec: 
     };
     // SAFETY: the fields read belong to the live request and its connection.
     let values = unsafe { request_values(req, rec) };
-    let head = match state {
-        Some(st) => st.head.with(&values),
-        None => Head {
-            // SAFETY: the connection outlives its requests.
-            conn_id: unsafe { (*req.connection).id } as u64,
-            ..values
+    let lone;
+    let template = match state {
+        Some(st) => &st.head,
+        None => {
+            lone = Head {
+                // SAFETY: the connection outlives its requests.
+                conn_id: unsafe { (*req.connection).id } as u64,
+                ..Head::default()
+            }
+            .template();
+            &lone
         }
-        .bytes(),
     };
+    let head = (template, &values);
     // The connection's fields: encoded once when settled, else for this record alone.
     let fresh;
     let segment: &[u8] = match state.and_then(|s| s.segment.get()) {
@@ -594,37 +653,30 @@ unsafe fn export_record(req: &sys::request_rec, state: Option<&ConnState>, rec: 
     let settled = state.filter(|s| s.segment.get().is_some());
     export::append(|slot| {
         let start = export::Slot::PAYLOAD_START;
-        let (lens, total) = (&rec.lens, rec.total);
-        match settled {
-            // A record of this connection earlier in the same frame carries the segment.
-            Some(st) if st.segment_serial.load(Ordering::Relaxed) == slot.serial => {
-                let at = st.segment_offset.load(Ordering::Relaxed);
-                batch::write_record_start(slot.buf, start, &head, Segment::Ref(at), lens, total);
-            }
-            Some(st) => {
-                let seg = Segment::Bytes(segment);
-                let at = batch::write_record_start(slot.buf, start, &head, seg, lens, total);
-                st.segment_serial.store(slot.serial, Ordering::Relaxed);
-                st.segment_offset.store(at, Ordering::Relaxed);
-            }
-            None => {
-                let seg = Segment::Bytes(segment);
-                batch::write_record_start(slot.buf, start, &head, seg, lens, total);
-            }
+        // A record of this connection earlier in the same frame carries the segment.
+        let earlier = settled.filter(|st| st.segment_serial.load(Ordering::Relaxed) == slot.serial);
+        let seg = match earlier {
+            Some(st) => Segment::Ref(st.segment_offset.load(Ordering::Relaxed)),
+            None => Segment::Bytes(segment),
+        };
+        let at = batch::write_record_start(slot.buf, start, head, seg, &rec.lens, rec.total);
+        if let (Some(st), None) = (settled, earlier) {
+            st.segment_serial.store(slot.serial, Ordering::Relaxed);
+            st.segment_offset.store(at, Ordering::Relaxed);
         }
         rec.write_strings(slot.buf);
     });
 }
 
-/// The request values of the head of the record of `r` (its connection values are left
-/// empty: they come from the connection's [`ja4_core::batch::HeadTemplate`]).
+/// The request values of the head of the record of `r` (its connection values come from
+/// the connection's [`ja4_core::batch::HeadTemplate`]).
 ///
 /// # Safety
 /// `r` is a live request, `rec` from its pool.
-unsafe fn request_values(r: &sys::request_rec, rec: &ReqRecord) -> Head {
+unsafe fn request_values(r: &sys::request_rec, rec: &ReqRecord) -> RequestValues {
     // SAFETY: the connection outlives its requests.
     let keepalives = unsafe { (*r.connection).keepalives };
-    Head {
+    RequestValues {
         has_cookie: !rec.get(S_COOKIE).is_empty(),
         has_referer: rec.has_referer,
         ts_us: r.request_time,
@@ -633,7 +685,6 @@ unsafe fn request_values(r: &sys::request_rec, rec: &ReqRecord) -> Head {
         bytes_out: u64::try_from(r.bytes_sent).unwrap_or(0),
         duration_us: u64::try_from(conn::now_us() - r.request_time).unwrap_or(0),
         keepalives: u32::try_from(keepalives).unwrap_or(0),
-        ..Head::default()
     }
 }
 

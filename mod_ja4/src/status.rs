@@ -19,7 +19,7 @@ macro_rules! counters {
         pub struct Counters { $(pub $name: AtomicU64,)* }
 
         impl Counters {
-            fn each(&self) -> Vec<(&'static str, &'static str, u64)> {
+            fn stored(&self) -> Vec<(&'static str, &'static str, u64)> {
                 vec![$((stringify!($name), $help, self.$name.load(Ordering::Relaxed)),)*]
             }
         }
@@ -42,7 +42,7 @@ counters! {
     dropped_export: "records dropped because the sidecar stayed unreachable",
     export_errors: "socket connect/write errors",
     json_errors: "JA4ExportFile write errors",
-    queue_depth: "records waiting in child queues",
+    dequeued: "records the child exporters took from their queues",
     capture_threads: "capture threads running (the parent's, 0 or 1)",
     capture_packets: "packets the capture thread read",
     capture_syns: "SYNs seen by the capture",
@@ -73,7 +73,7 @@ static LOCAL: Counters = Counters {
     dropped_export: AtomicU64::new(0),
     export_errors: AtomicU64::new(0),
     json_errors: AtomicU64::new(0),
-    queue_depth: AtomicU64::new(0),
+    dequeued: AtomicU64::new(0),
     capture_threads: AtomicU64::new(0),
     capture_packets: AtomicU64::new(0),
     capture_syns: AtomicU64::new(0),
@@ -87,6 +87,27 @@ static LOCAL: Counters = Counters {
     shm_replaced: AtomicU64::new(0),
 };
 
+impl Counters {
+    /// Every counter, with the queue depth derived after `dequeued` (records queued and
+    /// neither taken by an exporter nor dropped: one counter less to update per record).
+    fn each(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut all = self.stored();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let depth = get(&self.queued)
+            .saturating_sub(get(&self.dequeued))
+            .saturating_sub(get(&self.dropped_queue_full));
+        let at = all
+            .iter()
+            .position(|c| c.0 == "dequeued")
+            .map_or(all.len(), |i| i + 1);
+        all.insert(
+            at,
+            ("queue_depth", "records waiting in child queues", depth),
+        );
+        all
+    }
+}
+
 fn counters() -> &'static Counters {
     let p = SHARED.load(Ordering::Acquire);
     // SAFETY: non-null only after init() mapped a zeroed Counters that is never unmapped in
@@ -98,10 +119,6 @@ fn counters() -> &'static Counters {
 /// Adds `n` to one counter.
 pub fn add(field: impl Fn(&Counters) -> &AtomicU64, n: u64) {
     field(counters()).fetch_add(n, Ordering::Relaxed);
-}
-
-pub fn sub(field: impl Fn(&Counters) -> &AtomicU64, n: u64) {
-    field(counters()).fetch_sub(n, Ordering::Relaxed);
 }
 
 /// Maps the shared counters (parent, post_config). Unmapped in the parent when `pconf` is

@@ -404,13 +404,8 @@ pub struct Head {
 }
 
 impl Head {
-    /// Little endian, written with plain stores.
-    pub fn bytes(&self) -> [u8; HEAD_LEN] {
-        self.template().with(self)
-    }
-
     /// The head with this head's connection values (kind, connection id, addresses), for
-    /// the records of one connection ([`HeadTemplate::with`]).
+    /// the records of one connection (each writes its [`RequestValues`] over it).
     pub fn template(&self) -> HeadTemplate {
         let mut h = [0u8; HEAD_LEN];
         h[0] = self.kind as u8;
@@ -421,6 +416,34 @@ impl Head {
         h[54..56].copy_from_slice(&self.server_port.to_le_bytes());
         HeadTemplate(h)
     }
+
+    /// This head's request values.
+    pub fn request(&self) -> RequestValues {
+        RequestValues {
+            has_cookie: self.has_cookie,
+            has_referer: self.has_referer,
+            ts_us: self.ts_us,
+            status: self.status,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            duration_us: self.duration_us,
+            keepalives: self.keepalives,
+        }
+    }
+}
+
+/// The values of a record's head that are the request's own (the rest are its
+/// connection's: [`HeadTemplate`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestValues {
+    pub has_cookie: bool,
+    pub has_referer: bool,
+    pub ts_us: i64,
+    pub status: u16,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_us: u64,
+    pub keepalives: u32,
 }
 
 /// A record head with its connection's values written once; each record sets its own.
@@ -428,11 +451,9 @@ impl Head {
 pub struct HeadTemplate([u8; HEAD_LEN]);
 
 impl HeadTemplate {
-    /// The head of a record with the request values of `v` (flags, time, status, sizes,
-    /// duration, keep-alive count); its connection values are ignored.
-    #[inline]
-    pub fn with(&self, v: &Head) -> [u8; HEAD_LEN] {
-        let mut h = self.0;
+    /// Writes the request values `v` into a head that holds the connection's.
+    #[inline(always)]
+    fn set(h: &mut [u8; HEAD_LEN], v: &RequestValues) {
         h[1] = u8::from(v.has_cookie) | (u8::from(v.has_referer) << 1);
         h[2..10].copy_from_slice(&v.ts_us.to_le_bytes());
         h[56..58].copy_from_slice(&v.status.to_le_bytes());
@@ -440,7 +461,6 @@ impl HeadTemplate {
         h[66..74].copy_from_slice(&v.bytes_out.to_le_bytes());
         h[74..82].copy_from_slice(&v.duration_us.to_le_bytes());
         h[82..86].copy_from_slice(&v.keepalives.to_le_bytes());
-        h
     }
 }
 
@@ -456,13 +476,21 @@ impl HeadTemplate {
 pub fn write_record(
     out: &mut Vec<u8>,
     payload_start: usize,
-    head: &[u8; HEAD_LEN],
+    head: &Head,
     segment: Segment,
     strings: &[&[u8]; STRINGS],
 ) -> u32 {
     let lengths: [u32; STRINGS] = std::array::from_fn(|i| strings[i].len() as u32);
     let total = strings.iter().map(|s| s.len()).sum();
-    let at = write_record_start(out, payload_start, head, segment, &lengths, total);
+    let (template, values) = (head.template(), head.request());
+    let at = write_record_start(
+        out,
+        payload_start,
+        (&template, &values),
+        segment,
+        &lengths,
+        total,
+    );
     for s in strings {
         out.extend_from_slice(s);
     }
@@ -470,14 +498,15 @@ pub fn write_record(
 }
 
 /// [`write_record`] up to the strings' bytes: the length prefix (counting `strings_len` bytes
-/// of strings), the head, the segment and the strings table of `lengths`. The caller then
+/// of strings), the head (the connection's template with the request's values written over
+/// it in the frame), the segment and the strings table of `lengths`. The caller then
 /// appends the strings' bytes in `S_*` order, `strings_len` of them in all. The module does
 /// so at log time with one copy per string, straight from where the request holds them.
-#[inline]
+#[inline(always)]
 pub fn write_record_start(
     out: &mut Vec<u8>,
     payload_start: usize,
-    head: &[u8; HEAD_LEN],
+    (template, values): (&HeadTemplate, &RequestValues),
     segment: Segment,
     lengths: &[u32; STRINGS],
     strings_len: usize,
@@ -489,8 +518,12 @@ pub fn write_record_start(
     let len = HEAD_LEN + seg_len + TABLE_LEN + strings_len;
     out.reserve(4 + len);
     out.extend_from_slice(&(len as u32).to_le_bytes());
-    out.extend_from_slice(head);
+    // The head: the connection's values, then the request's written over them in place.
+    out.extend_from_slice(&template.0);
     let at = out.len() - payload_start;
+    if let Some(h) = out.last_chunk_mut::<HEAD_LEN>() {
+        HeadTemplate::set(h, values);
+    }
     match segment {
         Segment::Bytes(b) => out.extend_from_slice(b),
         Segment::Ref(offset) => {
@@ -499,11 +532,7 @@ pub fn write_record_start(
             out.extend_from_slice(&r);
         }
     }
-    let mut table = [0u8; TABLE_LEN];
-    for (t, l) in table.chunks_exact_mut(4).zip(lengths) {
-        t.copy_from_slice(&l.to_le_bytes());
-    }
-    out.extend_from_slice(&table);
+    out.extend_from_slice(lengths.map(u32::to_le_bytes).as_flattened());
     at as u32
 }
 
@@ -521,7 +550,7 @@ impl<S: AsRef<[u8]>> Record<S> {
         let mut line = Vec::new();
         self.write_request_line(&mut line);
         let strings = self.strings(&line);
-        write_record(out, payload_start, &self.head().bytes(), segment, &strings)
+        write_record(out, payload_start, &self.head(), segment, &strings)
     }
 
     /// The record's strings in `S_*` order, its request line given.
@@ -720,7 +749,8 @@ impl OwnedRecord {
     }
 }
 
-/// Length of [`Head::bytes`].
+/// Length of a record's head (little endian, fixed layout: its connection's
+/// [`Head::template`] with its [`RequestValues`] written over it).
 pub const HEAD_LEN: usize = 86;
 
 /// An address as a tag (0 none, 4, 6) and 16 bytes (IPv4 in the first four).
@@ -1658,13 +1688,7 @@ mod tests {
         let mut seg = Vec::new();
         rec.connection_segment(&mut seg);
         let mut out = vec![0xEE; 3];
-        let at = write_record(
-            &mut out,
-            3,
-            &rec.head().bytes(),
-            Segment::Bytes(&seg),
-            &strings,
-        );
+        let at = write_record(&mut out, 3, &rec.head(), Segment::Bytes(&seg), &strings);
         assert_eq!(at as usize, 4 + HEAD_LEN);
         let mut want = Vec::new();
         rec.encode(&mut want);
