@@ -5,6 +5,8 @@
 # browser's navigation (the 13 headers of Chromium 131 in bench/browser-headers.txt, with a
 # cookie). Prints instructions/request and the module's overhead in percent.
 # Usage: bench/callgrind.sh [N1] [N2]   (default 200 1200 requests)
+# A subset: SHAPES="ab" PROTOS="https" MODES="module" bench/callgrind.sh 500 2500 (the base
+# run is always made: the overhead is against it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/httpd-conf.sh
@@ -44,17 +46,17 @@ run_one() {
 }
 
 printf '%-6s %-8s %-12s %14s\n' proto shape mode instr/request
-for shape in ab browser; do
-for proto in http https; do
+for shape in ${SHAPES:-ab browser}; do
+for proto in ${PROTOS:-http https}; do
   if [ $proto = https ]; then url="https://127.0.0.1:$https/index.html"; else url="http://127.0.0.1:$http/index.html"; fi
   declare -A per
-  for mode in base module module-json; do
+  for mode in base ${MODES:-module module-json}; do
     a=$(run_one $mode "$url" "$N1")
     b=$(run_one $mode "$url" "$N2")
     per[$mode]=$(( (b - a) / (N2 - N1) ))
     printf '%-6s %-8s %-12s %14d\n' $proto $shape $mode "${per[$mode]}"
   done
-  for mode in module module-json; do
+  for mode in ${MODES:-module module-json}; do
     awk -v b="${per[base]}" -v m="${per[$mode]}" -v p=$proto -v s=$shape -v k=$mode 'BEGIN { printf "%-6s %-8s %-12s overhead %+.2f%% (%+d instructions/request)\n", p, s, k, (m - b) * 100 / b, m - b }'
   done
 done

@@ -90,6 +90,15 @@ fn records_arrive_over_the_socket() {
     );
     requests(&h, 10);
     curl(&[], &h.url(false, "/index.html?q=1&x=a%20b"));
+    // The exporters take every record within their flush interval: the queue depth (derived
+    // from queued, taken and dropped) comes back to zero. Each status request is itself a
+    // record queued after its answer, so a poll may see the previous one still waiting.
+    let drained = (0..20).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let c = h.status_json()["counters"].clone();
+        c["queue_depth"] == 0 && c["dequeued"].as_u64().unwrap() >= 11
+    });
+    assert!(drained, "{}", h.status_json());
     h.stop(); // children flush at exit
     let recs = got.lock().unwrap().clone();
     let reqs: Vec<&OwnedRecord> = recs
