@@ -453,32 +453,10 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
                 },
                 _ => false,
             };
-            let (env_table, headers) = (req.subprocess_env, req.headers_in);
-            // SAFETY: tables of the live request; values outlive it (see above). The
-            // variables are added, not set: this hook runs first on a fresh request, so none
-            // of ours can be there yet (our request headers were unset just before), and
-            // adding skips a case-insensitive search of the table per variable.
-            let set = |env: Option<&CStr>, header: &CStr, value: *const c_char| unsafe {
-                if let Some(env) = env.filter(|_| set_env) {
-                    sys::apr_table_addn(env_table, env.as_ptr(), value);
-                }
-                if set_headers {
-                    sys::apr_table_addn(headers, header.as_ptr(), value);
-                }
-            };
-            if set_headers {
-                for (_, h) in VARIABLES {
-                    // SAFETY: as above.
-                    unsafe { sys::apr_table_unset(headers, h.as_ptr()) };
-                }
+            if !appended || set_headers {
+                // SAFETY: as above.
+                unsafe { add_each(req, vars, ja4h_c, set_env && !appended, set_headers) };
             }
-            if let Some(v) = vars.filter(|_| !appended || set_headers) {
-                for (env, header, value) in &v.values {
-                    set(Some(*env).filter(|_| !appended), header, value.as_ptr());
-                }
-            }
-            let (env, header) = VARIABLES[JA4H_VARIABLE];
-            set(Some(env).filter(|_| !appended), header, ja4h_c);
         }
         // SAFETY: request_config belongs to the live request; the record stays ours until
         // log_transaction.
@@ -487,6 +465,45 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         }
         sys::DECLINED
     })
+}
+
+/// Adds our variables one entry each: to the environment when `to_env` (a connection
+/// without a block of variables: too few of them, or without a TLS hello), and as `X-JA4*`
+/// request headers when `to_headers` (a client's own copies removed first).
+///
+/// # Safety
+/// `r` is a live request; `vars` its connection's and `ja4h` its JA4H, both outliving it.
+unsafe fn add_each(
+    r: &sys::request_rec,
+    vars: Option<&ConnVars>,
+    ja4h: *const c_char,
+    to_env: bool,
+    to_headers: bool,
+) {
+    let (env_table, headers) = (r.subprocess_env, r.headers_in);
+    // SAFETY: tables of the live request; values outlive it (caller's guarantee). The
+    // variables are added, not set: this hook runs first on a fresh request, so none of ours
+    // can be there yet (our request headers were unset just before), and adding skips a
+    // case-insensitive search of the table per variable.
+    let set = |env: &CStr, header: &CStr, value: *const c_char| unsafe {
+        if to_env {
+            sys::apr_table_addn(env_table, env.as_ptr(), value);
+        }
+        if to_headers {
+            sys::apr_table_addn(headers, header.as_ptr(), value);
+        }
+    };
+    if to_headers {
+        for (_, h) in VARIABLES {
+            // SAFETY: as above.
+            unsafe { sys::apr_table_unset(headers, h.as_ptr()) };
+        }
+    }
+    for (env, header, value) in vars.iter().flat_map(|v| &v.values) {
+        set(env, header, value.as_ptr());
+    }
+    let (env, header) = VARIABLES[JA4H_VARIABLE];
+    set(env, header, ja4h);
 }
 
 /// Adds the connection's variables (the table `vars`) and JA4H to the request environment
