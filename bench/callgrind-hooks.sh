@@ -23,19 +23,7 @@ url="http://127.0.0.1:$http/index.html"
 # Inclusive instructions per function (ours and what they call) after $n requests.
 profile() {
   local n=$1 root="$work/run"
-  rm -rf "$root"; mkdir -p "$root"
-  write_conf "$root" $https $http module
-  RECEIVER_PID=""
-  start_receiver "$root/ingest.sock"
-  install -m 644 -o "$(id -u www-data 2>/dev/null || id -u)" /dev/null "$root/cg.out"
-  valgrind --tool=callgrind --callgrind-out-file="$root/cg.out" \
-    apache2 -X -f "$root/httpd.conf" >/dev/null 2>"$root/valgrind.log" &
-  local pid=$!
-  wait_port $http; wait_port $https
-  ab -q -k -n "$n" -c 1 "$url" >"$root/ab.txt" 2>&1
-  grep -q "Failed requests: *0" "$root/ab.txt" || { cat "$root/ab.txt" >&2; exit 1; }
-  kill -TERM $pid; wait $pid || true
-  kill $RECEIVER_PID; wait $RECEIVER_PID 2>/dev/null || true
+  callgrind_run "$root" $https $http module "$url" "$n"
   # Lines naming a function by its source file: one per function (the `???:` twins repeat).
   callgrind_annotate --inclusive=yes --threshold=100 "$root/cg.out" 2>/dev/null |
     grep -E '^ *[0-9,]+ \(' | grep -E "^[^/]*$PWD/mod_ja4/|PROGRAM TOTALS" |

@@ -28,20 +28,7 @@ run_one() {
   if [ "$shape" = browser ]; then
     while IFS= read -r h; do headers+=(-H "$h"); done < bench/browser-headers.txt
   fi
-  rm -rf "$root"; mkdir -p "$root"
-  write_conf "$root" $https $http "$mode"
-  RECEIVER_PID=""
-  [ "$mode" = module ] && start_receiver "$root/ingest.sock"
-  # callgrind writes its output at exit, after httpd dropped to www-data.
-  install -m 644 -o "$(id -u www-data 2>/dev/null || id -u)" /dev/null "$root/cg.out"
-  valgrind --tool=callgrind --callgrind-out-file="$root/cg.out" --dump-instr=no \
-    apache2 -X -f "$root/httpd.conf" >/dev/null 2>"$root/valgrind.log" &
-  local pid=$!
-  wait_port $http; wait_port $https
-  ab -q -k -n "$n" -c 1 ${headers[@]+"${headers[@]}"} "$url" >"$root/ab.txt" 2>&1
-  grep -q "Failed requests: *0" "$root/ab.txt" || { cat "$root/ab.txt" >&2; exit 1; }
-  kill -TERM $pid; wait $pid || true
-  [ -n "$RECEIVER_PID" ] && { kill $RECEIVER_PID; wait $RECEIVER_PID 2>/dev/null || true; }
+  callgrind_run "$root" $https $http "$mode" "$url" "$n" ${headers[@]+"${headers[@]}"}
   grep -E '^(summary|totals):' "$root/cg.out" | head -1 | awk '{print $2}'
 }
 

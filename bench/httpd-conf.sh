@@ -74,3 +74,27 @@ while True:
 PY
   RECEIVER_PID=$!
 }
+
+# One callgrind run of `httpd -X` in a fresh ServerRoot $1 (ports $2, $3; mode $4 as in
+# write_conf, a receiver draining the socket in module mode) serving $6 keep-alive requests
+# to $5 with ab (further arguments go to ab, e.g. -H headers). Leaves $1/cg.out; exits the
+# script if a request failed.
+callgrind_run() {
+  local root=$1 https=$2 http=$3 mode=$4 url=$5 n=$6
+  shift 6
+  rm -rf "$root"; mkdir -p "$root"
+  write_conf "$root" "$https" "$http" "$mode"
+  RECEIVER_PID=""
+  [ "$mode" = module ] && start_receiver "$root/ingest.sock"
+  # callgrind writes its output at exit, after httpd dropped to www-data.
+  install -m 644 -o "$(id -u www-data 2>/dev/null || id -u)" /dev/null "$root/cg.out"
+  valgrind --tool=callgrind --callgrind-out-file="$root/cg.out" --dump-instr=no \
+    apache2 -X -f "$root/httpd.conf" >/dev/null 2>"$root/valgrind.log" &
+  local pid=$!
+  wait_port "$http"; wait_port "$https"
+  ab -q -k -n "$n" -c 1 "$@" "$url" >"$root/ab.txt" 2>&1
+  grep -q "Failed requests: *0" "$root/ab.txt" || { cat "$root/ab.txt" >&2; exit 1; }
+  kill -TERM $pid; wait $pid || true
+  [ -n "$RECEIVER_PID" ] && { kill $RECEIVER_PID; wait $RECEIVER_PID 2>/dev/null || true; }
+  return 0
+}
