@@ -129,15 +129,14 @@ impl RecordSlot {
 }
 
 /// The per-connection values of the JA4* variables, as C strings set by pointer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConnVars {
     /// (variable, request header, value) of every non-empty value.
     pub values: Vec<(&'static CStr, &'static CStr, CString)>,
-    /// The variables as an APR table in the connection's pool, whose entries go into a
-    /// request's environment as one block (see `request::append_env`): cheaper than adding
-    /// them one by one. NULL for fewer than
-    /// [`ENV_TABLE_MIN`] values.
-    pub env: EnvTable,
+    /// The variables and JA4H (its value given per request) as one block of table entries,
+    /// appended to a request's environment at once (see [`crate::table`]); its values point
+    /// into `values`, whose strings stay where they are as long as the state.
+    pub env: crate::table::Block,
 }
 
 impl ConnVars {
@@ -149,26 +148,6 @@ impl ConnVars {
             .map_or(b"", |v| v.2.as_bytes())
     }
 }
-
-/// Values from which the connection's variables go through an [`EnvTable`].
-pub const ENV_TABLE_MIN: usize = 3;
-
-/// An APR table of a connection's variables (see [`ConnVars::env`]).
-#[derive(Debug)]
-pub struct EnvTable(pub *mut sys::apr_table_t);
-
-impl Default for EnvTable {
-    fn default() -> Self {
-        EnvTable(std::ptr::null_mut())
-    }
-}
-
-// SAFETY: the table is filled once, before it is shared, and only read afterwards (its
-// entries are copied into requests' environments); it lives in the primary connection's pool, which outlives the requests
-// that read it, and its values point into the `ConnVars` that owns it.
-unsafe impl Send for EnvTable {}
-// SAFETY: as above.
-unsafe impl Sync for EnvTable {}
 
 /// C string of `s` (interior NULs cannot occur in our values; they would yield an empty one).
 pub fn cstring(s: &[u8]) -> CString {

@@ -11,6 +11,7 @@ use apr_sys as sys;
 
 pub const LOG_ERR: c_int = 3;
 pub const LOG_WARNING: c_int = 4;
+pub const LOG_NOTICE: c_int = 5;
 pub const LOG_INFO: c_int = 6;
 
 /// Runs `f`, turning a panic into `fallback`: no unwinding ever crosses into httpd.

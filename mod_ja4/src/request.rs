@@ -29,8 +29,8 @@ use ja4_core::fingerprint::HttpVersion;
 use ja4_core::shape::{HeaderShape, Role};
 use ja4_core::shared::{self, Entry};
 
-use crate::conn::{self, cstring, ConnState, ConnVars, EnvTable, ENV_TABLE_MIN};
-use crate::ffi::{cbytes, cstr_is, guard, pool_bytes, pool_str, table_elts};
+use crate::conn::{self, cstring, ConnState, ConnVars};
+use crate::ffi::{cbytes, cstr_is, guard, pool_bytes, pool_str};
 use crate::{export, status};
 
 fn version(proto_num: c_int) -> HttpVersion {
@@ -397,19 +397,13 @@ unsafe fn conn_vars<'a>(r: &sys::request_rec, st: &'a ConnState) -> &'a ConnVars
             .filter(|(_, v)| !v.is_empty())
             .map(|(&(env, header), v)| (env, header, v))
             .collect();
-        let mut env = EnvTable::default();
-        if values.len() >= ENV_TABLE_MIN {
-            // SAFETY: the table lives in the primary connection's pool (the state's owner;
-            // `r.connection` may be an HTTP/2 stream's secondary connection); its values
-            // point into the CStrings moved into the returned ConnVars (heap buffers that do
-            // not move), which live as long as the state.
-            unsafe {
-                env.0 = sys::apr_table_make((*conn::primary(r.connection)).pool, 32);
-                for (name, _, value) in &values {
-                    sys::apr_table_addn(env.0, name.as_ptr(), value.as_ptr());
-                }
-            }
-        }
+        let (env_name, _) = VARIABLES[JA4H_VARIABLE];
+        let env = crate::table::Block::new(
+            values
+                .iter()
+                .map(|(name, _, value)| (*name, value.as_ptr())),
+            env_name,
+        );
         ConnVars { values, env }
     })
 }
@@ -443,14 +437,11 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
             // SAFETY: JA4H lives in the record until the request is logged; the connection
             // values live in the connection's state, which outlives the request.
             let ja4h_c = unsafe { (*rec).ja4h.as_ptr() } as *const c_char;
-            // The connection's variables go in as one block of entries.
+            // The connection's variables and JA4H go in as one block of entries.
             // SAFETY: the request's environment table; the entries point to connection
             // memory, which outlives the request.
             let appended = match vars {
-                Some(v) if set_env && !v.env.0.is_null() => unsafe {
-                    append_env(req.subprocess_env, v.env.0, ja4h_c);
-                    true
-                },
+                Some(v) if set_env => unsafe { v.env.append(req.subprocess_env, ja4h_c) },
                 _ => false,
             };
             if !appended || set_headers {
@@ -467,8 +458,9 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
     })
 }
 
-/// Adds our variables one entry each: to the environment when `to_env` (a connection
-/// without a block of variables: too few of them, or without a TLS hello), and as `X-JA4*`
+/// Adds our variables one entry each: to the environment when `to_env` (a request without
+/// its connection's state, or whose block of variables did not go in: see
+/// [`crate::table::Block::append`]), and as `X-JA4*`
 /// request headers when `to_headers` (a client's own copies removed first).
 ///
 /// # Safety
@@ -504,65 +496,6 @@ unsafe fn add_each(
     }
     let (env, header) = VARIABLES[JA4H_VARIABLE];
     set(env, header, ja4h);
-}
-
-/// Adds the connection's variables (the table `vars`) and JA4H to the request environment
-/// `env`: the first variable and JA4H with `apr_table_addn`, the ones between copied as one
-/// block of entries (in place, or by `apr_array_cat` when the array must grow), much
-/// cheaper than a push each.
-///
-/// A table finds a key by its first letter's index, which spans from the first to the last
-/// entry added under that letter; every one of our names starts with `J` (checked at compile
-/// time), so the two entries added by name span the block, whose entries (with their key
-/// checksums) were made by `apr_table_addn` into `vars`.
-///
-/// # Safety
-/// `env` is a live table; `vars` a table of at least one entry whose keys and values, like
-/// `ja4h`, outlive `env`'s request.
-unsafe fn append_env(env: *mut sys::apr_table_t, vars: *mut sys::apr_table_t, ja4h: *const c_char) {
-    const { assert!(all_start_with_j(&VARIABLES)) };
-    // SAFETY: a table's array header describes its entries (caller's guarantees).
-    unsafe {
-        let src = &*table_elts(vars);
-        let entries = src.elts as *const sys::apr_table_entry_t;
-        let n = src.nelts;
-        if n < 1 {
-            return;
-        }
-        let first = &*entries;
-        sys::apr_table_addn(env, first.key, first.val);
-        let (dst, rest) = (&mut *table_elts(env), n - 1);
-        if dst.nalloc - dst.nelts >= rest {
-            // Room for the block (a request's environment starts with room for 25): copied
-            // in place, as apr_array_cat does when it need not grow the array.
-            let at = (dst.elts as *mut sys::apr_table_entry_t).add(dst.nelts as usize);
-            std::ptr::copy_nonoverlapping(entries.add(1), at, rest as usize);
-            dst.nelts += rest;
-        } else {
-            let rest = sys::apr_array_header_t {
-                pool: src.pool,
-                elt_size: src.elt_size,
-                nelts: rest,
-                nalloc: rest,
-                elts: entries.add(1) as *mut c_char,
-            };
-            sys::apr_array_cat(dst, &rest);
-        }
-        let (name, _) = VARIABLES[JA4H_VARIABLE];
-        sys::apr_table_addn(env, name.as_ptr(), ja4h);
-    }
-}
-
-/// Whether every variable name starts with `J` (see [`append_env`]).
-const fn all_start_with_j(vars: &[(&CStr, &CStr)]) -> bool {
-    let mut i = 0;
-    while i < vars.len() {
-        if vars[i].0.to_bytes()[0] != b'J' {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// mod_ssl's value of `name` for this request, or NULL.

@@ -158,6 +158,10 @@ fn inline_matches_capture(mpm: &str) {
         assert_eq!(f[1], rec["ja4"].as_str().unwrap_or("-"));
         assert_eq!(f[2], rec["ja4h"].as_str().unwrap());
         assert_eq!(f[3], rec["ja4t"].as_str().unwrap());
+        // The variables go into the environment as one block of table entries: APR's own
+        // lookups (mod_log_config's) find the first, last and those between.
+        assert_eq!(f[4], rec["tls_sni"].as_str().unwrap_or("-"));
+        assert_eq!(f[5], rec["tls_version"].as_str().unwrap_or("-"), "{line}");
     }
     // HTTP/2 JA4H is in wire form: lowercase names, no synthesised Host. (mod_http2 does not
     // serve h2 under prefork: there the request falls back to HTTP/1.1.)
@@ -437,7 +441,16 @@ fn status_handler_text_and_json() {
     ] {
         assert!(text.contains(k), "{k} missing:\n{text}");
     }
+    // Debian's APR lays tables out as mod_ja4 expects: the variables go in as one block.
+    assert!(
+        text.lines().any(|l| l
+            .split_whitespace()
+            .take(2)
+            .eq(["variables_as_block", "yes"])),
+        "{text}"
+    );
     let j = h.status_json();
+    assert_eq!(j["variables_as_block"], true, "{j}");
     assert!(j["counters"]["requests"].as_u64().unwrap() >= 2);
     assert!(j["counters"]["fingerprinted"].as_u64().unwrap() >= 1);
 }
@@ -483,6 +496,53 @@ Header always set X-Seen-JA4 \"%{SEEN_JA4}e\"\nHeader always set X-Seen-JA4T \"%
         "{}",
         h.access_log()
     );
+}
+
+#[test]
+fn variables_one_by_one_carry_the_same_values() {
+    if !need_root() {
+        return;
+    }
+    // The variables' other path (an APR whose tables are laid out otherwise): one
+    // apr_table_addn each, with the same values in the access log as in the records.
+    let h = Httpd::start(
+        "onebyone",
+        &Options {
+            extra: "Define JA4_VARIABLES_ONE_BY_ONE",
+            ..Default::default()
+        },
+    );
+    curl(&["--http1.1"], &h.url(true, "/index.html"));
+    curl(
+        &["--http1.1", "-H", "Cookie: a=1"],
+        &h.url(false, "/index.html"),
+    );
+    // The requests' records (the harness's readiness probes add orphan records).
+    let requests = || -> Vec<Value> {
+        let all = h.records().into_iter();
+        all.filter(|r| r["kind"] == "request").collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while requests().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let records = requests();
+    let log = h.access_log();
+    assert_eq!(records.len(), 2, "{records:?}");
+    for rec in &records {
+        let port = rec["client_port"].as_u64().unwrap().to_string();
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(&format!("{port}|")))
+            .unwrap_or_else(|| panic!("no access log line for {port}:\n{log}"));
+        let f: Vec<&str> = line.split('|').collect();
+        assert_eq!(f[1], rec["ja4"].as_str().unwrap_or("-"), "{line}");
+        assert_eq!(f[2], rec["ja4h"].as_str().unwrap(), "{line}");
+        assert_eq!(f[3], rec["ja4t"].as_str().unwrap(), "{line}");
+        assert_eq!(f[5], rec["tls_version"].as_str().unwrap_or("-"), "{line}");
+    }
+    assert!(records.iter().any(|r| r["ja4"].is_string()));
+    assert_eq!(h.status_json()["variables_as_block"], false);
 }
 
 #[test]
