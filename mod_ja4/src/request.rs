@@ -30,7 +30,7 @@ use ja4_core::shape::{HeaderShape, Role};
 use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars};
-use crate::ffi::{cbytes, cstr_is, guard, pool_bytes, pool_str};
+use crate::ffi::{cbytes, guard, key_is, pool_bytes, pool_str};
 use crate::{export, status};
 
 fn version(proto_num: c_int) -> HttpVersion {
@@ -288,31 +288,29 @@ unsafe fn scan<'r>(r: &sys::request_rec, st: Option<&'r ConnState>) -> *mut ReqR
     rec
 }
 
-/// Whether the table `entries` has exactly the names of `shape`, in order.
+/// Whether the table `entries` has exactly the names of `shape`, in order (compared a
+/// machine word at a time, see [`key_is`]).
 ///
 /// # Safety
 /// The entries' keys are NULL or C strings.
-#[inline]
+#[inline(always)]
 unsafe fn matches(
     shape: &HeaderShape,
     entries: &[sys::apr_table_entry_t],
     lowercase: bool,
 ) -> bool {
-    let names = shape.names();
-    if shape.lowercase() != lowercase || names.len() != entries.len() {
+    let (keys, tails) = shape.name_keys();
+    if shape.lowercase() != lowercase || keys.len() != entries.len() {
         return false;
     }
-    for (name, e) in names.iter().zip(entries) {
-        let same = match name {
-            None => e.key.is_null(),
-            // SAFETY: a non-NULL key is a C string (caller's guarantee).
-            Some(n) => !e.key.is_null() && unsafe { cstr_is(e.key, n) },
-        };
-        if !same {
-            return false;
+    keys.iter().zip(entries).enumerate().all(|(i, (k, e))| {
+        // SAFETY: a key is NULL or a C string (caller's guarantee).
+        unsafe {
+            key_is(e.key, k, tails, || {
+                shape.names().get(i).and_then(Option::as_deref)
+            })
         }
-    }
-    true
+    })
 }
 
 /// The first two bytes of the method and how many there are (fewer for a shorter method):
