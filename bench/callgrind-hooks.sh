@@ -6,6 +6,7 @@
 # whole-process slope, which moves by tens of instructions between runs of one build, these
 # move by a few: the figure to compare two builds of the request path by.
 # Usage: bench/callgrind-hooks.sh [http|https] [N1] [N2]   (default https 200 4200)
+# SHAPE=browser: the browser's navigation of bench/browser-headers.txt instead of ab's request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/httpd-conf.sh
@@ -22,8 +23,11 @@ url="http://127.0.0.1:$http/index.html"
 
 # Inclusive instructions per function (ours and what they call) after $n requests.
 profile() {
-  local n=$1 root="$work/run"
-  callgrind_run "$root" $https $http module "$url" "$n"
+  local n=$1 root="$work/run" headers=()
+  if [ "${SHAPE:-ab}" = browser ]; then
+    while IFS= read -r h; do headers+=(-H "$h"); done < bench/browser-headers.txt
+  fi
+  callgrind_run "$root" $https $http module "$url" "$n" ${headers[@]+"${headers[@]}"}
   # Lines naming a function by its source file: one per function (the `???:` twins repeat).
   callgrind_annotate --inclusive=yes --threshold=100 "$root/cg.out" 2>/dev/null |
     grep -E '^ *[0-9,]+ \(' | grep -E "^[^/]*$PWD/mod_ja4/|PROGRAM TOTALS" |
@@ -32,7 +36,7 @@ profile() {
 
 profile "$N1"
 profile "$N2"
-echo "instructions/request ($proto, inclusive, slope $N1 -> $N2):"
+echo "instructions/request ($proto, ${SHAPE:-ab}, inclusive, slope $N1 -> $N2):"
 awk -F'\t' -v d=$((N2 - N1)) '
   NR == FNR { a[$2] = $1; next }
   { v = ($1 - a[$2]) / d

@@ -440,23 +440,28 @@ const METHOD_CODE: [u8; 256] = {
 /// Canonical rule 4: first tag of Accept-Language cut at `,` or `;`, `-` removed, lower-cased,
 /// first 4 characters, `0`-padded (`en-US,en;q=0.9` → `enus`, absent → `0000`).
 pub fn language_code(value: Option<&[u8]>) -> [u8; 4] {
-    let tag = value.map(|v| {
-        let end = v
-            .iter()
-            .position(|b| *b == b',' || *b == b';')
-            .unwrap_or(v.len());
-        trim(&v[..end])
-    });
+    // One pass over the tag's first bytes. The tag's trailing whitespace needs no trimming:
+    // it would give `0`s where the padding puts them anyway.
     let mut out = *b"0000";
-    for (slot, b) in out
-        .iter_mut()
-        .zip(tag.unwrap_or(&[]).iter().filter(|b| **b != b'-'))
-    {
-        *slot = if b.is_ascii_graphic() && *b != b'_' {
+    let v = value.unwrap_or(&[]);
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let mut n = 0;
+    for &b in &v[start..] {
+        if b == b',' || b == b';' || n == out.len() {
+            break;
+        }
+        if b == b'-' {
+            continue;
+        }
+        out[n] = if b.is_ascii_graphic() && b != b'_' {
             b.to_ascii_lowercase()
         } else {
             b'0'
         };
+        n += 1;
     }
     out
 }
@@ -620,6 +625,37 @@ mod tests {
         assert_eq!(&language_code(Some(b"*")), b"*000");
         assert_eq!(&language_code(Some(b"")), b"0000");
         assert_eq!(&language_code(None), b"0000");
+        // Rule 4 spelled out (trim the tag, drop `-`, map, pad) agrees on every short value.
+        let reference = |v: &[u8]| {
+            let end = v
+                .iter()
+                .position(|b| *b == b',' || *b == b';')
+                .unwrap_or(v.len());
+            let mut out = *b"0000";
+            for (slot, b) in out
+                .iter_mut()
+                .zip(trim(&v[..end]).iter().filter(|b| **b != b'-'))
+            {
+                *slot = if b.is_ascii_graphic() && *b != b'_' {
+                    b.to_ascii_lowercase()
+                } else {
+                    b'0'
+                };
+            }
+            out
+        };
+        let alphabet = *b"aZ- \t,;_*\xc3";
+        let mut v = Vec::new();
+        for len in 0..=6u32 {
+            for mut code in 0..alphabet.len().pow(len) {
+                v.clear();
+                for _ in 0..len {
+                    v.push(alphabet[code % alphabet.len()]);
+                    code /= alphabet.len();
+                }
+                assert_eq!(language_code(Some(&v)), reference(&v), "{v:?}");
+            }
+        }
     }
 
     #[test]
