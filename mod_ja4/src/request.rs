@@ -395,6 +395,9 @@ unsafe fn conn_vars<'a>(r: &sys::request_rec, st: &'a ConnState) -> &'a ConnVars
             .filter(|(_, v)| !v.is_empty())
             .map(|(&(env, header), v)| (env, header, v))
             .collect();
+        // The block's values point into the CStrings of `values`, heap buffers that stay
+        // where they are when `values` moves into the ConnVars, which lives as long as the
+        // connection's state; JA4H, the last entry, is given per request.
         let (env_name, _) = VARIABLES[JA4H_VARIABLE];
         let env = crate::table::Block::new(
             values

@@ -68,7 +68,8 @@ unsafe impl Sync for Block {}
 
 impl Block {
     /// A block of the entries `(key, value)`, in order, and a last one, `last`, whose value
-    /// each [`Block::append`] gives. `value`s must outlive every table the block goes into.
+    /// each [`Block::append`] gives (at most 1,024 entries in all). `value`s must outlive every
+    /// table the block goes into.
     pub fn new(
         entries: impl IntoIterator<Item = (&'static CStr, *const c_char)>,
         last: &'static CStr,
@@ -82,6 +83,11 @@ impl Block {
                 key_checksum: key_checksum(key),
             })
             .collect();
+        assert!(
+            entries.len() <= 1024,
+            "a block of {} table entries",
+            entries.len()
+        );
         let mut slots: Vec<(u8, u16, u16)> = Vec::new();
         for (i, e) in entries.iter().enumerate() {
             // SAFETY: keys are the static C strings given above.
@@ -121,11 +127,11 @@ impl Block {
             std::ptr::copy_nonoverlapping(self.entries.as_ptr(), at, k as usize);
             (*at.add(k as usize - 1)).val = last as *mut c_char;
             t.a.nelts = n0 + k;
-            for &(s, first, last) in self.slots.iter() {
+            for &(s, lo, hi) in self.slots.iter() {
                 let s = usize::from(s);
-                t.last[s] = n0 + c_int::from(last);
+                t.last[s] = n0 + c_int::from(hi);
                 if t.index_initialized & (1 << s) == 0 {
-                    t.first[s] = n0 + c_int::from(first);
+                    t.first[s] = n0 + c_int::from(lo);
                     t.index_initialized |= 1 << s;
                 }
             }
