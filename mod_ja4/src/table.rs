@@ -111,12 +111,18 @@ impl Block {
     /// `t` is a live table; `last`, like the block's values, outlives it.
     #[inline]
     pub unsafe fn append(&self, t: *mut sys::apr_table_t, last: *const c_char) -> bool {
-        if !CONFIRMED.load(Ordering::Relaxed) {
-            return false;
-        }
-        // SAFETY: the check confirmed that a table is laid out as `Layout` (caller: `t` is
-        // live); entries are written within the array's allocation (`nalloc`), and the index
-        // slots (< 32) within the struct.
+        // SAFETY: the check confirmed the layout; the caller's guarantees.
+        CONFIRMED.load(Ordering::Relaxed) && unsafe { self.append_to(t, last) }
+    }
+
+    /// [`Block::append`] without asking whether the layout is confirmed.
+    ///
+    /// # Safety
+    /// As [`Block::append`], and tables are laid out as [`Layout`].
+    #[inline(always)]
+    unsafe fn append_to(&self, t: *mut sys::apr_table_t, last: *const c_char) -> bool {
+        // SAFETY: a table laid out as `Layout` (caller), live; entries are written within the
+        // array's allocation (`nalloc`), and the index slots (< 32) within the struct.
         unsafe {
             let t = &mut *(t as *mut Layout);
             let (n0, k) = (t.a.nelts, self.entries.len() as c_int);
@@ -182,7 +188,7 @@ unsafe fn layout_holds(pool: *mut sys::apr_pool_t) -> bool {
     }
 }
 
-/// Whether a [`Block`] appended to a table (the layout taken as confirmed for the test) is
+/// Whether a [`Block`] appended to a table (before the layout is confirmed: the test of it) is
 /// found, and removed, by APR's lookups.
 ///
 /// # Safety
@@ -206,10 +212,7 @@ unsafe fn block_works(pool: *mut sys::apr_pool_t) -> bool {
         let t = sys::apr_table_make(pool, 8);
         sys::apr_table_addn(t, c"Host".as_ptr(), c"h".as_ptr());
         sys::apr_table_addn(t, c"Jump".as_ptr(), c"j".as_ptr());
-        CONFIRMED.store(true, Ordering::Relaxed);
-        let appended = block.append(t, c"4".as_ptr());
-        CONFIRMED.store(false, Ordering::Relaxed);
-        let found = appended
+        let found = block.append_to(t, c"4".as_ptr())
             && get(t, c"ja4").as_deref() == Some(b"1")
             && get(t, c"JA4_R").as_deref() == Some(b"2")
             && get(t, c"xtra").as_deref() == Some(b"3")
@@ -225,7 +228,7 @@ unsafe fn block_works(pool: *mut sys::apr_pool_t) -> bool {
             && get(t, c"Jump").is_none()
             && get(t, c"JA4H").as_deref() == Some(b"4")
             && get(t, c"JA4_R").as_deref() == Some(b"2")
-            && (*sys::apr_table_elts(t)).nelts == 4
+            && (*crate::ffi::table_elts(t)).nelts == 4
     }
 }
 

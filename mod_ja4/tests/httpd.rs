@@ -80,11 +80,7 @@ fn inline_matches_capture(mpm: &str) {
     let cap = Capture::start(&h.root, &[h.https, h.http]);
     let n = drive_clients(&h);
     let pcap = cap.stop();
-    let records: Vec<Value> = h
-        .wait_records(n)
-        .into_iter()
-        .filter(|r| r["kind"] == "request")
-        .collect();
+    let records = h.wait_requests(n);
     assert_eq!(
         records.len(),
         n,
@@ -147,22 +143,7 @@ fn inline_matches_capture(mpm: &str) {
     );
 
     // %{JA4}e and friends in the access log carry the same values.
-    let log = h.access_log();
-    for rec in &records {
-        let port = rec["client_port"].as_u64().unwrap().to_string();
-        let line = log
-            .lines()
-            .find(|l| l.starts_with(&format!("{port}|")))
-            .unwrap_or_else(|| panic!("no access log line for {port}:\n{log}"));
-        let f: Vec<&str> = line.split('|').collect();
-        assert_eq!(f[1], rec["ja4"].as_str().unwrap_or("-"));
-        assert_eq!(f[2], rec["ja4h"].as_str().unwrap());
-        assert_eq!(f[3], rec["ja4t"].as_str().unwrap());
-        // The variables go into the environment as one block of table entries: APR's own
-        // lookups (mod_log_config's) find the first, last and those between.
-        assert_eq!(f[4], rec["tls_sni"].as_str().unwrap_or("-"));
-        assert_eq!(f[5], rec["tls_version"].as_str().unwrap_or("-"), "{line}");
-    }
+    assert_log_carries_records(&h.access_log(), &records);
     // HTTP/2 JA4H is in wire form: lowercase names, no synthesised Host. (mod_http2 does not
     // serve h2 under prefork: there the request falls back to HTTP/1.1.)
     if mpm != "prefork" {
@@ -233,6 +214,25 @@ fn inline_matches_capture(mpm: &str) {
     assert_eq!(st["counters"]["hello_errors"], 0);
     assert!(st["counters"]["hellos"].as_u64().unwrap() >= 6);
     h.assert_no_crash();
+}
+
+/// Each record's access log line (`%{remote}p|%{JA4}e|%{JA4H}e|%{JA4T}e|%{JA4_SNI}e|
+/// %{JA4_TLS_VERSION}e`) carries the record's values: the variables were set, and APR's
+/// lookups (mod_log_config's) find the first, last and those between.
+fn assert_log_carries_records(log: &str, records: &[Value]) {
+    for rec in records {
+        let port = rec["client_port"].as_u64().unwrap().to_string();
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(&format!("{port}|")))
+            .unwrap_or_else(|| panic!("no access log line for {port}:\n{log}"));
+        let f: Vec<&str> = line.split('|').collect();
+        assert_eq!(f[1], rec["ja4"].as_str().unwrap_or("-"), "{line}");
+        assert_eq!(f[2], rec["ja4h"].as_str().unwrap(), "{line}");
+        assert_eq!(f[3], rec["ja4t"].as_str().unwrap(), "{line}");
+        assert_eq!(f[4], rec["tls_sni"].as_str().unwrap_or("-"), "{line}");
+        assert_eq!(f[5], rec["tls_version"].as_str().unwrap_or("-"), "{line}");
+    }
 }
 
 #[test]
@@ -517,30 +517,9 @@ fn variables_one_by_one_carry_the_same_values() {
         &["--http1.1", "-H", "Cookie: a=1"],
         &h.url(false, "/index.html"),
     );
-    // The requests' records (the harness's readiness probes add orphan records).
-    let requests = || -> Vec<Value> {
-        let all = h.records().into_iter();
-        all.filter(|r| r["kind"] == "request").collect()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while requests().len() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let records = requests();
-    let log = h.access_log();
+    let records = h.wait_requests(2);
     assert_eq!(records.len(), 2, "{records:?}");
-    for rec in &records {
-        let port = rec["client_port"].as_u64().unwrap().to_string();
-        let line = log
-            .lines()
-            .find(|l| l.starts_with(&format!("{port}|")))
-            .unwrap_or_else(|| panic!("no access log line for {port}:\n{log}"));
-        let f: Vec<&str> = line.split('|').collect();
-        assert_eq!(f[1], rec["ja4"].as_str().unwrap_or("-"), "{line}");
-        assert_eq!(f[2], rec["ja4h"].as_str().unwrap(), "{line}");
-        assert_eq!(f[3], rec["ja4t"].as_str().unwrap(), "{line}");
-        assert_eq!(f[5], rec["tls_version"].as_str().unwrap_or("-"), "{line}");
-    }
+    assert_log_carries_records(&h.access_log(), &records);
     assert!(records.iter().any(|r| r["ja4"].is_string()));
     assert_eq!(h.status_json()["variables_as_block"], false);
 }

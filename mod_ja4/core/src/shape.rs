@@ -139,7 +139,7 @@ impl NameKey {
 /// Appends `name` as a C string cut into machine words (native byte order) to `out`: the
 /// name, its NUL, zeros up to a whole word. Returns the mask of the last word's bytes that
 /// are the name's or the NUL.
-pub fn name_words(name: &[u8], out: &mut Vec<u64>) -> u64 {
+fn name_words(name: &[u8], out: &mut Vec<u64>) -> u64 {
     let mut rest = name;
     loop {
         let mut w = [0u8; 8];

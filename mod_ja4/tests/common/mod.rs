@@ -366,9 +366,24 @@ JA4FlushInterval 50
 
     /// Waits until `n` records were exported.
     pub fn wait_records(&self, n: usize) -> Vec<serde_json::Value> {
+        self.wait_for(n, |_| true)
+    }
+
+    /// The request records of JA4ExportFile (orphans left out: the harness's readiness
+    /// probes make some), once there are `n` of them or 10 s have passed.
+    pub fn wait_requests(&self, n: usize) -> Vec<serde_json::Value> {
+        self.wait_for(n, |r| r["kind"] == "request")
+    }
+
+    /// The records `keep` accepts, once there are `n` of them or 10 s have passed.
+    fn wait_for(
+        &self,
+        n: usize,
+        keep: impl Fn(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let r = self.records();
+            let r: Vec<serde_json::Value> = self.records().into_iter().filter(&keep).collect();
             if r.len() >= n || Instant::now() > deadline {
                 return r;
             }
