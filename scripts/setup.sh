@@ -4,9 +4,9 @@
 set -euo pipefail
 log() { printf 'setup: %s\n' "$*"; }
 
-APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 python3-venv apache2 apache2-dev clang libclang-dev dnsmasq-base chromium default-jre-headless golang-go rpm rpm2cpio cpio selinux-policy-dev patchelf)
+APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 python3-venv apache2 apache2-dev clang libclang-dev dnsmasq-base chromium default-jre-headless golang-go rpm rpm2cpio cpio selinux-policy-dev patchelf faketime)
 # EL (el8/el9/el10) equivalents; chromium comes from EPEL.
-DNF_PACKAGES=(libpcap-devel pkgconf-pkg-config tcpdump openssl curl python3 httpd httpd-devel mod_ssl clang clang-devel dnsmasq java-21-openjdk-headless golang npm rpm-build selinux-policy-devel)
+DNF_PACKAGES=(libpcap-devel pkgconf-pkg-config tcpdump openssl curl python3 httpd httpd-devel mod_ssl clang clang-devel dnsmasq java-21-openjdk-headless golang npm rpm-build selinux-policy-devel libfaketime)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 

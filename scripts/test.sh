@@ -17,7 +17,11 @@ if [ "$fuzz_secs" != 0 ]; then
   bash scripts/fuzz.sh "$fuzz_secs"
 fi
 
-echo "== tests"
 # The httpd tests load the module cargo builds as a cdylib, which `cargo test` does not build.
 cargo build -q -p mod_ja4
+
+echo "== clock guard (store tests with the clock 45 days ahead)"
+bash scripts/clock-guard.sh 45
+
+echo "== tests"
 cargo nextest run --workspace --no-fail-fast --failure-output final --status-level fail

@@ -42,10 +42,14 @@ fn main() -> anyhow::Result<()> {
             ..migrate::Options::new("ja4")
         },
     )?;
+    // Stamped now: the store drops rows older than its TTL at insert.
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
     let paths: Vec<String> = (0..batch).map(|k| format!("/page/{}", k % 500)).collect();
     let records: Vec<Record<&[u8]>> = (0..batch)
         .map(|k| Record {
-            ts_us: 1_795_243_705_000_000 + k as i64,
+            ts_us: t0 + k as i64,
             conn_id: k as u64,
             client_ip: Some(std::net::Ipv4Addr::from(0x0a00_0000 + k as u32).into()),
             vhost: &b"www.example.com"[..],

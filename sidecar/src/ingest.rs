@@ -289,6 +289,10 @@ pub struct Metrics {
     pub replayed: AtomicU64,
     pub dropped_spool_full: AtomicU64,
     pub dropped_spool_error: AtomicU64,
+    /// Records stamped before the store's retention (the engine would drop them unseen).
+    pub dropped_expired: AtomicU64,
+    /// Records stamped too far ahead of this host's clock.
+    pub dropped_future: AtomicU64,
     pub spool_bytes: AtomicU64,
     pub spool_corrupt_frames: AtomicU64,
     pub scoring_runs: AtomicU64,
@@ -364,6 +368,8 @@ impl Metrics {
             ("store_error", &self.dropped_store_error),
             ("spool_full", &self.dropped_spool_full),
             ("spool_error", &self.dropped_spool_error),
+            ("expired", &self.dropped_expired),
+            ("future", &self.dropped_future),
         ] {
             s.push_str(&format!(
                 "ja4_dropped_total{{reason=\"{reason}\"}} {}\n",
@@ -925,6 +931,24 @@ async fn writer(
     }
 }
 
+/// Counts what one insert stored and what it kept out (logged: records dropped for their
+/// timestamp mean a clock problem somewhere or a spool that waited past the retention).
+fn count_inserted(m: &Metrics, done: rows::Inserted) {
+    m.inserted.fetch_add(done.stored as u64, Ordering::Relaxed);
+    m.dropped_expired
+        .fetch_add(done.expired as u64, Ordering::Relaxed);
+    m.dropped_future
+        .fetch_add(done.future as u64, Ordering::Relaxed);
+    if done.expired + done.future > 0 {
+        tracing::warn!(
+            expired = done.expired,
+            future = done.future,
+            retention_days = rows::RETENTION_DAYS,
+            "records stamped outside the store's retention dropped"
+        );
+    }
+}
+
 /// One writer step (blocking): replay the spool while the store takes it, then store `batch`
 /// directly if the spool is empty, else behind it.
 fn store_step(
@@ -940,11 +964,9 @@ fn store_step(
     while let Some((path, records)) = spool.oldest() {
         let started = Instant::now();
         match rows::insert(store, &cfg.database, &records) {
-            Ok(_) => {
-                m.inserted
-                    .fetch_add(records.len() as u64, Ordering::Relaxed);
-                m.replayed
-                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+            Ok(done) => {
+                count_inserted(m, done);
+                m.replayed.fetch_add(done.stored as u64, Ordering::Relaxed);
                 m.insert_batches.fetch_add(1, Ordering::Relaxed);
                 m.insert_micros
                     .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -965,8 +987,8 @@ fn store_step(
         let stored = spool.is_empty() && {
             let started = Instant::now();
             match rows::insert(store, &cfg.database, &batch) {
-                Ok(_) => {
-                    m.inserted.fetch_add(n, Ordering::Relaxed);
+                Ok(done) => {
+                    count_inserted(m, done);
                     m.insert_batches.fetch_add(1, Ordering::Relaxed);
                     m.insert_micros
                         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);

@@ -1,6 +1,9 @@
 //! The embedded ClickHouse engine, for real: load, create, insert, read back, errors, and data
 //! that survives closing and reopening the store.
 
+#[path = "support/clock.rs"]
+mod clock;
+
 use ja4_sidecar::store::chdb::{default_library, Chdb, ChdbError};
 
 /// chDB allows one open connection per process: tests in this binary take turns.
@@ -22,7 +25,8 @@ fn embedded_engine_round_trip_and_persistence() {
         assert_eq!(db.query("SELECT 1 + 1", "TSV").unwrap(), b"2\n");
         db.execute("CREATE DATABASE IF NOT EXISTS ja4").unwrap();
         db.execute("CREATE TABLE IF NOT EXISTS ja4.t (ip IPv6, ja4 LowCardinality(String), ts DateTime64(6, 'UTC')) ENGINE = MergeTree ORDER BY (ip, ts)").unwrap();
-        db.execute("INSERT INTO ja4.t VALUES ('::ffff:127.0.0.1', 't13d1516h2_8daaf6152771_e5627efa2ab1', '2026-11-21 06:00:00.123456')").unwrap();
+        let ts = clock::utc(clock::now_second_us() + 123_456);
+        db.execute(&format!("INSERT INTO ja4.t VALUES ('::ffff:127.0.0.1', 't13d1516h2_8daaf6152771_e5627efa2ab1', '{ts}')")).unwrap();
         let out = String::from_utf8(
             db.query("SELECT toString(ip), ja4, ts FROM ja4.t", "TSV")
                 .unwrap(),
@@ -30,7 +34,7 @@ fn embedded_engine_round_trip_and_persistence() {
         .unwrap();
         assert_eq!(
             out,
-            "::ffff:127.0.0.1\tt13d1516h2_8daaf6152771_e5627efa2ab1\t2026-11-21 06:00:00.123456\n"
+            format!("::ffff:127.0.0.1\tt13d1516h2_8daaf6152771_e5627efa2ab1\t{ts}\n")
         );
         // Engine errors come back with ClickHouse's message, not as a crash.
         match db.query("SELECT * FROM ja4.missing", "TSV") {
@@ -88,10 +92,11 @@ fn migrations_apply_twice_and_records_round_trip() {
     ));
 
     // Records go through the module's wire format first, as the ingest will receive them.
+    let t0 = clock::now_second_us();
     let recs = [
         Record {
             kind: RecordKind::Request,
-            ts_us: 1_795_243_705_371_154,
+            ts_us: t0 + 371_154,
             conn_id: 7,
             client_ip: Some("2001:db8::42".parse().unwrap()),
             client_port: 50_000,
@@ -122,7 +127,7 @@ fn migrations_apply_twice_and_records_round_trip() {
         },
         Record {
             kind: RecordKind::Orphan,
-            ts_us: 1_795_243_705_000_000,
+            ts_us: t0,
             client_ip: None,
             ja4t: &b"1024__0_0"[..],
             ..Default::default()
@@ -134,7 +139,7 @@ fn migrations_apply_twice_and_records_round_trip() {
     }
     let frame = batch::frame(&payload, 2);
     let (decoded, _) = batch::decode_frame_ref(&frame).unwrap();
-    assert_eq!(rows::insert(&db, "ja4test", &decoded).unwrap(), 2);
+    assert_eq!(rows::insert(&db, "ja4test", &decoded).unwrap().stored, 2);
     let out = String::from_utf8(
         db.query(
             "SELECT ts, kind, toString(client_ip), client_port, toString(server_ip), path, status, ja4, ja4t, syn_ttl, syn_mss, syn_options, header_names, user_agent, has_cookie FROM ja4test.http_logs ORDER BY ts DESC",
@@ -147,12 +152,70 @@ fn migrations_apply_twice_and_records_round_trip() {
     assert_eq!(lines.len(), 2, "{out}");
     assert_eq!(
         lines[0],
-        "2026-11-21 06:48:25.371154\trequest\t2001:db8::42\t50000\t::ffff:127.0.0.1\t/a\\'b\\\\c\t200\tt13d1516h2_8daaf6152771_e5627efa2ab1\t64240_2-1-3-1-1-4_1460_8\t64\t1460\t[2,1,3,1,1,4]\t['user-agent','accept']\tMozilla/5.0\t1"
+        format!("{}\trequest\t2001:db8::42\t50000\t::ffff:127.0.0.1\t/a\\'b\\\\c\t200\tt13d1516h2_8daaf6152771_e5627efa2ab1\t64240_2-1-3-1-1-4_1460_8\t64\t1460\t[2,1,3,1,1,4]\t['user-agent','accept']\tMozilla/5.0\t1", clock::utc(t0 + 371_154))
     );
     assert!(
-        lines[1].starts_with("2026-11-21 06:48:25.000000\torphan\t::\t0\t"),
+        lines[1].starts_with(&format!("{}\torphan\t::\t0\t", clock::utc(t0))),
         "{}",
         lines[1]
+    );
+    // Records the store would drop unseen (older than its TTL) or keep past it (stamped ahead
+    // of the clock) are kept out and counted, not sent.
+    let day = 86_400_000_000;
+    let now = clock::now_second_us();
+    let stale = [
+        Record::<&[u8]> {
+            ts_us: now - (rows::RETENTION_DAYS + 1) * day,
+            ..Default::default()
+        },
+        Record {
+            ts_us: now + 2 * rows::MAX_AHEAD_US,
+            ..Default::default()
+        },
+        Record {
+            ts_us: now,
+            conn_id: 9,
+            ..Default::default()
+        },
+    ];
+    assert_eq!(
+        rows::insert(&db, "ja4test", &stale).unwrap(),
+        rows::Inserted {
+            stored: 1,
+            expired: 1,
+            future: 1
+        }
+    );
+    assert_eq!(
+        db.query("SELECT count() FROM ja4test.http_logs", "TSV")
+            .unwrap(),
+        b"3\n"
+    );
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The engine reads the kernel's clock: TTLs and `now()` windows are judged against the time
+/// the tests stamp their rows with. Under the clock guard the process clock is moved and the
+/// engine's is not (chDB calls the vDSO itself, out of libfaketime's reach): that is why the
+/// guard relies on `rows::insert` judging ages by the process clock, and why tests whose SQL
+/// windows end at the engine's `now()` are not run under it.
+#[test]
+fn engine_clock_is_the_kernel_clock() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("ja4-chdb-clock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Chdb::open(&default_library(), &dir).unwrap();
+    let engine: i64 = String::from_utf8(db.query("SELECT toUnixTimestamp(now())", "TSV").unwrap())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let ahead_days: i64 = std::env::var("JA4_CLOCK_AHEAD_DAYS").map_or(0, |d| d.parse().unwrap());
+    let ours = clock::now_second_us() / 1_000_000 - ahead_days * 86_400;
+    assert!(
+        (engine - ours).abs() < 3_600,
+        "engine clock {engine}, kernel clock {ours}"
     );
     drop(db);
     let _ = std::fs::remove_dir_all(&dir);

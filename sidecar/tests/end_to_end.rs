@@ -1,6 +1,8 @@
 //! httpd + mod_ja4 → unix socket → `ja4-sidecar serve` → embedded ClickHouse: every request
 //! becomes a row, a malformed frame from another peer is counted without disturbing the rest.
 
+#[path = "support/clock.rs"]
+mod clock;
 #[path = "../../mod_ja4/tests/common/mod.rs"]
 mod common;
 

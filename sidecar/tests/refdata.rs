@@ -3,6 +3,9 @@
 //! rejects), reloaded twice without duplicates, and requests enriched by all of it — a
 //! crawler user agent from its published range versus the same user agent from elsewhere.
 
+#[path = "support/clock.rs"]
+mod clock;
+
 use ja4_core::batch::Record;
 use ja4_sidecar::refdata::{self, Sources};
 use ja4_sidecar::store::{chdb::default_library, migrate, rows, Store};
@@ -92,10 +95,7 @@ fn reference_data_loads_reloads_and_enriches() {
     // Requests: Googlebot from its range, the same user agent from a hosting network, our
     // local scanner rule, a python client, an IPv6 client from Germany.
     // Recent timestamps: rows past the 7-day TTL are dropped on insert.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64;
+    let now = clock::now_second_us();
     let googlebot = b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
     let recs: Vec<Record<&[u8]>> = vec![
         Record {
@@ -135,7 +135,11 @@ fn reference_data_loads_reloads_and_enriches() {
             ..Default::default()
         },
     ];
-    rows::insert(&store, "ja4r", &recs).unwrap();
+    assert_eq!(
+        rows::insert(&store, "ja4r", &recs).unwrap().stored,
+        recs.len(),
+        "fixtures stamped outside the store's retention"
+    );
     assert_eq!(
         q(&store, "SELECT conn_id, asn, country, asn_reputation, bot_ip_name, bot_ip_verified, crawler_rule, crawler_name, crawler_action, ja4_application, ja4_is_bot FROM ja4r.http_logs ORDER BY conn_id"),
         [

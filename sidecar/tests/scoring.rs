@@ -198,7 +198,12 @@ fn train_and_score_synthetic_traffic() {
         }
     }
     for chunk in recs.chunks(20_000) {
-        rows::insert(&store, "ja4m", chunk).unwrap();
+        let done = rows::insert(&store, "ja4m", chunk).unwrap();
+        assert_eq!(
+            done.stored,
+            chunk.len(),
+            "fixtures outside the retention: {done:?}"
+        );
     }
 
     let params = ModelParams {

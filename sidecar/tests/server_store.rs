@@ -7,6 +7,8 @@
 
 #[path = "support/clickhouse_front.rs"]
 mod clickhouse_front;
+#[path = "support/clock.rs"]
+mod clock;
 
 use std::sync::Arc;
 
@@ -15,7 +17,8 @@ use ja4_sidecar::store::chdb::{default_library, Chdb};
 use ja4_sidecar::store::server::ServerConfig;
 use ja4_sidecar::store::{migrate, rows, Store, StoreError};
 
-fn records(n: usize) -> Vec<Record<Vec<u8>>> {
+/// `n` records stamped from `t0` on, one every 1,001 µs.
+fn records(t0: i64, n: usize) -> Vec<Record<Vec<u8>>> {
     (0..n)
         .map(|i| Record {
             kind: if i % 7 == 6 {
@@ -23,7 +26,7 @@ fn records(n: usize) -> Vec<Record<Vec<u8>>> {
             } else {
                 RecordKind::Request
             },
-            ts_us: 1_795_243_705_000_000 + i as i64 * 1_001,
+            ts_us: t0 + i as i64 * 1_001,
             conn_id: i as u64,
             client_ip: Some(if i % 2 == 0 {
                 format!("198.51.100.{}", i % 250).parse().unwrap()
@@ -115,8 +118,9 @@ fn server_writer_through_http_front_matches_the_embedded_path() {
     assert_eq!(cols[0], ("ts".into(), "DateTime64(6, 'UTC')".into()));
 
     // The same records: LZ4 over HTTP into one database, the embedded path into another.
-    let recs = records(3000);
-    assert_eq!(rows::insert(&server, "ja4srv", &recs).unwrap(), 3000);
+    let t0 = clock::now_second_us();
+    let recs = records(t0, 3000);
+    assert_eq!(rows::insert(&server, "ja4srv", &recs).unwrap().stored, 3000);
     let embedded = {
         // chDB allows one connection per process: the embedded path's INFILE insert runs on
         // the front's connection.
@@ -161,7 +165,10 @@ fn server_writer_through_http_front_matches_the_embedded_path() {
     );
     assert_eq!(
         row,
-        "2001:db8::1\t2026-11-21 06:48:25.001001\t/p/1/\\'quote\\'\\\\back\u{e9}\t['Host','User-Agent','\u{fffd}\\t']\t[2,1,3,1,1,4]\t1099511627776\trequest\n"
+        format!(
+            "2001:db8::1\t{}\t/p/1/\\'quote\\'\\\\back\u{e9}\t['Host','User-Agent','\u{fffd}\\t']\t[2,1,3,1,1,4]\t1099511627776\trequest\n",
+            clock::utc(t0 + 1_001)
+        )
     );
     // The enrichment view fired for the HTTP inserts too.
     assert_eq!(

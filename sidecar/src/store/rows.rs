@@ -3,8 +3,11 @@
 //! Owns: the column order ([`COLUMNS`]) and the binary encoding of every column type we use
 //! (DateTime64(6) as Int64 µs, IPv6 as 16 bytes in network order, LowCardinality(String) as
 //! String, arrays with a varint length), and inserting a batch with [`Store::insert_rowbinary`]
-//! (the same bytes for both engines).
-//! Never: lets a column list and an encoder disagree: both are this file.
+//! (the same bytes for both engines), keeping out records the store would drop or refuse:
+//! stamped before its retention ([`RETENTION_DAYS`], the TTL of `http_logs`) or ahead of this
+//! host's clock by more than [`MAX_AHEAD_US`]. Those are counted in [`Inserted`], never sent.
+//! Never: lets a column list and an encoder disagree: both are this file; never leaves a record
+//! to be dropped silently by the engine's TTL.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -162,21 +165,87 @@ pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
     o.push(u8::from(r.has_referer));
 }
 
-/// Inserts `records` into `{db}.requests_raw`.
+/// Days `http_logs` keeps a row: its TTL (`sql/0003_http_logs.sql`). The engine drops an
+/// older row at insert without a word, so [`insert`] keeps such records out and counts them.
+pub const RETENTION_DAYS: i64 = 7;
+
+/// How far ahead of this host's clock a record may be stamped (the module and the sidecar
+/// share a host; this allows for a clock step between stamping and storing).
+pub const MAX_AHEAD_US: i64 = 3_600_000_000;
+
+/// Where a record's timestamp falls relative to what the store keeps, at `now_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Age {
+    /// Inside the retention: stored.
+    Storable,
+    /// Older than the retention: the engine would drop it at insert.
+    Expired,
+    /// Further ahead of the clock than [`MAX_AHEAD_US`]: a broken or hostile clock; stored, it
+    /// would stay past the retention and spread one insert over many partitions.
+    Future,
+}
+
+/// The [`Age`] of a record stamped `ts_us` at `now_us`.
+pub fn age(ts_us: i64, now_us: i64) -> Age {
+    if ts_us > now_us.saturating_add(MAX_AHEAD_US) {
+        Age::Future
+    } else if ts_us < now_us.saturating_sub(RETENTION_DAYS * 86_400_000_000) {
+        Age::Expired
+    } else {
+        Age::Storable
+    }
+}
+
+/// This host's clock in µs since the epoch.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// What [`insert`] did with a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Records sent to the store.
+    pub stored: usize,
+    /// Records older than the retention, kept out.
+    pub expired: usize,
+    /// Records stamped too far ahead of the clock, kept out.
+    pub future: usize,
+}
+
+/// Inserts the storable `records` into `{db}.requests_raw`, judged against this host's clock.
 pub fn insert<S: AsRef<[u8]>>(
     store: &Store,
     db: &str,
     records: &[Record<S>],
-) -> Result<usize, StoreError> {
-    if records.is_empty() {
-        return Ok(0);
-    }
+) -> Result<Inserted, StoreError> {
+    insert_at(store, db, records, now_us())
+}
+
+/// [`insert`] with the clock as a parameter.
+pub fn insert_at<S: AsRef<[u8]>>(
+    store: &Store,
+    db: &str,
+    records: &[Record<S>],
+    now_us: i64,
+) -> Result<Inserted, StoreError> {
+    let mut done = Inserted::default();
     let mut rows = Vec::with_capacity(records.len() * 1024);
     for r in records {
-        encode(r, &mut rows);
+        match age(r.ts_us, now_us) {
+            Age::Storable => {
+                encode(r, &mut rows);
+                done.stored += 1;
+            }
+            Age::Expired => done.expired += 1,
+            Age::Future => done.future += 1,
+        }
     }
-    store.insert_rowbinary(db, "requests_raw", COLUMNS, rows)?;
-    Ok(records.len())
+    if done.stored > 0 {
+        store.insert_rowbinary(db, "requests_raw", COLUMNS, rows)?;
+    }
+    Ok(done)
 }
 
 /// Checks that `{db}.requests_raw` has every column [`encode`] writes, so a schema that
@@ -195,5 +264,40 @@ pub fn check_columns(store: &Store, db: &str) -> Result<(), StoreError> {
             "{db}.requests_raw lacks the columns {} (run `ja4-sidecar migrate`)",
             missing.join(", ")
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000_000;
+
+    #[test]
+    fn age_is_judged_against_the_given_clock() {
+        let now = now_us();
+        assert_eq!(age(now, now), Age::Storable);
+        assert_eq!(age(now - RETENTION_DAYS * DAY + 1, now), Age::Storable);
+        assert_eq!(age(now - RETENTION_DAYS * DAY - 1, now), Age::Expired);
+        assert_eq!(age(now + MAX_AHEAD_US, now), Age::Storable);
+        assert_eq!(age(now + MAX_AHEAD_US + 1, now), Age::Future);
+        assert_eq!(age(i64::MIN, now), Age::Expired);
+        assert_eq!(age(i64::MAX, now), Age::Future);
+        assert_eq!(age(0, i64::MAX), Age::Expired);
+    }
+
+    #[test]
+    fn retention_is_the_ttl_of_http_logs() {
+        let sql = super::super::migrate::MIGRATIONS
+            .iter()
+            .find(|m| m.sql.contains("CREATE TABLE IF NOT EXISTS {db}.http_logs"))
+            .expect("the migration creating http_logs")
+            .sql;
+        assert!(
+            sql.contains(&format!(
+                "TTL toDateTime(ts) + INTERVAL {RETENTION_DAYS} DAY"
+            )),
+            "http_logs' TTL differs from RETENTION_DAYS"
+        );
     }
 }
