@@ -21,7 +21,12 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
-use crate::store::{migrate, rows, server::ServerConfig, spool::Spool, Store};
+use crate::store::{
+    migrate, rows,
+    server::ServerConfig,
+    spool::{DeadLetter, Spool},
+    Store,
+};
 
 /// `sidecar.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +140,9 @@ pub struct StoreConfig {
     pub spool_dir: PathBuf,
     /// Bound of the spool; beyond it the oldest batches are dropped (counted).
     pub spool_max_bytes: u64,
+    /// Bound of the dead letters (batches the store refused for their data, kept in
+    /// `<spool_dir>/dead-letter`); beyond it refused records are dropped (counted).
+    pub dead_letter_max_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -153,7 +161,15 @@ impl Default for StoreConfig {
             flush_ms: 1_000,
             spool_dir: PathBuf::from("/var/lib/ja4/spool"),
             spool_max_bytes: 1 << 30,
+            dead_letter_max_bytes: 256 << 20,
         }
+    }
+}
+
+impl StoreConfig {
+    /// Where dead letters are kept.
+    pub fn dead_letter_dir(&self) -> PathBuf {
+        self.spool_dir.join("dead-letter")
     }
 }
 
@@ -293,6 +309,10 @@ pub struct Metrics {
     pub dropped_expired: AtomicU64,
     /// Records stamped too far ahead of this host's clock.
     pub dropped_future: AtomicU64,
+    /// Records the store refused for their data, set aside in the dead letters.
+    pub dead_lettered: AtomicU64,
+    /// Records the store refused for their data with the dead letters full.
+    pub dropped_dead_letter_full: AtomicU64,
     pub spool_bytes: AtomicU64,
     pub spool_corrupt_frames: AtomicU64,
     pub scoring_runs: AtomicU64,
@@ -370,6 +390,7 @@ impl Metrics {
             ("spool_error", &self.dropped_spool_error),
             ("expired", &self.dropped_expired),
             ("future", &self.dropped_future),
+            ("dead_letter_full", &self.dropped_dead_letter_full),
         ] {
             s.push_str(&format!(
                 "ja4_dropped_total{{reason=\"{reason}\"}} {}\n",
@@ -396,6 +417,13 @@ impl Metrics {
             "Bytes waiting in the spool.",
             "gauge",
             g(&self.spool_bytes).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_dead_letter_records_total",
+            "Records the store refused for their data, set aside in the dead letters.",
+            "counter",
+            g(&self.dead_lettered).to_string(),
         );
         line(
             &mut s,
@@ -931,26 +959,69 @@ async fn writer(
     }
 }
 
-/// Counts what one insert stored and what it kept out (logged: records dropped for their
-/// timestamp mean a clock problem somewhere or a spool that waited past the retention).
-fn count_inserted(m: &Metrics, done: rows::Inserted) {
-    m.inserted.fetch_add(done.stored as u64, Ordering::Relaxed);
+/// Counts what an isolating insert did: stored, kept out for their timestamp (logged: a clock
+/// problem somewhere or a spool that waited past the retention), refused for their data (set
+/// aside in the dead letters, or dropped and counted when those are full), failed.
+fn account(
+    m: &Metrics,
+    dead: &DeadLetter,
+    records: &[OwnedRecord],
+    done: &rows::Isolated,
+    started: Instant,
+) {
+    let ins = done.inserted;
+    if ins.stored > 0 {
+        m.inserted.fetch_add(ins.stored as u64, Ordering::Relaxed);
+        m.insert_batches.fetch_add(1, Ordering::Relaxed);
+        m.insert_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
     m.dropped_expired
-        .fetch_add(done.expired as u64, Ordering::Relaxed);
+        .fetch_add(ins.expired as u64, Ordering::Relaxed);
     m.dropped_future
-        .fetch_add(done.future as u64, Ordering::Relaxed);
-    if done.expired + done.future > 0 {
+        .fetch_add(ins.future as u64, Ordering::Relaxed);
+    if ins.expired + ins.future > 0 {
         tracing::warn!(
-            expired = done.expired,
-            future = done.future,
+            expired = ins.expired,
+            future = ins.future,
             retention_days = rows::RETENTION_DAYS,
             "records stamped outside the store's retention dropped"
         );
     }
+    if done.unstored.is_some() {
+        m.insert_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    if done.refused.is_empty() {
+        return;
+    }
+    m.insert_errors.fetch_add(1, Ordering::Relaxed);
+    let refused: Vec<&OwnedRecord> = done
+        .refused
+        .iter()
+        .flat_map(|r| records[r.clone()].iter())
+        .collect();
+    let k = refused.len() as u64;
+    let why = done.refusal.as_deref().unwrap_or("refused");
+    let owned: Vec<OwnedRecord> = refused.into_iter().cloned().collect();
+    match dead.put(&owned, why) {
+        Ok(true) => {
+            m.dead_lettered.fetch_add(k, Ordering::Relaxed);
+            tracing::error!(records = k, error = why, "the store refused records for their data: set aside in the dead letters (ja4-sidecar dead-letter list)");
+        }
+        Ok(false) => {
+            m.dropped_dead_letter_full.fetch_add(k, Ordering::Relaxed);
+            tracing::error!(records = k, error = why, "the store refused records for their data and the dead letters are full: records dropped");
+        }
+        Err(e) => {
+            m.dropped_dead_letter_full.fetch_add(k, Ordering::Relaxed);
+            tracing::error!(records = k, error = %e, "cannot write a dead letter: records dropped");
+        }
+    }
 }
 
 /// One writer step (blocking): replay the spool while the store takes it, then store `batch`
-/// directly if the spool is empty, else behind it.
+/// directly if the spool is empty, else behind it. Records the store refuses for their data
+/// go to the dead letters, so neither the spool nor later batches wait behind them.
 fn store_step(
     cfg: &StoreConfig,
     store: &Store,
@@ -959,56 +1030,65 @@ fn store_step(
     m: &Metrics,
 ) {
     let Ok(mut spool) = spool.lock() else { return };
+    let dead = DeadLetter::new(&cfg.dead_letter_dir(), cfg.dead_letter_max_bytes);
     let n = batch.len() as u64;
     // Replay, oldest first, until the store fails again.
     while let Some((path, records)) = spool.oldest() {
         let started = Instant::now();
-        match rows::insert(store, &cfg.database, &records) {
-            Ok(done) => {
-                count_inserted(m, done);
-                m.replayed.fetch_add(done.stored as u64, Ordering::Relaxed);
-                m.insert_batches.fetch_add(1, Ordering::Relaxed);
-                m.insert_micros
-                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let done = rows::insert_isolating(store, &cfg.database, &records);
+        account(m, &dead, &records, &done, started);
+        m.replayed
+            .fetch_add(done.inserted.stored as u64, Ordering::Relaxed);
+        match &done.unstored {
+            None => {
                 if let Err(e) = spool.remove(&path) {
                     tracing::error!(error = %e, segment = %path.display(), "cannot remove a replayed spool segment");
                     break;
                 }
                 tracing::info!(records = records.len(), "replayed spooled records");
             }
-            Err(e) => {
-                m.insert_errors.fetch_add(1, Ordering::Relaxed);
+            Some((e, rest)) => {
                 tracing::warn!(error = %e, "store still unavailable; spool kept");
+                let left: Vec<OwnedRecord> = rest
+                    .iter()
+                    .flat_map(|r| records[r.clone()].iter().cloned())
+                    .collect();
+                if left.len() < records.len() {
+                    // Part of the segment is stored now: keep only the rest, not duplicates.
+                    if let Err(e) = spool.rewrite(&path, &left) {
+                        tracing::error!(error = %e, segment = %path.display(), "cannot rewrite a partly replayed spool segment");
+                    }
+                }
                 break;
             }
         }
     }
     if !batch.is_empty() {
-        let stored = spool.is_empty() && {
+        let left: Vec<OwnedRecord> = if spool.is_empty() {
             let started = Instant::now();
-            match rows::insert(store, &cfg.database, &batch) {
-                Ok(done) => {
-                    count_inserted(m, done);
-                    m.insert_batches.fetch_add(1, Ordering::Relaxed);
-                    m.insert_micros
-                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                    true
-                }
-                Err(e) => {
-                    m.insert_errors.fetch_add(1, Ordering::Relaxed);
+            let done = rows::insert_isolating(store, &cfg.database, &batch);
+            account(m, &dead, &batch, &done, started);
+            match done.unstored {
+                None => Vec::new(),
+                Some((e, rest)) => {
                     tracing::warn!(error = %e, records = n, "insert failed; spooling");
-                    false
+                    rest.into_iter()
+                        .flat_map(|r| batch[r].iter().cloned())
+                        .collect()
                 }
             }
+        } else {
+            batch
         };
-        if !stored {
-            match spool.append(&batch) {
+        if !left.is_empty() {
+            let k = left.len() as u64;
+            match spool.append(&left) {
                 Ok(()) => {
-                    m.spooled.fetch_add(n, Ordering::Relaxed);
+                    m.spooled.fetch_add(k, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    m.dropped_spool_error.fetch_add(n, Ordering::Relaxed);
-                    tracing::error!(error = %e, records = n, "cannot write to the spool: records dropped");
+                    m.dropped_spool_error.fetch_add(k, Ordering::Relaxed);
+                    tracing::error!(error = %e, records = k, "cannot write to the spool: records dropped");
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! module's live capture), [`ingest`] (`serve`: batches over the unix socket into the store,
 //! `/metrics`, the scoring loop, the dashboard listener), [`store`] (the ClickHouse store:
 //! embedded chDB or a server, migrations, the spool), [`refdata`] (reference data loaders),
-//! [`dns`] and [`verify`] (crawler verification), [`features`] (cross-client features),
+//! [`dns`] and [`verify`] (crawler verification), [`host`] (host keys), [`features`] (cross-client features),
 //! [`scoring`] (windows, training, scoring, the classifier, writing verdicts), [`lists`]
 //! (analysts' allow/deny lists), [`mlcmd`] (`ml …` on CSV files), [`lab`] (the traffic lab),
 //! [`synth`] (generated traffic). The dashboard itself is the `ja4-dashboard` crate.
@@ -14,6 +14,7 @@
 
 pub mod dns;
 pub mod features;
+pub mod host;
 pub mod ingest;
 pub mod lab;
 pub mod lists;

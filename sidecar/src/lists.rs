@@ -91,19 +91,26 @@ impl AccessLists {
 
     /// Reads the active entries from the store.
     pub fn load(store: &Store, db: &str) -> Result<AccessLists> {
-        let out = store
-            .query(
-                &format!(
-                    "SELECT kind, value, action, analyst, replaceAll(replaceAll(note, '\\t', ' '), '\\n', ' ') \
-                     FROM {db}.access_lists FINAL WHERE active = 1"
-                ),
-                "TabSeparatedRaw",
-            )
+        let read = store
+            .query_rows::<[String; 5]>(&format!(
+                "SELECT toString(kind), value, toString(action), analyst, note \
+                 FROM {db}.access_lists FINAL WHERE active = 1"
+            ))
             .context("reading the allow/deny lists")?;
-        let text = String::from_utf8_lossy(&out);
-        Ok(AccessLists::from_rows(text.lines().filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f.len() == 5).then(|| [f[0], f[1], f[2], f[3], f[4]])
+        if read.skipped > 0 {
+            tracing::warn!(
+                skipped = read.skipped,
+                "allow/deny list rows that did not read were skipped"
+            );
+        }
+        Ok(AccessLists::from_rows(read.rows.iter().map(|r| {
+            [
+                r[0].as_str(),
+                r[1].as_str(),
+                r[2].as_str(),
+                r[3].as_str(),
+                r[4].as_str(),
+            ]
         })))
     }
 

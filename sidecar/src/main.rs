@@ -51,6 +51,50 @@ enum Command {
     /// Dashboard users: add (or reset), list, disable, enable.
     #[command(subcommand)]
     User(UserCommand),
+    /// Batches the store refused for their data, set aside so that ingest goes on: list,
+    /// show (JSON Lines), retry (insert again, e.g. after a schema fix), remove.
+    DeadLetter(DeadLetterArgs),
+}
+
+#[derive(clap::Args)]
+struct DeadLetterArgs {
+    #[command(subcommand)]
+    action: DeadLetterAction,
+}
+
+/// Where the dead letters (and, for `retry`, the store) are.
+#[derive(clap::Args)]
+struct DeadLetterPlace {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Spool directory (default: `store.spool_dir` of --config); dead letters are in its
+    /// `dead-letter` folder.
+    #[arg(long)]
+    spool_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum DeadLetterAction {
+    /// Lists the batches: number, records, bytes, why.
+    List(DeadLetterPlace),
+    /// Prints one batch's records as JSON Lines.
+    Show {
+        seq: u64,
+        #[command(flatten)]
+        place: DeadLetterPlace,
+    },
+    /// Inserts one batch again; removed once stored, kept (with the new reason) if refused.
+    Retry {
+        seq: u64,
+        #[command(flatten)]
+        place: DeadLetterPlace,
+    },
+    /// Removes one batch for good.
+    Remove {
+        seq: u64,
+        #[command(flatten)]
+        place: DeadLetterPlace,
+    },
 }
 
 #[derive(clap::Args)]
@@ -349,6 +393,7 @@ fn main() -> ExitCode {
         Command::Lab(a) => run_lab(a),
         Command::User(c) => run_user(c),
         Command::Synth(a) => run_synth(a),
+        Command::DeadLetter(a) => run_dead_letter(a),
         Command::Ml(MlCommand::FitScore(args)) => {
             ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
         }
@@ -600,6 +645,101 @@ fn run_score(a: ScoreArgs) -> Result<ExitCode> {
         &results,
     )?;
     println!("scored {all} clients, {detected} detections");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_dead_letter(args: DeadLetterArgs) -> Result<ExitCode> {
+    use anyhow::Context as _;
+    use ja4_sidecar::store::{rows, spool::DeadLetter};
+    let place = match &args.action {
+        DeadLetterAction::List(p)
+        | DeadLetterAction::Show { place: p, .. }
+        | DeadLetterAction::Retry { place: p, .. }
+        | DeadLetterAction::Remove { place: p, .. } => p,
+    };
+    let mut cfg = place.store.store_config()?;
+    if let Some(d) = &place.spool_dir {
+        cfg.spool_dir = d.clone();
+    }
+    let dir = cfg.dead_letter_dir();
+    let dead = DeadLetter::new(&dir, cfg.dead_letter_max_bytes);
+    let find = |seq: u64| {
+        dead.read(seq)
+            .with_context(|| format!("no dead letter {seq} in {}", dir.display()))
+    };
+    match args.action {
+        DeadLetterAction::List(_) => {
+            let all = dead
+                .list()
+                .with_context(|| format!("reading {}", dir.display()))?;
+            if all.is_empty() {
+                println!("no dead letters in {}", dir.display());
+            }
+            for d in all {
+                let (_, records, _) = find(d.seq)?;
+                let why = d.why.lines().nth(1).unwrap_or("");
+                println!(
+                    "{}\t{} records\t{} bytes\t{why}",
+                    d.seq,
+                    records.len(),
+                    d.bytes
+                );
+            }
+        }
+        DeadLetterAction::Show { seq, .. } => {
+            let (_, records, corrupt) = find(seq)?;
+            let mut out = Vec::new();
+            for r in &records {
+                r.write_json(&mut out);
+            }
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+            if corrupt > 0 {
+                eprintln!("{corrupt} corrupt frame(s) at the end of the file were skipped");
+            }
+        }
+        DeadLetterAction::Retry { seq, .. } => {
+            let (_, records, _) = find(seq)?;
+            let store = cfg.open()?;
+            let done = rows::insert_isolating(&store, &cfg.database, &records);
+            if let Some((e, _)) = done.unstored {
+                anyhow::bail!("the store is unavailable: {e}");
+            }
+            let refused: Vec<_> = done
+                .refused
+                .iter()
+                .flat_map(|r| records[r.clone()].iter().cloned())
+                .collect();
+            if !refused.is_empty() {
+                // The refused records become a new dead letter (with the new reason) before
+                // the old one goes: nothing is ever only in memory.
+                let why = done.refusal.unwrap_or_default();
+                if !dead.put(&refused, &why)? {
+                    anyhow::bail!(
+                        "{} records refused again and the dead letters are full",
+                        refused.len()
+                    );
+                }
+                dead.remove(seq)?;
+                println!(
+                    "stored {}, {} refused again (kept as a new dead letter): {why}",
+                    done.inserted.stored,
+                    refused.len()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            dead.remove(seq)?;
+            println!(
+                "stored {} (expired {}, future {})",
+                done.inserted.stored, done.inserted.expired, done.inserted.future
+            );
+        }
+        DeadLetterAction::Remove { seq, .. } => {
+            find(seq)?;
+            dead.remove(seq)
+                .with_context(|| format!("removing dead letter {seq}"))?;
+            println!("removed dead letter {seq}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

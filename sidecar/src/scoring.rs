@@ -103,6 +103,8 @@ pub struct Window {
     pub clients: Vec<Client>,
     /// `clients.len() × n_features()`, row-major.
     pub values: Vec<f64>,
+    /// Rows of the store that did not read (counted, logged, left out of the run).
+    pub skipped: usize,
 }
 
 impl Window {
@@ -111,83 +113,112 @@ impl Window {
     }
 }
 
-/// Reads the window from the store.
+/// One row of `view_ai_features` with the reference facts, as the engine writes it.
+#[derive(serde::Deserialize)]
+struct FeatureRow {
+    src_ip: String,
+    ja4: String,
+    /// `hex(host)`: the host's bytes, whatever the client sent (see [`crate::host`]).
+    host_hex: String,
+    hits: u64,
+    requests: u64,
+    user_agent: String,
+    asn: u32,
+    country: String,
+    crawler_name: String,
+    crawler_action: String,
+    bot_ip_name: String,
+    ja4_application: String,
+    ja4_category: String,
+    ja4_is_bot: u8,
+    features: Vec<f64>,
+}
+
+/// The host key of a `hex(host)` value.
+fn host_key(hex: &str) -> Option<String> {
+    crate::host::from_hex(hex).map(|b| crate::host::key(&b))
+}
+
+/// Reads the window from the store. Rows are read typed ([`Store::query_rows`]): whatever a
+/// client put in a string reaches us as that string; a row that does not read is skipped and
+/// counted in [`Window::skipped`], never fatal to the run.
 pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
     let feats: Vec<String> = FEATURES
         .iter()
         .map(|(_, e)| format!("ifNotFinite(toFloat64({e}), 0)"))
         .collect();
     let sql = format!(
-        "SELECT toString(src_ip), ja4, host, hits, requests, replaceAll(replaceAll(sample_user_agent, '\\t', ' '), '\\n', ' '), asn, country, \
+        "SELECT toString(src_ip), toString(ja4), hex(host), hits, requests, sample_user_agent, asn, toString(country), \
          dictGetOrDefault('{db}.dict_crawler_ua', 'name', sample_user_agent, ''), \
          dictGetOrDefault('{db}.dict_crawler_ua', 'action', sample_user_agent, ''), \
          dictGetOrDefault('{db}.dict_bot_ips', 'bot_name', src_ip, ''), \
          dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4', toString(ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4_ab', substring(toString(ja4), 1, 23)), '')), \
          dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4', toString(ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4_ab', substring(toString(ja4), 1, 23)), '')), \
-         dictGetOrDefault('{db}.dict_bot_ja4', 'is_bot', toString(ja4), toUInt8(0)), {} \
+         dictGetOrDefault('{db}.dict_bot_ja4', 'is_bot', toString(ja4), toUInt8(0)), [{}] \
          FROM {db}.view_ai_features(hours = {hours}) ORDER BY src_ip, ja4, host",
         feats.join(", ")
     );
-    let out = store
-        .query(&sql, "TabSeparatedRaw")
+    let read = store
+        .query_rows::<FeatureRow>(&sql)
         .context("reading the feature window")?;
-    let text = String::from_utf8_lossy(&out);
+    let mut skipped = read.skipped;
+    let mut first_error = read.first_error;
     let mut clients = Vec::new();
     let mut sql_values = Vec::new();
     let mut keys = Vec::new();
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() != 14 + FEATURES.len() {
-            bail!(
-                "feature row with {} fields, expected {}",
-                f.len(),
-                14 + FEATURES.len()
-            );
-        }
-        let ip: IpAddr = f[0]
-            .parse()
-            .with_context(|| format!("address '{}'", f[0]))?;
+    for r in read.rows {
+        let (Ok(ip), Some(host), true) = (
+            r.src_ip.parse::<IpAddr>(),
+            host_key(&r.host_hex),
+            r.features.len() == FEATURES.len(),
+        ) else {
+            skipped += 1;
+            first_error.get_or_insert_with(|| {
+                format!("row of {} with {} features", r.src_ip, r.features.len())
+            });
+            continue;
+        };
+        keys.push((r.src_ip, r.ja4.clone(), host.clone()));
         clients.push(Client {
             src_ip: ip.to_canonical(),
-            ja4: f[1].to_owned(),
-            host: f[2].to_owned(),
-            hits: f[3].parse().unwrap_or(0),
-            requests: f[4].parse().unwrap_or(0),
-            user_agent: f[5].to_owned(),
-            asn: f[6].parse().unwrap_or(0),
-            country: f[7].to_owned(),
-            crawler_name: f[8].to_owned(),
-            crawler_action: f[9].to_owned(),
-            bot_ip_name: f[10].to_owned(),
-            ja4_application: f[11].to_owned(),
-            ja4_category: f[12].to_owned(),
-            ja4_is_bot: f[13] == "1",
+            ja4: r.ja4,
+            host,
+            hits: r.hits,
+            requests: r.requests,
+            user_agent: r.user_agent,
+            asn: r.asn,
+            country: r.country,
+            crawler_name: r.crawler_name,
+            crawler_action: r.crawler_action,
+            bot_ip_name: r.bot_ip_name,
+            ja4_application: r.ja4_application,
+            ja4_category: r.ja4_category,
+            ja4_is_bot: r.ja4_is_bot == 1,
         });
-        for v in &f[14..] {
-            sql_values.push(v.parse::<f64>().unwrap_or(0.0));
-        }
-        keys.push((f[0].to_owned(), f[1].to_owned(), f[2].to_owned()));
+        sql_values.extend_from_slice(&r.features);
     }
     // Header orders per client, for the cross-client features.
-    let out = store
-        .query(
-            &format!(
-                "SELECT toString(client_ip), ja4, if(vhost = '', tls_sni, toString(vhost)) AS host, ja4h, count() \
-                 FROM {db}.http_logs WHERE ts >= now64(6) - toIntervalHour({hours}) AND kind = 'request' \
-                 GROUP BY client_ip, ja4, host, ja4h"
-            ),
-            "TabSeparatedRaw",
-        )
+    let orders = store
+        .query_rows::<(String, String, String, String, u64)>(&format!(
+            "SELECT toString(client_ip), toString(ja4), hex(if(vhost = '', tls_sni, toString(vhost))) AS host, toString(ja4h), count() \
+             FROM {db}.http_logs WHERE ts >= now64(6) - toIntervalHour({hours}) AND kind = 'request' \
+             GROUP BY client_ip, ja4, host, ja4h"
+        ))
         .context("reading header orders")?;
+    skipped += orders.skipped;
     let mut ja4h: std::collections::HashMap<(String, String, String), Vec<(String, u64)>> =
         Default::default();
-    for line in String::from_utf8_lossy(&out).lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() == 5 {
-            ja4h.entry((f[0].to_owned(), f[1].to_owned(), f[2].to_owned()))
-                .or_default()
-                .push((f[3].to_owned(), f[4].parse().unwrap_or(0)));
+    for (ip, ja4, host_hex, h, n) in orders.rows {
+        if let Some(host) = host_key(&host_hex) {
+            ja4h.entry((ip, ja4, host)).or_default().push((h, n));
         }
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            first_error = first_error.as_deref().unwrap_or(""),
+            "feature rows that did not read were skipped"
+        );
     }
     let ttl = FEATURES
         .iter()
@@ -213,7 +244,11 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
         values.extend_from_slice(row);
         values.extend_from_slice(x);
     }
-    Ok(Window { clients, values })
+    Ok(Window {
+        clients,
+        values,
+        skipped,
+    })
 }
 
 /// Trains a model on the clean clients of the last `hours` hours.
@@ -287,7 +322,9 @@ pub fn score_with(
     if w.clients.is_empty() {
         return Ok(Vec::new());
     }
-    let Window { clients, values } = w;
+    let Window {
+        clients, values, ..
+    } = w;
     let lists = crate::lists::AccessLists::load(store, db)?;
     let m = Matrix::new(&values, n_features())?;
     let names = feature_names();
@@ -447,51 +484,49 @@ pub const MIN_ANALYST_LABELS: usize = 5;
 /// number of analyst-labelled rows.
 pub fn window_labels(store: &Store, db: &str, w: &Window) -> Result<(Vec<(usize, bool)>, usize)> {
     use std::collections::HashMap;
-    let tsv = |sql: String| -> Result<String> {
-        Ok(String::from_utf8_lossy(&store.query(&sql, "TabSeparatedRaw")?).into_owned())
-    };
-    let marks = tsv(format!(
-        "SELECT subject_kind, subject, label FROM {db}.ml_labels FINAL"
-    ))
-    .context("reading analyst labels")?;
+    let marks = store
+        .query_rows::<(String, String, String)>(&format!(
+            "SELECT toString(subject_kind), subject, toString(label) FROM {db}.ml_labels FINAL"
+        ))
+        .context("reading analyst labels")?;
     let mut by_subject: HashMap<(String, String), bool> = HashMap::new();
-    for l in marks.lines() {
-        let f: Vec<&str> = l.split('\t').collect();
-        if f.len() == 3 {
-            let subject = match f[0] {
-                "ip" => f[1]
-                    .parse::<IpAddr>()
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default(),
-                _ => f[1].to_owned(),
-            };
-            by_subject.insert((f[0].to_owned(), subject), f[2] == "confirmed_bot");
-        }
+    for (kind, subject, label) in marks.rows {
+        let subject = match kind.as_str() {
+            "ip" => subject
+                .parse::<IpAddr>()
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
+            _ => subject,
+        };
+        by_subject.insert((kind, subject), label == "confirmed_bot");
     }
-    let confirmed = tsv(format!(
-        "SELECT toString(src_ip), ja4, host, argMax(verdict, scored_at), argMax(threat_level, scored_at) \
-         FROM {db}.ml_all_scores WHERE scored_at >= now64(3) - INTERVAL 7 DAY GROUP BY src_ip, ja4, host"
-    ))
-    .context("reading confirmed detections")?;
+    let confirmed = store
+        .query_rows::<(String, String, String, String, String)>(&format!(
+            "SELECT toString(src_ip), toString(ja4), toString(host), toString(argMax(verdict, scored_at)), toString(argMax(threat_level, scored_at)) \
+             FROM {db}.ml_all_scores WHERE scored_at >= now64(3) - INTERVAL 7 DAY GROUP BY src_ip, ja4, host"
+        ))
+        .context("reading confirmed detections")?;
     let mut by_client: HashMap<(String, String, String), bool> = HashMap::new();
-    for l in confirmed.lines() {
-        let f: Vec<&str> = l.split('\t').collect();
-        if f.len() != 5 {
-            continue;
-        }
-        let ip = f[0]
+    for (ip, ja4, host, verdict, threat) in confirmed.rows {
+        let ip = ip
             .parse::<IpAddr>()
             .map(|ip| ip.to_canonical())
             .map(|ip| ip.to_string())
             .unwrap_or_default();
-        let label = match (f[3], f[4]) {
+        let label = match (verdict.as_str(), threat.as_str()) {
             ("bot", "high" | "critical") => Some(true),
             ("legitimate_browser" | "verified_bot", _) => Some(false),
             _ => None,
         };
         if let Some(b) = label {
-            by_client.insert((ip, f[1].to_owned(), f[2].to_owned()), b);
+            by_client.insert((ip, ja4, host), b);
         }
+    }
+    if marks.skipped + confirmed.skipped > 0 {
+        tracing::warn!(
+            skipped = marks.skipped + confirmed.skipped,
+            "label rows that did not read were skipped"
+        );
     }
     let mut out = Vec::new();
     let mut analyst = 0;

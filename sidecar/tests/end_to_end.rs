@@ -255,3 +255,254 @@ fn requests_reach_the_store() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs an admin subcommand of `ja4-sidecar` on the test's store; returns (success, output).
+fn admin(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ja4-sidecar"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.join("store"))
+        .args(["--database", "e2e"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A ClientHello whose server name holds a TAB and a newline, sent to httpd as any client
+/// could, ends as an orphan record in the store. `train` and `score` still run, score that
+/// client under a marked host key, and keep every other client.
+#[test]
+fn hostile_server_name_does_not_stop_scoring() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempdir("sni");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let http = free_port();
+    let sidecar = start_sidecar(&dir, http);
+    let extra = format!(
+        "JA4ExportSocket {}\nJA4BatchSize 8\nJA4FlushInterval 50",
+        dir.join("ingest.sock").display()
+    );
+    let mut h = Httpd::start(
+        "sni",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    // Twelve ordinary clients: six source addresses, HTTP/1.1 and HTTP/2.
+    for n in 2..8 {
+        for proto in ["--http1.1", "--http2"] {
+            let mut cmd = Command::new("curl");
+            cmd.args(["-sk", proto, "--interface", &format!("127.0.0.{n}")]);
+            for p in ["/index.html", "/a", "/b"] {
+                cmd.args(["-o", "/dev/null"]).arg(h.url(true, p));
+            }
+            run(&mut cmd);
+        }
+    }
+    // The hostile handshake: OpenSSL's client sends the name as given.
+    run(Command::new("sh").arg("-c").arg(format!(
+        "openssl s_client -connect 127.0.0.1:{} -servername \"$(printf 'evil\\tsni\\nx')\" </dev/null >/dev/null 2>&1; true",
+        h.https
+    )));
+    h.stop();
+    wait_metric(http, "ja4_store_inserted_total", 37);
+    stop_sidecar(sidecar, &dir);
+    assert_eq!(
+        query(
+            &dir,
+            "SELECT count() FROM e2e.http_logs WHERE tls_sni = 'evil\\tsni\\nx' AND kind = 'orphan'"
+        ),
+        "1",
+        "the hostile server name is stored as sent"
+    );
+
+    let models = dir.join("models");
+    let models = models.to_str().unwrap();
+    let (ok, out) = admin(
+        &dir,
+        &[
+            "train",
+            "--hours",
+            "1",
+            "--min-rows",
+            "10",
+            "--trees",
+            "50",
+            "--models-dir",
+            models,
+        ],
+    );
+    assert!(ok, "train: {out}");
+    let (ok, out) = admin(&dir, &["score", "--hours", "1", "--models-dir", models]);
+    assert!(ok, "score: {out}");
+    assert_eq!(
+        query(
+            &dir,
+            "SELECT count() FROM e2e.ml_all_scores WHERE host = 'invalid-sni:6576696c09736e690a78'"
+        ),
+        "1",
+        "the hostile client is scored under its marked host key"
+    );
+    assert_eq!(
+        query(
+            &dir,
+            "SELECT uniqExact(src_ip) FROM e2e.ml_all_scores WHERE host = '127.0.0.1'"
+        ),
+        "6",
+        "every ordinary client is scored"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One batch frame of `paths`, each record stamped `ts_us`, as a peer of the socket sends it.
+fn frame_of(paths: &[(&str, i64)]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    for (k, (path, ts_us)) in paths.iter().enumerate() {
+        ja4_core::batch::Record {
+            ts_us: *ts_us,
+            conn_id: k as u64,
+            client_ip: Some("192.0.2.7".parse().unwrap()),
+            vhost: &b"shop.example"[..],
+            method: b"GET",
+            path: path.as_bytes(),
+            protocol: b"HTTP/1.1",
+            status: 200,
+            ..Default::default()
+        }
+        .encode(&mut payload);
+    }
+    ja4_core::batch::frame(&payload, paths.len() as u32)
+}
+
+/// A poison batch (records spanning years, one the store refuses for its data) must not stop
+/// ingest: what the store keeps is stored, what it would drop is counted, the refused record
+/// is set aside in the dead letters, and good frames from another peer — in the same insert
+/// or after — are stored, also across a restart.
+#[test]
+fn poison_frame_is_set_aside_and_ingest_goes_on() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempdir("poison");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The operator's schema refuses one kind of row: a real engine refusal for data. Set up in
+    // a process of its own (this binary, one test), so that no engine of this process is left
+    // with the data directory while the sidecar uses it.
+    let setup = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "poison_schema_setup", "--nocapture"])
+        .env("JA4_POISON_STORE", dir.join("store"))
+        .output()
+        .unwrap();
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let http = free_port();
+    let sidecar = start_sidecar(&dir, http);
+    let now = clock::now_second_us();
+    let day = 86_400_000_000;
+    let sock = dir.join("ingest.sock");
+    let mut poison = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    let mut good = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    poison
+        .write_all(&frame_of(&[
+            ("/old", now - 150 * day),
+            ("/poison", now),
+            ("/mixed", now),
+            ("/far-future", now + 400 * day),
+        ]))
+        .unwrap();
+    let goods: Vec<(&str, i64)> = (0..10).map(|k| ("/good", now + k)).collect();
+    good.write_all(&frame_of(&goods)).unwrap();
+    wait_metric(http, "ja4_store_inserted_total", 11);
+    wait_metric(http, "ja4_dead_letter_records_total", 1);
+    assert_eq!(metric(http, "ja4_dropped_total{reason=\"expired\"}"), 1);
+    assert_eq!(metric(http, "ja4_dropped_total{reason=\"future\"}"), 1);
+    assert_eq!(
+        metric(http, "ja4_spool_bytes"),
+        0,
+        "nothing waits in the spool"
+    );
+
+    // After a restart the spool is empty and new frames go straight in.
+    drop((poison, good));
+    stop_sidecar(sidecar, &dir);
+    let sidecar = start_sidecar(&dir, http);
+    let mut good = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    good.write_all(&frame_of(&goods)).unwrap();
+    wait_metric(http, "ja4_store_inserted_total", 10);
+    assert_eq!(metric(http, "ja4_spool_bytes"), 0);
+    drop(good);
+    stop_sidecar(sidecar, &dir);
+    assert_eq!(
+        query(
+            &dir,
+            "SELECT countIf(path = '/good'), countIf(path = '/mixed'), countIf(path = '/poison') FROM e2e.http_logs"
+        ),
+        "20\t1\t0"
+    );
+
+    // The dead letter: listed with the engine's reason, shown, refused again on retry, removed.
+    let dl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ja4-sidecar"))
+            .arg("dead-letter")
+            .args(args)
+            .arg("--spool-dir")
+            .arg(dir.join("spool"))
+            .arg("--data-dir")
+            .arg(dir.join("store"))
+            .args(["--database", "e2e"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, list) = dl(&["list"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        list.starts_with("1\t1 records\t") && list.contains("no_poison"),
+        "{list}"
+    );
+    let (code, shown) = dl(&["show", "1"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        shown.contains("\"/poison\"") && shown.lines().count() == 1,
+        "{shown}"
+    );
+    let (code, retried) = dl(&["retry", "1"]);
+    assert_eq!(code, Some(1), "{retried}");
+    assert!(retried.contains("1 refused again"), "{retried}");
+    let (code, _) = dl(&["remove", "2"]);
+    assert_eq!(code, Some(0));
+    let (_, list) = dl(&["list"]);
+    assert!(list.starts_with("no dead letters"), "{list}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The schema of `poison_frame_is_set_aside_and_ingest_goes_on`, when that test runs this one
+/// in a process of its own (`JA4_POISON_STORE` set); otherwise it does nothing.
+#[test]
+fn poison_schema_setup() {
+    use ja4_sidecar::store::{chdb::default_library, migrate, Store};
+    let Some(dir) = std::env::var_os("JA4_POISON_STORE") else {
+        return;
+    };
+    let store = Store::embedded(&default_library(), std::path::Path::new(&dir)).unwrap();
+    migrate::migrate(&store, &migrate::Options::new("e2e")).unwrap();
+    store
+        .execute("ALTER TABLE e2e.http_logs ADD CONSTRAINT no_poison CHECK path != '/poison'")
+        .unwrap();
+}

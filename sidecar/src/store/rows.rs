@@ -248,6 +248,67 @@ pub fn insert_at<S: AsRef<[u8]>>(
     Ok(done)
 }
 
+/// Most inserts one batch may take to isolate the records the store refuses; past it, a
+/// refused part is set aside whole.
+pub const MAX_ISOLATING_INSERTS: usize = 64;
+
+/// What [`insert_isolating`] did with a batch. Ranges index the batch, in order.
+#[derive(Debug, Default)]
+pub struct Isolated {
+    /// What the inserts that went through stored and kept out.
+    pub inserted: Inserted,
+    /// Parts the store refused for their data.
+    pub refused: Vec<std::ops::Range<usize>>,
+    /// The store's words on the first refusal.
+    pub refusal: Option<String>,
+    /// When the store became unavailable on the way: why, and the parts not stored.
+    pub unstored: Option<(StoreError, Vec<std::ops::Range<usize>>)>,
+}
+
+/// Inserts `records` like [`insert`]; when the store refuses the batch for its data
+/// ([`StoreError::is_data_refusal`]), halves the refused part until the refused records are
+/// isolated, so that the rest is stored. Stops at the first error of any other kind.
+pub fn insert_isolating<S: AsRef<[u8]>>(
+    store: &Store,
+    db: &str,
+    records: &[Record<S>],
+) -> Isolated {
+    let mut out = Isolated::default();
+    let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(16);
+    todo.push(0..records.len());
+    let mut inserts = 0;
+    while let Some(part) = todo.pop() {
+        if part.is_empty() {
+            continue;
+        }
+        inserts += 1;
+        match insert(store, db, &records[part.clone()]) {
+            Ok(done) => {
+                out.inserted.stored += done.stored;
+                out.inserted.expired += done.expired;
+                out.inserted.future += done.future;
+            }
+            Err(e) if e.is_data_refusal() => {
+                out.refusal.get_or_insert_with(|| e.to_string());
+                if part.len() == 1 || inserts >= MAX_ISOLATING_INSERTS {
+                    out.refused.push(part);
+                } else {
+                    let mid = part.start + part.len() / 2;
+                    todo.push(mid..part.end);
+                    todo.push(part.start..mid);
+                }
+            }
+            Err(e) => {
+                let mut rest = vec![part];
+                rest.extend(todo.drain(..).rev());
+                out.unstored = Some((e, rest));
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// Checks that `{db}.requests_raw` has every column [`encode`] writes, so a schema that
 /// drifted fails at start with the missing columns named instead of at the first insert.
 pub fn check_columns(store: &Store, db: &str) -> Result<(), StoreError> {

@@ -4,6 +4,8 @@
 //! batch is CRC-checked), fsync after each append, rolling at [`SEGMENT_BYTES`], the total bound
 //! (oldest segments dropped, their records counted), reading segments back in order, and
 //! resuming whatever a previous process left.
+//! Also the dead letters ([`DeadLetter`]): batches the store refused for their data, set aside
+//! so that the spool drains behind them.
 //! Never: loses a batch without counting it; a corrupt tail (power loss mid-write) is counted
 //! and skipped, the frames before it are kept.
 
@@ -75,11 +77,7 @@ impl Spool {
         if records.is_empty() {
             return Ok(());
         }
-        let mut payload = Vec::with_capacity(records.len() * 1024);
-        for r in records {
-            r.encode(&mut payload);
-        }
-        let frame = batch::frame(&payload, records.len() as u32);
+        let frame = frame_of(records);
         let needs_new = match self.segments.last() {
             Some((_, _, len)) => {
                 self.current.is_none() || *len + frame.len() as u64 > SEGMENT_BYTES
@@ -129,10 +127,160 @@ impl Spool {
         Some((path, records))
     }
 
+    /// Replaces a segment's records by `records` (those of it not stored yet), durably: the
+    /// new content is written beside it, fsync'd and renamed over it.
+    pub fn rewrite<S: AsRef<[u8]>>(
+        &mut self,
+        path: &Path,
+        records: &[ja4_core::batch::Record<S>],
+    ) -> std::io::Result<()> {
+        if records.is_empty() {
+            return self.remove(path);
+        }
+        let frame = frame_of(records);
+        let tmp = path.with_extension("rewrite");
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&frame)?;
+            f.sync_data()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        if let Some(seg) = self.segments.iter_mut().find(|s| s.1 == path) {
+            seg.2 = frame.len() as u64;
+        }
+        if self.segments.last().is_some_and(|s| s.1 == path) {
+            self.current = None;
+        }
+        Ok(())
+    }
+
     /// Removes a segment once its records are stored.
     pub fn remove(&mut self, path: &Path) -> std::io::Result<()> {
         self.segments.retain(|s| s.1 != path);
         std::fs::remove_file(path)
+    }
+}
+
+/// One batch frame of `records`.
+fn frame_of<S: AsRef<[u8]>>(records: &[ja4_core::batch::Record<S>]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(records.len() * 1024);
+    for r in records {
+        r.encode(&mut payload);
+    }
+    batch::frame(&payload, records.len() as u32)
+}
+
+/// Batches the store refused for their data, set aside so that the spool drains: each a file
+/// of batch frames (`NNNNNNNNNNNN.batch`, CRC-checked like the spool) and the engine's words
+/// on it (`NNNNNNNNNNNN.why`). Bounded; `ja4-sidecar dead-letter` lists, shows, retries and
+/// removes them.
+pub struct DeadLetter {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+/// One dead-lettered batch.
+#[derive(Debug, Clone)]
+pub struct DeadBatch {
+    /// Its number (the file name's).
+    pub seq: u64,
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Why the store refused it, and when (first line: RFC 3339-ish UTC seconds).
+    pub why: String,
+}
+
+impl DeadLetter {
+    /// The dead letters in `dir` (created on first use), at most `max_bytes` in all.
+    pub fn new(dir: &Path, max_bytes: u64) -> DeadLetter {
+        DeadLetter {
+            dir: dir.to_owned(),
+            max_bytes,
+        }
+    }
+
+    /// Sets `records` aside with the reason. `Ok(false)` when the bound is reached (nothing
+    /// written: the caller counts the records as dropped).
+    pub fn put<S: AsRef<[u8]>>(
+        &self,
+        records: &[ja4_core::batch::Record<S>],
+        why: &str,
+    ) -> std::io::Result<bool> {
+        if records.is_empty() {
+            return Ok(true);
+        }
+        std::fs::create_dir_all(&self.dir)?;
+        let frame = frame_of(records);
+        let held: u64 = self.list()?.iter().map(|d| d.bytes).sum();
+        if held + frame.len() as u64 > self.max_bytes {
+            return Ok(false);
+        }
+        let seq = self.list()?.last().map_or(1, |d| d.seq + 1);
+        let path = self.dir.join(format!("{seq:012}.batch"));
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        std::fs::write(
+            path.with_extension("why"),
+            format!("unix time {secs}, {} records\n{why}\n", records.len()),
+        )?;
+        let mut f = File::create(&path)?;
+        f.write_all(&frame)?;
+        f.sync_data()?;
+        Ok(true)
+    }
+
+    /// The dead-lettered batches, oldest first.
+    pub fn list(&self) -> std::io::Result<Vec<DeadBatch>> {
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for e in entries {
+            let path = e?.path();
+            let Some(seq) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".batch"))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            out.push(DeadBatch {
+                seq,
+                bytes: std::fs::metadata(&path)?.len(),
+                why: std::fs::read_to_string(path.with_extension("why")).unwrap_or_default(),
+                path,
+            });
+        }
+        out.sort_by_key(|d| d.seq);
+        Ok(out)
+    }
+
+    /// The batch numbered `seq`: its records, and how many corrupt frames ended its file.
+    pub fn read(&self, seq: u64) -> Option<(DeadBatch, Vec<OwnedRecord>, u64)> {
+        let d = self.list().ok()?.into_iter().find(|d| d.seq == seq)?;
+        let (records, corrupt) = read_segment(&d.path);
+        Some((d, records, corrupt))
+    }
+
+    /// Removes the batch numbered `seq`.
+    pub fn remove(&self, seq: u64) -> std::io::Result<()> {
+        let path = self.dir.join(format!("{seq:012}.batch"));
+        std::fs::remove_file(&path)?;
+        let _ = std::fs::remove_file(path.with_extension("why"));
+        Ok(())
+    }
+
+    /// Records held (read back from the files).
+    pub fn records(&self) -> u64 {
+        self.list()
+            .unwrap_or_default()
+            .iter()
+            .map(|d| read_segment(&d.path).0.len() as u64)
+            .sum()
     }
 }
 
@@ -218,6 +366,54 @@ mod tests {
         assert!(s.bytes() <= SEGMENT_BYTES * 2, "bounded: {}", s.bytes());
         assert!(s.stats.dropped_full_records >= 3000, "{:?}", s.stats);
         assert_eq!(s.stats.spooled_records, 9000);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn rewrite_keeps_only_what_is_left() {
+        let d = dir("rewrite");
+        let mut s = Spool::open(&d, 1 << 30).unwrap();
+        s.append(&recs(5, b"/x")).unwrap();
+        let (path, got) = s.oldest().unwrap();
+        s.rewrite(&path, &got[3..]).unwrap();
+        drop(s);
+        let mut s = Spool::open(&d, 1 << 30).unwrap();
+        let (path, got) = s.oldest().unwrap();
+        assert_eq!(got.iter().map(|r| r.conn_id).collect::<Vec<_>>(), [3, 4]);
+        s.rewrite(&path, &got[..0]).unwrap();
+        assert!(s.is_empty());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn dead_letters_are_listed_read_bounded_and_removed() {
+        let d = dir("dead");
+        let dl = DeadLetter::new(&d.join("dead-letter"), 4096);
+        assert!(dl.list().unwrap().is_empty());
+        assert!(dl
+            .put(&recs(2, b"/poison"), "Code: 469. constraint")
+            .unwrap());
+        assert!(dl.put(&recs(1, b"/p2"), "second").unwrap());
+        let l = dl.list().unwrap();
+        assert_eq!(l.iter().map(|b| b.seq).collect::<Vec<_>>(), [1, 2]);
+        assert!(l[0].why.contains("2 records") && l[0].why.contains("Code: 469"));
+        let (_, got, corrupt) = dl.read(1).unwrap();
+        assert_eq!((got.len(), corrupt), (2, 0));
+        assert_eq!(got[0].path, "/poison");
+        assert_eq!(dl.records(), 3);
+        // Over the bound nothing is written.
+        let big: Vec<Record<&[u8]>> = (0..10)
+            .map(|i| Record {
+                conn_id: i,
+                path: &[b'x'; 1000][..],
+                ..Default::default()
+            })
+            .collect();
+        assert!(!dl.put(&big, "too big").unwrap());
+        assert_eq!(dl.list().unwrap().len(), 2);
+        dl.remove(1).unwrap();
+        assert_eq!(dl.list().unwrap()[0].seq, 2);
+        assert!(dl.read(1).is_none());
         let _ = std::fs::remove_dir_all(&d);
     }
 
