@@ -34,13 +34,13 @@ enabled = false
 listen = "127.0.0.1:$PORT"
 users_file = "$PWD/$DIR/users.json"
 TOML
-echo 'bench-password-1' | $BIN user add bench --role admin --config "$DIR/sidecar.toml" >/dev/null
+echo 'tern-orchard-58' | $BIN user add bench --role admin --config "$DIR/sidecar.toml" >/dev/null
 $BIN serve --config "$DIR/sidecar.toml" & PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 JAR=$(mktemp)
 curl -sf -c "$JAR" -H 'content-type: application/json' \
-  -d '{"user":"bench","password":"bench-password-1"}' "http://127.0.0.1:$PORT/api/login" >/dev/null
+  -d '{"user":"bench","password":"tern-orchard-58"}' "http://127.0.0.1:$PORT/api/login" >/dev/null
 IP=$(curl -sf -b "$JAR" "http://127.0.0.1:$PORT/api/detections?range=24h&limit=1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["rows"][0]["ip"])')
 python3 - "$PORT" "$JAR" "$RUNS" "$IP" <<'PY'
 import http.cookiejar, sys, time, urllib.request

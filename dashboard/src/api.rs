@@ -37,6 +37,10 @@ pub enum ApiError {
     Forbidden(&'static str),
     NotFound,
     TooMany(u64),
+    /// Password verifications are all busy.
+    Busy,
+    /// Something failed inside: the client gets a generic message and a request id, the log
+    /// gets the details under the same id.
     Store(String),
 }
 
@@ -57,7 +61,18 @@ impl IntoResponse for ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many failed logins: try again in {s} s"),
             ),
-            ApiError::Store(m) => (StatusCode::INTERNAL_SERVER_ERROR, m.clone()),
+            ApiError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many logins at once: try again".into(),
+            ),
+            ApiError::Store(m) => {
+                let id = &auth::token()[..16];
+                tracing::warn!(request_id = id, error = %m, "dashboard request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("internal error (request id {id})"),
+                )
+            }
         };
         let mut r = (status, Json(json!({ "error": msg }))).into_response();
         if let ApiError::TooMany(s) = self {
@@ -113,25 +128,79 @@ impl
     }
 }
 
-fn peer_ip(parts: &Parts) -> IpAddr {
-    parts
+fn peer_ip(parts: &Parts, d: &Dashboard) -> IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<Peer>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0 .0.ip())
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0 .0.ip());
+    client_ip(peer, &parts.headers, &d.trusted_proxies)
 }
 
-/// A state-changing request must come from our own pages: same Origin when one is sent.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// The client's address: the peer's, or — when the peer is a trusted proxy — the last
+/// `X-Forwarded-For` entry that is not itself a trusted proxy. A header from anyone else is
+/// ignored: a client cannot choose the address its logins are counted under.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[(IpAddr, u8)]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| crate::in_net(ip, *n));
+    if !is_trusted(peer) {
+        return peer.to_canonical();
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|h| h.trim().parse::<IpAddr>().ok())
+        .collect();
+    hops.into_iter()
+        .rev()
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer)
+        .to_canonical()
+}
+
+/// A state-changing request must come from our own pages: when the browser sends an Origin,
+/// it must be ours in full — scheme, host and port (`public_origin`, else this listener's
+/// scheme and the request's Host).
+fn same_origin(headers: &HeaderMap, d: &Dashboard) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
+    let origin = origin.to_ascii_lowercase();
+    if !d.public_origin.is_empty() {
+        return origin == d.public_origin;
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest == host)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let scheme = if d.secure_cookies { "https" } else { "http" };
+    !host.is_empty() && origin == format!("{scheme}://{host}")
+}
+
+/// Requests whose Host is not one of ours get 421 (a page rebound to our address by DNS
+/// reads nothing).
+async fn allowed_host(
+    State(d): St,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !d.allowed_hosts.is_empty() {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !d.allowed_hosts.contains(&host) {
+            return (
+                StatusCode::MISDIRECTED_REQUEST,
+                Json(json!({ "error": "unknown host" })),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 impl FromRequestParts<Arc<Dashboard>> for Authed {
@@ -149,13 +218,13 @@ impl FromRequestParts<Arc<Dashboard>> for Authed {
                 .get("x-csrf-token")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if !auth::same(sent, &session.csrf) || !same_origin(&parts.headers) {
+            if !auth::same(sent, &session.csrf) || !same_origin(&parts.headers, d) {
                 return Err(ApiError::Forbidden("missing or wrong CSRF token"));
             }
         }
         Ok(Authed {
             session,
-            ip: peer_ip(parts),
+            ip: peer_ip(parts, d),
         })
     }
 }
@@ -182,7 +251,10 @@ pub fn router(d: Arc<Dashboard>) -> Router {
         .route("/", get(crate::assets::index))
         .route("/assets/{name}", get(crate::assets::asset))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/api/login", post(login))
+        .route(
+            "/api/login",
+            post(login).layer(axum::extract::DefaultBodyLimit::max(8 * 1024)),
+        )
         .route("/api/logout", post(logout))
         .route("/api/session", get(session))
         .route("/api/overview", get(overview))
@@ -200,6 +272,10 @@ pub fn router(d: Arc<Dashboard>) -> Router {
         .route("/api/users", get(users).post(set_user))
         .route("/api/{*rest}", get(not_found).post(not_found))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&d),
+            allowed_host,
+        ))
         .with_state(d)
 }
 
@@ -384,30 +460,58 @@ async fn login(
     headers: HeaderMap,
     Json(f): Json<LoginForm>,
 ) -> ApiResult<Response> {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, &d) {
         return Err(ApiError::Forbidden("cross-origin login"));
     }
-    let ip = peer.ip();
+    let ip = client_ip(peer.ip(), &headers, &d.trusted_proxies);
     let user = f.user.trim().to_owned();
-    if let Some(wait) = d.limiter.blocked(ip, &user) {
-        d.audit((&user, ""), "login_blocked", &user, false, ip, json!({}))
-            .await
-            .ok();
-        return Err(ApiError::TooMany(wait));
+    // A name no user can have is refused before it is counted or written anywhere.
+    if !auth::valid_name(&user) || f.password.len() > 4 * auth::MAX_PASSWORD {
+        return Err(ApiError::Unauthorized);
     }
+    let attempt = match d.limiter.begin(ip, &user) {
+        Ok(a) => a,
+        Err(r) => {
+            // One audit entry per block; the refusals after it are counted in the limiter.
+            if r.first {
+                d.audit(
+                    (&user, ""),
+                    "login_blocked",
+                    &user,
+                    false,
+                    ip,
+                    json!({ "wait_s": r.wait_s.to_string() }),
+                )
+                .await
+                .ok();
+            }
+            return Err(ApiError::TooMany(r.wait_s));
+        }
+    };
+    let slot =
+        match tokio::time::timeout(std::time::Duration::from_secs(10), d.verify_slots.acquire())
+            .await
+        {
+            Ok(Ok(slot)) => slot,
+            _ => {
+                d.limiter.failed(attempt);
+                return Err(ApiError::Busy);
+            }
+        };
     let d2 = Arc::clone(&d);
     let (u2, pw) = (user.clone(), f.password);
     let found = tokio::task::spawn_blocking(move || d2.users.authenticate(&u2, &pw))
         .await
         .map_err(|e| ApiError::Store(e.to_string()))?;
+    drop(slot);
     let Some(u) = found else {
-        d.limiter.failed(ip, &user);
+        d.limiter.failed(attempt);
         d.audit((&user, ""), "login_failed", &user, false, ip, json!({}))
             .await
             .ok();
         return Err(ApiError::Unauthorized);
     };
-    d.limiter.succeeded(ip, &user);
+    d.limiter.succeeded(attempt);
     let (token, s) = d.sessions.start(&u);
     d.audit(
         (&u.name, u.role.as_str()),
@@ -841,4 +945,58 @@ async fn set_user(
     )
     .await?;
     Ok(Json(json!({ "ok": true })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let trusted = vec![crate::parse_net("10.0.0.0/8").unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.9, 10.1.1.1"),
+        );
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.5".parse().unwrap();
+        // Through our proxies: the last address that is not one of them.
+        assert_eq!(
+            client_ip(proxy, &h, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // From anyone else the header is the client's own words: ignored.
+        assert_eq!(client_ip(stranger, &h, &trusted), stranger);
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), proxy);
+        let mut junk = HeaderMap::new();
+        junk.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(client_ip(proxy, &junk, &trusted), proxy);
+    }
+
+    #[test]
+    fn internal_errors_reach_the_client_as_a_request_id() {
+        let r = ApiError::Store(
+            "DB::Exception: Code: 60. Table ja4.secret_table does not exist".into(),
+        )
+        .into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = futures_body(r);
+        assert!(
+            body.contains("request id")
+                && !body.contains("DB::Exception")
+                && !body.contains("secret_table"),
+            "{body}"
+        );
+    }
+
+    fn futures_body(r: Response) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt
+            .block_on(axum::body::to_bytes(r.into_body(), 1 << 20))
+            .unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
 }

@@ -130,6 +130,12 @@ pub struct ViewQuery {
 
 /// The longest range a view may ask for (the store keeps seven days).
 pub const MAX_RANGE_MS: i64 = 8 * 86_400_000;
+/// Filter chips one view may carry (each is a condition the engine evaluates on every row).
+pub const MAX_FILTERS: usize = 32;
+/// Longest value of one filter chip.
+pub const MAX_FILTER_VALUE: usize = 1024;
+/// How far past `now` a range may end.
+const MAX_AHEAD_MS: i64 = 86_400_000;
 /// Rows per page at most, and rows per CSV export at most.
 pub const MAX_LIMIT: u32 = 500;
 pub const MAX_CSV_ROWS: u32 = 100_000;
@@ -186,6 +192,13 @@ impl ViewQuery {
                     if !FIELDS.contains(&field) {
                         return Err(FilterError::UnknownField(field.to_owned()));
                     }
+                    if q.filters.len() >= MAX_FILTERS || value.len() > MAX_FILTER_VALUE {
+                        return Err(FilterError::Invalid {
+                            name: "f",
+                            what: "at most 32 filters of at most 1024 bytes each",
+                            value: format!("{} filters", q.filters.len() + 1),
+                        });
+                    }
                     q.filters.push(Filter {
                         field: field.to_owned(),
                         value: value.to_owned(),
@@ -214,19 +227,23 @@ impl ViewQuery {
                 }
             }
         }
-        if let Some(r) = range {
-            q.to_ms = to.unwrap_or(now_ms);
-            q.from_ms = q.to_ms - r;
-        } else {
-            q.to_ms = to.unwrap_or(now_ms);
-            q.from_ms = from.unwrap_or(q.to_ms - 86_400_000);
-        }
-        if q.from_ms >= q.to_ms || q.to_ms - q.from_ms > MAX_RANGE_MS {
-            return Err(FilterError::Invalid {
-                name: "range",
-                what: "from before to, at most 8 days apart",
-                value: format!("{}..{}", q.from_ms, q.to_ms),
-            });
+        let bad = || FilterError::Invalid {
+            name: "range",
+            what: "from before to, at most 8 days apart, between 1970 and tomorrow",
+            value: format!("{from:?}..{to:?}"),
+        };
+        // Every instant in [0, now + 1 day]; differences computed checked, so no pair of
+        // values can wrap around into a range that looks short.
+        let sane = |t: i64| (0..=now_ms.saturating_add(MAX_AHEAD_MS)).contains(&t);
+        q.to_ms = to.unwrap_or(now_ms);
+        q.from_ms = match (range, from) {
+            (Some(r), _) => q.to_ms.checked_sub(r).ok_or_else(bad)?,
+            (None, Some(f)) => f,
+            (None, None) => q.to_ms.checked_sub(86_400_000).ok_or_else(bad)?,
+        };
+        let span = q.to_ms.checked_sub(q.from_ms).ok_or_else(bad)?;
+        if !sane(q.from_ms) || !sane(q.to_ms) || span <= 0 || span > MAX_RANGE_MS {
+            return Err(bad());
         }
         if q.csv {
             q.page = 0;
@@ -376,6 +393,37 @@ mod tests {
         for bad in ["range=9d", "range=5s", "range=-1h", "from=5&to=4", "from=x"] {
             assert!(ViewQuery::parse(bad, NOW).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ranges_cannot_wrap_around() {
+        for bad in [
+            "from=-1000&to=9223372036854775000".to_owned(),
+            format!("from={}&to={}", i64::MIN, i64::MAX),
+            format!("from={}&to={}", i64::MAX - 10, i64::MAX),
+            format!("to={}", i64::MIN),
+            format!("to={}&range=1h", i64::MIN + 5),
+            format!("from=-10&to={}", 3_600_000 - 10),
+            format!(
+                "from={}&to={}",
+                NOW + 2 * 86_400_000,
+                NOW + 2 * 86_400_000 + 1000
+            ),
+        ] {
+            assert!(ViewQuery::parse(&bad, NOW).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn filter_chips_are_capped() {
+        let many: Vec<String> = (0..MAX_FILTERS)
+            .map(|i| format!("f=verdict:v{i}"))
+            .collect();
+        assert!(ViewQuery::parse(&many.join("&"), NOW).is_ok());
+        let more = format!("{}&f=verdict:one-more", many.join("&"));
+        assert!(ViewQuery::parse(&more, NOW).is_err());
+        let long = format!("f=verdict:{}", "x".repeat(MAX_FILTER_VALUE + 1));
+        assert!(ViewQuery::parse(&long, NOW).is_err());
     }
 
     #[test]

@@ -44,10 +44,27 @@ pub struct Config {
     /// Users and their argon2 password hashes (`ja4-sidecar user add`).
     pub users_file: PathBuf,
     pub session_hours: u64,
-    /// Failed logins per client address or user name before logins are refused for
-    /// `login_window_s`.
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// Live sessions one user may have; a new login ends the oldest beyond it.
+    pub sessions_per_user: usize,
+    /// Failed logins of one user from one address before each further attempt waits
+    /// (1 s, doubling, at most 15 min); one address may fail 4 × this many across users.
     pub login_max_failures: usize,
+    /// Failures are forgotten after this many seconds without one.
     pub login_window_s: u64,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client;
+    /// from any other peer the header is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// The dashboard's origin as browsers see it (`https://soc.example.com`): state-changing
+    /// requests must carry exactly this Origin. Empty: the scheme of this listener and the
+    /// request's own Host.
+    pub public_origin: String,
+    /// Host names (with port, as in the Host header) the dashboard answers to; others get 421
+    /// (DNS rebinding). Empty: the host of `public_origin` and, on a loopback listener,
+    /// `127.0.0.1`, `localhost` and `[::1]` with its port; on another listener without
+    /// `public_origin`, any.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Config {
@@ -60,8 +77,13 @@ impl Default for Config {
             secure_cookies: false,
             users_file: PathBuf::from("/var/lib/ja4/dashboard-users.json"),
             session_hours: 12,
+            session_idle_minutes: 30,
+            sessions_per_user: 8,
             login_max_failures: 5,
-            login_window_s: 300,
+            login_window_s: 900,
+            trusted_proxies: Vec::new(),
+            public_origin: String::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -72,20 +94,99 @@ pub struct Dashboard {
     pub(crate) users: auth::Users,
     pub(crate) sessions: auth::Sessions,
     pub(crate) limiter: auth::LoginLimiter,
+    /// Password verifications running at once (argon2id takes ~19 MiB and a core each).
+    pub(crate) verify_slots: tokio::sync::Semaphore,
     pub(crate) secure_cookies: bool,
+    pub(crate) trusted_proxies: Vec<(std::net::IpAddr, u8)>,
+    /// The one Origin a state-changing request may carry (empty: derived per request).
+    pub(crate) public_origin: String,
+    pub(crate) allowed_hosts: Vec<String>,
+}
+
+/// `addr` or `addr/len` as a network.
+pub fn parse_net(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (a, l) = match s.trim().split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s.trim(), None),
+    };
+    let ip: std::net::IpAddr = a.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = match l {
+        Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max)?,
+        None => max,
+    };
+    Some((ip, len))
+}
+
+/// True when `ip` is in the network `(net, len)`.
+pub fn in_net(ip: std::net::IpAddr, (net, len): (std::net::IpAddr, u8)) -> bool {
+    use std::net::IpAddr;
+    match (ip.to_canonical(), net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
 }
 
 impl Dashboard {
-    pub fn new(cfg: &Config, backend: Arc<dyn Backend>) -> Arc<Dashboard> {
-        Arc::new(Dashboard {
+    /// The dashboard of `cfg`; a `trusted_proxies` entry that is not an address or network
+    /// is an error naming it.
+    pub fn new(cfg: &Config, backend: Arc<dyn Backend>) -> Result<Arc<Dashboard>, String> {
+        let trusted_proxies = cfg
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                parse_net(p).ok_or_else(|| {
+                    format!("dashboard.trusted_proxies: {p:?} is not an address or network")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let public_origin = cfg.public_origin.trim_end_matches('/').to_ascii_lowercase();
+        let mut allowed_hosts: Vec<String> = cfg
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        if allowed_hosts.is_empty() {
+            if let Some((_, host)) = public_origin.split_once("://") {
+                allowed_hosts.push(host.to_owned());
+            }
+            // A loopback listener answers only to loopback names (a page of another site
+            // rebound to 127.0.0.1 sends its own name as Host).
+            if let Ok(addr) = cfg.listen.parse::<std::net::SocketAddr>() {
+                if addr.ip().is_loopback() {
+                    let port = addr.port();
+                    allowed_hosts.extend([
+                        format!("127.0.0.1:{port}"),
+                        format!("localhost:{port}"),
+                        format!("[::1]:{port}"),
+                    ]);
+                }
+            }
+        }
+        Ok(Arc::new(Dashboard {
             backend,
             users: auth::Users::new(&cfg.users_file),
-            sessions: auth::Sessions::new(Duration::from_secs(cfg.session_hours.max(1) * 3600)),
+            sessions: auth::Sessions::new(
+                Duration::from_secs(cfg.session_hours.max(1) * 3600),
+                Duration::from_secs(cfg.session_idle_minutes.max(1) * 60),
+                cfg.sessions_per_user,
+            ),
             limiter: auth::LoginLimiter::new(
                 cfg.login_max_failures.max(1),
                 Duration::from_secs(cfg.login_window_s.max(1)),
             ),
+            verify_slots: tokio::sync::Semaphore::new(2),
             secure_cookies: cfg.secure_cookies || cfg.tls_cert.is_some(),
-        })
+            trusted_proxies,
+            public_origin,
+            allowed_hosts,
+        }))
     }
 }

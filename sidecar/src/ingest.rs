@@ -627,7 +627,7 @@ async fn spawn_dashboard(
         store,
         database: cfg.store.database.clone(),
     });
-    let state = ja4_dashboard::Dashboard::new(d, backend);
+    let state = ja4_dashboard::Dashboard::new(d, backend).map_err(anyhow::Error::msg)?;
     let app = ja4_dashboard::router(state)
         .into_make_service_with_connect_info::<ja4_dashboard::api::Peer>();
     let tcp = tokio::net::TcpListener::bind(&d.listen)

@@ -242,11 +242,11 @@ fn start_with(dir: &Path, hours: u32, dashboard_extra: &str) -> Server {
     let c = cfg.to_str().unwrap();
     run(
         &["user", "add", "alice", "--role", "admin", "--config", c],
-        Some("alice-password-1\n"),
+        Some("amber-falcon-71\n"),
     );
     run(
         &["user", "add", "bob", "--role", "analyst", "--config", c],
-        Some("bob-password-12\n"),
+        Some("quiet-harbor-12\n"),
     );
     assert!(run(&["user", "list", "--config", c], None).contains("bob\tanalyst"));
     let child = Command::new(BIN)
@@ -318,8 +318,8 @@ fn dashboard_api() {
         );
     }
 
-    let admin = login(&s, "alice", "alice-password-1");
-    let analyst = login(&s, "bob", "bob-password-12");
+    let admin = login(&s, "alice", "amber-falcon-71");
+    let analyst = login(&s, "bob", "quiet-harbor-12");
 
     // Every view answers with data from the store.
     for ep in GET_ENDPOINTS {
@@ -564,12 +564,12 @@ fn dashboard_api() {
             .post(
                 &s,
                 "/api/users",
-                r#"{"name":"carol","role":"analyst","password":"carol-password-1"}"#
+                r#"{"name":"carol","role":"analyst","password":"maple-signal-31"}"#
             )
             .status,
         200
     );
-    let carol = login(&s, "carol", "carol-password-1");
+    let carol = login(&s, "carol", "maple-signal-31");
     assert_eq!(carol.get(&s, "/api/session").status, 200);
     assert_eq!(
         admin
@@ -581,7 +581,7 @@ fn dashboard_api() {
 
     // Logout ends the session.
     assert_eq!(carol.post(&s, "/api/logout", "{}").status, 401);
-    let bob2 = login(&s, "bob", "bob-password-12");
+    let bob2 = login(&s, "bob", "quiet-harbor-12");
     assert_eq!(bob2.post(&s, "/api/logout", "{}").status, 200);
     assert_eq!(bob2.get(&s, "/api/session").status, 401);
 
@@ -599,7 +599,7 @@ fn dashboard_api() {
         "POST",
         "/api/login",
         &[],
-        Some(r#"{"user":"alice","password":"alice-password-1"}"#),
+        Some(r#"{"user":"alice","password":"amber-falcon-71"}"#),
     );
     assert_eq!(r.status, 429);
     assert!(r.header("retry-after").is_some());
@@ -660,7 +660,7 @@ fn dashboard_in_chromium() {
     let status = Command::new("node")
         .arg(root.join("dashboard/e2e/dashboard.e2e.mjs"))
         .arg(format!("http://127.0.0.1:{}", s.port))
-        .args(["alice", "alice-password-1"])
+        .args(["alice", "amber-falcon-71"])
         .env("JA4_NODE_MODULES", &modules)
         .env("JA4_E2E_OUT", &out)
         .status()
@@ -736,7 +736,7 @@ fn dashboard_over_tls() {
             "content-type: application/json",
             "-d",
         ])
-        .arg(r#"{"user":"alice","password":"alice-password-1"}"#)
+        .arg(r#"{"user":"alice","password":"amber-falcon-71"}"#)
         .arg(&url)
         .output()
         .unwrap();
@@ -781,4 +781,157 @@ fn dashboard_over_tls() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir2);
+}
+
+/// What an attacker tried against the dashboard (issue 18's medium and low items): parallel
+/// guesses past the limit, lockout of the owner, oversized and invalid names flooding the
+/// audit log, sessions surviving a password reset, unbounded sessions, weak passwords, ranges
+/// that wrap around, foreign Host names and origins of another scheme.
+#[test]
+fn dashboard_resists_abuse() {
+    let dir = std::env::temp_dir().join(format!("ja4-dash-abuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The test's connections come from 127.0.0.1, a trusted proxy here: X-Forwarded-For
+    // names the client each request stands for.
+    let s = start_with(
+        &dir,
+        2,
+        "trusted_proxies = [\"127.0.0.1\"]\nsessions_per_user = 3\n",
+    );
+    let from = |ip: &str, user: &str, pw: &str| {
+        s.req(
+            "POST",
+            "/api/login",
+            &[("X-Forwarded-For", &format!("198.51.100.200, {ip}"))],
+            Some(&format!(r#"{{"user":"{user}","password":"{pw}"}}"#)),
+        )
+    };
+
+    // 3. Thirty guesses at once: the attempts are counted before their passwords are
+    // verified, so at most five (login_max_failures) are verified.
+    let statuses: Vec<u16> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..30)
+            .map(|_| sc.spawn(|| from("203.0.113.1", "alice", "wrong-guess-9").status))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let verified = statuses.iter().filter(|&&c| c == 401).count();
+    assert!(
+        verified <= 5 && statuses.iter().all(|&c| c == 401 || c == 429 || c == 503),
+        "{statuses:?}"
+    );
+    // 6. The owner, from their own address, is not locked out by it.
+    assert_eq!(from("203.0.113.2", "alice", "amber-falcon-71").status, 200);
+    // …while the guessing address keeps waiting, even with the right password.
+    let r = from("203.0.113.1", "alice", "amber-falcon-71");
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+
+    // 4. Names no user can have are refused before they are counted or audited; a body
+    // larger than a login needs is refused whole.
+    let long = "n".repeat(100);
+    assert_eq!(from("203.0.113.3", &long, "whatever-pw-1").status, 401);
+    let huge = "u".repeat(2 << 20);
+    assert_eq!(from("203.0.113.3", &huge, "whatever-pw-1").status, 413);
+    // Repeated refusals of one blocked pair are one audit entry.
+    for _ in 0..10 {
+        assert_eq!(from("203.0.113.1", "alice", "wrong-guess-9").status, 429);
+    }
+    let admin = login(&s, "alice", "amber-falcon-71");
+    let audit = admin.get(&s, "/api/audit?limit=500").json();
+    let rows = audit["rows"].as_array().unwrap();
+    let count = |action: &str, target: &str| {
+        rows.iter()
+            .filter(|r| r["action"] == action && r["target"] == target)
+            .count()
+    };
+    assert!(
+        count("login_blocked", "alice") <= 2,
+        "{}",
+        count("login_blocked", "alice")
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r["target"].as_str().unwrap_or("").len() <= 64));
+
+    // 5. A password reset ends the user's sessions; a reset does not enable a disabled user.
+    let bob = login(&s, "bob", "quiet-harbor-12");
+    assert_eq!(bob.get(&s, "/api/session").status, 200);
+    let set = |body: &str| admin.post(&s, "/api/users", body).status;
+    assert_eq!(
+        set(r#"{"name":"bob","role":"analyst","password":"violet-anchor-33"}"#),
+        200
+    );
+    assert_eq!(
+        bob.get(&s, "/api/session").status,
+        401,
+        "old session after reset"
+    );
+    assert_eq!(set(r#"{"name":"bob","disabled":true}"#), 200);
+    assert_eq!(
+        set(r#"{"name":"bob","role":"analyst","password":"violet-anchor-34"}"#),
+        200
+    );
+    assert_eq!(
+        from("203.0.113.4", "bob", "violet-anchor-34").status,
+        401,
+        "a reset does not enable a disabled user"
+    );
+
+    // 13. Weak passwords are refused with the reason.
+    for (pw, why) in [
+        ("aaaaaaaaaa", "different characters"),
+        ("qwertyuiop", "common"),
+        ("my-carol-key-1", "user name"),
+    ] {
+        let r = admin.post(
+            &s,
+            "/api/users",
+            &format!(r#"{{"name":"carol","role":"analyst","password":"{pw}"}}"#),
+        );
+        assert_eq!(r.status, 400, "{pw}");
+        assert!(r.body.contains(why), "{pw}: {}", r.body);
+    }
+
+    // 14. At most three sessions per user here: a fourth login ends the oldest.
+    let first = login(&s, "alice", "amber-falcon-71");
+    for _ in 0..3 {
+        login(&s, "alice", "amber-falcon-71");
+    }
+    assert_eq!(first.get(&s, "/api/session").status, 401);
+
+    // 11. Ranges that would wrap around are refused, not read as "everything".
+    let admin = login(&s, "alice", "amber-falcon-71");
+    for q in [
+        "from=-1000&to=9223372036854775000",
+        "from=-9223372036854775808&to=9223372036854775807",
+    ] {
+        assert_eq!(admin.get(&s, &format!("/api/audit?{q}")).status, 400, "{q}");
+    }
+    // 10. Filter chips are capped.
+    let chips: Vec<String> = (0..500).map(|i| format!("f=verdict:v{i}")).collect();
+    assert_eq!(
+        admin
+            .get(&s, &format!("/api/detections?{}", chips.join("&")))
+            .status,
+        400
+    );
+
+    // 15. Another Host (DNS rebinding) gets 421; an Origin of another scheme is refused.
+    let raw =
+        s.req_raw(b"GET /healthz HTTP/1.1\r\nHost: rebind.example:80\r\nConnection: close\r\n\r\n");
+    assert!(raw.starts_with("HTTP/1.1 421"), "{raw}");
+    let origin = format!("https://127.0.0.1:{}", s.port);
+    let r = s.req(
+        "POST",
+        "/api/labels",
+        &[
+            ("Cookie", &admin.cookie),
+            ("X-CSRF-Token", &admin.csrf),
+            ("Origin", &origin),
+        ],
+        Some(r#"{"subject_kind":"ip","subject":"192.0.2.1","label":"confirmed_bot"}"#),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
 }
