@@ -97,6 +97,17 @@ pub struct IngestConfig {
     pub socket_group: String,
     /// Records queued between the socket readers and the writer.
     pub queue_records: usize,
+    /// Connections served at once (every httpd child keeps one); more are closed at accept
+    /// and counted.
+    pub max_peers: usize,
+    /// Bytes all peers together may hold in partly received frames; a peer that would go
+    /// past it is closed and counted.
+    pub memory_budget_bytes: u64,
+    /// A frame must arrive whole within this many seconds of its first byte.
+    pub frame_timeout_s: u64,
+    /// A connection that sends nothing for this long is closed (the module reconnects when
+    /// it next has records).
+    pub idle_timeout_s: u64,
 }
 
 impl Default for IngestConfig {
@@ -106,6 +117,10 @@ impl Default for IngestConfig {
             socket_mode: "0660".into(),
             socket_group: String::new(),
             queue_records: 200_000,
+            max_peers: 1024,
+            memory_budget_bytes: 256 << 20,
+            frame_timeout_s: 30,
+            idle_timeout_s: 600,
         }
     }
 }
@@ -295,6 +310,20 @@ pub struct Metrics {
     pub frames: AtomicU64,
     pub received: AtomicU64,
     pub malformed_frames: AtomicU64,
+    /// Frames cut off: the peer closed, or took longer than `frame_timeout_s`, mid-frame.
+    pub truncated_frames: AtomicU64,
+    /// Connections closed at accept: `max_peers` reached.
+    pub rejected_peers: AtomicU64,
+    /// Connections closed because their frame would pass `memory_budget_bytes`.
+    pub rejected_memory: AtomicU64,
+    /// Connections closed after `idle_timeout_s` without a byte.
+    pub idle_closed: AtomicU64,
+    /// Failed accepts (descriptors exhausted, …).
+    pub accept_errors: AtomicU64,
+    /// Bytes held in partly received frames, all peers together.
+    pub buffered_bytes: AtomicU64,
+    /// Connections open now.
+    pub peers: AtomicU64,
     pub inserted: AtomicU64,
     pub insert_batches: AtomicU64,
     pub insert_errors: AtomicU64,
@@ -417,6 +446,45 @@ impl Metrics {
             "Bytes waiting in the spool.",
             "gauge",
             g(&self.spool_bytes).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_ingest_truncated_frames_total",
+            "Frames cut off mid-way (peer closed, or slower than frame_timeout_s).",
+            "counter",
+            g(&self.truncated_frames).to_string(),
+        );
+        s.push_str("# HELP ja4_ingest_rejected_total Connections closed by a limit, by limit.\n# TYPE ja4_ingest_rejected_total counter\n");
+        for (reason, v) in [
+            ("peers", &self.rejected_peers),
+            ("memory", &self.rejected_memory),
+            ("idle", &self.idle_closed),
+        ] {
+            s.push_str(&format!(
+                "ja4_ingest_rejected_total{{reason=\"{reason}\"}} {}\n",
+                g(v)
+            ));
+        }
+        line(
+            &mut s,
+            "ja4_ingest_accept_errors_total",
+            "Failed accepts on the ingest socket (e.g. no descriptors left).",
+            "counter",
+            g(&self.accept_errors).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_ingest_buffered_bytes",
+            "Bytes held in partly received frames.",
+            "gauge",
+            g(&self.buffered_bytes).to_string(),
+        );
+        line(
+            &mut s,
+            "ja4_ingest_peers",
+            "Ingest connections open.",
+            "gauge",
+            g(&self.peers).to_string(),
         );
         line(
             &mut s,
@@ -557,14 +625,39 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let queue_limit = cfg.ingest.queue_records as u64;
-    let mut readers = Vec::new();
+    let mut readers = tokio::task::JoinSet::new();
+    let limits = PeerLimits::from(&cfg.ingest);
+    let mut backoff = Duration::from_millis(10);
     loop {
+        // Finished readers leave the set (no handle kept per connection ever made).
+        while readers.try_join_next().is_some() {}
         tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                metrics.connections.fetch_add(1, Ordering::Relaxed);
-                readers.push(tokio::spawn(read_peer(stream, tx.clone(), Arc::clone(&metrics), queue_limit, stop_rx.clone())));
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    backoff = Duration::from_millis(10);
+                    metrics.connections.fetch_add(1, Ordering::Relaxed);
+                    while readers.try_join_next().is_some() {}
+                    if readers.len() >= cfg.ingest.max_peers {
+                        let n = metrics.rejected_peers.fetch_add(1, Ordering::Relaxed);
+                        if n.is_power_of_two() {
+                            tracing::warn!(max_peers = cfg.ingest.max_peers, refused = n + 1, "ingest connections refused: max_peers reached");
+                        }
+                        drop(stream);
+                        continue;
+                    }
+                    readers.spawn(read_peer(stream, tx.clone(), Arc::clone(&metrics), queue_limit, limits, stop_rx.clone()));
+                }
+                Err(e) => {
+                    // Out of descriptors (or another accept failure): count, say so, and
+                    // wait instead of spinning; the other listeners keep answering.
+                    let n = metrics.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    if n.is_power_of_two() {
+                        tracing::error!(error = %e, failures = n + 1, "ingest accept failed; backing off");
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            },
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
@@ -575,9 +668,7 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
     }
     let _ = stop_tx.send(true);
     let _ = stop_rx.changed().await;
-    for r in readers {
-        let _ = r.await;
-    }
+    while readers.join_next().await.is_some() {}
     drop(tx);
     let _ = writer.await;
     let _ = http_task.await;
@@ -837,49 +928,153 @@ fn bind_socket(cfg: &IngestConfig) -> Result<UnixListener> {
 }
 
 /// Reads frames from one module connection until it closes, sends a bad frame, or we stop.
+/// The limits one ingest connection works under.
+#[derive(Debug, Clone, Copy)]
+struct PeerLimits {
+    budget: u64,
+    frame_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl From<&IngestConfig> for PeerLimits {
+    fn from(c: &IngestConfig) -> PeerLimits {
+        PeerLimits {
+            budget: c.memory_budget_bytes.max(1 << 20),
+            frame_timeout: Duration::from_secs(c.frame_timeout_s.max(1)),
+            idle_timeout: Duration::from_secs(c.idle_timeout_s.max(1)),
+        }
+    }
+}
+
+/// Bytes of the shared budget one connection holds; given back when it is dropped.
+struct Held<'a> {
+    m: &'a Metrics,
+    bytes: u64,
+}
+
+impl Held<'_> {
+    /// Takes `n` more bytes if the budget allows.
+    fn take(&mut self, n: u64, budget: u64) -> bool {
+        let before = self.m.buffered_bytes.fetch_add(n, Ordering::Relaxed);
+        if before + n > budget {
+            self.m.buffered_bytes.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        self.bytes += n;
+        true
+    }
+
+    fn give_back(&mut self, n: u64) {
+        let n = n.min(self.bytes);
+        self.m.buffered_bytes.fetch_sub(n, Ordering::Relaxed);
+        self.bytes -= n;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.m
+            .buffered_bytes
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// Reads one peer's frames. A frame is decoded only once the writer has room for it
+/// (backpressure before the ~12× decode, not after); bytes of partial frames count against
+/// the shared budget; a frame slower than `frame_timeout` or cut off by the peer is counted
+/// as truncated; a connection idle for `idle_timeout` is closed.
 async fn read_peer(
     mut s: UnixStream,
     tx: mpsc::Sender<Vec<OwnedRecord>>,
     m: Arc<Metrics>,
     queue_limit: u64,
+    limits: PeerLimits,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    m.peers.fetch_add(1, Ordering::Relaxed);
+    struct Open<'a>(&'a Metrics);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            self.0.peers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let _open = Open(&m);
     let peer = s
         .peer_cred()
         .map(|c| format!("pid {} uid {}", c.pid().unwrap_or(0), c.uid()))
         .unwrap_or_else(|_| "unknown peer".into());
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
-    let mut chunk = vec![0u8; 1 << 16];
+    let mut buf: Vec<u8> = Vec::new();
+    let mut held = Held { m: &m, bytes: 0 };
+    let mut frame_started: Option<tokio::time::Instant> = None;
     loop {
         // Drain every complete frame in the buffer.
         loop {
             match batch::frame_len(&buf) {
-                Ok(len) if buf.len() >= len => match batch::decode_frame(&buf[..len]) {
-                    Ok((records, _)) => {
-                        buf.drain(..len);
-                        m.frames.fetch_add(1, Ordering::Relaxed);
-                        m.received
-                            .fetch_add(records.len() as u64, Ordering::Relaxed);
-                        // Backpressure: wait while the writer is behind.
-                        while m.queued.load(Ordering::Relaxed) > queue_limit {
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        m.queued.fetch_add(records.len() as u64, Ordering::Relaxed);
-                        if tx.send(records).await.is_err() {
-                            return;
-                        }
+                Ok(len) if buf.len() >= len => {
+                    // Backpressure: wait while the writer is behind, before decoding.
+                    while m.queued.load(Ordering::Relaxed) > queue_limit {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err(e) => return malformed(&m, &peer, e),
-                },
+                    match batch::decode_frame(&buf[..len]) {
+                        Ok((records, _)) => {
+                            buf.drain(..len);
+                            frame_started = None;
+                            m.frames.fetch_add(1, Ordering::Relaxed);
+                            m.received
+                                .fetch_add(records.len() as u64, Ordering::Relaxed);
+                            m.queued.fetch_add(records.len() as u64, Ordering::Relaxed);
+                            if tx.send(records).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => return malformed(&m, &peer, e),
+                    }
+                }
                 Ok(_) | Err(BatchError::Incomplete) => break,
                 Err(e) => return malformed(&m, &peer, e),
             }
         }
+        // What is left is the start of the next frame (or nothing).
+        held.give_back(held.bytes.saturating_sub(buf.len() as u64));
+        if buf.is_empty() {
+            frame_started = None;
+            if buf.capacity() > 1 << 20 {
+                buf = Vec::new();
+            }
+        }
+        let deadline = if buf.is_empty() {
+            tokio::time::Instant::now() + limits.idle_timeout
+        } else {
+            // The frame's clock starts at its first byte.
+            *frame_started.get_or_insert_with(tokio::time::Instant::now) + limits.frame_timeout
+        };
+        buf.reserve(16 << 10);
         tokio::select! {
-            n = s.read(&mut chunk) => match n {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            n = s.read_buf(&mut buf) => match n {
+                Ok(0) | Err(_) => {
+                    if !buf.is_empty() {
+                        m.truncated_frames.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(peer, bytes = buf.len(), "connection closed mid-frame: frame dropped");
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    if !held.take(n as u64, limits.budget) {
+                        m.rejected_memory.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(peer, held = held.bytes, budget = limits.budget, "ingest memory budget reached: closing this connection");
+                        return;
+                    }
+                }
             },
+            _ = tokio::time::sleep_until(deadline) => {
+                if buf.is_empty() {
+                    m.idle_closed.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    m.truncated_frames.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(peer, bytes = buf.len(), "frame not completed within frame_timeout_s: closing this connection");
+                }
+                return;
+            }
             _ = stop.changed() => return,
         }
     }
