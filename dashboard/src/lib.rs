@@ -4,7 +4,8 @@
 //! fingerprint pages, client drill-down, audit log), the actions (labels that feed the
 //! supervised model, allow/deny lists, users), login, sessions, roles and CSRF ([`auth`]),
 //! the audit trail of every action, CSV export ([`table`]), the embedded assets ([`assets`])
-//! and the optional TLS listener ([`tls`]). It reads and writes the store only through the
+//! the optional TLS listener ([`tls`]) and the bounded HTTP serving loop ([`serve`]). It
+//! reads and writes the store only through the
 //! [`backend::Backend`] the sidecar gives it.
 //! Never: builds SQL from strings a user typed (every filter is a bound parameter or a
 //! validated identifier: [`filters`]); never serves data without a session; never changes
@@ -15,6 +16,7 @@ pub mod assets;
 pub mod auth;
 pub mod backend;
 pub mod filters;
+pub mod serve;
 pub mod table;
 pub mod tls;
 pub mod views;
@@ -60,6 +62,10 @@ pub struct Config {
     /// requests must carry exactly this Origin. Empty: the scheme of this listener and the
     /// request's own Host.
     pub public_origin: String,
+    /// Connections served at once; more are closed at accept (counted on `/metrics`).
+    pub max_connections: usize,
+    /// Seconds a client has to send a request head.
+    pub header_read_timeout_s: u64,
     /// Host names (with port, as in the Host header) the dashboard answers to; others get 421
     /// (DNS rebinding). Empty: the host of `public_origin` and, on a loopback listener,
     /// `127.0.0.1`, `localhost` and `[::1]` with its port; on another listener without
@@ -84,6 +90,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             public_origin: String::new(),
             allowed_hosts: Vec::new(),
+            max_connections: 256,
+            header_read_timeout_s: 10,
         }
     }
 }
@@ -131,6 +139,16 @@ pub fn in_net(ip: std::net::IpAddr, (net, len): (std::net::IpAddr, u8)) -> bool 
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
+    }
+}
+
+impl Config {
+    /// The listener's bounds.
+    pub fn limits(&self) -> serve::Limits {
+        serve::Limits {
+            max_connections: self.max_connections.max(1),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_s.max(1)),
+        }
     }
 }
 

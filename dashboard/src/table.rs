@@ -92,10 +92,18 @@ pub fn value_f64(v: &Value) -> Option<f64> {
     }
 }
 
-/// One CSV cell: quoted when needed; a leading `=`, `+`, `-`, `@`, tab or CR (a formula
-/// to a spreadsheet) is prefixed with `'` unless the cell is a plain number.
+/// One CSV cell: quoted when needed; a cell a spreadsheet would read as a formula gets a
+/// leading `'` unless it is a plain number. A formula is recognised after any leading
+/// whitespace or control characters (spreadsheets skip them) and in its full-width forms
+/// (`＝`, `＋`, `－`, `＠`, which some spreadsheets fold to ASCII), or starting with TAB or CR.
 fn csv_cell(s: &str) -> String {
-    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err();
+    let formula = s.parse::<f64>().is_err() && {
+        let lead = s.trim_start_matches(|c: char| c.is_whitespace() || c.is_control());
+        lead.len() != s.len() && !lead.is_empty()
+            || lead.starts_with([
+                '=', '+', '-', '@', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+            ])
+    };
     let s = if formula {
         format!("'{s}")
     } else {
@@ -135,5 +143,22 @@ mod tests {
             "ua,n,r\r\n\"'=HYPERLINK(\"\"x\"\")\",-3,\"[\"\"a\"\",\"\"b\"\"]\"\r\na,b\",1.5,[]\r\n"
                 .replace("a,b\"", "\"a,b\"")
         );
+    }
+
+    #[test]
+    fn formulas_behind_whitespace_or_full_width_are_defused() {
+        for (cell, want) in [
+            ("\n=1+1", "\"'\n=1+1\""),
+            (" =cmd|' /C calc'!A0", "' =cmd|' /C calc'!A0"),
+            ("\u{3000}+SUM(A1)", "'\u{3000}+SUM(A1)"),
+            ("\u{FF1D}HYPERLINK(1)", "'\u{FF1D}HYPERLINK(1)"),
+            ("\u{FF20}SUM(1)", "'\u{FF20}SUM(1)"),
+            ("\t-2", "'\t-2"),
+            ("-3.5", "-3.5"),
+            ("Mozilla/5.0 (X11)", "Mozilla/5.0 (X11)"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(cell), want, "{cell:?}");
+        }
     }
 }

@@ -324,6 +324,10 @@ pub struct Metrics {
     pub buffered_bytes: AtomicU64,
     /// Connections open now.
     pub peers: AtomicU64,
+    /// HTTP connections refused at accept (too many at once), `/metrics` listener.
+    pub refused_http: Arc<AtomicU64>,
+    /// The same on the dashboard listener.
+    pub refused_dashboard: Arc<AtomicU64>,
     pub inserted: AtomicU64,
     pub insert_batches: AtomicU64,
     pub insert_errors: AtomicU64,
@@ -465,6 +469,16 @@ impl Metrics {
                 g(v)
             ));
         }
+        s.push_str("# HELP ja4_http_refused_total HTTP connections refused at accept (too many at once), by listener.\n# TYPE ja4_http_refused_total counter\n");
+        for (l, v) in [
+            ("metrics", &self.refused_http),
+            ("dashboard", &self.refused_dashboard),
+        ] {
+            s.push_str(&format!(
+                "ja4_http_refused_total{{listener=\"{l}\"}} {}\n",
+                v.load(Ordering::Relaxed)
+            ));
+        }
         line(
             &mut s,
             "ja4_ingest_accept_errors_total",
@@ -601,26 +615,57 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
         .await
         .with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
     let m = Arc::clone(&metrics);
+    let hosts = Arc::new(loopback_hosts(&cfg.http.listen));
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route(
             "/metrics",
             axum::routing::get(move || async move { m.render() }),
-        );
+        )
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let hosts = Arc::clone(&hosts);
+                async move {
+                    let host = req
+                        .headers()
+                        .get(axum::http::header::HOST)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
+                    if !hosts.is_empty() && !hosts.contains(&host) {
+                        return axum::response::IntoResponse::into_response((
+                            axum::http::StatusCode::MISDIRECTED_REQUEST,
+                            "unknown host\n",
+                        ));
+                    }
+                    next.run(req).await
+                }
+            },
+        ));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let dashboard = if cfg.dashboard.enabled {
-        Some(spawn_dashboard(&cfg, Arc::clone(&store), stop_rx.clone()).await?)
+        Some(
+            spawn_dashboard(
+                &cfg,
+                Arc::clone(&store),
+                stop_rx.clone(),
+                Arc::clone(&metrics.refused_dashboard),
+            )
+            .await?,
+        )
     } else {
         None
     };
     let mut http_stop = stop_rx.clone();
-    let http_task = tokio::spawn(async move {
-        let _ = axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.changed().await;
-            })
-            .await;
-    });
+    let http_task = tokio::spawn(ja4_dashboard::serve::serve(
+        http,
+        app,
+        ja4_dashboard::serve::Limits::default(),
+        Arc::clone(&metrics.refused_http),
+        async move {
+            let _ = http_stop.changed().await;
+        },
+    ));
     tracing::info!(socket = %cfg.ingest.socket.display(), http = %cfg.http.listen, "ja4-sidecar serving");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -679,6 +724,22 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
     Ok(())
 }
 
+/// The Host names a loopback listener answers to (DNS rebinding: a page of another site whose
+/// name now points at 127.0.0.1 sends that name); empty (any) for other listeners.
+fn loopback_hosts(listen: &str) -> Vec<String> {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_loopback() => {
+            let p = a.port();
+            vec![
+                format!("127.0.0.1:{p}"),
+                format!("localhost:{p}"),
+                format!("[::1]:{p}"),
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// The store as the dashboard's query layer: the same engine, parameters bound by it.
 pub struct DashboardBackend {
     pub store: Arc<Store>,
@@ -712,6 +773,7 @@ async fn spawn_dashboard(
     cfg: &Config,
     store: Arc<Store>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    refused: Arc<AtomicU64>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let d = &cfg.dashboard;
     let backend = Arc::new(DashboardBackend {
@@ -719,8 +781,8 @@ async fn spawn_dashboard(
         database: cfg.store.database.clone(),
     });
     let state = ja4_dashboard::Dashboard::new(d, backend).map_err(anyhow::Error::msg)?;
-    let app = ja4_dashboard::router(state)
-        .into_make_service_with_connect_info::<ja4_dashboard::api::Peer>();
+    let app = ja4_dashboard::router(state);
+    let limits = d.limits();
     let tcp = tokio::net::TcpListener::bind(&d.listen)
         .await
         .with_context(|| format!("binding dashboard.listen {}", d.listen))?;
@@ -733,15 +795,15 @@ async fn spawn_dashboard(
                 .context("dashboard.tls_cert/tls_key")?;
             let l = ja4_dashboard::tls::TlsListener::new(tcp, tls)?;
             tracing::info!(listen = %d.listen, "dashboard on https");
-            tokio::spawn(async move {
-                let _ = axum::serve(l, app).with_graceful_shutdown(shutdown).await;
-            })
+            tokio::spawn(ja4_dashboard::serve::serve(
+                l, app, limits, refused, shutdown,
+            ))
         }
         (None, None) => {
             tracing::info!(listen = %d.listen, "dashboard on http");
-            tokio::spawn(async move {
-                let _ = axum::serve(tcp, app).with_graceful_shutdown(shutdown).await;
-            })
+            tokio::spawn(ja4_dashboard::serve::serve(
+                tcp, app, limits, refused, shutdown,
+            ))
         }
         _ => anyhow::bail!("dashboard: set both tls_cert and tls_key, or neither"),
     })

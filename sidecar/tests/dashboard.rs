@@ -797,7 +797,7 @@ fn dashboard_resists_abuse() {
     let s = start_with(
         &dir,
         2,
-        "trusted_proxies = [\"127.0.0.1\"]\nsessions_per_user = 3\n",
+        "trusted_proxies = [\"127.0.0.1\"]\nsessions_per_user = 3\nmax_connections = 24\nheader_read_timeout_s = 2\n",
     );
     let from = |ip: &str, user: &str, pw: &str| {
         s.req(
@@ -934,4 +934,34 @@ fn dashboard_resists_abuse() {
         Some(r#"{"subject_kind":"ip","subject":"192.0.2.1","label":"confirmed_bot"}"#),
     );
     assert_eq!(r.status, 403, "{}", r.body);
+
+    // 8. Slow request heads: each connection is cut off after header_read_timeout_s, and
+    // past max_connections new ones are closed at accept; then the dashboard answers again.
+    let mut slow: Vec<TcpStream> = (0..30)
+        .map(|_| {
+            let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                .unwrap();
+            c
+        })
+        .collect();
+    let started = Instant::now();
+    let mut closed = 0;
+    for c in &mut slow {
+        c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut b = [0u8; 256];
+        match c.read(&mut b) {
+            // The server ended it: closed, or an error status before closing.
+            Ok(_) => closed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => closed += 1,
+            Err(e) => panic!("slow connection still open: {e}"),
+        }
+    }
+    assert_eq!(closed, 30);
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.req("GET", "/healthz", &[], None).status, 200);
 }
