@@ -220,3 +220,47 @@ fn engine_clock_is_the_kernel_clock() {
     drop(db);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One connection serves ingest, scoring and the dashboard: an insert that arrives while a
+/// long read runs goes next, before the reads that were already waiting.
+#[test]
+fn inserts_go_before_waiting_reads() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("ja4-chdb-turn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Chdb::open(&default_library(), &dir).unwrap();
+    db.execute("CREATE DATABASE IF NOT EXISTS t").unwrap();
+    db.execute("CREATE TABLE IF NOT EXISTS t.x (n UInt32) ENGINE = MergeTree ORDER BY n")
+        .unwrap();
+    let done = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        // A long read holds the connection for about two seconds.
+        s.spawn(|| {
+            db.query(
+                "SELECT sleepEachRow(0.5) FROM numbers(4) FORMAT Null",
+                "TSV",
+            )
+            .unwrap();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Four reads queue up (the dashboard)…
+        for i in 0..4 {
+            let (db, done) = (&db, &done);
+            s.spawn(move || {
+                db.query("SELECT 1", "TSV").unwrap();
+                done.lock().unwrap().push(format!("read {i}"));
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // …then an insert (ingest) arrives.
+        s.spawn(|| {
+            db.insert("INSERT INTO t.x VALUES (1)").unwrap();
+            done.lock().unwrap().push("insert".into());
+        });
+    });
+    let order = done.into_inner().unwrap();
+    assert_eq!(order.len(), 5);
+    assert_eq!(order[0], "insert", "{order:?}");
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}

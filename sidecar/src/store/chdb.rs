@@ -130,8 +130,20 @@ fn load(lib: &Path) -> Result<&'static Api, ChdbError> {
 pub struct Chdb {
     api: &'static Api,
     conn: Mutex<*mut Connection>,
+    /// Inserts waiting for the connection: reads step aside for them (see [`Chdb::turn`]).
+    inserts_waiting: std::sync::atomic::AtomicUsize,
     data_dir: PathBuf,
 }
+
+/// Who asks for the one connection: inserts go before reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    Insert,
+    Read,
+}
+
+/// How long a read steps aside for inserts at most before it takes its turn anyway.
+const READ_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 // SAFETY: chDB documents its connection API as thread-safe (queries run on the engine's own
 // thread); we additionally serialise calls through the mutex.
@@ -157,6 +169,7 @@ impl Chdb {
         Ok(Chdb {
             api,
             conn: Mutex::new(conn),
+            inserts_waiting: std::sync::atomic::AtomicUsize::new(0),
             data_dir: data_dir.to_owned(),
         })
     }
@@ -165,12 +178,49 @@ impl Chdb {
         &self.data_dir
     }
 
+    /// The connection, for `turn`. chDB has one connection per process, shared by ingest
+    /// inserts, scoring and dashboard reads: an insert waits only for the statement running
+    /// now, while reads that find inserts waiting let them go first (for at most
+    /// [`READ_PATIENCE`]), so an analyst's queries cannot hold ingest back.
+    fn turn(&self, turn: Turn) -> Result<std::sync::MutexGuard<'_, *mut Connection>, ChdbError> {
+        use std::sync::atomic::Ordering;
+        let poisoned = |_| ChdbError::Query("connection lock poisoned".into());
+        if turn == Turn::Insert {
+            self.inserts_waiting.fetch_add(1, Ordering::SeqCst);
+            let g = self.conn.lock();
+            self.inserts_waiting.fetch_sub(1, Ordering::SeqCst);
+            return g.map_err(poisoned);
+        }
+        let patient_until = std::time::Instant::now() + READ_PATIENCE;
+        loop {
+            while self.inserts_waiting.load(Ordering::SeqCst) > 0
+                && std::time::Instant::now() < patient_until
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let g = self.conn.lock().map_err(poisoned)?;
+            if self.inserts_waiting.load(Ordering::SeqCst) == 0
+                || std::time::Instant::now() >= patient_until
+            {
+                return Ok(g);
+            }
+            // An insert queued while this read waited for the lock: it goes first.
+            drop(g);
+        }
+    }
+
     /// Runs `sql`, returning the output in `format` (e.g. `TSV`, `JSONEachRow`, `RowBinary`).
     pub fn query(&self, sql: &str, format: &str) -> Result<Vec<u8>, ChdbError> {
-        let conn = self
-            .conn
-            .lock()
-            .map_err(|_| ChdbError::Query("connection lock poisoned".into()))?;
+        self.run(sql, format, Turn::Read)
+    }
+
+    /// Runs an insert (it goes before waiting reads).
+    pub fn insert(&self, sql: &str) -> Result<(), ChdbError> {
+        self.run(sql, "TSV", Turn::Insert).map(|_| ())
+    }
+
+    fn run(&self, sql: &str, format: &str, turn: Turn) -> Result<Vec<u8>, ChdbError> {
+        let conn = self.turn(turn)?;
         // SAFETY: *conn is the live connection handle; query and format are passed with their
         // lengths (binary safe, no NUL needed).
         let res = unsafe {
@@ -210,10 +260,7 @@ impl Chdb {
             .collect::<Result<Vec<_>, _>>()?;
         let name_ptrs: Vec<*const c_char> = names.iter().map(|s| s.as_ptr()).collect();
         let value_ptrs: Vec<*const c_char> = values.iter().map(|s| s.as_ptr()).collect();
-        let conn = self
-            .conn
-            .lock()
-            .map_err(|_| ChdbError::Query("connection lock poisoned".into()))?;
+        let conn = self.turn(Turn::Read)?;
         // SAFETY: *conn is the live connection handle; every pointer is a NUL-terminated
         // string owned above that outlives the call, and both arrays hold params.len() entries.
         let res = unsafe {

@@ -201,7 +201,7 @@ impl Store {
                     columns.join(", "),
                     server::quote(&file.to_string_lossy())
                 );
-                let res = chdb.execute(&sql);
+                let res = chdb.insert(&sql);
                 let _ = std::fs::remove_file(&file);
                 Ok(res?)
             }
