@@ -39,6 +39,9 @@ pub enum ApiError {
     TooMany(u64),
     /// Password verifications are all busy.
     Busy,
+    /// A request body that is not what the route takes (status, and a message that carries
+    /// none of the parser's details).
+    Body(StatusCode, &'static str),
     /// Something failed inside: the client gets a generic message and a request id, the log
     /// gets the details under the same id.
     Store(String),
@@ -61,6 +64,7 @@ impl IntoResponse for ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many failed logins: try again in {s} s"),
             ),
+            ApiError::Body(status, m) => (*status, (*m).into()),
             ApiError::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many logins at once: try again".into(),
@@ -85,6 +89,41 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON request body. Unlike axum's `Json`, a body that does not read answers with a short
+/// message of ours — 415 without `Content-Type: application/json` (what a simple cross-site
+/// form can send), 413 when too large, else 400 — never with the parser's words.
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> ApiResult<JsonBody<T>> {
+        use axum::extract::rejection::JsonRejection;
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::Body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected Content-Type: application/json",
+            )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::Body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            )),
+            Err(e) => {
+                tracing::debug!(error = %e, "request body refused");
+                Err(ApiError::Body(
+                    StatusCode::BAD_REQUEST,
+                    "request body is not the JSON this route takes",
+                ))
+            }
+        }
+    }
+}
 
 /// A request from a logged-in user; for methods other than GET/HEAD the CSRF token and
 /// (when the browser sends one) the Origin have been checked.
@@ -458,7 +497,7 @@ async fn login(
     State(d): St,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
-    Json(f): Json<LoginForm>,
+    JsonBody(f): JsonBody<LoginForm>,
 ) -> ApiResult<Response> {
     if !same_origin(&headers, &d) {
         return Err(ApiError::Forbidden("cross-origin login"));
@@ -791,7 +830,11 @@ struct LabelForm {
 }
 
 /// Marks a client or fingerprint (analysts and admins): the labels feed the supervised model.
-async fn add_label(State(d): St, a: Authed, Json(f): Json<LabelForm>) -> ApiResult<Json<Value>> {
+async fn add_label(
+    State(d): St,
+    a: Authed,
+    JsonBody(f): JsonBody<LabelForm>,
+) -> ApiResult<Json<Value>> {
     if f.subject_kind == "net" {
         return Err(ApiError::BadRequest("label an ip or a fingerprint".into()));
     }
@@ -838,7 +881,7 @@ struct ListForm {
 async fn set_list(
     State(d): St,
     Admin(a): Admin,
-    Json(f): Json<ListForm>,
+    JsonBody(f): JsonBody<ListForm>,
 ) -> ApiResult<Json<Value>> {
     if !matches!(f.kind.as_str(), "ip" | "net" | "ja4") {
         return Err(ApiError::BadRequest("kind must be ip, net or ja4".into()));
@@ -905,7 +948,7 @@ struct UserForm {
 async fn set_user(
     State(d): St,
     Admin(a): Admin,
-    Json(f): Json<UserForm>,
+    JsonBody(f): JsonBody<UserForm>,
 ) -> ApiResult<Json<Value>> {
     let bad = |e: auth::AuthError| ApiError::BadRequest(e.to_string());
     let action;

@@ -935,6 +935,23 @@ fn dashboard_resists_abuse() {
     );
     assert_eq!(r.status, 403, "{}", r.body);
 
+    // 12. A body that does not read gets our words, not the parser's; a simple cross-site
+    // form (no JSON content type) gets 415.
+    let r = admin.post(&s, "/api/labels", r#"{"bogus":1}"#);
+    assert_eq!(r.status, 400);
+    assert!(
+        !r.body.contains("missing field") && !r.body.contains("line 1"),
+        "{}",
+        r.body
+    );
+    let r = s.req(
+        "POST",
+        "/api/login",
+        &[("Content-Type", "text/plain")],
+        Some(r#"{"user":"alice","password":"amber-falcon-71"}"#),
+    );
+    assert_eq!(r.status, 415, "{}", r.body);
+
     // 8. Slow request heads: each connection is cut off after header_read_timeout_s, and
     // past max_connections new ones are closed at accept; then the dashboard answers again.
     let mut slow: Vec<TcpStream> = (0..30)
