@@ -797,7 +797,7 @@ fn dashboard_resists_abuse() {
     let s = start_with(
         &dir,
         2,
-        "trusted_proxies = [\"127.0.0.1\"]\nsessions_per_user = 3\nmax_connections = 24\nheader_read_timeout_s = 2\n",
+        "trusted_proxies = [\"127.0.0.1\"]\nsessions_per_user = 3\nmax_connections = 32\nheader_read_timeout_s = 2\n",
     );
     let from = |ip: &str, user: &str, pw: &str| {
         s.req(
@@ -954,7 +954,7 @@ fn dashboard_resists_abuse() {
 
     // 8. Slow request heads: each connection is cut off after header_read_timeout_s, and
     // past max_connections new ones are closed at accept; then the dashboard answers again.
-    let mut slow: Vec<TcpStream> = (0..30)
+    let mut slow: Vec<TcpStream> = (0..40)
         .map(|_| {
             let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
             c.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
@@ -974,7 +974,7 @@ fn dashboard_resists_abuse() {
             Err(e) => panic!("slow connection still open: {e}"),
         }
     }
-    assert_eq!(closed, 30);
+    assert_eq!(closed, 40);
     assert!(
         started.elapsed() < Duration::from_secs(12),
         "{:?}",

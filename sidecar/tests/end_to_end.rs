@@ -46,6 +46,13 @@ fn query(dir: &std::path::Path, sql: &str) -> String {
         .to_owned()
 }
 
+/// A fresh directory for a sidecar and its store, readable by httpd's `User`.
+fn sidecar_dir(name: &str) -> std::path::PathBuf {
+    let dir = tempdir(name);
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    dir
+}
+
 /// Starts `ja4-sidecar serve` with a config in `dir` and waits until it serves.
 fn start_sidecar(dir: &std::path::Path, http: u16) -> std::process::Child {
     start_sidecar_with(dir, http, "", &[])
@@ -156,8 +163,7 @@ fn store_outage_and_restart_lose_nothing() {
     if !need_root() {
         return;
     }
-    let dir = tempdir("outage");
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = sidecar_dir("outage");
     let http = free_port();
     let sidecar = start_sidecar(&dir, http);
     // The store fails: inserts cannot write their RowBinary file (a file where the directory
@@ -227,8 +233,7 @@ fn requests_reach_the_store() {
     if !need_root() {
         return;
     }
-    let dir = tempdir("e2e");
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = sidecar_dir("e2e");
     let http = free_port();
     let sidecar = start_sidecar(&dir, http);
     let sock = dir.join("ingest.sock");
@@ -305,8 +310,7 @@ fn hostile_server_name_does_not_stop_scoring() {
     if !need_root() {
         return;
     }
-    let dir = tempdir("sni");
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = sidecar_dir("sni");
     let http = free_port();
     let sidecar = start_sidecar(&dir, http);
     let extra = format!(
@@ -415,8 +419,7 @@ fn poison_frame_is_set_aside_and_ingest_goes_on() {
     if !need_root() {
         return;
     }
-    let dir = tempdir("poison");
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = sidecar_dir("poison");
     // The operator's schema refuses one kind of row: a real engine refusal for data. Set up in
     // a process of its own (this binary, one test), so that no engine of this process is left
     // with the data directory while the sidecar uses it.
@@ -559,8 +562,7 @@ fn hostile_ingest_peers_are_bounded_and_counted() {
         return;
     }
     use std::os::unix::net::UnixStream;
-    let dir = tempdir("peers");
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = sidecar_dir("peers");
     let http = free_port();
     let sidecar = start_sidecar_with(
         &dir,
@@ -626,20 +628,21 @@ fn descriptor_exhaustion_is_counted_and_survived() {
         return;
     }
     use std::os::unix::net::UnixStream;
-    let dir = tempdir("nofile");
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = sidecar_dir("nofile");
     let http = free_port();
     // The cap below the descriptor limit: a flood of connections is refused at accept, the
     // sidecar keeps answering and storing during it.
     let sidecar = start_sidecar_with(&dir, http, "max_peers = 64\n", &["prlimit", "--nofile=160"]);
     let sock = dir.join("ingest.sock");
+    // The module's connection is there first (it keeps one per child).
+    let mut good = UnixStream::connect(&sock).unwrap();
+    wait_metric(http, "ja4_ingest_peers", 1);
     let flood: Vec<UnixStream> = (0..400)
         .filter_map(|_| UnixStream::connect(&sock).ok())
         .collect();
     assert!(flood.len() > 200, "{}", flood.len());
     wait_metric(http, "ja4_ingest_rejected_total{reason=\"peers\"}", 300);
     assert!(healthz(http), "/healthz during the flood");
-    let mut good = UnixStream::connect(&sock).unwrap();
     let now = clock::now_second_us();
     good.write_all(&frame_of(&[("/during", now)])).unwrap();
     drop(flood);
