@@ -494,7 +494,6 @@ impl LoginLimiter {
             }
             let limit = self.max * factor;
             let waiting = t.until.is_some_and(|u| u > now);
-            // Past the limit, one attempt at a time, after its wait.
             // At the limit: attempts in flight use up what is left of it, and past it only
             // one attempt at a time goes on, once its wait is over.
             let full = t.fails + t.pending >= limit && (t.fails < limit || t.pending > 0);
@@ -508,13 +507,9 @@ impl LoginLimiter {
                     first: t.refused == 1,
                 };
                 refused = Some(match refused {
-                    Some(o) if o.wait_s >= r.wait_s => Refused {
-                        first: o.first || r.first,
-                        ..o
-                    },
                     Some(o) => Refused {
+                        wait_s: o.wait_s.max(r.wait_s),
                         first: o.first || r.first,
-                        ..r
                     },
                     None => r,
                 });

@@ -43,9 +43,7 @@ fn main() -> anyhow::Result<()> {
         },
     )?;
     // Stamped now: the store drops rows older than its TTL at insert.
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
+    let t0 = ja4_sidecar::store::rows::now_us();
     let paths: Vec<String> = (0..batch).map(|k| format!("/page/{}", k % 500)).collect();
     let records: Vec<Record<&[u8]>> = (0..batch)
         .map(|k| Record {

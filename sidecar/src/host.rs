@@ -45,9 +45,7 @@ pub fn key(raw: &[u8]) -> String {
     let kept = &raw[..raw.len().min(MAX_MARKED_BYTES)];
     let mut out = String::with_capacity(INVALID_PREFIX.len() + 2 * kept.len());
     out.push_str(INVALID_PREFIX);
-    for b in kept {
-        out.push_str(&format!("{b:02x}"));
-    }
+    ja4_core::hash::push_hex_bytes(&mut out, kept);
     out
 }
 

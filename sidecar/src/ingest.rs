@@ -367,6 +367,22 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
             ));
         }
+        /// A counter with one label, a line per value.
+        fn labelled(
+            s: &mut String,
+            name: &str,
+            help: &str,
+            label: &str,
+            vs: &[(&str, &AtomicU64)],
+        ) {
+            s.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+            for (value, v) in vs {
+                s.push_str(&format!(
+                    "{name}{{{label}=\"{value}\"}} {}\n",
+                    v.load(Ordering::Relaxed)
+                ));
+            }
+        }
         line(
             &mut s,
             "ja4_ingest_connections_total",
@@ -416,20 +432,20 @@ impl Metrics {
             "counter",
             g(&self.insert_errors).to_string(),
         );
-        s.push_str("# HELP ja4_dropped_total Records dropped, by reason.\n# TYPE ja4_dropped_total counter\n");
-        for (reason, v) in [
-            ("store_error", &self.dropped_store_error),
-            ("spool_full", &self.dropped_spool_full),
-            ("spool_error", &self.dropped_spool_error),
-            ("expired", &self.dropped_expired),
-            ("future", &self.dropped_future),
-            ("dead_letter_full", &self.dropped_dead_letter_full),
-        ] {
-            s.push_str(&format!(
-                "ja4_dropped_total{{reason=\"{reason}\"}} {}\n",
-                g(v)
-            ));
-        }
+        labelled(
+            &mut s,
+            "ja4_dropped_total",
+            "Records dropped, by reason.",
+            "reason",
+            &[
+                ("store_error", &self.dropped_store_error),
+                ("spool_full", &self.dropped_spool_full),
+                ("spool_error", &self.dropped_spool_error),
+                ("expired", &self.dropped_expired),
+                ("future", &self.dropped_future),
+                ("dead_letter_full", &self.dropped_dead_letter_full),
+            ],
+        );
         line(
             &mut s,
             "ja4_spool_spooled_total",
@@ -458,27 +474,27 @@ impl Metrics {
             "counter",
             g(&self.truncated_frames).to_string(),
         );
-        s.push_str("# HELP ja4_ingest_rejected_total Connections closed by a limit, by limit.\n# TYPE ja4_ingest_rejected_total counter\n");
-        for (reason, v) in [
-            ("peers", &self.rejected_peers),
-            ("memory", &self.rejected_memory),
-            ("idle", &self.idle_closed),
-        ] {
-            s.push_str(&format!(
-                "ja4_ingest_rejected_total{{reason=\"{reason}\"}} {}\n",
-                g(v)
-            ));
-        }
-        s.push_str("# HELP ja4_http_refused_total HTTP connections refused at accept (too many at once), by listener.\n# TYPE ja4_http_refused_total counter\n");
-        for (l, v) in [
-            ("metrics", &self.refused_http),
-            ("dashboard", &self.refused_dashboard),
-        ] {
-            s.push_str(&format!(
-                "ja4_http_refused_total{{listener=\"{l}\"}} {}\n",
-                v.load(Ordering::Relaxed)
-            ));
-        }
+        labelled(
+            &mut s,
+            "ja4_ingest_rejected_total",
+            "Connections closed by a limit, by limit.",
+            "reason",
+            &[
+                ("peers", &self.rejected_peers),
+                ("memory", &self.rejected_memory),
+                ("idle", &self.idle_closed),
+            ],
+        );
+        labelled(
+            &mut s,
+            "ja4_http_refused_total",
+            "HTTP connections refused at accept (too many at once), by listener.",
+            "listener",
+            &[
+                ("metrics", &self.refused_http),
+                ("dashboard", &self.refused_dashboard),
+            ],
+        );
         line(
             &mut s,
             "ja4_ingest_accept_errors_total",
@@ -1252,15 +1268,10 @@ fn account(
         return;
     }
     m.insert_errors.fetch_add(1, Ordering::Relaxed);
-    let refused: Vec<&OwnedRecord> = done
-        .refused
-        .iter()
-        .flat_map(|r| records[r.clone()].iter())
-        .collect();
+    let refused = rows::pick(records, &done.refused);
     let k = refused.len() as u64;
     let why = done.refusal.as_deref().unwrap_or("refused");
-    let owned: Vec<OwnedRecord> = refused.into_iter().cloned().collect();
-    match dead.put(&owned, why) {
+    match dead.put(&refused, why) {
         Ok(true) => {
             m.dead_lettered.fetch_add(k, Ordering::Relaxed);
             tracing::error!(records = k, error = why, "the store refused records for their data: set aside in the dead letters (ja4-sidecar dead-letter list)");
@@ -1306,10 +1317,7 @@ fn store_step(
             }
             Some((e, rest)) => {
                 tracing::warn!(error = %e, "store still unavailable; spool kept");
-                let left: Vec<OwnedRecord> = rest
-                    .iter()
-                    .flat_map(|r| records[r.clone()].iter().cloned())
-                    .collect();
+                let left = rows::pick(&records, rest);
                 if left.len() < records.len() {
                     // Part of the segment is stored now: keep only the rest, not duplicates.
                     if let Err(e) = spool.rewrite(&path, &left) {
@@ -1329,9 +1337,7 @@ fn store_step(
                 None => Vec::new(),
                 Some((e, rest)) => {
                     tracing::warn!(error = %e, records = n, "insert failed; spooling");
-                    rest.into_iter()
-                        .flat_map(|r| batch[r].iter().cloned())
-                        .collect()
+                    rows::pick(&batch, &rest)
                 }
             }
         } else {

@@ -676,7 +676,7 @@ fn run_dead_letter(args: DeadLetterArgs) -> Result<ExitCode> {
                 println!("no dead letters in {}", dir.display());
             }
             for d in all {
-                let (_, records, _) = find(d.seq)?;
+                let (records, _) = DeadLetter::contents(&d);
                 let why = d.why.lines().nth(1).unwrap_or("");
                 println!(
                     "{}\t{} records\t{} bytes\t{why}",
@@ -704,11 +704,7 @@ fn run_dead_letter(args: DeadLetterArgs) -> Result<ExitCode> {
             if let Some((e, _)) = done.unstored {
                 anyhow::bail!("the store is unavailable: {e}");
             }
-            let refused: Vec<_> = done
-                .refused
-                .iter()
-                .flat_map(|r| records[r.clone()].iter().cloned())
-                .collect();
+            let refused = rows::pick(&records, &done.refused);
             if !refused.is_empty() {
                 // The refused records become a new dead letter (with the new reason) before
                 // the old one goes: nothing is ever only in memory.

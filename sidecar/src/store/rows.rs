@@ -265,6 +265,22 @@ pub struct Isolated {
     pub unstored: Option<(StoreError, Vec<std::ops::Range<usize>>)>,
 }
 
+/// The records of `parts` (ranges of an [`Isolated`]), in order.
+pub fn pick<R: Clone>(records: &[R], parts: &[std::ops::Range<usize>]) -> Vec<R> {
+    parts
+        .iter()
+        .flat_map(|r| records[r.clone()].iter().cloned())
+        .collect()
+}
+
+impl std::ops::AddAssign for Inserted {
+    fn add_assign(&mut self, o: Inserted) {
+        self.stored += o.stored;
+        self.expired += o.expired;
+        self.future += o.future;
+    }
+}
+
 /// Inserts `records` like [`insert`]; when the store refuses the batch for its data
 /// ([`StoreError::is_data_refusal`]), halves the refused part until the refused records are
 /// isolated, so that the rest is stored. Stops at the first error of any other kind.
@@ -283,11 +299,7 @@ pub fn insert_isolating<S: AsRef<[u8]>>(
         }
         inserts += 1;
         match insert(store, db, &records[part.clone()]) {
-            Ok(done) => {
-                out.inserted.stored += done.stored;
-                out.inserted.expired += done.expired;
-                out.inserted.future += done.future;
-            }
+            Ok(done) => out.inserted += done,
             Err(e) if e.is_data_refusal() => {
                 out.refusal.get_or_insert_with(|| e.to_string());
                 if part.len() == 1 || inserts >= MAX_ISOLATING_INSERTS {

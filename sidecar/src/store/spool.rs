@@ -41,12 +41,7 @@ impl Spool {
         let mut segments = Vec::new();
         for e in std::fs::read_dir(dir)? {
             let p = e?.path();
-            let seq = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".spool"))
-                .and_then(|n| n.parse::<u64>().ok());
-            if let Some(seq) = seq {
+            if let Some(seq) = seq_of(&p, ".spool") {
                 let len = std::fs::metadata(&p)?.len();
                 segments.push((seq, p, len));
             }
@@ -211,11 +206,11 @@ impl DeadLetter {
         }
         std::fs::create_dir_all(&self.dir)?;
         let frame = frame_of(records);
-        let held: u64 = self.list()?.iter().map(|d| d.bytes).sum();
-        if held + frame.len() as u64 > self.max_bytes {
+        let held = self.list()?;
+        if held.iter().map(|d| d.bytes).sum::<u64>() + frame.len() as u64 > self.max_bytes {
             return Ok(false);
         }
-        let seq = self.list()?.last().map_or(1, |d| d.seq + 1);
+        let seq = held.last().map_or(1, |d| d.seq + 1);
         let path = self.dir.join(format!("{seq:012}.batch"));
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -240,12 +235,7 @@ impl DeadLetter {
         };
         for e in entries {
             let path = e?.path();
-            let Some(seq) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".batch"))
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
+            let Some(seq) = seq_of(&path, ".batch") else {
                 continue;
             };
             out.push(DeadBatch {
@@ -262,8 +252,13 @@ impl DeadLetter {
     /// The batch numbered `seq`: its records, and how many corrupt frames ended its file.
     pub fn read(&self, seq: u64) -> Option<(DeadBatch, Vec<OwnedRecord>, u64)> {
         let d = self.list().ok()?.into_iter().find(|d| d.seq == seq)?;
-        let (records, corrupt) = read_segment(&d.path);
+        let (records, corrupt) = Self::contents(&d);
         Some((d, records, corrupt))
+    }
+
+    /// A listed batch's records, and how many corrupt frames ended its file.
+    pub fn contents(d: &DeadBatch) -> (Vec<OwnedRecord>, u64) {
+        read_segment(&d.path)
     }
 
     /// Removes the batch numbered `seq`.
@@ -273,15 +268,15 @@ impl DeadLetter {
         let _ = std::fs::remove_file(path.with_extension("why"));
         Ok(())
     }
+}
 
-    /// Records held (read back from the files).
-    pub fn records(&self) -> u64 {
-        self.list()
-            .unwrap_or_default()
-            .iter()
-            .map(|d| read_segment(&d.path).0.len() as u64)
-            .sum()
-    }
+/// The sequence number of a file named `NNNNNNNNNNNN<suffix>`.
+fn seq_of(path: &Path, suffix: &str) -> Option<u64> {
+    path.file_name()?
+        .to_str()?
+        .strip_suffix(suffix)?
+        .parse()
+        .ok()
 }
 
 /// Every intact frame of a segment, and how many corrupt frames ended it.
@@ -400,7 +395,13 @@ mod tests {
         let (_, got, corrupt) = dl.read(1).unwrap();
         assert_eq!((got.len(), corrupt), (2, 0));
         assert_eq!(got[0].path, "/poison");
-        assert_eq!(dl.records(), 3);
+        let held: usize = dl
+            .list()
+            .unwrap()
+            .iter()
+            .map(|d| DeadLetter::contents(d).0.len())
+            .sum();
+        assert_eq!(held, 3);
         // Over the bound nothing is written.
         let big: Vec<Record<&[u8]>> = (0..10)
             .map(|i| Record {
