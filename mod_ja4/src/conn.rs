@@ -131,12 +131,9 @@ impl RecordSlot {
 /// The per-connection values of the JA4* variables, as C strings set by pointer.
 #[derive(Debug)]
 pub struct ConnVars {
-    /// (variable, request header, value) of every non-empty value.
+    /// (variable, request header, value) of every non-empty value; the tables of requests
+    /// point into the strings, which stay where they are as long as the state.
     pub values: Vec<(&'static CStr, &'static CStr, CString)>,
-    /// The variables and JA4H (its value given per request) as one block of table entries,
-    /// appended to a request's environment at once (see [`crate::table`]); its values point
-    /// into `values`, whose strings stay where they are as long as the state.
-    pub env: crate::table::Block,
 }
 
 impl ConnVars {

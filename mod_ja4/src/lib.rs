@@ -18,7 +18,6 @@ mod export;
 mod ffi;
 mod request;
 mod status;
-mod table;
 
 use std::ffi::{c_int, c_void};
 use std::os::fd::IntoRawFd;
@@ -112,7 +111,7 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
 unsafe extern "C" fn post_config(
     pconf: *mut sys::apr_pool_t,
     _plog: *mut sys::apr_pool_t,
-    ptemp: *mut sys::apr_pool_t,
+    _ptemp: *mut sys::apr_pool_t,
     s: *mut sys::server_rec,
 ) -> c_int {
     ffi::guard(sys::OK as c_int, || {
@@ -128,14 +127,6 @@ unsafe extern "C" fn post_config(
         // SAFETY: pconf is this generation's configuration pool.
         if let Err(e) = unsafe { status::init(pconf) } {
             ffi::log_server(s, ffi::LOG_WARNING, 0, &format!("mod_ja4: shared counters unavailable ({e}); the status page shows per-process counts"));
-        }
-        // Request variables as one block of table entries, if this APR's tables are laid out
-        // as expected (`Define JA4_VARIABLES_ONE_BY_ONE` turns it off, to rule it out).
-        // SAFETY: a C string; ptemp is live during post_config (the check's tables go into it).
-        if unsafe { sys::ap_exists_config_define(c"JA4_VARIABLES_ONE_BY_ONE".as_ptr()) } != 0 {
-            table::disable();
-        } else if !unsafe { table::check(ptemp) } {
-            ffi::log_server(s, ffi::LOG_NOTICE, 0, "mod_ja4: this APR's tables are not laid out as expected; request variables are added one by one");
         }
         // SAFETY: listeners are open at post_config.
         let n = unsafe { conn::save_syn_on_listeners(s) };

@@ -30,7 +30,7 @@ use ja4_core::shape::{HeaderShape, Role};
 use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars};
-use crate::ffi::{cbytes, guard, key_is, pool_bytes, pool_str};
+use crate::ffi::{cbytes, guard, pool_bytes, pool_str};
 use crate::{export, status};
 
 fn version(proto_num: c_int) -> HttpVersion {
@@ -288,8 +288,7 @@ unsafe fn scan<'r>(r: &sys::request_rec, st: Option<&'r ConnState>) -> *mut ReqR
     rec
 }
 
-/// Whether the table `entries` has exactly the names of `shape`, in order (compared a
-/// machine word at a time, see [`key_is`]).
+/// Whether the table `entries` has exactly the names of `shape`, in order.
 ///
 /// # Safety
 /// The entries' keys are NULL or C strings.
@@ -299,18 +298,11 @@ unsafe fn matches(
     entries: &[sys::apr_table_entry_t],
     lowercase: bool,
 ) -> bool {
-    let (keys, tails) = shape.name_keys();
-    if shape.lowercase() != lowercase || keys.len() != entries.len() {
-        return false;
-    }
-    keys.iter().zip(entries).enumerate().all(|(i, (k, e))| {
-        // SAFETY: a key is NULL or a C string (caller's guarantee).
-        unsafe {
-            key_is(e.key, k, tails, || {
-                shape.names().get(i).and_then(Option::as_deref)
-            })
-        }
-    })
+    // SAFETY: a key is NULL or a C string (caller's guarantee), read only while compared.
+    let names = entries
+        .iter()
+        .map(|e| (!e.key.is_null()).then(|| unsafe { cbytes(e.key) }));
+    shape.is_shape_of(names, lowercase)
 }
 
 /// The first two bytes of the method and how many there are (fewer for a shorter method):
@@ -395,17 +387,7 @@ unsafe fn conn_vars<'a>(r: &sys::request_rec, st: &'a ConnState) -> &'a ConnVars
             .filter(|(_, v)| !v.is_empty())
             .map(|(&(env, header), v)| (env, header, v))
             .collect();
-        // The block's values point into the CStrings of `values`, heap buffers that stay
-        // where they are when `values` moves into the ConnVars, which lives as long as the
-        // connection's state; JA4H, the last entry, is given per request.
-        let (env_name, _) = VARIABLES[JA4H_VARIABLE];
-        let env = crate::table::Block::new(
-            values
-                .iter()
-                .map(|(name, _, value)| (*name, value.as_ptr())),
-            env_name,
-        );
-        ConnVars { values, env }
+        ConnVars { values }
     })
 }
 
@@ -438,17 +420,9 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
             // SAFETY: JA4H lives in the record until the request is logged; the connection
             // values live in the connection's state, which outlives the request.
             let ja4h_c = unsafe { (*rec).ja4h.as_ptr() } as *const c_char;
-            // The connection's variables and JA4H go in as one block of entries.
-            // SAFETY: the request's environment table; the entries point to connection
-            // memory, which outlives the request.
-            let appended = match vars {
-                Some(v) if set_env => unsafe { v.env.append(req.subprocess_env, ja4h_c) },
-                _ => false,
-            };
-            if !appended || set_headers {
-                // SAFETY: as above.
-                unsafe { add_each(req, vars, ja4h_c, set_env && !appended, set_headers) };
-            }
+            // SAFETY: the request's tables; the values point to connection memory, which
+            // outlives the request.
+            unsafe { add_each(req, vars, ja4h_c, set_env, set_headers) };
         }
         // SAFETY: request_config belongs to the live request; the record stays ours until
         // log_transaction.
@@ -459,10 +433,8 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
     })
 }
 
-/// Adds our variables one entry each: to the environment when `to_env` (a request without
-/// its connection's state, or whose block of variables did not go in: see
-/// [`crate::table::Block::append`]), and as `X-JA4*`
-/// request headers when `to_headers` (a client's own copies removed first).
+/// Adds our variables with APR's public table API, as httpd's own modules do
+/// (`mod_setenvif.c`): to the environment when `to_env`, and as `X-JA4*` request headers when `to_headers` (a client's own copies removed first).
 ///
 /// # Safety
 /// `r` is a live request; `vars` its connection's and `ja4h` its JA4H, both outliving it.

@@ -213,10 +213,8 @@ fn render(json: bool) -> String {
         }
         let _ = writeln!(
             s,
-            "}},\"shm_entries\":{},\"shm_occupied\":{},\"variables_as_block\":{}}}",
-            shm.0,
-            shm.1,
-            crate::table::confirmed()
+            "}},\"shm_entries\":{},\"shm_occupied\":{}}}",
+            shm.0, shm.1
         );
     } else {
         let _ = writeln!(s, "mod_ja4 {}\n", ja4_platform::long_version());
@@ -227,16 +225,6 @@ fn render(json: bool) -> String {
             s,
             "{:<22} {:>12}   shared-table entries in use (of {})",
             "shm_occupied", shm.1, shm.0
-        );
-        let _ = writeln!(
-            s,
-            "{:<22} {:>12}   request variables appended as one block of table entries",
-            "variables_as_block",
-            if crate::table::confirmed() {
-                "yes"
-            } else {
-                "no"
-            }
         );
     }
     s

@@ -9,8 +9,8 @@
 //! per request.
 //!
 //! Owns: [`HeaderShape`] (built from the names, pure), [`ShapeCache`] (a connection's
-//! shapes, shared by its HTTP/2 streams, never more than [`SHAPES`]) and the word-at-a-time
-//! name comparison ([`NameKey`]; the module supplies the loads).
+//! shapes, shared by its HTTP/2 streams, never more than [`SHAPES`]) and the name-for-name
+//! comparison of a table with a shape ([`HeaderShape::is_shape_of`]).
 //! Never: looks at header values (they differ between requests of one shape), forgets or
 //! moves a kept shape while its connection lives (records point into it).
 
@@ -43,117 +43,6 @@ pub struct HeaderShape {
     ja4h: NamesPart,
     /// Which [`PICKED_HEADERS`] the shape has a value for (bit i).
     picked: u16,
-    /// Per entry, its name for a comparison a word at a time.
-    keys: Box<[NameKey]>,
-    /// The words of names of 16 bytes or more from their third on (see [`NameKey`]).
-    tails: Box<[u64]>,
-}
-
-/// An entry's name, for comparing a C string with it a machine word at a time: its first two
-/// words (see [`name_words`]) with the masks of the bytes that are the name's or its NUL, and
-/// where its further words are (names of 16 bytes or more) in the shape's tail words. An
-/// entry without a name has mask 0 on its first word (a name always compares its NUL there or
-/// later) and a first word no masked load equals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NameKey {
-    head: [u64; 2],
-    mask: [u64; 2],
-    /// The range of the name's third and later words in the tail words (empty when none).
-    tail: (u32, u32),
-    tail_mask: u64,
-}
-
-impl NameKey {
-    /// The key of `name` (None: an entry without a name); its words from the third on are
-    /// appended to `tails`.
-    pub fn of(name: Option<&[u8]>, tails: &mut Vec<u64>) -> NameKey {
-        let Some(name) = name else {
-            return NameKey {
-                head: [1, 0],
-                mask: [0, 0],
-                tail: (0, 0),
-                tail_mask: 0,
-            };
-        };
-        let mut words = Vec::new();
-        let last_mask = name_words(name, &mut words);
-        let mut key = NameKey {
-            head: [words[0], 0],
-            mask: [!0, 0],
-            tail: (0, 0),
-            tail_mask: 0,
-        };
-        match words.len() {
-            1 => key.mask[0] = last_mask,
-            2 => (key.head[1], key.mask[1]) = (words[1], last_mask),
-            _ => {
-                (key.head[1], key.mask[1]) = (words[1], !0);
-                let start = tails.len() as u32;
-                tails.extend_from_slice(&words[2..]);
-                key.tail = (start, tails.len() as u32);
-                key.tail_mask = last_mask;
-            }
-        }
-        key
-    }
-
-    /// Whether the entry has a name.
-    #[inline(always)]
-    pub fn is_named(&self) -> bool {
-        self.mask[0] != 0
-    }
-
-    /// Whether a C string is this name, `load(j)` returning the string's `j`-th word (8-byte
-    /// aligned, the first at the string's start, bytes past its NUL anything); `tails` are the
-    /// shape's tail words. `load(j)` is called only once words `0..j` matched name bytes in
-    /// full, none of them the NUL: the string's byte `8 * j` is then within it, so an aligned
-    /// word that holds it can be read.
-    #[inline(always)]
-    pub fn matches(&self, tails: &[u64], mut load: impl FnMut(usize) -> u64) -> bool {
-        if load(0) & self.mask[0] != self.head[0] {
-            return false;
-        }
-        // A name shorter than 8 bytes ends in its first word.
-        if self.mask[1] == 0 {
-            return true;
-        }
-        if load(1) & self.mask[1] != self.head[1] {
-            return false;
-        }
-        let (start, end) = (self.tail.0 as usize, self.tail.1 as usize);
-        if start == end {
-            return true;
-        }
-        let Some((last, body)) = tails.get(start..end).and_then(<[u64]>::split_last) else {
-            return false;
-        };
-        for (j, &w) in body.iter().enumerate() {
-            if load(2 + j) != w {
-                return false;
-            }
-        }
-        load(2 + body.len()) & self.tail_mask == *last
-    }
-}
-
-/// Appends `name` as a C string cut into machine words (native byte order) to `out`: the
-/// name, its NUL, zeros up to a whole word. Returns the mask of the last word's bytes that
-/// are the name's or the NUL.
-fn name_words(name: &[u8], out: &mut Vec<u64>) -> u64 {
-    let mut rest = name;
-    loop {
-        let mut w = [0u8; 8];
-        let n = rest.len().min(8);
-        w[..n].copy_from_slice(&rest[..n]);
-        out.push(u64::from_ne_bytes(w));
-        if rest.len() < 8 {
-            // This word holds the NUL, after the name's last `n` bytes.
-            let mut m = [0u8; 8];
-            m[..=n].fill(0xff);
-            return u64::from_ne_bytes(m);
-        }
-        rest = &rest[8..];
-    }
 }
 
 impl HeaderShape {
@@ -210,14 +99,7 @@ impl HeaderShape {
             }
         }
         let ja4h = NamesPart::of(&joined);
-        let mut tails = Vec::new();
-        let keys = names
-            .iter()
-            .map(|n| NameKey::of(n.as_deref(), &mut tails))
-            .collect();
         HeaderShape {
-            keys,
-            tails: tails.into(),
             names: names.into(),
             valued: valued.into(),
             lowercase,
@@ -247,11 +129,19 @@ impl HeaderShape {
         &self.names
     }
 
-    /// Entry by entry, its name's key, and the tail words the keys refer to (see
-    /// [`NameKey::matches`]).
+    /// Whether a table whose entries have `names` (in table order; None for an entry without
+    /// a name), taken as HTTP/2 or HTTP/3 ones when `lowercase`, has this shape: the same
+    /// names, byte for byte, in the same order. The names are read lazily and the comparison
+    /// stops at the first difference.
     #[inline]
-    pub fn name_keys(&self) -> (&[NameKey], &[u64]) {
-        (&self.keys, &self.tails)
+    pub fn is_shape_of<'a>(
+        &self,
+        names: impl ExactSizeIterator<Item = Option<&'a [u8]>>,
+        lowercase: bool,
+    ) -> bool {
+        self.lowercase == lowercase
+            && names.len() == self.names.len()
+            && self.names.iter().zip(names).all(|(a, b)| a.as_deref() == b)
     }
 
     /// The entries whose value the record takes (roles other than [`Role::None`]): (entry
@@ -458,115 +348,39 @@ mod tests {
         assert_eq!(shape(&[], false).joined(), b"");
     }
 
-    /// A C string's bytes as aligned words (the loads the module makes), with `junk` after
-    /// its NUL up to the word's end; a load past that word panics.
-    fn loader(s: &[u8], junk: u8) -> impl FnMut(usize) -> u64 {
-        let mut bytes = s.to_vec();
-        bytes.push(0);
-        while bytes.len() % 8 != 0 {
-            bytes.push(junk);
-        }
-        move |j| u64::from_ne_bytes(bytes[8 * j..8 * j + 8].try_into().unwrap())
-    }
-
     #[test]
-    fn name_words_pad_and_mask() {
-        let mut w = Vec::new();
-        let m = name_words(b"User-Agent", &mut w);
-        assert_eq!(
-            w,
-            [
-                u64::from_ne_bytes(*b"User-Age"),
-                u64::from_ne_bytes(*b"nt\0\0\0\0\0\0")
-            ]
-        );
-        assert_eq!(m, u64::from_ne_bytes([0xff, 0xff, 0xff, 0, 0, 0, 0, 0]));
-        // A name of whole words gets a word for its NUL.
-        let mut w = Vec::new();
-        assert_eq!(
-            name_words(b"ABCDEFGH", &mut w),
-            u64::from_ne_bytes([0xff, 0, 0, 0, 0, 0, 0, 0])
-        );
-        assert_eq!(w, [u64::from_ne_bytes(*b"ABCDEFGH"), 0]);
-        let mut w = Vec::new();
-        assert_eq!(
-            name_words(b"", &mut w),
-            u64::from_ne_bytes([0xff, 0, 0, 0, 0, 0, 0, 0])
-        );
-        assert_eq!(w, [0]);
-        let mut w = Vec::new();
-        assert_eq!(name_words(b"ABCDEFG", &mut w), u64::MAX);
-    }
-
-    #[test]
-    fn name_keys_match_exactly_and_never_read_past_the_string() {
-        let names: [&[u8]; 12] = [
-            b"",
-            b"A",
-            b"Host",
-            b"Accept",
-            b"ABCDEFG",
-            b"ABCDEFGH",
-            b"User-Agent",
-            b"Sec-Fetch-Dest",
-            b"Accept-Language",
-            b"Sec-CH-UA-Mobile",
-            b"Sec-CH-UA-Platform",
-            b"Upgrade-Insecure-Requests",
+    fn a_table_has_a_shape_only_name_for_name() {
+        let names: [Option<&[u8]>; 4] = [
+            Some(b"Host"),
+            None,
+            Some(b""),
+            Some(b"Upgrade-Insecure-Requests"),
         ];
-        let keys: [&[u8]; 14] = [
-            b"",
-            b"A",
-            b"a",
-            b"Host",
-            b"host",
-            b"Hos",
-            b"Hostile",
-            b"Accept",
-            b"ABCDEFG",
-            b"ABCDEFGHI",
-            b"User-Agent",
-            b"Accept-Languages",
-            b"Sec-CH-UA-Mobilf",
-            b"Upgrade-Insecure-Request",
-        ];
-        let mut tails = vec![7, 7];
-        for name in names {
-            let key = NameKey::of(Some(name), &mut tails);
-            assert!(key.is_named());
-            for s in keys.iter().chain(&names) {
-                for junk in [0, b'x', 0xff] {
-                    assert_eq!(
-                        key.matches(&tails, loader(s, junk)),
-                        *s == name,
-                        "{:?} against {:?} (junk {junk})",
-                        String::from_utf8_lossy(s),
-                        String::from_utf8_lossy(name)
-                    );
-                }
-            }
+        let s = HeaderShape::new(names, false);
+        assert!(s.is_shape_of(names.into_iter(), false));
+        // The other protocol family, another length, a NULL key for a name, a name for a
+        // NULL key, a case or a byte off, a prefix: all different tables.
+        assert!(!s.is_shape_of(names.into_iter(), true));
+        assert!(!s.is_shape_of(names[..3].iter().copied(), false));
+        for (i, other) in [
+            (1, Some(&b""[..])),
+            (2, None),
+            (0, Some(&b"host"[..])),
+            (0, Some(&b"Hos"[..])),
+            (0, Some(&b"Hostile"[..])),
+            (3, Some(&b"Upgrade-Insecure-Requestz"[..])),
+        ] {
+            let mut t = names;
+            t[i] = other;
+            assert!(!s.is_shape_of(t.into_iter(), false), "{i}: {other:?}");
         }
-        // An entry without a name matches no string.
-        let none = NameKey::of(None, &mut tails);
-        assert!(!none.is_named());
-        for s in keys {
-            assert!(!none.matches(&tails, loader(s, 0)));
-        }
-    }
-
-    #[test]
-    fn shape_keys_follow_the_entries() {
-        let s = HeaderShape::new(
-            [Some(&b"Host"[..]), None, Some(b"Upgrade-Insecure-Requests")],
-            false,
-        );
-        let (keys, tails) = s.name_keys();
-        assert_eq!(keys.len(), 3);
-        assert_eq!(tails.len(), 2);
-        assert!(keys[0].matches(tails, loader(b"Host", 1)));
-        assert!(!keys[1].is_named());
-        assert!(keys[2].matches(tails, loader(b"Upgrade-Insecure-Requests", 1)));
-        assert!(!keys[2].matches(tails, loader(b"Upgrade-Insecure-Requestz", 1)));
+        // The comparison stops at the first difference: later names are not read.
+        let mut read = 0;
+        let lazy = [Some(&b"X"[..]), Some(b"Y"), Some(b"Z"), Some(b"W")]
+            .into_iter()
+            .inspect(|_| read += 1);
+        assert!(!s.is_shape_of(lazy, false));
+        assert_eq!(read, 1);
     }
 
     #[test]
