@@ -10,11 +10,11 @@ cd "$(dirname "$0")/.."
 N=${1:-10000000}
 RUNS=${2:-20}
 DIR=.cache/bench-dashboard/$N
-cargo build -q --release -p ja4-sidecar
+cargo build -q --release -p ja4-sidecar -p ja4-lab
 BIN=target/release/ja4-sidecar
 if [ ! -f "$DIR/.done" ]; then
   rm -rf "$DIR" && mkdir -p "$DIR"
-  $BIN synth --data-dir "$DIR/store" --requests "$N" --hours 24
+  target/release/ja4-lab synth --data-dir "$DIR/store" --requests "$N" --hours 24
   $BIN train --data-dir "$DIR/store" --models-dir "$DIR/models" --hours 24 >/dev/null
   $BIN score --data-dir "$DIR/store" --models-dir "$DIR/models" --hours 24 --resolver 127.0.0.1:9
   touch "$DIR/.done"

@@ -1,11 +1,13 @@
-# Shared by the bench scripts: writes a private httpd ServerRoot in $1 for ports $2 (https)
+# Shared by the bench scripts (sourced from the workspace root): writes a private httpd ServerRoot in $1 for ports $2 (https)
 # and $3 (http). $4 selects mod_ja4: base (not loaded), module (exporting to a unix socket,
 # the production shape; a receiver must listen on $1/ingest.sock) or module-json (exporting
 # to a JSON Lines file). The server loads Debian's default module set, as a real site does.
-DEFAULT_MODULES="access_compat alias auth_basic authn_core authn_file authz_host authz_user autoindex deflate dir env filter negotiation reqtimeout setenvif status"
+# The configuration itself comes from the test kit's renderer (testkit/src/httpd.rs), shared
+# with the module's tests and the lab.
+cargo build -q -p ja4-testkit --bin ja4-httpd-conf
+HTTPD_CONF=$PWD/target/debug/ja4-httpd-conf
 write_conf() {
   local root=$1 https=$2 http=$3 mode=$4 mpm=${5:-event}
-  local M=/usr/lib/apache2/modules
   mkdir -p "$root/htdocs"
   # Children (and `-X` after dropping privileges) run as www-data: they write the TLS cache,
   # the receiver socket's peer side and callgrind's output here.
@@ -13,41 +15,7 @@ write_conf() {
   echo "hello from httpd" > "$root/htdocs/index.html"
   [ -f "$root/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
       -subj /CN=localhost -keyout "$root/key.pem" -out "$root/cert.pem" 2>/dev/null
-  local ja4="" mods="" m
-  case "$mode" in
-    module) ja4="LoadModule ja4_module $MODULE
-JA4ExportSocket $root/ingest.sock" ;;
-    module-json) ja4="LoadModule ja4_module $MODULE
-JA4ExportFile $root/ja4.jsonl" ;;
-  esac
-  for m in $DEFAULT_MODULES; do mods="$mods
-LoadModule ${m}_module $M/mod_${m}.so"; done
-  cat > "$root/httpd.conf" <<CONF
-ServerRoot $root
-PidFile $root/httpd.pid
-ServerName localhost
-$( [ "$(id -u)" = 0 ] && printf 'User www-data\nGroup www-data' )
-LoadModule mpm_${mpm}_module $M/mod_mpm_${mpm}.so
-LoadModule authz_core_module $M/mod_authz_core.so
-LoadModule mime_module $M/mod_mime.so
-LoadModule ssl_module $M/mod_ssl.so
-$mods
-$ja4
-TypesConfig /etc/mime.types
-Listen 127.0.0.1:$https
-Listen 127.0.0.1:$http
-ErrorLog $root/error.log
-LogFormat "%h %r %>s %b" plain
-CustomLog $root/access.log plain
-DocumentRoot $root/htdocs
-KeepAliveTimeout 30
-MaxKeepAliveRequests 0
-<VirtualHost 127.0.0.1:$https>
-  SSLEngine on
-  SSLCertificateFile $root/cert.pem
-  SSLCertificateKeyFile $root/key.pem
-</VirtualHost>
-CONF
+  MODULE=${MODULE:-} "$HTTPD_CONF" "$root" "$https" "$http" "$mode" "$mpm"
 }
 
 wait_port() {

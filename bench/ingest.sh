@@ -34,4 +34,4 @@ awk -v n="$N" -v s="$start" -v e="$end" -v rss="$rss" -v ins="$(metric ja4_store
   'BEGIN { printf "records %d  wall %.2fs  %.0f records/s  (insert time %.2fs)  peak RSS %.0f MiB\n", n, e - s, n / (e - s), ins, rss / 1024 }'
 
 # The same store through the server writer (clickhouse crate, LZ4) and the test HTTP front.
-cargo run -q --release -p ja4-sidecar --example front_insert -- 200000 50000
+cargo run -q --release -p ja4-store --example front_insert -- 200000 50000

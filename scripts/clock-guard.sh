@@ -26,4 +26,4 @@ triple=$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z-' 'A-Z_')
 # libfaketime's lock makes parallel engine processes crawl on two cores.
 export "CARGO_TARGET_${triple}_RUNNER=env LD_PRELOAD=$lib FAKETIME=+${days}d FAKETIME_DONT_FAKE_MONOTONIC=1 JA4_CLOCK_AHEAD_DAYS=$days"
 exec cargo nextest run -j1 --no-fail-fast --failure-output final --status-level fail \
-  -p ja4-sidecar --lib --test chdb --test server_store --test refdata
+  -p ja4-store -p ja4-detect -p ja4-ingest -p ja4-sidecar --lib --test chdb --test server_store --test refdata

@@ -34,9 +34,10 @@ stop_demo
 step 1 "installing packages and tools (idempotent)"
 bash scripts/setup.sh
 
-step 2 "building ja4-sidecar and mod_ja4 (release)"
-cargo build -q --release -p ja4-sidecar -p mod_ja4
+step 2 "building ja4-sidecar, the lab tools and mod_ja4 (release)"
+cargo build -q --release -p ja4-sidecar -p ja4-lab -p mod_ja4
 bin=target/release/ja4-sidecar
+lab=target/release/ja4-lab
 
 step 3 "fingerprinting bundled captures of real clients"
 corpus=mod_ja4/core/tests/fixtures/ja4-corpus/pcap
@@ -49,10 +50,10 @@ echo "demo: $n TCP connections fingerprinted across $(ls "$corpus" | wc -l) capt
 rm -rf "$DEMO" && mkdir -p "$DEMO"
 if [ "$(id -u)" = 0 ]; then
   step 4 "live pipeline: httpd + mod_ja4 + mod_ssl, the sidecar, real clients, scoring (about two minutes)"
-  "$bin" lab --quick --module target/release/libmod_ja4.so --work-dir "$DEMO/lab" --keep --report "$DEMO/lab-report.json"
+  "$lab" lab --quick --sidecar "$bin" --module target/release/libmod_ja4.so --work-dir "$DEMO/lab" --keep --report "$DEMO/lab-report.json"
 else
   step 4 "not root: generating realistic traffic instead of the live lab (run as root for real clients)"
-  "$bin" synth --data-dir "$DEMO/lab/store" --requests 300000 --hours 6
+  "$lab" synth --data-dir "$DEMO/lab/store" --requests 300000 --hours 6
   "$bin" train --data-dir "$DEMO/lab/store" --models-dir "$DEMO/models" --hours 6 >/dev/null
   "$bin" score --data-dir "$DEMO/lab/store" --models-dir "$DEMO/models" --hours 6 --resolver 127.0.0.1:9
 fi

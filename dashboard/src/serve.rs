@@ -9,7 +9,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +49,7 @@ pub async fn serve<L>(
     mut listener: L,
     app: Router,
     limits: Limits,
-    refused: Arc<AtomicU64>,
+    refused: prometheus_client::metrics::counter::Counter,
     shutdown: impl Future<Output = ()> + Send,
 ) where
     L: Listener<Addr = SocketAddr>,
@@ -66,7 +65,7 @@ pub async fn serve<L>(
             _ = &mut shutdown => break,
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            let n = refused.fetch_add(1, Ordering::Relaxed);
+            let n = refused.inc();
             if n.is_power_of_two() {
                 tracing::warn!(
                     max = limits.max_connections,

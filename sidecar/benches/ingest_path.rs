@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ja4_core::batch::{self, Record, SynRecord};
-use ja4_sidecar::store::rows;
+use ja4_store::rows;
 
 fn frame(n: usize) -> Vec<u8> {
     // Stamped now, as the module stamps them (the store drops rows older than its TTL).

@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     let ja4_r = "t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01_0403,0804,0401,0503,0805,0501,0806,0601";
     let mut sent = 0usize;
     // Stamped now: the store drops rows older than its TTL at insert.
-    let t0 = ja4_sidecar::store::rows::now_us();
+    let t0 = ja4_store::rows::now_us();
     let started = std::time::Instant::now();
     while sent < total {
         let n = per.min(total - sent);

@@ -43,11 +43,6 @@ enum Command {
     Train(TrainArgs),
     /// Score the clients of the last hours and write ml_all_scores / ml_detected_anomalies.
     Score(ScoreArgs),
-    /// The traffic lab: real clients against httpd + mod_ja4 + this sidecar, labelled by
-    /// scenario, trained on a baseline and scored; prints a table, writes a JSON report.
-    Lab(LabArgs),
-    /// Generates realistic synthetic traffic into the store (dashboards, demos, benchmarks).
-    Synth(SynthArgs),
     /// Dashboard users: add (or reset), list, disable, enable.
     #[command(subcommand)]
     User(UserCommand),
@@ -66,7 +61,7 @@ struct DeadLetterArgs {
 #[derive(clap::Args)]
 struct DeadLetterPlace {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ja4_sidecar::args::StoreArgs,
     /// Spool directory (default: `store.spool_dir` of --config); dead letters are in its
     /// `dead-letter` folder.
     #[arg(long)]
@@ -95,20 +90,6 @@ enum DeadLetterAction {
         #[command(flatten)]
         place: DeadLetterPlace,
     },
-}
-
-#[derive(clap::Args)]
-struct SynthArgs {
-    #[command(flatten)]
-    store: StoreArgs,
-    /// Requests to generate.
-    #[arg(long, default_value_t = 100_000)]
-    requests: u64,
-    /// Spread over the last HOURS hours.
-    #[arg(long, default_value_t = 24)]
-    hours: u32,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
 }
 
 #[derive(Subcommand)]
@@ -155,7 +136,7 @@ impl UsersFileArgs {
         let path = match &self.users_file {
             Some(p) => p.clone(),
             None if self.config.exists() => {
-                ja4_sidecar::ingest::Config::load(&self.config)?
+                ja4_sidecar::serve::Config::load(&self.config)?
                     .dashboard
                     .users_file
             }
@@ -166,28 +147,9 @@ impl UsersFileArgs {
 }
 
 #[derive(clap::Args)]
-struct LabArgs {
-    /// A smaller run (the test suite's).
-    #[arg(long)]
-    quick: bool,
-    /// JSON report file.
-    #[arg(long)]
-    report: Option<PathBuf>,
-    /// mod_ja4.so to load (default: the workspace's release, then debug build).
-    #[arg(long)]
-    module: Option<PathBuf>,
-    /// Working directory (default: a new one under the temp directory).
-    #[arg(long)]
-    work_dir: Option<PathBuf>,
-    /// Keep the working directory (store, logs) afterwards.
-    #[arg(long)]
-    keep: bool,
-}
-
-#[derive(clap::Args)]
 struct TrainArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ja4_sidecar::args::StoreArgs,
     /// Window of traffic to learn from.
     #[arg(long, default_value_t = 24)]
     hours: u32,
@@ -214,7 +176,7 @@ struct TrainArgs {
 #[derive(clap::Args)]
 struct ScoreArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ja4_sidecar::args::StoreArgs,
     #[arg(long, default_value_t = 1)]
     hours: u32,
     /// Model file (default: current.json in --models-dir).
@@ -242,7 +204,7 @@ enum RefdataCommand {
 #[derive(clap::Args)]
 struct VerifyArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ja4_sidecar::args::StoreArgs,
     /// Client address.
     #[arg(long)]
     ip: std::net::IpAddr,
@@ -257,9 +219,9 @@ struct VerifyArgs {
 #[derive(clap::Args)]
 struct RefdataArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ja4_sidecar::args::StoreArgs,
     #[command(flatten)]
-    sources: ja4_sidecar::refdata::Sources,
+    sources: ja4_detect::refdata::Sources,
 }
 
 #[derive(Subcommand)]
@@ -268,53 +230,10 @@ enum MlCommand {
     FitScore(ja4_sidecar::mlcmd::FitScoreArgs),
 }
 
-/// Which store: `--config` (the `[store]` of sidecar.toml), overridden by the flags and by
-/// `JA4_CLICKHOUSE_URL`/`_USER`/`_PASSWORD`.
-#[derive(clap::Args)]
-struct StoreArgs {
-    /// sidecar.toml whose [store] section to use.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// ClickHouse server URL (default: the embedded engine).
-    #[arg(long)]
-    url: Option<String>,
-    /// Data directory of the embedded ClickHouse engine.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Path of libchdb.so (default: $JA4_CHDB_LIB, else the one scripts/fetch-chdb.sh installs).
-    #[arg(long)]
-    chdb_lib: Option<PathBuf>,
-    /// Database name.
-    #[arg(long)]
-    database: Option<String>,
-}
-
-impl StoreArgs {
-    fn store_config(&self) -> Result<ja4_sidecar::ingest::StoreConfig> {
-        let mut cfg = match &self.config {
-            Some(path) => ja4_sidecar::ingest::Config::load(path)?.store,
-            None => ja4_sidecar::ingest::StoreConfig::default().with_env(),
-        };
-        if let Some(u) = &self.url {
-            cfg.url = u.clone();
-        }
-        if let Some(d) = &self.data_dir {
-            cfg.data_dir = d.clone();
-        }
-        if let Some(l) = &self.chdb_lib {
-            cfg.chdb_lib = Some(l.clone());
-        }
-        if let Some(d) = &self.database {
-            cfg.database = d.clone();
-        }
-        Ok(cfg)
-    }
-}
-
 #[derive(clap::Args)]
 struct MigrateArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ja4_sidecar::args::StoreArgs,
     /// Multi-node ClickHouse: run every statement ON CLUSTER with Replicated engines and
     /// Distributed `<table>_all` tables.
     #[arg(long)]
@@ -327,7 +246,7 @@ struct MigrateArgs {
 #[derive(clap::Args)]
 struct QueryArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ja4_sidecar::args::StoreArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = QueryFormat::Tsv)]
     format: QueryFormat,
@@ -371,28 +290,20 @@ struct PcapArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("JA4_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ja4_sidecar::args::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pcap(args) => run_pcap(args),
         Command::Migrate(args) => run_migrate(args),
-        Command::Serve { config } => ja4_sidecar::ingest::Config::load(&config)
-            .and_then(ja4_sidecar::ingest::serve)
+        Command::Serve { config } => ja4_sidecar::serve::Config::load(&config)
+            .and_then(ja4_sidecar::serve::serve)
             .map(|_| ExitCode::SUCCESS),
         Command::Query(args) => run_query(args),
         Command::Refdata(RefdataCommand::Load(a) | RefdataCommand::Refresh(a)) => run_refdata(a),
         Command::Refdata(RefdataCommand::Verify(a)) => run_verify(a),
         Command::Train(a) => run_train(a),
         Command::Score(a) => run_score(a),
-        Command::Lab(a) => run_lab(a),
         Command::User(c) => run_user(c),
-        Command::Synth(a) => run_synth(a),
         Command::DeadLetter(a) => run_dead_letter(a),
         Command::Ml(MlCommand::FitScore(args)) => {
             ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
@@ -463,7 +374,7 @@ fn run_migrate(args: MigrateArgs) -> Result<ExitCode> {
     if args.print {
         let stdout = std::io::stdout();
         let mut out = BufWriter::new(stdout.lock());
-        for (m, stmts) in ja4_sidecar::store::migrate::plan(&opts)? {
+        for (m, stmts) in ja4_store::migrate::plan(&opts)? {
             writeln!(out, "-- {:04} {}", m.version, m.name)?;
             for s in stmts {
                 writeln!(out, "{s};\n")?;
@@ -473,7 +384,7 @@ fn run_migrate(args: MigrateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let store = cfg.open()?;
-    let applied = ja4_sidecar::store::migrate::migrate(&store, &opts)?;
+    let applied = ja4_store::migrate::migrate(&store, &opts)?;
     if applied.is_empty() {
         println!("schema of {} is up to date", opts.database);
     } else {
@@ -485,8 +396,8 @@ fn run_migrate(args: MigrateArgs) -> Result<ExitCode> {
 fn run_refdata(args: RefdataArgs) -> Result<ExitCode> {
     let cfg = args.store.store_config()?;
     let store = cfg.open()?;
-    ja4_sidecar::store::migrate::migrate(&store, &cfg.migrate_options())?;
-    let report = ja4_sidecar::refdata::load(&store, &cfg.database, &args.sources)?;
+    ja4_store::migrate::migrate(&store, &cfg.migrate_options())?;
+    let report = ja4_detect::refdata::load(&store, &cfg.database, &args.sources)?;
     let mut skipped = 0;
     for l in &report {
         println!(
@@ -505,36 +416,11 @@ fn run_refdata(args: RefdataArgs) -> Result<ExitCode> {
     })
 }
 
-fn run_lab(a: LabArgs) -> Result<ExitCode> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let module = a.module.unwrap_or_else(|| {
-        ["target/release/libmod_ja4.so", "target/debug/libmod_ja4.so"]
-            .iter()
-            .map(|p| root.join(p))
-            .find(|p| p.exists())
-            .unwrap_or_else(|| PathBuf::from("/usr/lib64/httpd/modules/mod_ja4.so"))
-    });
-    let opts = ja4_sidecar::lab::LabOptions {
-        quick: a.quick,
-        module,
-        work_dir: a.work_dir.unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("ja4-lab-{}", std::process::id()))
-        }),
-        keep: a.keep,
-    };
-    let report = ja4_sidecar::lab::run(&opts)?;
-    print!("{}", ja4_sidecar::lab::table(&report));
-    if let Some(p) = a.report {
-        std::fs::write(&p, serde_json::to_string_pretty(&report)?)?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     use ja4_ml::{AeParams, ForestParams, ModelParams};
     let cfg = a.store.store_config()?;
     let store = cfg.open()?;
-    ja4_sidecar::store::migrate::migrate(&store, &cfg.migrate_options())?;
+    ja4_store::migrate::migrate(&store, &cfg.migrate_options())?;
     let params = ModelParams {
         forest: ForestParams {
             trees: a.trees,
@@ -549,63 +435,51 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         },
         ae_weight: a.ae_weight,
     };
-    // Progress on stderr: a spinner with the stage and elapsed time on a terminal, plain
-    // lines otherwise (logs, CI).
-    let bar = indicatif::ProgressBar::new(3);
+    // Progress on stderr: a spinner with the elapsed time on a terminal, a plain line
+    // otherwise (logs, CI).
+    let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} {msg}")
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let stage = |n: u64, msg: String| {
-        if bar.is_hidden() {
-            eprintln!("[{n}/3] {msg}");
-        }
-        bar.set_position(n - 1);
-        bar.set_message(msg);
-    };
-    stage(
-        1,
-        format!(
-            "training the forest and the autoencoder on the last {} h",
-            a.hours
-        ),
+    let msg = format!(
+        "training the forest, the autoencoder and the classifier on the last {} h",
+        a.hours
     );
-    let started = std::time::Instant::now();
-    let model = ja4_sidecar::scoring::train(&store, &cfg.database, a.hours, params, a.min_rows)?;
-    if let Some(why) = &model.ae_failure {
-        bar.println(format!(
-            "autoencoder failed ({why}): the forest scores alone"
-        ));
+    if bar.is_hidden() {
+        eprintln!("{msg}");
     }
-    stage(2, "saving the model".into());
-    let path = ja4_sidecar::scoring::save_model(&a.models_dir, &model)?;
-    stage(3, "training the classifier on analyst labels".into());
-    let classifier = ja4_sidecar::scoring::train_classifier(
+    bar.set_message(msg);
+    let started = std::time::Instant::now();
+    let trained = ja4_detect::cycle::train_and_save(
         &store,
         &cfg.database,
+        &a.models_dir,
         a.hours,
-        &ja4_ml::classifier::ClassifierParams::default(),
-    );
+        params,
+        a.min_rows,
+    )?;
     bar.finish_and_clear();
+    let model = &trained.model;
+    if let Some(why) = &model.ae_failure {
+        println!("autoencoder failed ({why}): the forest scores alone");
+    }
     println!(
         "trained on {} clients ({} features) in {:.1}s: {}",
         model.trained_rows,
         model.features.len(),
         started.elapsed().as_secs_f64(),
-        path.display()
+        trained.path.display()
     );
-    match classifier {
-        Ok(c) => {
-            let p = ja4_sidecar::scoring::save_classifier(&a.models_dir, &c)?;
-            println!(
-                "classifier: {} bots, {} non-bots, out-of-bag ROC AUC {:.3}: {}",
-                c.positives,
-                c.negatives,
-                c.oob_auc,
-                p.display()
-            );
-        }
+    match &trained.classifier {
+        Ok((c, p)) => println!(
+            "classifier: {} bots, {} non-bots, out-of-bag ROC AUC {:.3}: {}",
+            c.positives,
+            c.negatives,
+            c.oob_auc,
+            p.display()
+        ),
         Err(e) => println!("no classifier: {e:#}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -615,42 +489,31 @@ fn run_score(a: ScoreArgs) -> Result<ExitCode> {
     let cfg = a.store.store_config()?;
     let store = cfg.open()?;
     let path = a.model.unwrap_or_else(|| a.models_dir.join("current.json"));
-    let model = ja4_sidecar::scoring::load_model(&path)?;
-    let verifier = a
-        .resolver
-        .or_else(ja4_sidecar::verify::system_resolver)
-        .map(|r| {
-            let domains = ja4_sidecar::verify::Domains::shipped();
-            ja4_sidecar::verify::Verifier::new(ja4_sidecar::dns::Resolver::new(r), domains)
-        });
-    let classifier = ja4_sidecar::scoring::load_classifier(&a.models_dir)?;
-    let results = ja4_sidecar::scoring::score_with(
+    let model = ja4_detect::scoring::load_model(&path)?;
+    let resolver = a.resolver.map(|r| r.to_string()).unwrap_or_default();
+    let verifier = ja4_detect::verify::Verifier::configured(&resolver);
+    let scored = ja4_detect::cycle::score_and_write(
         &store,
         &cfg.database,
         a.hours,
         &model,
-        classifier.as_ref(),
+        &ja4_detect::cycle::model_version(&path),
+        &a.models_dir,
         verifier.as_ref(),
-        &ja4_ml::verdict::Thresholds::default(),
     )?;
-    let version = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (all, detected) = ja4_sidecar::scoring::write(
-        &store,
-        &cfg.database,
-        &format!("{}h", a.hours),
-        &version,
-        &results,
-    )?;
-    println!("scored {all} clients, {detected} detections");
+    if let Some(e) = &scored.classifier_error {
+        eprintln!("warning: classifier unusable, scored without it: {e}");
+    }
+    println!(
+        "scored {} clients, {} detections",
+        scored.clients, scored.detections
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn run_dead_letter(args: DeadLetterArgs) -> Result<ExitCode> {
     use anyhow::Context as _;
-    use ja4_sidecar::store::{rows, spool::DeadLetter};
+    use ja4_store::{rows, spool::DeadLetter};
     let place = match &args.action {
         DeadLetterAction::List(p)
         | DeadLetterAction::Show { place: p, .. }
@@ -741,8 +604,8 @@ fn run_dead_letter(args: DeadLetterArgs) -> Result<ExitCode> {
 
 fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
     use anyhow::Context as _;
-    use ja4_sidecar::store::server::quote;
-    use ja4_sidecar::verify::{Domains, Verdict, Verifier};
+    use ja4_detect::verify::{Domains, Verdict, Verifier};
+    use ja4_store::server::quote;
     let cfg = args.store.store_config()?;
     let store = cfg.open()?;
     let db = &cfg.database;
@@ -770,11 +633,11 @@ fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
     }
     let resolver = match args.resolver {
         Some(r) => r,
-        None => ja4_sidecar::verify::system_resolver()
+        None => ja4_detect::verify::system_resolver()
             .context("no nameserver in /etc/resolv.conf: pass --resolver")?,
     };
     let domains = Domains::shipped();
-    let v = Verifier::new(ja4_sidecar::dns::Resolver::new(resolver), domains);
+    let v = Verifier::new(ja4_detect::dns::Resolver::new(resolver), domains);
     let verdict = v.verify(args.ip, crawler, range_bot == crawler);
     println!("claims {crawler} (rule action {action}): {verdict:?}");
     Ok(match verdict {
@@ -884,30 +747,5 @@ fn run_user(c: UserCommand) -> Result<ExitCode> {
             println!("user {name} enabled");
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_synth(a: SynthArgs) -> Result<ExitCode> {
-    let cfg = a.store.store_config()?;
-    let store = cfg.open()?;
-    ja4_sidecar::store::migrate::migrate(&store, &cfg.migrate_options())?;
-    let started = std::time::Instant::now();
-    let written = ja4_sidecar::synth::generate(
-        &store,
-        &cfg.database,
-        ja4_sidecar::synth::Synth {
-            requests: a.requests,
-            hours: a.hours,
-            seed: a.seed,
-        },
-    )?;
-    for (name, rows) in &written {
-        println!("{name:>24}: {rows} rows");
-    }
-    println!(
-        "generated {} rows in {:.1}s",
-        written.iter().map(|w| w.1).sum::<u64>(),
-        started.elapsed().as_secs_f64()
-    );
     Ok(ExitCode::SUCCESS)
 }

@@ -324,3 +324,42 @@ fn ml_fit_score_on_a_csv() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 3, column 'b': 'oops'"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn help_lists_only_production_commands() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let commands: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .expect("a Commands: section")
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "pcap",
+            "serve",
+            "migrate",
+            "query",
+            "ml",
+            "refdata",
+            "train",
+            "score",
+            "user",
+            "dead-letter",
+            "help"
+        ],
+        "{help}"
+    );
+    // The dev tools are another binary: the production one refuses them.
+    for dev in ["lab", "synth"] {
+        let out = bin().arg(dev).output().unwrap();
+        assert!(!out.status.success(), "{dev} ran");
+    }
+}

@@ -11,8 +11,20 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ja4-sidecar");
 
+/// Runs `ja4-sidecar`, or for `synth` the dev tool `ja4-lab` built beside it.
 fn run(args: &[&str], stdin: Option<&str>) -> String {
-    let mut c = Command::new(BIN)
+    let bin = if args.first() == Some(&"synth") {
+        let lab = Path::new(BIN).with_file_name("ja4-lab");
+        assert!(
+            lab.exists(),
+            "{} missing: run `cargo build -p ja4-lab`",
+            lab.display()
+        );
+        lab
+    } else {
+        Path::new(BIN).to_path_buf()
+    };
+    let mut c = Command::new(bin)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

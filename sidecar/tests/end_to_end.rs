@@ -1,8 +1,7 @@
 //! httpd + mod_ja4 → unix socket → `ja4-sidecar serve` → embedded ClickHouse: every request
 //! becomes a row, a malformed frame from another peer is counted without disturbing the rest.
 
-#[path = "support/clock.rs"]
-mod clock;
+use ja4_testkit::clock;
 #[path = "../../mod_ja4/tests/common/mod.rs"]
 mod common;
 
@@ -521,7 +520,7 @@ fn poison_frame_is_set_aside_and_ingest_goes_on() {
 /// in a process of its own (`JA4_POISON_STORE` set); otherwise it does nothing.
 #[test]
 fn poison_schema_setup() {
-    use ja4_sidecar::store::{chdb::default_library, migrate, Store};
+    use ja4_store::{chdb::default_library, migrate, Store};
     let Some(dir) = std::env::var_os("JA4_POISON_STORE") else {
         return;
     };

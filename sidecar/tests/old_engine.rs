@@ -61,7 +61,7 @@ fn schema_applies_on_clickhouse_23_10() {
         .arg(root.join("sidecar/tests/old_engine.py"))
         .args([
             &plan,
-            &root.join("sidecar/tests/fixtures/seed.sql"),
+            &root.join("sidecar/store/tests/fixtures/seed.sql"),
             &parse,
             &dir.join("data"),
         ])

@@ -192,7 +192,7 @@ fn rpm_contents_dependencies_and_scripts() {
     }
     // The shipped sidecar.toml is the configuration the sidecar reads.
     let toml = tmp.join("etc/ja4/sidecar.toml");
-    let cfg = ja4_sidecar::ingest::Config::load(&toml).unwrap();
+    let cfg = ja4_sidecar::serve::Config::load(&toml).unwrap();
     assert_eq!(cfg.ingest.socket, PathBuf::from("/run/ja4/ingest.sock"));
     assert_eq!(cfg.dashboard.listen, "127.0.0.1:9480");
     let _ = std::fs::remove_dir_all(&tmp);

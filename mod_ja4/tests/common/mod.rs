@@ -4,12 +4,11 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const MODULES: &str = "/usr/lib/apache2/modules";
+use ja4_testkit::httpd::{Conf, TlsVhost};
 
 /// The mod_ja4.so cargo built next to this test binary. Cargo does not build a cdylib for
 /// integration tests, so `scripts/test.sh` runs `cargo build -p mod_ja4` first; a missing or
@@ -53,65 +52,7 @@ fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
     newest
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2))
-                .map(|u| u == "0")
-        })
-        .unwrap_or(false)
-}
-
-/// Whether the root-only tests can run; without root they are skipped with a message, except
-/// under CI where that is a failure.
-pub fn need_root() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run the httpd tests as root"
-    );
-    eprintln!("skipped: needs root");
-    false
-}
-
-pub fn tempdir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "ja4-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+pub use ja4_testkit::{free_port, is_root, need_root, run, tempdir};
 
 pub struct Httpd {
     pub root: PathBuf,
@@ -141,57 +82,30 @@ impl Default for Options<'_> {
 
 impl Httpd {
     pub fn config(root: &Path, https: u16, http: u16, module: &Path, opts: &Options<'_>) -> String {
-        let user = if is_root() {
-            "User www-data\nGroup www-data\n"
-        } else {
-            ""
-        };
-        let mpm_tuning = match opts.mpm {
+        let mut c = Conf::new(root).with_modules(&["mime", "socache_shmcb", "ssl", "http2"]);
+        c.mpm = opts.mpm.to_owned();
+        c.mpm_tuning = match opts.mpm {
             "prefork" => "StartServers 2\nMinSpareServers 2\nMaxSpareServers 4\nMaxRequestWorkers 16\n",
             _ => "StartServers 1\nThreadsPerChild 8\nMaxRequestWorkers 16\nServerLimit 2\nMinSpareThreads 8\nMaxSpareThreads 16\n",
-        };
-        format!(
-            r#"ServerRoot {root}
-PidFile {root}/httpd.pid
-ServerName localhost
-{user}
-LoadModule mpm_{mpm}_module {MODULES}/mod_mpm_{mpm}.so
-LoadModule authz_core_module {MODULES}/mod_authz_core.so
-LoadModule mime_module {MODULES}/mod_mime.so
-LoadModule socache_shmcb_module {MODULES}/mod_socache_shmcb.so
-LoadModule ssl_module {MODULES}/mod_ssl.so
-LoadModule http2_module {MODULES}/mod_http2.so
-LoadModule ja4_module {module}
-{mpm_tuning}
-TypesConfig /etc/mime.types
-Listen 127.0.0.1:{https}
-Listen 127.0.0.1:{http}
-Listen [::1]:{https}
-Listen [::1]:{http}
-ErrorLog {root}/error.log
-LogLevel info
-LogFormat "%{{remote}}p|%{{JA4}}e|%{{JA4H}}e|%{{JA4T}}e|%{{JA4_SNI}}e|%{{JA4_TLS_VERSION}}e" ja4
-CustomLog {root}/access.log ja4
-DocumentRoot {root}/htdocs
-SSLSessionCache shmcb:{root}/ssl_cache(512000)
-JA4ExportFile {root}/ja4.jsonl
-JA4FlushInterval 50
-<Location /ja4-status>
-  SetHandler ja4-status
-</Location>
-{extra}
-<VirtualHost *:{https}>
-  Protocols h2 http/1.1
-  SSLEngine on
-  SSLCertificateFile {root}/cert.pem
-  SSLCertificateKeyFile {root}/key.pem
-</VirtualHost>
-"#,
+        }
+        .into();
+        c.ja4 = Some(module.to_owned());
+        c.listen = [https, http]
+            .iter()
+            .flat_map(|p| [format!("127.0.0.1:{p}"), format!("[::1]:{p}")])
+            .collect();
+        c.log_format =
+            Some("%{remote}p|%{JA4}e|%{JA4H}e|%{JA4T}e|%{JA4_SNI}e|%{JA4_TLS_VERSION}e".into());
+        c.directives = format!(
+            "LogLevel info\nSSLSessionCache shmcb:{root}/ssl_cache(512000)\nJA4ExportFile {root}/ja4.jsonl\nJA4FlushInterval 50\n<Location /ja4-status>\n  SetHandler ja4-status\n</Location>\n{extra}",
             root = root.display(),
-            mpm = opts.mpm,
-            module = module.display(),
-            extra = opts.extra,
-        )
+            extra = opts.extra
+        );
+        c.tls = Some(TlsVhost {
+            addr: format!("*:{https}"),
+            h2: true,
+        });
+        c.render()
     }
 
     /// Writes the ServerRoot (config, cert, documents) without starting httpd.
@@ -200,24 +114,7 @@ JA4FlushInterval 50
         std::fs::create_dir_all(root.join("htdocs")).unwrap();
         std::fs::write(root.join("htdocs/index.html"), "hello from httpd\n").unwrap();
         std::fs::write(root.join("htdocs/big.bin"), vec![b'x'; 200_000]).unwrap();
-        run(Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-            ])
-            .arg(root.join("key.pem"))
-            .arg("-out")
-            .arg(root.join("cert.pem")));
+        ja4_testkit::tls::self_signed(&root, "localhost", false).unwrap();
         let (https, http) = (free_port(), free_port());
         let module = opts.module.clone().unwrap_or_else(module_path);
         std::fs::write(

@@ -1,0 +1,744 @@
+//! `ja4-sidecar train` and `score`: the models on the store's traffic.
+//!
+//! Owns: reading the feature rows of a window (`view_ai_features(hours)`, one definition of
+//! every feature in SQL) with the reference facts each decision needs, training on the clean
+//! part of it (no crawler rule, known bot address or bot JA4), scoring, crawler verification,
+//! the verdicts, and writing `ml_all_scores` and `ml_detected_anomalies`.
+//! Never: lets the autoencoder failing stop scoring (the model falls back to the forest and
+//! says so); never writes a detection without its reasons.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use ja4_ml::classifier::Classifier;
+use ja4_ml::verdict::{self, Claim, Facts, Thresholds, Verdict};
+use ja4_ml::{Matrix, Model, ModelParams};
+
+use crate::verify::{self, Verifier};
+use ja4_store::server::quote;
+use ja4_store::Store;
+
+/// Model features: the columns of `view_ai_features` (counts on a log scale).
+pub const FEATURES: &[(&str, &str)] = &[
+    ("log_hits", "log1p(hits)"),
+    ("log_hit_velocity", "log1p(hit_velocity)"),
+    ("orphan_ratio", "orphan_ratio"),
+    ("post_ratio", "post_ratio"),
+    ("path_diversity", "path_diversity"),
+    ("url_depth_variance", "url_depth_variance"),
+    ("asset_ratio", "asset_ratio"),
+    ("direct_access_ratio", "direct_access_ratio"),
+    ("error_4xx_ratio", "error_4xx_ratio"),
+    ("fuzzing_index", "fuzzing_index"),
+    ("header_count", "avg_header_count"),
+    ("accept_language_ratio", "accept_language_ratio"),
+    ("cookie_ratio", "cookie_ratio"),
+    ("referer_ratio", "referer_ratio"),
+    ("modern_browser_score", "modern_browser_score"),
+    ("sec_fetch_ratio", "sec_fetch_ratio"),
+    ("headless_ratio", "headless_ratio"),
+    ("log_user_agents", "log1p(user_agents)"),
+    ("ua_ch_mismatch_ratio", "ua_ch_mismatch_ratio"),
+    ("alpn_mismatch_ratio", "alpn_mismatch_ratio"),
+    ("sni_host_mismatch_ratio", "sni_host_mismatch_ratio"),
+    ("h2_ratio", "h2_ratio"),
+    ("window_mss_ratio", "window_mss_ratio"),
+    ("ttl_mean", "ttl_mean"),
+    ("ip_id_zero_ratio", "ip_id_zero_ratio"),
+    ("temporal_entropy", "temporal_entropy"),
+    ("jitter_seconds", "jitter_seconds"),
+    ("port_density", "port_density"),
+];
+
+/// Every model feature: the SQL ones of [`FEATURES`], then the cross-client ones of
+/// [`crate::features::CROSS_FEATURES`].
+pub fn feature_names() -> Vec<String> {
+    FEATURES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(crate::features::CROSS_FEATURES.iter().copied())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Width of a feature row.
+pub fn n_features() -> usize {
+    FEATURES.len() + crate::features::CROSS_FEATURES.len()
+}
+
+/// One client (IP, JA4, host) in the window.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub src_ip: IpAddr,
+    pub ja4: String,
+    pub host: String,
+    pub hits: u64,
+    /// Rows that were requests (the rest are connections without one).
+    pub requests: u64,
+    pub user_agent: String,
+    pub asn: u32,
+    pub country: String,
+    pub crawler_name: String,
+    pub crawler_action: String,
+    pub bot_ip_name: String,
+    pub ja4_application: String,
+    pub ja4_category: String,
+    pub ja4_is_bot: bool,
+}
+
+impl Client {
+    /// Traffic clean enough to learn "normal" from: clients that made requests, matched no
+    /// crawler rule, known bot address or bot JA4.
+    pub fn is_clean(&self) -> bool {
+        self.requests > 0
+            && self.crawler_name.is_empty()
+            && self.bot_ip_name.is_empty()
+            && !self.ja4_is_bot
+    }
+}
+
+/// The feature rows of the last `hours` hours.
+pub struct Window {
+    pub clients: Vec<Client>,
+    /// `clients.len() × n_features()`, row-major.
+    pub values: Vec<f64>,
+    /// Rows of the store that did not read (counted, logged, left out of the run).
+    pub skipped: usize,
+}
+
+impl Window {
+    pub fn matrix(&self) -> Result<Matrix<'_>> {
+        Ok(Matrix::new(&self.values, n_features())?)
+    }
+}
+
+/// One row of `view_ai_features` with the reference facts, as the engine writes it.
+#[derive(serde::Deserialize)]
+struct FeatureRow {
+    src_ip: String,
+    ja4: String,
+    /// `hex(host)`: the host's bytes, whatever the client sent (see [`crate::host`]).
+    host_hex: String,
+    hits: u64,
+    requests: u64,
+    user_agent: String,
+    asn: u32,
+    country: String,
+    crawler_name: String,
+    crawler_action: String,
+    bot_ip_name: String,
+    ja4_application: String,
+    ja4_category: String,
+    ja4_is_bot: u8,
+    features: Vec<f64>,
+}
+
+/// The host key of a `hex(host)` value.
+fn host_key(hex: &str) -> Option<String> {
+    crate::host::from_hex(hex).map(|b| crate::host::key(&b))
+}
+
+/// Reads the window from the store. Rows are read typed ([`Store::query_rows`]): whatever a
+/// client put in a string reaches us as that string; a row that does not read is skipped and
+/// counted in [`Window::skipped`], never fatal to the run.
+pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
+    let feats: Vec<String> = FEATURES
+        .iter()
+        .map(|(_, e)| format!("ifNotFinite(toFloat64({e}), 0)"))
+        .collect();
+    let sql = format!(
+        "SELECT toString(src_ip), toString(ja4), hex(host), hits, requests, sample_user_agent, asn, toString(country), \
+         dictGetOrDefault('{db}.dict_crawler_ua', 'name', sample_user_agent, ''), \
+         dictGetOrDefault('{db}.dict_crawler_ua', 'action', sample_user_agent, ''), \
+         dictGetOrDefault('{db}.dict_bot_ips', 'bot_name', src_ip, ''), \
+         dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4', toString(ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4_ab', substring(toString(ja4), 1, 23)), '')), \
+         dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4', toString(ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4_ab', substring(toString(ja4), 1, 23)), '')), \
+         dictGetOrDefault('{db}.dict_bot_ja4', 'is_bot', toString(ja4), toUInt8(0)), [{}] \
+         FROM {db}.view_ai_features(hours = {hours}) ORDER BY src_ip, ja4, host",
+        feats.join(", ")
+    );
+    let read = store
+        .query_rows::<FeatureRow>(&sql)
+        .context("reading the feature window")?;
+    let mut skipped = read.skipped;
+    let mut first_error = read.first_error;
+    let mut clients = Vec::new();
+    let mut sql_values = Vec::new();
+    let mut keys = Vec::new();
+    for r in read.rows {
+        let (Ok(ip), Some(host), true) = (
+            r.src_ip.parse::<IpAddr>(),
+            host_key(&r.host_hex),
+            r.features.len() == FEATURES.len(),
+        ) else {
+            skipped += 1;
+            first_error.get_or_insert_with(|| {
+                format!("row of {} with {} features", r.src_ip, r.features.len())
+            });
+            continue;
+        };
+        keys.push((r.src_ip, r.ja4.clone(), host.clone()));
+        clients.push(Client {
+            src_ip: ip.to_canonical(),
+            ja4: r.ja4,
+            host,
+            hits: r.hits,
+            requests: r.requests,
+            user_agent: r.user_agent,
+            asn: r.asn,
+            country: r.country,
+            crawler_name: r.crawler_name,
+            crawler_action: r.crawler_action,
+            bot_ip_name: r.bot_ip_name,
+            ja4_application: r.ja4_application,
+            ja4_category: r.ja4_category,
+            ja4_is_bot: r.ja4_is_bot == 1,
+        });
+        sql_values.extend_from_slice(&r.features);
+    }
+    // Header orders per client, for the cross-client features.
+    let orders = store
+        .query_rows::<(String, String, String, String, u64)>(&format!(
+            "SELECT toString(client_ip), toString(ja4), hex(if(vhost = '', tls_sni, toString(vhost))) AS host, toString(ja4h), count() \
+             FROM {db}.http_logs WHERE ts >= now64(6) - toIntervalHour({hours}) AND kind = 'request' \
+             GROUP BY client_ip, ja4, host, ja4h"
+        ))
+        .context("reading header orders")?;
+    skipped += orders.skipped;
+    let mut ja4h: std::collections::HashMap<(String, String, String), Vec<(String, u64)>> =
+        Default::default();
+    for (ip, ja4, host_hex, h, n) in orders.rows {
+        if let Some(host) = host_key(&host_hex) {
+            ja4h.entry((ip, ja4, host)).or_default().push((h, n));
+        }
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            first_error = first_error.as_deref().unwrap_or(""),
+            "feature rows that did not read were skipped"
+        );
+    }
+    let ttl = FEATURES
+        .iter()
+        .position(|(n, _)| *n == "ttl_mean")
+        .unwrap_or(0);
+    let none = Vec::new();
+    let facts: Vec<crate::features::ClientFacts> = clients
+        .iter()
+        .zip(&keys)
+        .enumerate()
+        .map(|(i, (c, k))| crate::features::ClientFacts {
+            ip: c.src_ip,
+            ja4: &c.ja4,
+            asn: c.asn,
+            user_agent: &c.user_agent,
+            ttl_mean: sql_values[i * FEATURES.len() + ttl],
+            ja4h: ja4h.get(k).unwrap_or(&none),
+        })
+        .collect();
+    let cross = crate::features::cross_client(&facts);
+    let mut values = Vec::with_capacity(clients.len() * n_features());
+    for (row, x) in sql_values.chunks(FEATURES.len()).zip(&cross) {
+        values.extend_from_slice(row);
+        values.extend_from_slice(x);
+    }
+    Ok(Window {
+        clients,
+        values,
+        skipped,
+    })
+}
+
+/// Trains a model on the clean clients of the last `hours` hours.
+pub fn train(
+    store: &Store,
+    db: &str,
+    hours: u32,
+    params: ModelParams,
+    min_rows: usize,
+) -> Result<Model> {
+    let w = read_window(store, db, hours)?;
+    let n = n_features();
+    let clean: Vec<f64> = w
+        .clients
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.is_clean())
+        .flat_map(|(i, _)| w.values[i * n..(i + 1) * n].iter().copied())
+        .collect();
+    let rows = clean.len() / n;
+    if rows < min_rows {
+        bail!(
+            "{rows} clean clients in the last {hours} h: at least {min_rows} are needed to train"
+        );
+    }
+    Ok(Model::train(
+        Matrix::new(&clean, n)?,
+        &feature_names(),
+        params,
+    )?)
+}
+
+/// One scored client.
+#[derive(Debug, Clone)]
+pub struct ScoredClient {
+    pub client: Client,
+    pub forest: f64,
+    pub ae_error: f64,
+    pub score: f64,
+    /// The detectors' consensus (see `ja4_ml::model::Scored::consensus`).
+    pub consensus: f64,
+    pub decision: verdict::Decision,
+    pub top_features: Vec<(String, f64)>,
+    /// Campaign of flagged clients that behave alike (−1: none).
+    pub campaign_id: i64,
+}
+
+/// Scores the window with `model`, verifying crawler claims with `verifier`.
+pub fn score(
+    store: &Store,
+    db: &str,
+    hours: u32,
+    model: &Model,
+    verifier: Option<&Verifier>,
+    t: &Thresholds,
+) -> Result<Vec<ScoredClient>> {
+    score_with(store, db, hours, model, None, verifier, t)
+}
+
+/// [`score`], with the supervised classifier's opinion when one was trained.
+pub fn score_with(
+    store: &Store,
+    db: &str,
+    hours: u32,
+    model: &Model,
+    classifier: Option<&Classifier>,
+    verifier: Option<&Verifier>,
+    t: &Thresholds,
+) -> Result<Vec<ScoredClient>> {
+    let w = read_window(store, db, hours)?;
+    if w.clients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Window {
+        clients, values, ..
+    } = w;
+    let lists = crate::lists::AccessLists::load(store, db)?;
+    let m = Matrix::new(&values, n_features())?;
+    let names = feature_names();
+    let scored = model.score(m, &names)?;
+    // A failing classifier leaves the unsupervised verdicts standing (logged).
+    let proba = classifier.and_then(|c| match c.proba(m) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(error = %e, "the classifier failed: scoring without it");
+            None
+        }
+    });
+    let idx = |name: &str| names.iter().position(|n| n == name).unwrap_or(0);
+    let (mb, al, ck, rf, sf) = (
+        idx("modern_browser_score"),
+        idx("accept_language_ratio"),
+        idx("cookie_ratio"),
+        idx("referer_ratio"),
+        idx("sec_fetch_ratio"),
+    );
+    // Requests per address across its rows: a connection without a request from an address
+    // that made requests (a browser's spare or speculative connection, under another JA4) is
+    // not judged on its own.
+    let mut requests_by_ip: std::collections::HashMap<IpAddr, u64> = Default::default();
+    for c in &clients {
+        *requests_by_ip.entry(c.src_ip).or_default() += c.requests;
+    }
+    let mut out = Vec::with_capacity(clients.len());
+    for (i, (c, s)) in clients.into_iter().zip(scored).enumerate() {
+        let row = m.row(i);
+        let top: Vec<(String, f64)> = model.explain(row).into_iter().take(5).collect();
+        let claim = if c.crawler_action == "verify" {
+            match verifier {
+                Some(v) => {
+                    match v.verify(c.src_ip, &c.crawler_name, c.bot_ip_name == c.crawler_name) {
+                        verify::Verdict::Range => Claim::Verified("published range".into()),
+                        verify::Verdict::Dns(h) => Claim::Verified(format!("reverse DNS {h}")),
+                        verify::Verdict::Spoofed(why) => Claim::Spoofed(why),
+                        verify::Verdict::Unknown(why) => Claim::Undecided(why),
+                    }
+                }
+                None if c.bot_ip_name == c.crawler_name => {
+                    Claim::Verified("published range".into())
+                }
+                None => Claim::Spoofed(format!(
+                    "{} is not in its published ranges (no resolver configured)",
+                    c.src_ip
+                )),
+            }
+        } else {
+            Claim::None
+        };
+        let facts = Facts {
+            score: s.score,
+            consensus: s.consensus,
+            crawler_rule: (!c.crawler_name.is_empty())
+                .then(|| (c.crawler_name.clone(), c.crawler_action.clone())),
+            claim,
+            ja4_category: c.ja4_category.clone(),
+            ja4_application: c.ja4_application.clone(),
+            ua_claims_browser: verdict::ua_claims_browser(&c.user_agent),
+            modern_browser_score: row[mb],
+            accept_language_ratio: row[al],
+            cookie_or_referer_ratio: row[ck].max(row[rf]),
+            sec_fetch_ratio: row[sf],
+            top_features: top.clone(),
+            requests: c.requests,
+            orphans: c.hits.saturating_sub(c.requests),
+            error_4xx_ratio: row[idx("error_4xx_ratio")],
+        };
+        let decision = if c.requests == 0 && requests_by_ip.get(&c.src_ip).is_some_and(|&r| r > 0) {
+            verdict::Decision {
+                verdict: Verdict::Human,
+                threat: verdict::Threat::None,
+                reasons: vec![format!(
+                    "{} connection(s) without a request from an address that made requests",
+                    c.hits
+                )],
+            }
+        } else {
+            verdict::decide(&facts, t)
+        };
+        let decision = match (&proba, classifier) {
+            (Some(p), Some(cl)) => classifier_opinion(decision, p[i], cl),
+            _ => decision,
+        };
+        let decision = lists.apply(c.src_ip, &c.ja4, decision);
+        out.push(ScoredClient {
+            client: c,
+            forest: s.forest,
+            ae_error: s.ae_error,
+            score: s.score,
+            consensus: s.consensus,
+            decision,
+            top_features: top,
+            campaign_id: -1,
+        });
+    }
+    assign_campaigns(model, &m, &mut out);
+    Ok(out)
+}
+
+/// The classifier's say on a verdict: a client much like confirmed bots is raised (human →
+/// suspicious from p ≥ 0.7, human or suspicious → bot from p ≥ 0.9), one much like the
+/// analysts' false positives (p ≤ 0.1) is cleared from suspicious. Verdicts from rules
+/// (crawlers, spoofing, legitimate browsers, bots) stay.
+pub fn classifier_opinion(d: verdict::Decision, p: f64, c: &Classifier) -> verdict::Decision {
+    use verdict::{Decision, Threat};
+    let why = |what: &str| {
+        format!(
+            "{what}: classifier p(bot) = {p:.2} (trained on {} bots, {} non-bots)",
+            c.positives, c.negatives
+        )
+    };
+    let with = |verdict, threat, reason: String, mut reasons: Vec<String>| {
+        reasons.insert(0, reason);
+        Decision {
+            verdict,
+            threat,
+            reasons,
+        }
+    };
+    match d.verdict {
+        Verdict::Human | Verdict::Suspicious if p >= 0.9 => with(
+            Verdict::Bot,
+            d.threat.max(if p >= 0.97 {
+                Threat::High
+            } else {
+                Threat::Medium
+            }),
+            why("like confirmed bots"),
+            d.reasons,
+        ),
+        Verdict::Human if p >= 0.7 => with(
+            Verdict::Suspicious,
+            d.threat.max(Threat::Low),
+            why("resembles confirmed bots"),
+            d.reasons,
+        ),
+        Verdict::Suspicious if p <= 0.1 => with(
+            Verdict::Human,
+            Threat::None,
+            why("like analysts' false positives"),
+            d.reasons,
+        ),
+        _ => d,
+    }
+}
+
+/// Minimum analyst marks before the classifier trains (below, it would only learn the
+/// rules back).
+pub const MIN_ANALYST_LABELS: usize = 5;
+
+/// Labels of the window's clients: analyst marks (by IP, then JA4/JA4H/JA4T) first, then
+/// confirmed detections of the last 7 days (bot at high or critical threat = bot;
+/// legitimate browser or verified good bot = not a bot). Returns (row, label) pairs and the
+/// number of analyst-labelled rows.
+pub fn window_labels(store: &Store, db: &str, w: &Window) -> Result<(Vec<(usize, bool)>, usize)> {
+    use std::collections::HashMap;
+    let marks = store
+        .query_rows::<(String, String, String)>(&format!(
+            "SELECT toString(subject_kind), subject, toString(label) FROM {db}.ml_labels FINAL"
+        ))
+        .context("reading analyst labels")?;
+    let mut by_subject: HashMap<(String, String), bool> = HashMap::new();
+    for (kind, subject, label) in marks.rows {
+        let subject = match kind.as_str() {
+            "ip" => subject
+                .parse::<IpAddr>()
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
+            _ => subject,
+        };
+        by_subject.insert((kind, subject), label == "confirmed_bot");
+    }
+    let confirmed = store
+        .query_rows::<(String, String, String, String, String)>(&format!(
+            "SELECT toString(src_ip), toString(ja4), toString(host), toString(argMax(verdict, scored_at)), toString(argMax(threat_level, scored_at)) \
+             FROM {db}.ml_all_scores WHERE scored_at >= now64(3) - INTERVAL 7 DAY GROUP BY src_ip, ja4, host"
+        ))
+        .context("reading confirmed detections")?;
+    let mut by_client: HashMap<(String, String, String), bool> = HashMap::new();
+    for (ip, ja4, host, verdict, threat) in confirmed.rows {
+        let ip = ip
+            .parse::<IpAddr>()
+            .map(|ip| ip.to_canonical())
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let label = match (verdict.as_str(), threat.as_str()) {
+            ("bot", "high" | "critical") => Some(true),
+            ("legitimate_browser" | "verified_bot", _) => Some(false),
+            _ => None,
+        };
+        if let Some(b) = label {
+            by_client.insert((ip, ja4, host), b);
+        }
+    }
+    if marks.skipped + confirmed.skipped > 0 {
+        tracing::warn!(
+            skipped = marks.skipped + confirmed.skipped,
+            "label rows that did not read were skipped"
+        );
+    }
+    let mut out = Vec::new();
+    let mut analyst = 0;
+    for (i, c) in w.clients.iter().enumerate() {
+        let ip = c.src_ip.to_string();
+        let mark = by_subject
+            .get(&("ip".to_owned(), ip.clone()))
+            .or_else(|| by_subject.get(&("ja4".to_owned(), c.ja4.clone())));
+        if let Some(b) = mark {
+            analyst += 1;
+            out.push((i, *b));
+        } else if let Some(b) = by_client.get(&(ip, c.ja4.clone(), c.host.clone())) {
+            out.push((i, *b));
+        }
+    }
+    Ok((out, analyst))
+}
+
+/// Trains the supervised classifier on the labelled clients of the last `hours` hours.
+pub fn train_classifier(
+    store: &Store,
+    db: &str,
+    hours: u32,
+    params: &ja4_ml::classifier::ClassifierParams,
+) -> Result<Classifier> {
+    let w = read_window(store, db, hours)?;
+    let (labels, analyst) = window_labels(store, db, &w)?;
+    if analyst < MIN_ANALYST_LABELS {
+        bail!(
+            "{analyst} clients marked by analysts in the last {hours} h: the classifier needs at least {MIN_ANALYST_LABELS}"
+        );
+    }
+    let n = n_features();
+    let rows: Vec<f64> = labels
+        .iter()
+        .flat_map(|(i, _)| w.values[i * n..(i + 1) * n].iter().copied())
+        .collect();
+    let y: Vec<bool> = labels.iter().map(|(_, b)| *b).collect();
+    Ok(Classifier::train(
+        Matrix::new(&rows, n)?,
+        &y,
+        &feature_names(),
+        params,
+    )?)
+}
+
+/// `<dir>/classifier.json`.
+pub fn save_classifier(dir: &Path, c: &Classifier) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("classifier.json");
+    let tmp = dir.join(".classifier.json.tmp");
+    std::fs::write(&tmp, c.to_json()?).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The classifier in `dir`, if one was trained (a file that fails to load is an error).
+pub fn load_classifier(dir: &Path) -> Result<Option<Classifier>> {
+    let path = dir.join("classifier.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(
+        Classifier::from_json(&text).with_context(|| format!("loading {}", path.display()))?,
+    ))
+}
+
+/// Groups the flagged clients by behaviour (HDBSCAN on the autoencoder's latent codes):
+/// campaign ids are the window's hour (Unix hours) × 1000 + the cluster label.
+fn assign_campaigns(model: &Model, m: &Matrix, out: &mut [ScoredClient]) {
+    let Some(ae) = model.autoencoder() else {
+        return;
+    };
+    let flagged: Vec<usize> = (0..out.len())
+        .filter(|&i| matches!(out[i].decision.verdict, Verdict::Bot | Verdict::Suspicious))
+        .collect();
+    let rows: Vec<f64> = flagged
+        .iter()
+        .flat_map(|&i| m.row(i).iter().copied())
+        .collect();
+    let Ok(sub) = Matrix::new(&rows, m.cols()) else {
+        return;
+    };
+    let Ok(latent) = ae.latent(sub) else {
+        return;
+    };
+    let labels = ja4_ml::campaign::cluster(
+        &latent,
+        ja4_ml::autoencoder::HIDDEN[2],
+        ja4_ml::campaign::CampaignParams::default(),
+    );
+    let hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 3600) as i64;
+    for (&i, &l) in flagged.iter().zip(&labels) {
+        if l >= 0 {
+            out[i].campaign_id = hour * 1000 + i64::from(l);
+        }
+    }
+}
+
+fn map_literal(top: &[(String, f64)]) -> String {
+    let items: Vec<String> = top
+        .iter()
+        .map(|(k, v)| format!("{}: {}", quote(k), if v.is_finite() { *v } else { 0.0 }))
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+fn array_literal(v: &[String]) -> String {
+    format!(
+        "[{}]",
+        v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Writes every score to `ml_all_scores` and the suspicious and bot verdicts to
+/// `ml_detected_anomalies`.
+pub fn write(
+    store: &Store,
+    db: &str,
+    window: &str,
+    model_version: &str,
+    results: &[ScoredClient],
+) -> Result<(usize, usize)> {
+    let (mut all, mut detected) = (Vec::new(), Vec::new());
+    for r in results {
+        let c = &r.client;
+        let ip = match c.src_ip {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().to_string(),
+            IpAddr::V6(v6) => v6.to_string(),
+        };
+        let ae = if r.ae_error.is_finite() {
+            r.ae_error
+        } else {
+            0.0
+        };
+        all.push(format!(
+            "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+            quote(window),
+            quote(&ip),
+            quote(&c.ja4),
+            quote(&c.host),
+            quote(model_version),
+            c.hits,
+            r.forest,
+            ae,
+            r.score,
+            quote(r.decision.threat.as_str()),
+            quote(r.decision.verdict.as_str()),
+            quote(&c.ja4_application),
+            r.campaign_id,
+            array_literal(&r.decision.reasons),
+            map_literal(&r.top_features),
+        ));
+        if matches!(r.decision.verdict, Verdict::Bot | Verdict::Suspicious) {
+            detected.push(format!(
+                "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                quote(window),
+                quote(&ip),
+                quote(&c.ja4),
+                quote(&c.host),
+                quote(model_version),
+                c.hits,
+                r.score,
+                quote(r.decision.threat.as_str()),
+                quote(r.decision.verdict.as_str()),
+                quote(&c.ja4_application),
+                r.campaign_id,
+                c.asn,
+                quote(&c.country),
+                quote(&c.user_agent),
+                array_literal(&r.decision.reasons),
+                map_literal(&r.top_features),
+            ));
+        }
+    }
+    for chunk in all.chunks(5000) {
+        store.execute(&format!(
+            "INSERT INTO {db}.ml_all_scores (scored_at, window, src_ip, ja4, host, model_name, model_version, hits, forest_score, ae_recon_error, score, threat_level, verdict, browser_family, campaign_id, reasons, features) VALUES {}",
+            chunk.join(", ")
+        )).context("writing ml_all_scores")?;
+    }
+    for chunk in detected.chunks(5000) {
+        store.execute(&format!(
+            "INSERT INTO {db}.ml_detected_anomalies (detected_at, window, src_ip, ja4, host, model_name, model_version, hits, score, threat_level, verdict, browser_family, campaign_id, asn, country, user_agent, reasons, top_features) VALUES {}",
+            chunk.join(", ")
+        )).context("writing ml_detected_anomalies")?;
+    }
+    Ok((all.len(), detected.len()))
+}
+
+/// Where models are kept: `<dir>/model-<unix time>.json` and `<dir>/current.json`.
+pub fn save_model(dir: &Path, model: &Model) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = dir.join(format!("model-{ts}.json"));
+    std::fs::write(&path, model.to_json())
+        .with_context(|| format!("writing {}", path.display()))?;
+    let current = dir.join("current.json");
+    let tmp = dir.join(".current.json.tmp");
+    std::fs::write(&tmp, model.to_json()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &current).with_context(|| format!("replacing {}", current.display()))?;
+    Ok(path)
+}
+
+pub fn load_model(path: &Path) -> Result<Model> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Model::from_json(&text).with_context(|| format!("loading {}", path.display()))
+}

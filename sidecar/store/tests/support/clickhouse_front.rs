@@ -1,0 +1,211 @@
+//! A test-only ClickHouse HTTP front over the embedded engine: the subset of ClickHouse's HTTP
+//! interface the `clickhouse` crate uses, served by the real engine, so the server writer is
+//! tested end to end without a ClickHouse server (none installs here).
+//!
+//! Serves: POST (or GET) `/` with the SQL in the body or in `query` (then the body is INSERT
+//! data), `database`, `default_format`, other parameters as settings, `decompress=1` bodies in
+//! ClickHouse's compressed-block framing (CityHash128 checksum, LZ4), `/ping`; errors as HTTP
+//! 500 with `X-ClickHouse-Exception-Code` and the engine's `Code: N. DB::Exception: …` text.
+//! INSERT data goes to a file read with `FROM INFILE` (the engine has no streaming insert).
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ja4_store::chdb::Chdb;
+
+pub struct Front {
+    chdb: Arc<Chdb>,
+    /// USE/SET/query run as one unit per request.
+    turn: Mutex<()>,
+    tmp: std::path::PathBuf,
+}
+
+/// Parameters that are not settings.
+const NOT_SETTINGS: &[&str] = &[
+    "query",
+    "database",
+    "default_format",
+    "decompress",
+    "compress",
+    "query_id",
+    "session_id",
+    "user",
+    "password",
+    "role",
+];
+
+/// Starts the front on 127.0.0.1 (ephemeral port) on the current runtime; returns its URL.
+pub async fn start(chdb: Arc<Chdb>, tmp: std::path::PathBuf) -> String {
+    std::fs::create_dir_all(&tmp).unwrap();
+    let front = Arc::new(Front {
+        chdb,
+        turn: Mutex::new(()),
+        tmp,
+    });
+    let app = Router::new()
+        .route("/", get(handle).post(handle))
+        .route("/ping", get(|| async { "Ok.\n" }))
+        .with_state(front);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+async fn handle(State(front): State<Arc<Front>>, uri: Uri, body: Bytes) -> Response {
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    match tokio::task::spawn_blocking(move || front.run(&params, &body)).await {
+        Ok(Ok(out)) => (StatusCode::OK, out).into_response(),
+        Ok(Err(msg)) => {
+            let code = msg
+                .split("Code: ")
+                .nth(1)
+                .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+                .filter(|s| !s.is_empty())
+                .unwrap_or("1000")
+                .to_owned();
+            let text = if msg.contains("DB::Exception") {
+                msg
+            } else {
+                format!("Code: {code}. DB::Exception: {msg}")
+            };
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("X-ClickHouse-Exception-Code", code)],
+                text,
+            )
+                .into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+impl Front {
+    fn run(&self, params: &[(String, String)], body: &[u8]) -> Result<Vec<u8>, String> {
+        let get = |k: &str| {
+            params
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let body = if get("decompress") == Some("1") {
+            decompress(body)?
+        } else {
+            body.to_vec()
+        };
+        let (sql, data) = match get("query") {
+            Some(q) if q.trim_start().to_ascii_uppercase().starts_with("INSERT") => {
+                (q.to_owned(), body)
+            }
+            Some(q) => (
+                format!("{q} {}", String::from_utf8_lossy(&body)),
+                Vec::new(),
+            ),
+            None => (String::from_utf8_lossy(&body).into_owned(), Vec::new()),
+        };
+        let _turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        let db = get("database").unwrap_or("default");
+        if !db.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("Code: 81. DB::Exception: bad database name {db}"));
+        }
+        self.exec(&format!("USE {db}"))?;
+        for (name, value) in params {
+            if NOT_SETTINGS.contains(&name.as_str()) || name.starts_with("param_") {
+                continue;
+            }
+            if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!("Code: 115. DB::Exception: Unknown setting {name}"));
+            }
+            self.exec(&format!("SET {name} = {}", quote(value)))?;
+        }
+        if !data.is_empty() {
+            return self.insert(&sql, &data).map(|_| Vec::new());
+        }
+        let format = get("default_format").unwrap_or("TabSeparated");
+        self.chdb
+            .query(&sql, format)
+            .map_err(|e| strip(e.to_string()))
+    }
+
+    fn exec(&self, sql: &str) -> Result<(), String> {
+        self.chdb.execute(sql).map_err(|e| strip(e.to_string()))
+    }
+
+    /// `INSERT INTO t (cols) FORMAT F` + data → `INSERT INTO t (cols) FROM INFILE '…' FORMAT F`.
+    fn insert(&self, sql: &str, data: &[u8]) -> Result<(), String> {
+        let upper = sql.to_ascii_uppercase();
+        let at = upper
+            .rfind(" FORMAT ")
+            .ok_or_else(|| "Code: 62. DB::Exception: INSERT with data needs FORMAT".to_owned())?;
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let file = self.tmp.join(format!(
+            "front-{}.bin",
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::write(&file, data).map_err(|e| e.to_string())?;
+        let res = self.exec(&format!(
+            "{} FROM INFILE {}{}",
+            &sql[..at],
+            quote(&file.to_string_lossy()),
+            &sql[at..]
+        ));
+        let _ = std::fs::remove_file(&file);
+        res
+    }
+}
+
+/// The engine's message without our `ClickHouse: ` prefix.
+fn strip(msg: String) -> String {
+    msg.strip_prefix("ClickHouse: ")
+        .map(str::to_owned)
+        .unwrap_or(msg)
+}
+
+fn quote(s: &str) -> String {
+    ja4_store::server::quote(s)
+}
+
+/// ClickHouse compressed blocks: 16-byte CityHash128 (v1.0.2) of the rest (its two 64-bit
+/// halves little endian, first half first: `cityhash-rs` returns them swapped), method byte,
+/// u32 LE compressed size (with the 9-byte header), u32 LE decompressed size, payload.
+pub fn decompress(mut input: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        if input.len() < 25 {
+            return Err("Code: 432. DB::Exception: truncated compressed block".into());
+        }
+        let checksum = u128::from_le_bytes(input[..16].try_into().unwrap());
+        let method = input[16];
+        let size = u32::from_le_bytes(input[17..21].try_into().unwrap()) as usize;
+        let raw = u32::from_le_bytes(input[21..25].try_into().unwrap()) as usize;
+        if size < 9 || input.len() < 16 + size {
+            return Err("Code: 432. DB::Exception: bad compressed block size".into());
+        }
+        let block = &input[16..16 + size];
+        if cityhash_rs::cityhash_102_128(block).rotate_right(64) != checksum {
+            return Err("Code: 40. DB::Exception: Checksum doesn't match: corrupted data. (CHECKSUM_DOESNT_MATCH)".into());
+        }
+        match method {
+            0x82 => out.extend_from_slice(
+                &lz4_flex::block::decompress(&block[9..], raw).map_err(|e| e.to_string())?,
+            ),
+            0x02 => out.extend_from_slice(&block[9..]),
+            m => {
+                return Err(format!(
+                    "Code: 432. DB::Exception: unknown compression method {m:#x}"
+                ))
+            }
+        }
+        input = &input[16 + size..];
+    }
+    Ok(out)
+}
