@@ -605,7 +605,6 @@ fn run_dead_letter(args: DeadLetterArgs) -> Result<ExitCode> {
 fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
     use anyhow::Context as _;
     use ja4_detect::verify::{Domains, Verdict, Verifier};
-    use ja4_store::server::quote;
     let cfg = args.store.store_config()?;
     let store = cfg.open()?;
     let db = &cfg.database;
@@ -613,13 +612,12 @@ fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
         std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().to_string(),
         std::net::IpAddr::V6(v6) => v6.to_string(),
     };
-    let row = String::from_utf8(store.query(
+    let row = String::from_utf8(store.query_params(
         &format!(
-            "SELECT dictGetOrDefault('{db}.dict_crawler_ua', 'name', {ua}, ''), dictGetOrDefault('{db}.dict_crawler_ua', 'action', {ua}, ''), dictGetOrDefault('{db}.dict_bot_ips', 'bot_name', toIPv6({ip}), '')",
-            ua = quote(&args.user_agent),
-            ip = quote(&ip6)
+            "SELECT dictGetOrDefault('{db}.dict_crawler_ua', 'name', {{ua:String}}, ''), dictGetOrDefault('{db}.dict_crawler_ua', 'action', {{ua:String}}, ''), dictGetOrDefault('{db}.dict_bot_ips', 'bot_name', toIPv6({{ip:String}}), '')"
         ),
         "TSV",
+        &[("ua", args.user_agent.clone()), ("ip", ip6)],
     )?)?;
     let f: Vec<&str> = row.trim_end_matches('\n').split('\t').collect();
     let (crawler, action, range_bot) = (
@@ -637,7 +635,7 @@ fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
             .context("no nameserver in /etc/resolv.conf: pass --resolver")?,
     };
     let domains = Domains::shipped();
-    let v = Verifier::new(ja4_detect::dns::Resolver::new(resolver), domains);
+    let v = Verifier::new(ja4_detect::dns::Resolver::new(resolver)?, domains);
     let verdict = v.verify(args.ip, crawler, range_bot == crawler);
     println!("claims {crawler} (rule action {action}): {verdict:?}");
     Ok(match verdict {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use ja4_store::server::quote;
+use ja4_store::rowbinary::{Rows, Value as Lit};
 use ja4_store::Store;
 
 /// A network and what owns it (`ref_ip_asn`).
@@ -334,27 +334,8 @@ pub fn parse_ja4plus_mapping(text: &str) -> Result<Parsed<Fingerprint>> {
     Ok(out)
 }
 
-/// A SQL literal.
-enum Lit {
-    S(String),
-    N(u64),
-    F(f64),
-    A(Vec<String>),
-}
-
-fn render(v: &Lit) -> String {
-    match v {
-        Lit::S(s) => quote(s),
-        Lit::N(n) => n.to_string(),
-        Lit::F(f) => format!("{f}"),
-        Lit::A(a) => format!(
-            "[{}]",
-            a.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
-        ),
-    }
-}
-
-/// Replaces `source`'s rows of `db.table` with `rows`.
+/// Replaces `source`'s rows of `db.table` with `rows` (RowBinary, each value encoded for its
+/// column's type as the store reports it).
 fn replace(
     store: &Store,
     db: &str,
@@ -364,27 +345,41 @@ fn replace(
     rows: &[Vec<Lit>],
 ) -> Result<()> {
     store
-        .execute(&format!(
-            "ALTER TABLE {db}.{table} DELETE WHERE source = {} SETTINGS mutations_sync = 2",
-            quote(source)
-        ))
+        .query_params(
+            &format!(
+                "ALTER TABLE {db}.{table} DELETE WHERE source = {{source:String}} SETTINGS mutations_sync = 2"
+            ),
+            "TSV",
+            &[("source", source.to_owned())],
+        )
         .with_context(|| format!("clearing {source} rows of {db}.{table}"))?;
+    let types = store
+        .columns(db, table)
+        .with_context(|| format!("reading the columns of {db}.{table}"))?;
+    let mut columns: Vec<&str> = cols.to_vec();
+    columns.push("source");
+    let column_types: Vec<&str> = columns
+        .iter()
+        .map(|c| {
+            types
+                .iter()
+                .find(|(n, _)| n == c)
+                .map(|(_, t)| t.as_str())
+                .with_context(|| format!("{db}.{table} has no column {c}"))
+        })
+        .collect::<Result<_>>()?;
+    let source = Lit::Str(source.to_owned());
     for chunk in rows.chunks(20_000) {
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|r| {
-                let mut v: Vec<String> = r.iter().map(render).collect();
-                v.push(quote(source));
-                format!("({})", v.join(", "))
-            })
-            .collect();
-        store
-            .execute(&format!(
-                "INSERT INTO {db}.{table} ({}, source) VALUES {}",
-                cols.join(", "),
-                values.join(", ")
-            ))
-            .with_context(|| format!("inserting {source} rows into {db}.{table}"))?;
+        let mut out = Rows::new(&columns);
+        for r in chunk {
+            for (v, ty) in r.iter().chain([&source]).zip(&column_types) {
+                out.typed(ty, v)
+                    .with_context(|| format!("a row for {db}.{table}"))?;
+            }
+            out.end_row();
+        }
+        out.insert(store, db, table)
+            .with_context(|| format!("inserting {} rows into {db}.{table}", chunk.len()))?;
     }
     Ok(())
 }
@@ -468,12 +463,12 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             .iter()
             .map(|r| {
                 vec![
-                    Lit::S(r.network.clone()),
-                    Lit::N(u64::from(r.asn)),
-                    Lit::S(r.country.clone()),
-                    Lit::S(r.as_name.clone()),
-                    Lit::S(r.org.clone()),
-                    Lit::S(r.domain.clone()),
+                    Lit::Str(r.network.clone()),
+                    Lit::UInt(u64::from(r.asn)),
+                    Lit::Str(r.country.clone()),
+                    Lit::Str(r.as_name.clone()),
+                    Lit::Str(r.org.clone()),
+                    Lit::Str(r.domain.clone()),
                 ]
             })
             .collect()
@@ -533,15 +528,15 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             .map(|f| {
                 let label = f.label();
                 vec![
-                    Lit::S(f.kind.into()),
-                    Lit::S(f.value.clone()),
-                    Lit::S(label.to_owned()),
-                    Lit::S(f.library.clone()),
-                    Lit::S(f.device.clone()),
-                    Lit::S(f.os.clone()),
-                    Lit::S(f.category.into()),
-                    Lit::N(u64::from(f.is_bot)),
-                    Lit::S(f.notes.clone()),
+                    Lit::Str(f.kind.into()),
+                    Lit::Str(f.value.clone()),
+                    Lit::Str(label.to_owned()),
+                    Lit::Str(f.library.clone()),
+                    Lit::Str(f.device.clone()),
+                    Lit::Str(f.os.clone()),
+                    Lit::Str(f.category.into()),
+                    Lit::UInt(u64::from(f.is_bot)),
+                    Lit::Str(f.notes.clone()),
                 ]
             })
             .collect();
@@ -563,15 +558,15 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
         }
         for (ab, label) in prefixes {
             rows.push(vec![
-                Lit::S("ja4_ab".into()),
-                Lit::S(ab),
-                Lit::S(label),
-                Lit::S(String::new()),
-                Lit::S(String::new()),
-                Lit::S(String::new()),
-                Lit::S("browser".into()),
-                Lit::N(0),
-                Lit::S("JA4_a + JA4_b of a known browser".into()),
+                Lit::Str("ja4_ab".into()),
+                Lit::Str(ab),
+                Lit::Str(label),
+                Lit::Str(String::new()),
+                Lit::Str(String::new()),
+                Lit::Str(String::new()),
+                Lit::Str("browser".into()),
+                Lit::UInt(0),
+                Lit::Str("JA4_a + JA4_b of a known browser".into()),
             ]);
         }
         replace(
@@ -600,10 +595,10 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             .map(|f| {
                 let app = f.label();
                 vec![
-                    Lit::S(f.value.clone()),
-                    Lit::S(app.to_owned()),
-                    Lit::S(f.category.into()),
-                    Lit::N(u64::from(f.is_bot)),
+                    Lit::Str(f.value.clone()),
+                    Lit::Str(app.to_owned()),
+                    Lit::Str(f.category.into()),
+                    Lit::UInt(u64::from(f.is_bot)),
                 ]
             })
             .collect();
@@ -715,10 +710,10 @@ fn load_rows(
             }
             RowsKind::AsnRules => match asn_number(&r[0]) {
                 Some(a) => vec![
-                    Lit::N(u64::from(a)),
-                    Lit::S(r[1].clone()),
-                    Lit::S(r[2].clone()),
-                    Lit::S(r[3].clone()),
+                    Lit::UInt(u64::from(a)),
+                    Lit::Str(r[1].clone()),
+                    Lit::Str(r[2].clone()),
+                    Lit::Str(r[3].clone()),
                 ],
                 None => {
                     p.skip(line, format_args!("'{}' is not an ASN", r[0]));
@@ -728,10 +723,10 @@ fn load_rows(
             RowsKind::AsnReputation => match (asn_number(&r[0]), r[2].parse::<f64>()) {
                 (Some(a), Ok(score)) if (0.0..=1.0).contains(&score) => {
                     vec![
-                        Lit::N(u64::from(a)),
-                        Lit::S(r[1].clone()),
-                        Lit::F(score),
-                        Lit::S(r[3].clone()),
+                        Lit::UInt(u64::from(a)),
+                        Lit::Str(r[1].clone()),
+                        Lit::Float(score),
+                        Lit::Str(r[3].clone()),
                     ]
                 }
                 _ => {
@@ -742,13 +737,13 @@ fn load_rows(
             RowsKind::BotIps | RowsKind::BotJa4 => {
                 let flag = matches!(r[3].as_str(), "1" | "true" | "yes");
                 vec![
-                    Lit::S(r[0].clone()),
-                    Lit::S(r[1].clone()),
-                    Lit::S(r[2].clone()),
-                    Lit::N(u64::from(flag)),
+                    Lit::Str(r[0].clone()),
+                    Lit::Str(r[1].clone()),
+                    Lit::Str(r[2].clone()),
+                    Lit::UInt(u64::from(flag)),
                 ]
             }
-            _ => r.into_iter().map(Lit::S).collect(),
+            _ => r.into_iter().map(Lit::Str).collect(),
         };
         rows.push(lit);
     }
@@ -786,7 +781,11 @@ fn load_ua_rules(
         }
         if r[3].is_empty()
             || store
-                .query(&format!("SELECT match('', {})", quote(&r[3])), "TSV")
+                .query_params(
+                    "SELECT match('', {re:String})",
+                    "TSV",
+                    &[("re", r[3].clone())],
+                )
                 .is_err()
         {
             p.skip(
@@ -796,11 +795,11 @@ fn load_ua_rules(
             continue;
         }
         rows.push(vec![
-            Lit::N(id_base + rows.len() as u64),
-            Lit::N(0),
-            Lit::S(r[3].clone()),
-            Lit::A(vec!["name".into(), "action".into(), "category".into()]),
-            Lit::A(vec![r[0].clone(), r[1].clone(), r[2].clone()]),
+            Lit::UInt(id_base + rows.len() as u64),
+            Lit::UInt(0),
+            Lit::Str(r[3].clone()),
+            Lit::Strs(vec!["name".into(), "action".into(), "category".into()]),
+            Lit::Strs(vec![r[0].clone(), r[1].clone(), r[2].clone()]),
         ]);
     }
     replace(

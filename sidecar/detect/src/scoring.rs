@@ -16,7 +16,7 @@ use ja4_ml::verdict::{self, Claim, Facts, Thresholds, Verdict};
 use ja4_ml::{Matrix, Model, ModelParams};
 
 use crate::verify::{self, Verifier};
-use ja4_store::server::quote;
+use ja4_store::rowbinary::Rows;
 use ja4_store::Store;
 
 /// Model features: the columns of `view_ai_features` (counts on a log scale).
@@ -630,23 +630,54 @@ fn assign_campaigns(model: &Model, m: &Matrix, out: &mut [ScoredClient]) {
     }
 }
 
-fn map_literal(top: &[(String, f64)]) -> String {
-    let items: Vec<String> = top
-        .iter()
-        .map(|(k, v)| format!("{}: {}", quote(k), if v.is_finite() { *v } else { 0.0 }))
-        .collect();
-    format!("{{{}}}", items.join(", "))
-}
+/// Columns of `ml_all_scores` in the order [`write`] encodes them.
+const ALL_SCORES: &[&str] = &[
+    "scored_at",
+    "window",
+    "src_ip",
+    "ja4",
+    "host",
+    "model_name",
+    "model_version",
+    "hits",
+    "forest_score",
+    "ae_recon_error",
+    "score",
+    "threat_level",
+    "verdict",
+    "browser_family",
+    "campaign_id",
+    "reasons",
+    "features",
+];
 
-fn array_literal(v: &[String]) -> String {
-    format!(
-        "[{}]",
-        v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
-    )
-}
+/// Columns of `ml_detected_anomalies` in the order [`write`] encodes them.
+const DETECTED: &[&str] = &[
+    "detected_at",
+    "window",
+    "src_ip",
+    "ja4",
+    "host",
+    "model_name",
+    "model_version",
+    "hits",
+    "score",
+    "threat_level",
+    "verdict",
+    "browser_family",
+    "campaign_id",
+    "asn",
+    "country",
+    "user_agent",
+    "reasons",
+    "top_features",
+];
+
+/// The model family the verdicts name.
+const MODEL_NAME: &str = "eif+ae";
 
 /// Writes every score to `ml_all_scores` and the suspicious and bot verdicts to
-/// `ml_detected_anomalies`.
+/// `ml_detected_anomalies`, as RowBinary rows (client values never become SQL text).
 pub fn write(
     store: &Store,
     db: &str,
@@ -654,71 +685,72 @@ pub fn write(
     model_version: &str,
     results: &[ScoredClient],
 ) -> Result<(usize, usize)> {
-    let (mut all, mut detected) = (Vec::new(), Vec::new());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let (mut all, mut detected) = (Rows::new(ALL_SCORES), Rows::new(DETECTED));
+    let (mut n_all, mut n_detected) = (0, 0);
     for r in results {
         let c = &r.client;
-        let ip = match c.src_ip {
-            IpAddr::V4(v4) => v4.to_ipv6_mapped().to_string(),
-            IpAddr::V6(v6) => v6.to_string(),
-        };
-        let ae = if r.ae_error.is_finite() {
-            r.ae_error
-        } else {
-            0.0
-        };
-        all.push(format!(
-            "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-            quote(window),
-            quote(&ip),
-            quote(&c.ja4),
-            quote(&c.host),
-            quote(model_version),
-            c.hits,
-            r.forest,
-            ae,
-            r.score,
-            quote(r.decision.threat.as_str()),
-            quote(r.decision.verdict.as_str()),
-            quote(&c.ja4_application),
-            r.campaign_id,
-            array_literal(&r.decision.reasons),
-            map_literal(&r.top_features),
-        ));
-        if matches!(r.decision.verdict, Verdict::Bot | Verdict::Suspicious) {
-            detected.push(format!(
-                "(now64(3), {}, toIPv6({}), {}, {}, 'eif+ae', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                quote(window),
-                quote(&ip),
-                quote(&c.ja4),
-                quote(&c.host),
-                quote(model_version),
-                c.hits,
-                r.score,
-                quote(r.decision.threat.as_str()),
-                quote(r.decision.verdict.as_str()),
-                quote(&c.ja4_application),
-                r.campaign_id,
-                c.asn,
-                quote(&c.country),
-                quote(&c.user_agent),
-                array_literal(&r.decision.reasons),
-                map_literal(&r.top_features),
-            ));
+        let d = &r.decision;
+        all.datetime64_ms(now_ms)
+            .string(window)
+            .ipv6(c.src_ip)
+            .string(&c.ja4)
+            .string(&c.host)
+            .string(MODEL_NAME)
+            .string(model_version)
+            .u64(c.hits)
+            .f32(r.forest)
+            .f32(r.ae_error)
+            .f32(r.score)
+            .string(d.threat.as_str())
+            .string(d.verdict.as_str())
+            .string(&c.ja4_application)
+            .i64(r.campaign_id)
+            .strings(&d.reasons)
+            .map_f32(&r.top_features)
+            .end_row();
+        if matches!(d.verdict, Verdict::Bot | Verdict::Suspicious) {
+            detected
+                .datetime64_ms(now_ms)
+                .string(window)
+                .ipv6(c.src_ip)
+                .string(&c.ja4)
+                .string(&c.host)
+                .string(MODEL_NAME)
+                .string(model_version)
+                .u64(c.hits)
+                .f32(r.score)
+                .string(d.threat.as_str())
+                .string(d.verdict.as_str())
+                .string(&c.ja4_application)
+                .i64(r.campaign_id)
+                .u32(c.asn)
+                .string(&c.country)
+                .string(&c.user_agent)
+                .strings(&d.reasons)
+                .map_f32(&r.top_features)
+                .end_row();
+        }
+        if all.len() >= 5000 {
+            n_all += all
+                .insert(store, db, "ml_all_scores")
+                .context("writing ml_all_scores")?;
+        }
+        if detected.len() >= 5000 {
+            n_detected += detected
+                .insert(store, db, "ml_detected_anomalies")
+                .context("writing ml_detected_anomalies")?;
         }
     }
-    for chunk in all.chunks(5000) {
-        store.execute(&format!(
-            "INSERT INTO {db}.ml_all_scores (scored_at, window, src_ip, ja4, host, model_name, model_version, hits, forest_score, ae_recon_error, score, threat_level, verdict, browser_family, campaign_id, reasons, features) VALUES {}",
-            chunk.join(", ")
-        )).context("writing ml_all_scores")?;
-    }
-    for chunk in detected.chunks(5000) {
-        store.execute(&format!(
-            "INSERT INTO {db}.ml_detected_anomalies (detected_at, window, src_ip, ja4, host, model_name, model_version, hits, score, threat_level, verdict, browser_family, campaign_id, asn, country, user_agent, reasons, top_features) VALUES {}",
-            chunk.join(", ")
-        )).context("writing ml_detected_anomalies")?;
-    }
-    Ok((all.len(), detected.len()))
+    n_all += all
+        .insert(store, db, "ml_all_scores")
+        .context("writing ml_all_scores")?;
+    n_detected += detected
+        .insert(store, db, "ml_detected_anomalies")
+        .context("writing ml_detected_anomalies")?;
+    Ok((n_all, n_detected))
 }
 
 /// Where models are kept: `<dir>/model-<unix time>.json` and `<dir>/current.json`.

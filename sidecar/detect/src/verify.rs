@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::dns::{self, Data, DnsError, Resolver};
+use crate::dns::Resolver;
 
 /// How a claim was settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +121,13 @@ impl Verifier {
             .parse::<std::net::SocketAddr>()
             .ok()
             .or_else(system_resolver)?;
-        Some(Verifier::new(Resolver::new(server), Domains::shipped()))
+        match Resolver::new(server) {
+            Ok(r) => Some(Verifier::new(r, Domains::shipped())),
+            Err(e) => {
+                tracing::warn!(error = %e, "no DNS client: crawlers verify by published ranges only");
+                None
+            }
+        }
     }
 
     pub fn new(resolver: Resolver, domains: Domains) -> Verifier {
@@ -132,11 +138,6 @@ impl Verifier {
             queries: AtomicU64::new(0),
             max_entries: 100_000,
         }
-    }
-
-    fn query(&self, name: &str, qtype: u16) -> Result<Vec<dns::Answer>, DnsError> {
-        self.queries.fetch_add(1, Ordering::Relaxed);
-        self.resolver.query(name, qtype)
     }
 
     /// Is `ip` the crawler `crawler` its user agent claims? `in_published_range`: the address
@@ -184,37 +185,27 @@ impl Verifier {
                 MAX_TTL / 24,
             );
         };
-        let ptrs = match self.query(&dns::reverse_name(ip), dns::PTR) {
-            Ok(a) => a,
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let ptrs = match self.resolver.reverse(ip) {
+            Ok(l) => l,
             Err(e) => return (Verdict::Unknown(format!("PTR lookup: {e}")), 30),
         };
-        let mut ttl = ptrs
-            .iter()
-            .map(|a| a.ttl)
-            .min()
-            .unwrap_or(3600)
-            .clamp(MIN_TTL, MAX_TTL);
-        let names: Vec<String> = ptrs
-            .into_iter()
-            .filter_map(|a| match a.data {
-                Data::Name(n) => Some(n),
-                _ => None,
-            })
-            .collect();
+        let mut ttl = ptrs.ttl.clamp(MIN_TTL, MAX_TTL);
+        let names = ptrs.found;
         if names.is_empty() {
             return (
                 Verdict::Spoofed(format!("{ip} has no reverse DNS name")),
                 ttl,
             );
         }
-        let qtype = if ip.is_ipv4() { dns::A } else { dns::AAAA };
         for host in names.iter().filter(|h| host_matches(h, suffixes)) {
-            match self.query(host, qtype) {
+            self.queries.fetch_add(1, Ordering::Relaxed);
+            match self.resolver.addresses(host, ip.is_ipv4()) {
                 Ok(fwd) => {
-                    if let Some(t) = fwd.iter().map(|a| a.ttl).min() {
-                        ttl = ttl.min(t.clamp(MIN_TTL, MAX_TTL));
+                    if !fwd.found.is_empty() {
+                        ttl = ttl.min(fwd.ttl.clamp(MIN_TTL, MAX_TTL));
                     }
-                    if fwd.iter().any(|a| a.data == Data::Addr(ip)) {
+                    if fwd.found.contains(&ip) {
                         return (Verdict::Dns(host.clone()), ttl);
                     }
                 }

@@ -502,3 +502,82 @@ fn train_and_score_synthetic_traffic() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Verdicts are RowBinary rows: a client's own strings (quotes, backslashes, newlines, tabs,
+/// braces, non-ASCII) come back byte for byte, and nothing of them is ever SQL text.
+#[test]
+fn verdicts_keep_hostile_values_byte_for_byte() {
+    use ja4_detect::scoring::{Client, ScoredClient};
+    use ja4_ml::verdict::{Decision, Threat, Verdict};
+    let dir = std::env::temp_dir().join(format!("ja4-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::embedded(&default_library(), &dir.join("data")).unwrap();
+    migrate::migrate(&store, &migrate::Options::new("ja4h")).unwrap();
+    let ua = "x', 'y'); DROP TABLE ja4h.ml_all_scores; --\\\n\t\u{1F916}é\"{}";
+    let client = Client {
+        src_ip: "2001:db8::7".parse().unwrap(),
+        ja4: "t13d1516h2_8daaf6152771_02713d6af862".into(),
+        host: "shop'.test".into(),
+        hits: 3,
+        requests: 3,
+        user_agent: ua.into(),
+        asn: 64_500,
+        country: "ZZ".into(),
+        crawler_name: String::new(),
+        crawler_action: String::new(),
+        bot_ip_name: String::new(),
+        ja4_application: "curl\\".into(),
+        ja4_category: String::new(),
+        ja4_is_bot: false,
+    };
+    let scored = ScoredClient {
+        client,
+        forest: 0.7,
+        ae_error: f64::NAN,
+        score: 0.9,
+        consensus: 1.0,
+        decision: Decision {
+            verdict: Verdict::Bot,
+            threat: Threat::High,
+            reasons: vec!["it's a 'bot'".into(), "line\nbreak".into()],
+        },
+        top_features: vec![("rate}'".into(), 2.5), ("errors".into(), f64::INFINITY)],
+        campaign_id: -1,
+    };
+    let (all, detected) = scoring::write(
+        &store,
+        "ja4h",
+        "1h",
+        "model-1",
+        std::slice::from_ref(&scored),
+    )
+    .unwrap();
+    assert_eq!((all, detected), (1, 1));
+    let rows = store
+        .query_rows::<(String, String, String, Vec<String>, f64)>(
+            "SELECT toString(src_ip), host, user_agent, reasons, top_features['rate}\\''] FROM ja4h.ml_detected_anomalies",
+        )
+        .unwrap();
+    assert_eq!(rows.skipped, 0);
+    assert_eq!(
+        rows.rows,
+        [(
+            "2001:db8::7".to_owned(),
+            "shop'.test".to_owned(),
+            ua.to_owned(),
+            vec!["it's a 'bot'".to_owned(), "line\nbreak".to_owned()],
+            2.5
+        )]
+    );
+    let scores = store
+        .query_rows::<(String, f64, f64, String)>(
+            "SELECT browser_family, ae_recon_error, features['errors'], model_version FROM ja4h.ml_all_scores",
+        )
+        .unwrap();
+    assert_eq!(
+        scores.rows,
+        [("curl\\".to_owned(), 0.0, 0.0, "model-1".to_owned())]
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,85 +2,50 @@
 //! A/AAAA records of genuine and spoofed crawlers: forward-confirmed reverse DNS, published
 //! ranges without lookups, cached verdicts, and a dead resolver giving "unknown", not "spoofed".
 
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ja4_detect::dns::{self, Resolver};
+use ja4_detect::dns::Resolver;
 use ja4_detect::verify::{Domains, Verdict, Verifier};
+use ja4_testkit::dnsmasq::Dnsmasq;
 
-struct Dnsmasq(Child);
+/// Addresses of `big.googlebot.com`: more A records than fit a 512-byte UDP answer.
+const BIG: u8 = 60;
 
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_dnsmasq(port: u16) -> Dnsmasq {
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-    let child = Command::new("dnsmasq")
-        .args([
-            "--no-daemon",
-            "--conf-file=/dev/null",
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            "--no-resolv",
-            "--no-hosts",
-            "--pid-file=",
-            "--local-ttl=300",
-            &format!("--port={port}"),
-            &format!("--user={user}"),
-            // Answer from these records only; anything else under them does not exist.
-            "--local=/2.0.192.in-addr.arpa/",
-            "--local=/8.b.d.0.1.0.0.2.ip6.arpa/",
-            "--local=/googlebot.com/",
-            "--local=/evil.example/",
-            // A genuine Googlebot address, IPv4 and IPv6 (host-record adds PTR and A/AAAA).
-            "--host-record=crawl-192-0-2-10.googlebot.com,192.0.2.10",
-            "--host-record=crawl-v6.googlebot.com,2001:db8::10",
-            // PTR into googlebot.com, but the name resolves elsewhere.
-            "--ptr-record=20.2.0.192.in-addr.arpa,fake.googlebot.com",
-            "--host-record=fake.googlebot.com,192.0.2.99",
-            // Forward-confirmed, but not a Google domain.
-            "--host-record=crawler.evil.example,192.0.2.30",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dnsmasq (Debian dnsmasq-base, installed by scripts/setup.sh)");
-    let d = Dnsmasq(child);
-    let r = Resolver::new(SocketAddr::from(([127, 0, 0, 1], port)));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while r.query("crawl-192-0-2-10.googlebot.com", dns::A).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "dnsmasq did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    d
+fn start_dnsmasq() -> Dnsmasq {
+    let mut records: Vec<String> = [
+        // A genuine Googlebot address, IPv4 and IPv6 (host-record adds PTR and A/AAAA).
+        "host-record=crawl-192-0-2-10.googlebot.com,192.0.2.10",
+        "host-record=crawl-v6.googlebot.com,2001:db8::10",
+        // PTR into googlebot.com, but the name resolves elsewhere.
+        "ptr-record=20.2.0.192.in-addr.arpa,fake.googlebot.com",
+        "host-record=fake.googlebot.com,192.0.2.99",
+        // Forward-confirmed, but not a Google domain.
+        "host-record=crawler.evil.example,192.0.2.30",
+    ]
+    .iter()
+    .map(|r| r.to_string())
+    .collect();
+    records.extend((1..=BIG).map(|i| format!("address=/big.googlebot.com/198.51.100.{i}")));
+    // Answer from these records only; anything else under these zones does not exist.
+    Dnsmasq::start(
+        &[
+            "2.0.192.in-addr.arpa",
+            "8.b.d.0.1.0.0.2.ip6.arpa",
+            "googlebot.com",
+            "evil.example",
+        ],
+        &records,
+    )
+    .expect("dnsmasq (Debian dnsmasq-base, installed by scripts/setup.sh)")
 }
 
 #[test]
 fn forward_confirmed_reverse_dns_against_a_real_server() {
-    let port = free_udp_port();
-    let _dns = start_dnsmasq(port);
+    let dns = start_dnsmasq();
     let domains = Domains::parse(include_str!("../../../refdata/crawler_domains.tsv"));
-    let v = Verifier::new(
-        Resolver::new(SocketAddr::from(([127, 0, 0, 1], port))),
-        domains,
-    );
+    let v = Verifier::new(Resolver::new(dns.addr).unwrap(), domains);
     let ip = |s: &str| s.parse().unwrap();
 
     assert_eq!(
@@ -130,8 +95,11 @@ fn forward_confirmed_reverse_dns_against_a_real_server() {
     assert_eq!(v.queries.load(Ordering::Relaxed), before);
 
     // A resolver that does not answer decides nothing.
-    let mut dead = Resolver::new(SocketAddr::from(([127, 0, 0, 1], free_udp_port())));
-    dead.timeout = Duration::from_millis(200);
+    let dead = Resolver::with_timeout(
+        SocketAddr::from(([127, 0, 0, 1], ja4_testkit::free_udp_port())),
+        Duration::from_millis(200),
+    )
+    .unwrap();
     let v = Verifier::new(
         dead,
         Domains::parse(include_str!("../../../refdata/crawler_domains.tsv")),
@@ -140,4 +108,28 @@ fn forward_confirmed_reverse_dns_against_a_real_server() {
         v.verify(ip("192.0.2.10"), "googlebot", false),
         Verdict::Unknown(_)
     ));
+}
+
+#[test]
+fn lookups_carry_ttls_and_fall_back_to_tcp() {
+    let dns = start_dnsmasq();
+    let r = Resolver::new(dns.addr).unwrap();
+    let ptr = r.reverse("192.0.2.10".parse().unwrap()).unwrap();
+    assert_eq!(ptr.found, ["crawl-192-0-2-10.googlebot.com"]);
+    assert_eq!(ptr.ttl, 300, "dnsmasq's --local-ttl");
+    // No records is an answer, not a failure.
+    let none = r.reverse("192.0.2.40".parse().unwrap()).unwrap();
+    assert!(none.found.is_empty());
+    let none = r.addresses("nothing.googlebot.com", true).unwrap();
+    assert!(none.found.is_empty());
+    // 60 A records do not fit a 512-byte UDP answer: the truncated answer is asked again
+    // over TCP and comes back whole.
+    let big = r.addresses("big.googlebot.com", true).unwrap();
+    let mut got: Vec<IpAddr> = big.found;
+    got.sort();
+    let want: Vec<IpAddr> = (1..=BIG).map(|i| IpAddr::from([198, 51, 100, i])).collect();
+    assert_eq!(got.len(), usize::from(BIG));
+    assert!(want.iter().all(|w| got.contains(w)));
+    // A name that is not one is an error, not an empty answer.
+    assert!(r.addresses(&"x".repeat(300), true).is_err());
 }

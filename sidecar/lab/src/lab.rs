@@ -349,7 +349,7 @@ pub fn run(opts: &LabOptions) -> Result<Report> {
     // Score everything of the last hour.
     let store = Store::embedded(&ja4_store::chdb::default_library(), &dir.join("store"))?;
     let verifier = ja4_detect::verify::Verifier::new(
-        ja4_detect::dns::Resolver::new(resolver),
+        ja4_detect::dns::Resolver::new(resolver)?,
         ja4_detect::verify::Domains::shipped(),
     );
     let scored = ja4_detect::scoring::score(

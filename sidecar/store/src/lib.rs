@@ -11,6 +11,7 @@
 pub mod chdb;
 mod config;
 pub mod migrate;
+pub mod rowbinary;
 pub mod rows;
 pub mod server;
 pub mod spool;
