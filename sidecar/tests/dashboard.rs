@@ -6,7 +6,9 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use ja4_testkit::sidecar::{Sidecar, SidecarConf};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ja4-sidecar");
@@ -43,13 +45,7 @@ fn run(args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use ja4_testkit::free_port;
 
 struct Resp {
     status: u16,
@@ -70,15 +66,14 @@ impl Resp {
 }
 
 struct Server {
-    child: Child,
+    sidecar: Sidecar,
     port: u16,
     dir: PathBuf,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.sidecar.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -239,18 +234,13 @@ fn start_with(dir: &Path, hours: u32, dashboard_extra: &str) -> Server {
         None,
     );
     let port = free_port();
+    let mut conf = SidecarConf::new(Path::new(BIN), dir);
+    conf.sections = format!(
+        "[dashboard]\nlisten = \"127.0.0.1:{port}\"\nusers_file = \"{}/users.json\"\nlogin_max_failures = 5\n{dashboard_extra}",
+        dir.display()
+    );
     let cfg = dir.join("sidecar.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[ingest]\nsocket = \"{0}/ingest.sock\"\n[store]\ndata_dir = \"{d}\"\nspool_dir = \"{0}/spool\"\n\
-             [http]\nlisten = \"127.0.0.1:{1}\"\n[scoring]\nenabled = false\n\
-             [dashboard]\nlisten = \"127.0.0.1:{port}\"\nusers_file = \"{0}/users.json\"\nlogin_max_failures = 5\n{dashboard_extra}",
-            dir.display(),
-            free_port()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, conf.toml()).unwrap();
     let c = cfg.to_str().unwrap();
     run(
         &["user", "add", "alice", "--role", "admin", "--config", c],
@@ -261,26 +251,14 @@ fn start_with(dir: &Path, hours: u32, dashboard_extra: &str) -> Server {
         Some("quiet-harbor-12\n"),
     );
     assert!(run(&["user", "list", "--config", c], None).contains("bob\tanalyst"));
-    let child = Command::new(BIN)
-        .args(["serve", "--config", c])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let s = Server {
-        child,
+    let sidecar = conf
+        .start(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    Server {
+        sidecar,
         port,
         dir: dir.to_owned(),
-    };
-    let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "dashboard did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
-    s
 }
 
 const GET_ENDPOINTS: &[&str] = &[

@@ -6,10 +6,11 @@ use ja4_testkit::clock;
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use ja4_testkit::sidecar::{Sidecar, SidecarConf};
 
 fn metric(port: u16, name: &str) -> u64 {
     let out = Command::new("curl")
@@ -53,85 +54,38 @@ fn sidecar_dir(name: &str) -> std::path::PathBuf {
 }
 
 /// Starts `ja4-sidecar serve` with a config in `dir` and waits until it serves.
-fn start_sidecar(dir: &std::path::Path, http: u16) -> std::process::Child {
+fn start_sidecar(dir: &std::path::Path, http: u16) -> Sidecar {
     start_sidecar_with(dir, http, "", &[])
 }
 
-/// [`start_sidecar`] with more `[ingest]` settings, under `prefix` (e.g. `prlimit …`).
+/// [`start_sidecar`] with more `[ingest]` settings (which may end with whole sections after a
+/// line `---`), under `prefix` (e.g. `prlimit …`).
 fn start_sidecar_with(
     dir: &std::path::Path,
     http: u16,
     ingest_extra: &str,
     prefix: &[&str],
-) -> std::process::Child {
-    let sock = dir.join("ingest.sock");
-    // `ingest_extra` may end with whole sections after a line `---`.
-    let (ingest_extra, sections) = ingest_extra
+) -> Sidecar {
+    let (ingest, sections) = ingest_extra
         .split_once("---\n")
         .unwrap_or((ingest_extra, ""));
-    std::fs::write(
-        dir.join("sidecar.toml"),
-        format!(
-            "[ingest]\nsocket = \"{}\"\nsocket_mode = \"0666\"\n{ingest_extra}[store]\ndata_dir = \"{}\"\nspool_dir = \"{}\"\ndatabase = \"e2e\"\nbatch_records = 100\nflush_ms = 100\n[http]\nlisten = \"127.0.0.1:{http}\"\n[dashboard]\nenabled = false\n{sections}",
-            sock.display(),
-            dir.join("store").display(),
-            dir.join("spool").display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("sidecar.log"))
-        .unwrap();
-    let mut cmd = match prefix.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(env!("CARGO_BIN_EXE_ja4-sidecar"));
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_ja4-sidecar")),
-    };
-    let mut sidecar = cmd
-        .args(["serve", "--config"])
-        .arg(dir.join("sidecar.toml"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(sock.exists()
-        && Command::new("curl")
-            .args(["-sf", "--max-time", "2"])
-            .arg(format!("http://127.0.0.1:{http}/healthz"))
-            .status()
-            .unwrap()
-            .success())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "sidecar did not start: {}",
-            std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
-        );
-        assert!(
-            sidecar.try_wait().unwrap().is_none(),
-            "sidecar exited: {}",
-            std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    sidecar
+    let mut c = SidecarConf::new(std::path::Path::new(env!("CARGO_BIN_EXE_ja4-sidecar")), dir);
+    c.http = http;
+    c.database = "e2e".into();
+    c.ingest = ingest.into();
+    c.sections = sections.into();
+    c.prefix = prefix.iter().map(|p| p.to_string()).collect();
+    c.start(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn stop_sidecar(mut sidecar: std::process::Child, dir: &std::path::Path) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(sidecar.id().to_string())
-        .status();
+/// Stops the sidecar (SIGTERM: it flushes) and checks it exited cleanly.
+fn stop_sidecar(mut sidecar: Sidecar, _dir: &std::path::Path) {
+    let status = sidecar.stop();
     assert!(
-        sidecar.wait().unwrap().success(),
-        "{}",
-        std::fs::read_to_string(dir.join("sidecar.log")).unwrap_or_default()
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        sidecar.log()
     );
 }
 

@@ -147,23 +147,21 @@ fn rpm_contents_dependencies_and_scripts() {
     // The packaged module loads into httpd (Debian's here) and checks its directives.
     let module = tmp.join("usr/lib64/httpd/modules/mod_ja4.so");
     let conf = |batch: &str| {
-        let c = tmp.join(format!("httpd-{batch}.conf"));
-        std::fs::write(
-            &c,
-            format!(
-                "ServerRoot {0}\nServerName localhost\nListen 127.0.0.1:18081\nPidFile {0}/httpd.pid\nErrorLog {0}/error.log\n\
-                 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so\n\
-                 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so\n\
-                 LoadModule ja4_module {1}\nJA4ExportFile {0}/ja4.jsonl\nJA4BatchSize {batch}\n",
-                tmp.display(),
-                module.display()
-            ),
-        )
-        .unwrap();
+        let mut c = ja4_testkit::httpd::Conf::new(&tmp);
+        c.listen = vec![format!("127.0.0.1:{}", ja4_testkit::free_port())];
+        c.ja4 = Some(module.clone());
+        c.directives = format!(
+            "JA4ExportFile {}/ja4.jsonl\nJA4BatchSize {batch}",
+            tmp.display()
+        );
+        c.www_data = false;
+        let path = tmp.join(format!("httpd-{batch}.conf"));
+        std::fs::create_dir_all(tmp.join("htdocs")).unwrap();
+        std::fs::write(&path, c.render()).unwrap();
         Command::new("apache2")
             .arg("-t")
             .arg("-f")
-            .arg(&c)
+            .arg(&path)
             .env("LD_LIBRARY_PATH", root.join("target/rpm-pcap"))
             .output()
             .unwrap()

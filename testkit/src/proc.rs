@@ -4,7 +4,7 @@
 use std::io;
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running child, stopped on drop.
@@ -36,7 +36,12 @@ impl Proc {
 
     /// Whether it has exited (reaping it if so).
     pub fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
+        self.status().is_some()
+    }
+
+    /// Its exit status, once it has exited.
+    pub fn status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Sends `signal` (`TERM`, `USR1`, …) to its process group.
@@ -49,27 +54,29 @@ impl Proc {
             .status();
     }
 
-    /// SIGTERM to the group, up to `grace` to exit, then SIGKILL; reaped either way.
-    pub fn stop(&mut self, grace: Duration) {
-        if self.exited() {
-            return;
+    /// SIGTERM to the group, up to `grace` to exit, then SIGKILL; reaped either way. The
+    /// exit status when it exited by itself or on SIGTERM (None: it had to be killed).
+    pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if let Some(s) = self.status() {
+            return Some(s);
         }
         self.signal_group("TERM");
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if self.exited() {
-                return;
+            if let Some(s) = self.status() {
+                return Some(s);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         self.signal_group("KILL");
         let _ = self.child.wait();
+        None
     }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        self.stop(Duration::from_secs(10));
+        let _ = self.stop(Duration::from_secs(10));
     }
 }
 

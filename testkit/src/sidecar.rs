@@ -156,11 +156,17 @@ impl Sidecar {
         }
     }
 
-    /// SIGTERM and waits for the flush (up to 30 s).
-    pub fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.stop(Duration::from_secs(30));
-        }
+    /// SIGTERM and waits for the flush (up to 30 s); its exit status (None when it had to
+    /// be killed, or was stopped before).
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        self.proc
+            .take()
+            .and_then(|mut p| p.stop(Duration::from_secs(30)))
+    }
+
+    /// Its log (stderr) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sidecar.log")).unwrap_or_default()
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -170,7 +176,7 @@ impl Sidecar {
 
 impl Drop for Sidecar {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
 }
 

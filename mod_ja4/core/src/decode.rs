@@ -10,6 +10,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::reader::{fixed, Fixed};
+
 /// How many tunnel layers are unwrapped before a packet is rejected.
 pub const MAX_ENCAPSULATION: u8 = 6;
 
@@ -127,19 +129,15 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<TcpPacket<'_>>, Dec
     match link {
         LinkType::Ethernet => ctx.ethernet(frame),
         LinkType::LinuxSll => {
-            let hdr = frame
-                .get(..16)
-                .ok_or(DecodeError::Truncated("linux cooked"))?;
-            ctx.ethertype(be16(hdr, 14), &frame[16..])
+            let hdr = fixed::<16>(frame).ok_or(DecodeError::Truncated("linux cooked"))?;
+            ctx.ethertype(hdr.be16::<14>(), after::<16>(frame))
         }
         LinkType::LinuxSll2 => {
-            let hdr = frame
-                .get(..20)
-                .ok_or(DecodeError::Truncated("linux cooked v2"))?;
-            ctx.ethertype(be16(hdr, 0), &frame[20..])
+            let hdr = fixed::<20>(frame).ok_or(DecodeError::Truncated("linux cooked v2"))?;
+            ctx.ethertype(hdr.be16::<0>(), after::<20>(frame))
         }
         LinkType::Null | LinkType::Loop => {
-            let hdr = frame.get(..4).ok_or(DecodeError::Truncated("loopback"))?;
+            let hdr = fixed::<4>(frame).ok_or(DecodeError::Truncated("loopback"))?;
             let family = if link == LinkType::Loop {
                 u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]])
             } else {
@@ -151,7 +149,7 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<TcpPacket<'_>>, Dec
                     u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]])
                 }
             };
-            let rest = &frame[4..];
+            let rest = after::<4>(frame);
             match family {
                 2 => ctx.ipv4(rest),
                 10 | 24 | 28 | 30 => ctx.ipv6(rest),
@@ -198,8 +196,8 @@ impl Ctx {
     }
 
     fn ethernet<'a>(&mut self, frame: &'a [u8]) -> Decoded<'a> {
-        let hdr = frame.get(..14).ok_or(DecodeError::Truncated("ethernet"))?;
-        self.ethertype(be16(hdr, 12), &frame[14..])
+        let hdr = fixed::<14>(frame).ok_or(DecodeError::Truncated("ethernet"))?;
+        self.ethertype(hdr.be16::<12>(), after::<14>(frame))
     }
 
     fn ethertype<'a>(&mut self, mut ethertype: u16, mut rest: &'a [u8]) -> Decoded<'a> {
@@ -210,19 +208,19 @@ impl Ctx {
             if tags > 4 {
                 return Err(DecodeError::TooDeep);
             }
-            let tag = rest.get(..4).ok_or(DecodeError::Truncated("vlan"))?;
-            ethertype = be16(tag, 2);
-            rest = &rest[4..];
+            let tag = fixed::<4>(rest).ok_or(DecodeError::Truncated("vlan"))?;
+            ethertype = tag.be16::<2>();
+            rest = after::<4>(rest);
         }
         match ethertype {
             ETH_IPV4 => self.ipv4(rest),
             ETH_IPV6 => self.ipv6(rest),
             ETH_MPLS | ETH_MPLS_MC => self.mpls(rest),
             ETH_PPPOE => {
-                let hdr = rest.get(..8).ok_or(DecodeError::Truncated("pppoe"))?;
-                match be16(hdr, 6) {
-                    0x0021 => self.ipv4(&rest[8..]),
-                    0x0057 => self.ipv6(&rest[8..]),
+                let hdr = fixed::<8>(rest).ok_or(DecodeError::Truncated("pppoe"))?;
+                match hdr.be16::<6>() {
+                    0x0021 => self.ipv4(after::<8>(rest)),
+                    0x0057 => self.ipv6(after::<8>(rest)),
                     _ => Ok(None),
                 }
             }
@@ -232,8 +230,8 @@ impl Ctx {
 
     fn mpls<'a>(&mut self, mut rest: &'a [u8]) -> Decoded<'a> {
         for _ in 0..8 {
-            let label = rest.get(..4).ok_or(DecodeError::Truncated("mpls"))?;
-            rest = &rest[4..];
+            let label = fixed::<4>(rest).ok_or(DecodeError::Truncated("mpls"))?;
+            rest = after::<4>(rest);
             if label[2] & 0x01 != 0 {
                 // Bottom of stack: the payload's first nibble tells IPv4 from IPv6.
                 return self.ip_by_version(rest);
@@ -252,7 +250,7 @@ impl Ctx {
     }
 
     fn ipv4<'a>(&mut self, data: &'a [u8]) -> Decoded<'a> {
-        let hdr = data.get(..20).ok_or(DecodeError::Truncated("IPv4"))?;
+        let hdr = fixed::<20>(data).ok_or(DecodeError::Truncated("IPv4"))?;
         if hdr[0] >> 4 != 4 {
             return Err(DecodeError::Malformed("IPv4 version"));
         }
@@ -260,13 +258,13 @@ impl Ctx {
         if ihl < 20 || data.len() < ihl {
             return Err(DecodeError::Malformed("IPv4 header length"));
         }
-        let total = usize::from(be16(hdr, 2));
+        let total = usize::from(hdr.be16::<2>());
         if total < ihl {
             return Err(DecodeError::Malformed("IPv4 total length"));
         }
         // Trim Ethernet padding; tolerate a snap length shorter than the packet.
         let end = total.min(data.len());
-        let frag = be16(hdr, 6);
+        let frag = hdr.be16::<6>();
         let more_fragments = frag & 0x2000 != 0;
         let offset = frag & 0x1fff;
         if more_fragments || offset != 0 {
@@ -280,38 +278,37 @@ impl Ctx {
             src,
             dst,
             ttl,
-            ip_id: Some(be16(hdr, 4)),
+            ip_id: Some(hdr.be16::<4>()),
             dont_fragment: frag & 0x4000 != 0,
         };
-        self.transport(ip, proto, &data[ihl..end])
+        let payload = data
+            .get(ihl..end)
+            .ok_or(DecodeError::Malformed("IPv4 total length"))?;
+        self.transport(ip, proto, payload)
     }
 
     fn ipv6<'a>(&mut self, data: &'a [u8]) -> Decoded<'a> {
-        let hdr = data.get(..40).ok_or(DecodeError::Truncated("IPv6"))?;
+        let hdr = fixed::<40>(data).ok_or(DecodeError::Truncated("IPv6"))?;
         if hdr[0] >> 4 != 6 {
             return Err(DecodeError::Malformed("IPv6 version"));
         }
-        let payload_len = usize::from(be16(hdr, 4));
+        let payload_len = usize::from(hdr.be16::<4>());
         let mut next = hdr[6];
         let ttl = hdr[7];
-        let mut src = [0u8; 16];
-        src.copy_from_slice(&hdr[8..24]);
-        let mut dst = [0u8; 16];
-        dst.copy_from_slice(&hdr[24..40]);
-        let body = &data[40..];
+        let src: [u8; 16] = hdr.bytes::<8, 16>();
+        let dst: [u8; 16] = hdr.bytes::<24, 16>();
+        let body = after::<40>(data);
         // A zero payload length is a jumbogram: take what was captured.
         let mut rest = if payload_len == 0 {
             body
         } else {
-            &body[..payload_len.min(body.len())]
+            body.get(..payload_len).unwrap_or(body)
         };
         // Walk the extension header chain.
         for _ in 0..16 {
             match next {
                 0 | 43 | 60 | 135 | 139 | 140 => {
-                    let h = rest
-                        .get(..8)
-                        .ok_or(DecodeError::Truncated("IPv6 extension"))?;
+                    let h = fixed::<8>(rest).ok_or(DecodeError::Truncated("IPv6 extension"))?;
                     let len = (usize::from(h[1]) + 1) * 8;
                     next = h[0];
                     rest = rest
@@ -319,18 +316,16 @@ impl Ctx {
                         .ok_or(DecodeError::Truncated("IPv6 extension"))?;
                 }
                 44 => {
-                    let h = rest
-                        .get(..8)
-                        .ok_or(DecodeError::Truncated("IPv6 fragment"))?;
-                    let off_m = be16(h, 2);
+                    let h = fixed::<8>(rest).ok_or(DecodeError::Truncated("IPv6 fragment"))?;
+                    let off_m = h.be16::<2>();
                     if off_m & 0xfff9 != 0 {
                         return Err(DecodeError::Fragment);
                     }
                     next = h[0];
-                    rest = &rest[8..];
+                    rest = after::<8>(rest);
                 }
                 51 => {
-                    let h = rest.get(..2).ok_or(DecodeError::Truncated("IPv6 AH"))?;
+                    let h = fixed::<2>(rest).ok_or(DecodeError::Truncated("IPv6 AH"))?;
                     let len = (usize::from(h[1]) + 2) * 4;
                     next = h[0];
                     rest = rest.get(len..).ok_or(DecodeError::Truncated("IPv6 AH"))?;
@@ -374,13 +369,13 @@ impl Ctx {
     }
 
     fn udp<'a>(&mut self, data: &'a [u8]) -> Decoded<'a> {
-        let hdr = data.get(..8).ok_or(DecodeError::Truncated("UDP"))?;
-        let (sport, dport) = (be16(hdr, 0), be16(hdr, 2));
-        let body = &data[8..];
+        let hdr = fixed::<8>(data).ok_or(DecodeError::Truncated("UDP"))?;
+        let (sport, dport) = (hdr.be16::<0>(), hdr.be16::<2>());
+        let body = after::<8>(data);
         let on = |port: u16| sport == port || dport == port;
         if on(UDP_VXLAN) || on(UDP_VXLAN_GPE) {
-            let v = body.get(..8).ok_or(DecodeError::Truncated("VXLAN"))?;
-            let inner = &body[8..];
+            let v = fixed::<8>(body).ok_or(DecodeError::Truncated("VXLAN"))?;
+            let inner = after::<8>(body);
             // VXLAN-GPE (P flag) names the next protocol; plain VXLAN (I flag) carries Ethernet.
             let next = if v[0] & 0x04 != 0 {
                 v[3]
@@ -398,7 +393,7 @@ impl Ctx {
             };
         }
         if on(UDP_GENEVE) {
-            let g = body.get(..8).ok_or(DecodeError::Truncated("Geneve"))?;
+            let g = fixed::<8>(body).ok_or(DecodeError::Truncated("Geneve"))?;
             if g[0] >> 6 != 0 {
                 return Ok(None);
             }
@@ -407,7 +402,7 @@ impl Ctx {
                 .get(len..)
                 .ok_or(DecodeError::Truncated("Geneve options"))?;
             self.enter()?;
-            return match be16(g, 2) {
+            return match g.be16::<2>() {
                 ETH_TEB => self.ethernet(inner),
                 ETH_IPV4 => self.ipv4(inner),
                 ETH_IPV6 => self.ipv6(inner),
@@ -418,13 +413,13 @@ impl Ctx {
     }
 
     fn gre<'a>(&mut self, data: &'a [u8]) -> Decoded<'a> {
-        let hdr = data.get(..4).ok_or(DecodeError::Truncated("GRE"))?;
-        let fl = be16(hdr, 0);
+        let hdr = fixed::<4>(data).ok_or(DecodeError::Truncated("GRE"))?;
+        let fl = hdr.be16::<0>();
         if fl & 0x0007 != 0 || fl & 0x4000 != 0 {
             // Version 1 (PPTP) and source-routed GRE are not decapsulated.
             return Ok(None);
         }
-        let proto = be16(hdr, 2);
+        let proto = hdr.be16::<2>();
         let mut len = 4;
         for bit in [0x8000u16, 0x2000, 0x1000] {
             if fl & bit != 0 {
@@ -444,7 +439,7 @@ impl Ctx {
                 self.ethernet(inner)
             }
             ETH_ERSPAN3 => {
-                let h = body.get(..12).ok_or(DecodeError::Truncated("ERSPAN III"))?;
+                let h = fixed::<12>(body).ok_or(DecodeError::Truncated("ERSPAN III"))?;
                 // The O flag announces an 8-byte platform-specific subheader.
                 let len = if h[11] & 0x01 != 0 { 20 } else { 12 };
                 let inner = body
@@ -457,7 +452,7 @@ impl Ctx {
     }
 
     fn tcp<'a>(&mut self, ip: IpFacts, data: &'a [u8]) -> Result<TcpPacket<'a>, DecodeError> {
-        let hdr = data.get(..20).ok_or(DecodeError::Truncated("TCP"))?;
+        let hdr = fixed::<20>(data).ok_or(DecodeError::Truncated("TCP"))?;
         let doff = usize::from(hdr[12] >> 4) * 4;
         if doff < 20 {
             return Err(DecodeError::Malformed("TCP data offset"));
@@ -473,14 +468,14 @@ impl Ctx {
             ip_id: ip.ip_id,
             dont_fragment: ip.dont_fragment,
             encapsulation: self.depth,
-            src_port: be16(hdr, 0),
-            dst_port: be16(hdr, 2),
-            seq: be32(hdr, 4),
-            ack: be32(hdr, 8),
+            src_port: hdr.be16::<0>(),
+            dst_port: hdr.be16::<2>(),
+            seq: hdr.be32::<4>(),
+            ack: hdr.be32::<8>(),
             flags: (u16::from(hdr[12] & 0x01) << 8) | u16::from(hdr[13]),
-            window: be16(hdr, 14),
+            window: hdr.be16::<14>(),
             options,
-            payload: &data[doff..],
+            payload: data.get(doff..).unwrap_or_default(),
         })
     }
 }
@@ -493,14 +488,11 @@ struct IpFacts {
     dont_fragment: bool,
 }
 
-#[inline]
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-#[inline]
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+/// The bytes of `b` after its first `N`: callers have checked `b` holds a header of `N`
+/// bytes ([`fixed`]), so this is the payload behind it (empty otherwise, never a panic).
+#[inline(always)]
+fn after<const N: usize>(b: &[u8]) -> &[u8] {
+    b.split_first_chunk::<N>().map_or(&[], |(_, rest)| rest)
 }
 
 #[cfg(test)]

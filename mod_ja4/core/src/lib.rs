@@ -4,6 +4,7 @@
 //!
 //! - [`decode`]: link layer → IP (through tunnels) → TCP segment.
 //! - [`tcp`]: TCP options and SYN facts.
+//! - [`reader`]: the bounds-checked cursor every parser reads with.
 //! - [`reassembly`]: bounded in-order reassembly of one TCP direction.
 //! - [`tls`]: first handshake message of a stream, ClientHello and ServerHello.
 //! - [`http`]: HTTP/1.x request heads and keep-alive request streams.
@@ -29,6 +30,7 @@ pub mod fingerprint;
 pub mod flow;
 pub mod hash;
 pub mod http;
+pub mod reader;
 pub mod reassembly;
 pub mod shape;
 pub mod shared;

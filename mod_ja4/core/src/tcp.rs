@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use crate::decode::TcpPacket;
+use crate::reader::Reader;
 
 /// Maximum number of option kinds a TCP header can carry (40 bytes of one-byte options).
 pub const MAX_OPTIONS: usize = 40;
@@ -36,34 +37,26 @@ impl TcpOptions {
             sack_permitted: false,
             timestamp: None,
         };
-        let mut i = 0;
-        while i < raw.len() && usize::from(o.len) < MAX_OPTIONS {
-            let kind = raw[i];
+        let mut r = Reader::new(raw);
+        while usize::from(o.len) < MAX_OPTIONS {
+            let Some(kind) = r.u8() else { break };
             o.kinds[usize::from(o.len)] = kind;
             o.len += 1;
             if kind <= 1 {
-                i += 1;
                 continue;
             }
-            let Some(&l) = raw.get(i + 1) else { break };
-            let l = usize::from(l);
-            if l < 2 || i + l > raw.len() {
+            // Length (kind and length bytes included), then the value.
+            let Some(v) = r.u8().and_then(|l| r.take(usize::from(l).checked_sub(2)?)) else {
                 break;
-            }
-            let v = &raw[i + 2..i + l];
-            match (kind, l) {
-                (2, 4) if o.mss.is_none() => o.mss = Some(u16::from_be_bytes([v[0], v[1]])),
-                (3, 3) if o.window_scale.is_none() => o.window_scale = Some(v[0]),
-                (4, 2) => o.sack_permitted = true,
-                (8, 10) if o.timestamp.is_none() => {
-                    o.timestamp = Some((
-                        u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
-                        u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
-                    ))
-                }
+            };
+            let mut v = Reader::new(v);
+            match (kind, v.left()) {
+                (2, 2) if o.mss.is_none() => o.mss = v.be_u16(),
+                (3, 1) if o.window_scale.is_none() => o.window_scale = v.u8(),
+                (4, 0) => o.sack_permitted = true,
+                (8, 8) if o.timestamp.is_none() => o.timestamp = v.be_u32().zip(v.be_u32()),
                 _ => {}
             }
-            i += l;
         }
         o
     }

@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use crate::hash::is_grease;
+use crate::reader::{fixed, Reader};
 
 /// Largest TLS record we accept (2^14 plaintext plus the 2048 bytes TLS allows for expansion).
 pub const MAX_RECORD: usize = 16384 + 2048;
@@ -58,34 +59,41 @@ pub fn first_handshake_message(
     let first = *stream.first().ok_or(TlsError::Incomplete)?;
     if first != 0x16 {
         // SSLv2 CLIENT-HELLO: 2-byte header with the high bit set, then message type 1.
-        if first & 0x80 != 0 && stream.len() >= 3 && stream[2] == 0x01 {
+        if first & 0x80 != 0 && stream.get(2) == Some(&0x01) {
             return Err(TlsError::SslV2);
         }
         return Err(TlsError::NotTls);
     }
     let (frag, mut rest) = record(stream)?;
-    if frag.len() < 4 {
+    let Some(h) = fixed::<4>(frag) else {
         // A handshake header split across records is legal but odd: handle it in the slow path.
         return slow_path(stream, max_len);
-    }
-    let msg_type = frag[0];
-    let msg_len = be24(frag, 1);
+    };
+    let (msg_type, msg_len) = handshake_header(h);
     if msg_len > max_len {
         return Err(TlsError::TooLarge(msg_len));
     }
-    if frag.len() >= 4 + msg_len {
-        return Ok((msg_type, Cow::Borrowed(&frag[4..4 + msg_len])));
+    let mut r = Reader::new(frag);
+    r.skip(4).ok_or(TlsError::Incomplete)?;
+    if let Some(body) = r.take(msg_len) {
+        return Ok((msg_type, Cow::Borrowed(body)));
     }
     // Spans several records: gather fragments.
     let mut body = Vec::with_capacity(msg_len);
-    body.extend_from_slice(&frag[4..]);
+    body.extend_from_slice(r.rest());
     while body.len() < msg_len {
-        let (frag, r) = record(rest)?;
-        rest = r;
+        let (frag, next) = record(rest)?;
+        rest = next;
         let need = msg_len - body.len();
-        body.extend_from_slice(&frag[..need.min(frag.len())]);
+        body.extend_from_slice(frag.get(..need).unwrap_or(frag));
     }
     Ok((msg_type, Cow::Owned(body)))
+}
+
+/// A handshake message header: its type and body length.
+fn handshake_header(h: &[u8; 4]) -> (u8, usize) {
+    let [t, a, b, c] = *h;
+    (t, u32::from_be_bytes([0, a, b, c]) as usize)
 }
 
 fn slow_path(stream: &[u8], max_len: usize) -> Result<(u8, Cow<'_, [u8]>), TlsError> {
@@ -93,23 +101,23 @@ fn slow_path(stream: &[u8], max_len: usize) -> Result<(u8, Cow<'_, [u8]>), TlsEr
     let mut header = Vec::with_capacity(4);
     let mut body: Vec<u8> = Vec::new();
     loop {
-        let (frag, r) = record(rest)?;
-        rest = r;
-        let mut frag = frag;
+        let (frag, next) = record(rest)?;
+        rest = next;
+        let mut r = Reader::new(frag);
         if header.len() < 4 {
-            let take = (4 - header.len()).min(frag.len());
-            header.extend_from_slice(&frag[..take]);
-            frag = &frag[take..];
-            if header.len() == 4 && be24(&header, 1) > max_len {
-                return Err(TlsError::TooLarge(be24(&header, 1)));
-            }
+            let take = (4 - header.len()).min(r.left());
+            header.extend_from_slice(r.take(take).unwrap_or_default());
         }
-        if header.len() == 4 {
-            let msg_len = be24(&header, 1);
+        if let Some(h) = fixed::<4>(&header) {
+            let (msg_type, msg_len) = handshake_header(h);
+            if msg_len > max_len {
+                return Err(TlsError::TooLarge(msg_len));
+            }
             let need = msg_len - body.len();
-            body.extend_from_slice(&frag[..need.min(frag.len())]);
+            let rest_of_frag = r.rest();
+            body.extend_from_slice(rest_of_frag.get(..need).unwrap_or(rest_of_frag));
             if body.len() == msg_len {
-                return Ok((header[0], Cow::Owned(body)));
+                return Ok((msg_type, Cow::Owned(body)));
             }
         }
     }
@@ -117,21 +125,22 @@ fn slow_path(stream: &[u8], max_len: usize) -> Result<(u8, Cow<'_, [u8]>), TlsEr
 
 /// One handshake record: returns its fragment and the bytes after it.
 fn record(stream: &[u8]) -> Result<(&[u8], &[u8]), TlsError> {
-    let hdr = stream.get(..5).ok_or(TlsError::Incomplete)?;
-    if hdr[0] != 0x16 {
+    let mut r = Reader::new(stream);
+    let [kind, major, _minor, hi, lo] = r.array::<5>().ok_or(TlsError::Incomplete)?;
+    if kind != 0x16 {
         return Err(TlsError::Malformed(
             "record type inside a handshake message",
         ));
     }
-    if hdr[1] != 0x03 {
+    if major != 0x03 {
         return Err(TlsError::NotTls);
     }
-    let len = usize::from(u16::from_be_bytes([hdr[3], hdr[4]]));
+    let len = usize::from(u16::from_be_bytes([hi, lo]));
     if len == 0 || len > MAX_RECORD {
         return Err(TlsError::Malformed("record length"));
     }
-    let frag = stream.get(5..5 + len).ok_or(TlsError::Incomplete)?;
-    Ok((frag, &stream[5 + len..]))
+    let frag = r.take(len).ok_or(TlsError::Incomplete)?;
+    Ok((frag, r.rest()))
 }
 
 /// A parsed ClientHello, borrowing the message body.
@@ -157,8 +166,10 @@ pub struct ClientHello<'a> {
 
 /// Parses a ClientHello message body.
 pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello<'_>, TlsError> {
-    let mut r = Reader(body);
-    let legacy_version = r.u16().ok_or(TlsError::Malformed("ClientHello version"))?;
+    let mut r = Reader::new(body);
+    let legacy_version = r
+        .be_u16()
+        .ok_or(TlsError::Malformed("ClientHello version"))?;
     r.skip(32)
         .ok_or(TlsError::Malformed("ClientHello random"))?;
     let sid = r
@@ -187,7 +198,7 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello<'_>, TlsError> {
         supported_groups: &[],
         ec_point_formats: &[],
     };
-    if r.0.is_empty() {
+    if r.is_empty() {
         return Ok(ch);
     }
     ch.extensions = r
@@ -202,18 +213,20 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello<'_>, TlsError> {
                 ch.has_sni = true;
                 ch.sni = first_host_name(data);
             }
-            EXT_ALPN if ch.alpn.is_none() => ch.alpn = Some(Reader(data).vec16().unwrap_or(&[])),
+            EXT_ALPN if ch.alpn.is_none() => {
+                ch.alpn = Some(Reader::new(data).vec16().unwrap_or(&[]))
+            }
             EXT_SIGNATURE_ALGORITHMS if ch.signature_algorithms.is_empty() => {
-                ch.signature_algorithms = even(Reader(data).vec16().unwrap_or(&[]));
+                ch.signature_algorithms = even(Reader::new(data).vec16().unwrap_or(&[]));
             }
             EXT_SUPPORTED_VERSIONS if ch.supported_versions.is_none() => {
-                ch.supported_versions = Some(even(Reader(data).vec8().unwrap_or(&[])));
+                ch.supported_versions = Some(even(Reader::new(data).vec8().unwrap_or(&[])));
             }
             EXT_SUPPORTED_GROUPS if ch.supported_groups.is_empty() => {
-                ch.supported_groups = even(Reader(data).vec16().unwrap_or(&[]));
+                ch.supported_groups = even(Reader::new(data).vec16().unwrap_or(&[]));
             }
             EXT_EC_POINT_FORMATS if ch.ec_point_formats.is_empty() => {
-                ch.ec_point_formats = Reader(data).vec8().unwrap_or(&[]);
+                ch.ec_point_formats = Reader::new(data).vec8().unwrap_or(&[]);
             }
             _ => {}
         }
@@ -240,7 +253,7 @@ impl<'a> ClientHello<'a> {
     }
     /// ALPN protocol names in order; stops at the first malformed entry.
     pub fn alpn_protocols(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let mut r = Reader(self.alpn.unwrap_or(&[]));
+        let mut r = Reader::new(self.alpn.unwrap_or(&[]));
         std::iter::from_fn(move || r.vec8())
     }
     /// The version JA4 reports: the highest non-GREASE supported_versions entry when that
@@ -310,14 +323,18 @@ const HRR_RANDOM: [u8; 32] = [
 
 /// Parses a ServerHello message body.
 pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello<'_>, TlsError> {
-    let mut r = Reader(body);
-    let legacy_version = r.u16().ok_or(TlsError::Malformed("ServerHello version"))?;
+    let mut r = Reader::new(body);
+    let legacy_version = r
+        .be_u16()
+        .ok_or(TlsError::Malformed("ServerHello version"))?;
     let random = r
         .take(32)
         .ok_or(TlsError::Malformed("ServerHello random"))?;
     r.vec8()
         .ok_or(TlsError::Malformed("ServerHello session id"))?;
-    let cipher = r.u16().ok_or(TlsError::Malformed("ServerHello cipher"))?;
+    let cipher = r
+        .be_u16()
+        .ok_or(TlsError::Malformed("ServerHello cipher"))?;
     r.skip(1)
         .ok_or(TlsError::Malformed("ServerHello compression"))?;
     let mut sh = ServerHello {
@@ -328,7 +345,7 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello<'_>, TlsError> {
         alpn: None,
         is_hello_retry_request: random == HRR_RANDOM,
     };
-    if r.0.is_empty() {
+    if r.is_empty() {
         return Ok(sh);
     }
     sh.extensions = r
@@ -338,10 +355,12 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello<'_>, TlsError> {
         let (ty, data) = ext?;
         match ty {
             EXT_SUPPORTED_VERSIONS if sh.selected_version.is_none() => {
-                sh.selected_version = Reader(data).u16()
+                sh.selected_version = Reader::new(data).be_u16()
             }
             EXT_ALPN if sh.alpn.is_none() => {
-                sh.alpn = Reader(data).vec16().and_then(|list| Reader(list).vec8());
+                sh.alpn = Reader::new(data)
+                    .vec16()
+                    .and_then(|list| Reader::new(list).vec8());
             }
             _ => {}
         }
@@ -380,11 +399,11 @@ impl<'a> Iterator for Extensions<'a> {
         if self.rest.is_empty() || self.failed {
             return None;
         }
-        let mut r = Reader(self.rest);
-        let parsed = r.u16().and_then(|t| r.vec16().map(|d| (t, d)));
+        let mut r = Reader::new(self.rest);
+        let parsed = r.be_u16().and_then(|t| r.vec16().map(|d| (t, d)));
         match parsed {
             Some(item) => {
-                self.rest = r.0;
+                self.rest = r.rest();
                 Some(Ok(item))
             }
             None => {
@@ -396,9 +415,9 @@ impl<'a> Iterator for Extensions<'a> {
 }
 
 fn first_host_name(data: &[u8]) -> Option<&[u8]> {
-    let mut list = Reader(Reader(data).vec16()?);
-    while !list.0.is_empty() {
-        let kind = list.take(1)?[0];
+    let mut list = Reader::new(Reader::new(data).vec16()?);
+    while !list.is_empty() {
+        let kind = list.u8()?;
         let name = list.vec16()?;
         if kind == 0 {
             return Some(name);
@@ -413,38 +432,6 @@ fn even(b: &[u8]) -> &[u8] {
 
 fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
     b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]))
-}
-
-fn be24(b: &[u8], at: usize) -> usize {
-    (usize::from(b[at]) << 16) | (usize::from(b[at + 1]) << 8) | usize::from(b[at + 2])
-}
-
-/// A bounds-checked cursor; every read returns `None` instead of reading past the end.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Some(a)
-    }
-    fn skip(&mut self, n: usize) -> Option<()> {
-        self.take(n).map(|_| ())
-    }
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn vec8(&mut self) -> Option<&'a [u8]> {
-        let n = usize::from(self.take(1)?[0]);
-        self.take(n)
-    }
-    fn vec16(&mut self) -> Option<&'a [u8]> {
-        let n = usize::from(self.u16()?);
-        self.take(n)
-    }
 }
 
 #[cfg(test)]

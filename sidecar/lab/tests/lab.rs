@@ -11,18 +11,7 @@ use std::process::Command;
 
 #[test]
 fn quick_lab_meets_the_targets() {
-    let is_root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !is_root {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the lab test needs root under CI"
-        );
-        eprintln!("skipped: the lab needs root");
+    if !ja4_testkit::need_root() {
         return;
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
