@@ -69,6 +69,12 @@
   }
 
   // ---- API ----------------------------------------------------------------------------
+  // What a feature means, from the registry the session carries (ja4_ml::features).
+  function featureMeaning(name) {
+    const f = ((session && session.features) || []).find(x => x.name === name);
+    return f ? f.meaning + " (" + f.unit + ")" : name;
+  }
+
   async function api(path, params, body) {
     const opts = { headers: {}, credentials: "same-origin" };
     if (body !== undefined) {
@@ -435,7 +441,7 @@
       { label: "Score", num: true, render: r => Number(r.score).toFixed(3) }, { label: "Forest", num: true, render: r => Number(r.forest_score).toFixed(3) },
       { label: "Autoencoder", num: true, render: r => Number(r.ae_recon_error).toFixed(3) }, { label: "JA4", render: r => fpLink("ja4", r.ja4) },
       { label: "Why", render: r => reasonsList(r.reasons) },
-      { label: "Features", render: r => h("div", { class: "mono" }, Object.entries(r.features || {}).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 6).map(([k, v]) => h("div", null, k + " = " + (Math.round(v * 1000) / 1000)))) }], d.scores)));
+      { label: "Features", render: r => h("div", { class: "mono" }, Object.entries(r.features || {}).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 6).map(([k, v]) => h("div", { title: featureMeaning(k) }, k + " = " + (Math.round(v * 1000) / 1000)))) }], d.scores)));
     const reqCard = h("div", { class: "card" }, h("div", { class: "toolbar" }, h("h2", null, "Raw requests"), h("span", { class: "spacer" }), csvButton("client/requests")), h("div", { class: "loading" }, "loading…"));
     root.append(reqCard);
     const rq = await api("client/requests", apiParams({ ip }));

@@ -598,6 +598,11 @@ async fn session(a: Authed) -> Json<Value> {
         "csrf": a.session.csrf,
         "fields": FIELDS,
         "dimensions": views::DIMENSIONS,
+        // The feature registry, so that explanations say what each feature means.
+        "features": ja4_ml::features::FEATURES
+            .iter()
+            .map(|f| json!({"name": f.name, "meaning": f.meaning, "unit": f.unit.as_str()}))
+            .collect::<Vec<_>>(),
     }))
 }
 

@@ -1,6 +1,7 @@
 //! `ja4-ml`: turning stored traffic into explainable verdicts.
 //!
-//! Owns: [`matrix`] (borrowed feature rows), [`forest`] (the extended isolation forest),
+//! Owns: [`features`] (the feature registry: every feature's name, meaning, unit and
+//! computation, and the cross-client ones' code), [`matrix`] (borrowed feature rows), [`forest`] (the extended isolation forest),
 //! [`autoencoder`] (reconstruction error, per-feature errors, latent codes), [`model`] (both
 //! trained on a baseline, mixed in rank space, explained, versioned), [`campaign`] (HDBSCAN on
 //! latent codes, capped), [`classifier`] (the supervised forest of smartcore trees),
@@ -12,6 +13,7 @@
 pub mod autoencoder;
 pub mod campaign;
 pub mod classifier;
+pub mod features;
 pub mod forest;
 pub mod matrix;
 pub mod metrics;

@@ -23,7 +23,7 @@ use ja4_core::reassembly::Limits;
 use ja4_core::shared::{self, ConnKey, ConnTable, Entry};
 
 use crate::ffi::{self, guard};
-use crate::{export, status};
+use crate::{counters, export};
 
 static TABLE: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 static TABLE_WORDS: AtomicUsize = AtomicUsize::new(0);
@@ -311,7 +311,7 @@ extern "C" fn run(arg: *mut c_void) -> *mut c_void {
         while !ctx.stop.load(Ordering::Acquire) {
             match ctx.cap.next_packet() {
                 Ok(p) => {
-                    status::add(|s| &s.capture_packets, 1);
+                    counters::add(|s| &s.capture_packets, 1);
                     #[allow(clippy::useless_conversion)]
                     let ts =
                         i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
@@ -325,12 +325,12 @@ extern "C" fn run(arg: *mut c_void) -> *mut c_void {
                                 &mut |pr| publish(&table, pr),
                             );
                             let st = flows.stats();
-                            status::add(|s| &s.capture_syns, st.syns - syns);
-                            status::add(|s| &s.capture_hellos, st.client_hellos - hellos);
+                            counters::add(|s| &s.capture_syns, st.syns - syns);
+                            counters::add(|s| &s.capture_hellos, st.client_hellos - hellos);
                             (syns, hellos) = (st.syns, st.client_hellos);
                         }
                         Ok(None) => {}
-                        Err(_) => status::add(|s| &s.capture_decode_errors, 1),
+                        Err(_) => counters::add(|s| &s.capture_decode_errors, 1),
                     }
                 }
                 Err(pcap::Error::TimeoutExpired) => {
@@ -345,7 +345,7 @@ extern "C" fn run(arg: *mut c_void) -> *mut c_void {
                 }
                 Err(pcap::Error::NoMorePackets) => break,
                 Err(_) => {
-                    status::add(|s| &s.capture_errors, 1);
+                    counters::add(|s| &s.capture_errors, 1);
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
             }
@@ -405,7 +405,7 @@ fn publish(table: &Option<ConnTable<'_>>, pr: &Progress<'_>) {
     }
     e.flags = flags;
     if t.publish(&key(&pr.client, syn.isn), &e) {
-        status::add(|s| &s.shm_replaced, 1);
+        counters::add(|s| &s.shm_replaced, 1);
     }
 }
 
@@ -422,7 +422,7 @@ fn orphan(table: &Option<ConnTable<'_>>, sink: &mut export::ParentSink, rec: Con
     if table.as_ref().is_some_and(|t| t.is_claimed(&k)) {
         return;
     }
-    status::add(|s| &s.capture_orphans, 1);
+    counters::add(|s| &s.capture_orphans, 1);
     if !sink.enabled() {
         return;
     }

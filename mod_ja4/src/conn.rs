@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use apr_sys as sys;
+use ja4_core::batch::{self, Record, RecordKind};
 use ja4_core::batch::{Head, HeadTemplate};
 use ja4_core::decode::{self, LinkType};
 use ja4_core::fingerprint::ja4h::CookieMemo;
@@ -25,9 +26,9 @@ use ja4_core::shape::ShapeCache;
 use ja4_core::tcp::SynFacts;
 use ja4_core::tls;
 
-use crate::ffi::{cbytes, guard};
-use crate::request::ReqRecord;
-use crate::{export, status};
+use crate::ffi::{self, cbytes, guard};
+use crate::record::ReqRecord;
+use crate::{counters, export};
 
 /// Bytes of ClientHello we are ready to buffer per connection.
 pub const MAX_HELLO: usize = 16 * 1024;
@@ -270,9 +271,9 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
                 syn = read_saved_syn(fd);
             }
         }
-        status::add(|s| &s.connections, 1);
+        counters::add(|s| &s.connections, 1);
         if syn.is_some() {
-            status::add(|s| &s.syns_saved, 1);
+            counters::add(|s| &s.syns_saved, 1);
         }
         let (client, server) = (
             sockaddr(conn.client_ip, conn.client_addr),
@@ -289,7 +290,7 @@ pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void)
         .template();
         let state = ConnState {
             id: conn.id as u64,
-            started_us: now_us(),
+            started_us: ffi::now_us(),
             client,
             server,
             ja4t: syn.as_ref().map(ja4t).unwrap_or_default(),
@@ -355,8 +356,8 @@ unsafe extern "C" fn conn_end(data: *mut c_void) -> sys::apr_status_t {
         // The capture may have published the connection after pre_connection looked.
         crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
         if state.requests.load(Ordering::Relaxed) == 0 {
-            status::add(|s| &s.orphans, 1);
-            export::orphan(&state);
+            counters::add(|s| &s.orphans, 1);
+            export_orphan(&state);
         }
         0
     })
@@ -477,15 +478,15 @@ unsafe fn inspect(scan: &mut HelloScan, bb: *mut sys::apr_bucket_brigade) {
                             .unwrap_or_default(),
                         alpn_offered: alpn.join(","),
                     });
-                    status::add(|s| &s.hellos, 1);
+                    counters::add(|s| &s.hellos, 1);
                 }
-                Err(_) => status::add(|s| &s.hello_errors, 1),
+                Err(_) => counters::add(|s| &s.hello_errors, 1),
             }
             finish(scan);
         }
         Err(tls::TlsError::NotTls) => finish(scan), // plain HTTP
         _ => {
-            status::add(|s| &s.hello_errors, 1);
+            counters::add(|s| &s.hello_errors, 1);
             finish(scan);
         }
     }
@@ -496,7 +497,55 @@ fn finish(scan: &mut HelloScan) {
     scan.buf = Vec::new();
 }
 
-pub fn now_us() -> i64 {
-    // SAFETY: apr_time_now has no preconditions.
-    unsafe { sys::apr_time_now() }
+/// Queues an orphan record for a connection that ended without a request.
+pub fn export_orphan(st: &ConnState) {
+    if !export::enabled() || (st.tls.get().is_none() && st.syn.is_none()) {
+        return;
+    }
+    let b = |s: &String| s.as_bytes().to_vec();
+    let tls = st.tls.get();
+    let owned = [
+        tls.map(|t| b(&t.ja4.ja4)).unwrap_or_default(),
+        tls.map(|t| b(&t.ja4.ja4_r)).unwrap_or_default(),
+        tls.map(|t| b(&t.ja4.ja4_o)).unwrap_or_default(),
+        tls.map(|t| b(&t.ja4.ja4_ro)).unwrap_or_default(),
+        tls.map(|t| b(&t.ja3.ja3)).unwrap_or_default(),
+        tls.map(|t| b(&t.ja3.ja3_r)).unwrap_or_default(),
+        tls.map(|t| b(&t.sni)).unwrap_or_default(),
+        b(&st.ja4t),
+    ];
+    let empty: &[u8] = b"";
+    let rec = Record {
+        kind: RecordKind::Orphan,
+        ts_us: st.started_us,
+        conn_id: st.id,
+        client_ip: st.client.map(|c| c.0),
+        client_port: st.client.map_or(0, |c| c.1),
+        server_ip: st.server.map(|c| c.0),
+        server_port: st.server.map_or(0, |c| c.1),
+        duration_us: u64::try_from(ffi::now_us() - st.started_us).unwrap_or(0),
+        ja4: &owned[0][..],
+        ja4_r: &owned[1][..],
+        ja4_o: &owned[2][..],
+        ja4_ro: &owned[3][..],
+        ja3: &owned[4][..],
+        ja3_r: &owned[5][..],
+        tls_sni: &owned[6][..],
+        ja4t: &owned[7][..],
+        syn: st.syn.as_ref().map(crate::record::syn_record),
+        sources: if tls.is_some() {
+            batch::SOURCE_INLINE_HELLO
+        } else {
+            0
+        } | if st.syn.is_some() {
+            batch::SOURCE_SAVED_SYN
+        } else {
+            0
+        },
+        ..Record {
+            vhost: empty,
+            ..Default::default()
+        }
+    };
+    export::append(|slot| rec.encode(slot.buf));
 }

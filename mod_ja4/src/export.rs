@@ -17,11 +17,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use ja4_core::batch::{self, Record, RecordKind, HEADER_LEN};
+use ja4_core::batch::{self, HEADER_LEN};
 use ja4_core::directives::ModuleConfig;
 
-use crate::conn::ConnState;
-use crate::status;
+use crate::counters;
 
 /// A frame being filled: its buffer starts with room for the header.
 struct Chunk {
@@ -121,7 +120,7 @@ impl Queue {
                 None => break,
             };
             self.records -= c.count as usize;
-            status::add(|s| &s.dropped_queue_full, u64::from(c.count));
+            counters::add(|s| &s.dropped_queue_full, u64::from(c.count));
             self.recycle(c.buf);
         }
     }
@@ -237,63 +236,10 @@ pub fn append(encode: impl FnOnce(Slot<'_>)) {
         q.records += 1;
         q.bound(e.shared.limit);
     }
-    status::add(|s| &s.queued, 1);
+    counters::add(|s| &s.queued, 1);
     if notify {
         e.shared.cv.notify_one();
     }
-}
-
-/// Queues an orphan record for a connection that ended without a request.
-pub fn orphan(st: &ConnState) {
-    if !enabled() || (st.tls.get().is_none() && st.syn.is_none()) {
-        return;
-    }
-    let b = |s: &String| s.as_bytes().to_vec();
-    let tls = st.tls.get();
-    let owned = [
-        tls.map(|t| b(&t.ja4.ja4)).unwrap_or_default(),
-        tls.map(|t| b(&t.ja4.ja4_r)).unwrap_or_default(),
-        tls.map(|t| b(&t.ja4.ja4_o)).unwrap_or_default(),
-        tls.map(|t| b(&t.ja4.ja4_ro)).unwrap_or_default(),
-        tls.map(|t| b(&t.ja3.ja3)).unwrap_or_default(),
-        tls.map(|t| b(&t.ja3.ja3_r)).unwrap_or_default(),
-        tls.map(|t| b(&t.sni)).unwrap_or_default(),
-        b(&st.ja4t),
-    ];
-    let empty: &[u8] = b"";
-    let rec = Record {
-        kind: RecordKind::Orphan,
-        ts_us: st.started_us,
-        conn_id: st.id,
-        client_ip: st.client.map(|c| c.0),
-        client_port: st.client.map_or(0, |c| c.1),
-        server_ip: st.server.map(|c| c.0),
-        server_port: st.server.map_or(0, |c| c.1),
-        duration_us: u64::try_from(crate::conn::now_us() - st.started_us).unwrap_or(0),
-        ja4: &owned[0][..],
-        ja4_r: &owned[1][..],
-        ja4_o: &owned[2][..],
-        ja4_ro: &owned[3][..],
-        ja3: &owned[4][..],
-        ja3_r: &owned[5][..],
-        tls_sni: &owned[6][..],
-        ja4t: &owned[7][..],
-        syn: st.syn.as_ref().map(crate::request::syn_record),
-        sources: if tls.is_some() {
-            batch::SOURCE_INLINE_HELLO
-        } else {
-            0
-        } | if st.syn.is_some() {
-            batch::SOURCE_SAVED_SYN
-        } else {
-            0
-        },
-        ..Record {
-            vhost: empty,
-            ..Default::default()
-        }
-    };
-    append(|slot| rec.encode(slot.buf));
 }
 
 /// The exporter thread.
@@ -328,7 +274,7 @@ fn run(sh: &Shared) {
             (ready, q.stop)
         };
         for c in ready {
-            status::add(|s| &s.dequeued, u64::from(c.count));
+            counters::add(|s| &s.dequeued, u64::from(c.count));
             let mut frame = c.buf;
             // The socket cannot corrupt a frame: no checksum to compute.
             batch::finish_frame(&mut frame, c.count, false);
@@ -399,7 +345,7 @@ impl Sink {
         while self.backlog_records > limit as u64 && self.backlog.len() > 1 {
             if let Some((_, n)) = self.backlog.pop_front() {
                 self.backlog_records -= n;
-                status::add(|s| &s.dropped_export, n);
+                counters::add(|s| &s.dropped_export, n);
             }
         }
     }
@@ -422,7 +368,7 @@ impl Sink {
                         self.backoff = Duration::from_millis(100);
                     }
                     Err(_) => {
-                        status::add(|s| &s.export_errors, 1);
+                        counters::add(|s| &s.export_errors, 1);
                         self.next_try = Instant::now() + self.backoff;
                         self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
                         if Instant::now() + Duration::from_millis(100) > give_up {
@@ -448,10 +394,10 @@ impl Sink {
                     }
                 }
                 self.backlog_records -= n;
-                status::add(|s| &s.exported, n);
-                status::add(|s| &s.export_batches, 1);
+                counters::add(|s| &s.exported, n);
+                counters::add(|s| &s.export_batches, 1);
             } else {
-                status::add(|s| &s.export_errors, 1);
+                counters::add(|s| &s.export_errors, 1);
                 self.stream = None;
                 self.next_try = Instant::now() + self.backoff;
                 if Instant::now() > give_up {
@@ -463,7 +409,7 @@ impl Sink {
 
     fn drop_backlog(&mut self) {
         if self.backlog_records > 0 {
-            status::add(|s| &s.dropped_export, self.backlog_records);
+            counters::add(|s| &s.dropped_export, self.backlog_records);
         }
         self.backlog.clear();
         self.backlog_records = 0;
@@ -483,7 +429,7 @@ impl JsonFile {
 
     fn write(&mut self, frame: &[u8]) {
         let Ok((records, _)) = batch::decode_frame_ref(frame) else {
-            status::add(|s| &s.json_errors, 1);
+            counters::add(|s| &s.json_errors, 1);
             return;
         };
         // The JA4H raw forms the frame leaves to the decoder, derived once per run of records
@@ -520,8 +466,8 @@ impl JsonFile {
             }
         }
         match self.file.write_all(&out) {
-            Ok(()) => status::add(|s| &s.json_records, records.len() as u64),
-            Err(_) => status::add(|s| &s.json_errors, 1),
+            Ok(()) => counters::add(|s| &s.json_records, records.len() as u64),
+            Err(_) => counters::add(|s| &s.json_errors, 1),
         }
     }
 }
@@ -571,7 +517,7 @@ impl ParentSink {
 
     /// Queues one record: `encode` appends it (as [`Record::encode`] does).
     pub fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
-        status::add(|s| &s.queued, 1);
+        counters::add(|s| &s.queued, 1);
         if self.count == 0 {
             self.pending.clear();
             batch::begin_frame(&mut self.pending);
@@ -593,7 +539,7 @@ impl ParentSink {
     fn flush(&mut self) {
         self.last = Instant::now();
         if self.count > 0 {
-            status::add(|s| &s.dequeued, u64::from(self.count));
+            counters::add(|s| &s.dequeued, u64::from(self.count));
             let mut frame = std::mem::take(&mut self.pending);
             batch::finish_frame(&mut frame, self.count, false);
             deliver(

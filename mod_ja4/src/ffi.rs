@@ -134,3 +134,8 @@ pub unsafe fn pool_bytes<'a>(pool: *mut sys::apr_pool_t, v: &[u8]) -> &'a [u8] {
     // return NULL).
     unsafe { std::slice::from_raw_parts(pool_str(pool, v) as *const u8, v.len()) }
 }
+
+pub fn now_us() -> i64 {
+    // SAFETY: apr_time_now has no preconditions.
+    unsafe { sys::apr_time_now() }
+}

@@ -14,8 +14,10 @@
 mod capture;
 mod config;
 mod conn;
+mod counters;
 mod export;
 mod ffi;
+mod record;
 mod request;
 mod status;
 
@@ -125,7 +127,7 @@ unsafe extern "C" fn post_config(
             return sys::OK as c_int;
         }
         // SAFETY: pconf is this generation's configuration pool.
-        if let Err(e) = unsafe { status::init(pconf) } {
+        if let Err(e) = unsafe { counters::init(pconf) } {
             ffi::log_server(s, ffi::LOG_WARNING, 0, &format!("mod_ja4: shared counters unavailable ({e}); the status page shows per-process counts"));
         }
         // SAFETY: listeners are open at post_config.
@@ -164,9 +166,9 @@ unsafe extern "C" fn post_config(
         // SAFETY: `s` and `pconf` belong to this generation.
         if unsafe { capture::real_pass(s) } {
             match unsafe { capture::start(s, pconf, &sc.cfg) } {
-                Ok(()) => status::add(|c| &c.capture_threads, 1),
+                Ok(()) => counters::add(|c| &c.capture_threads, 1),
                 Err(e) => {
-                    status::add(|c| &c.capture_errors, 1);
+                    counters::add(|c| &c.capture_errors, 1);
                     ffi::log_server(s, ffi::LOG_WARNING, 0, &format!("mod_ja4: capture not running: {e}; requests keep their in-connection fingerprints"));
                 }
             }

@@ -13,14 +13,12 @@
 //! connection's slot is free ([`crate::conn::RecordSlot`]).
 
 use std::ffi::{c_char, c_int, CStr, CString};
-use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::ptr::addr_of_mut;
 use std::sync::atomic::Ordering;
 
 use apr_sys as sys;
 use ja4_core::batch::{
-    self, Head, Record, RequestValues, Segment, SynRecord, PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE,
+    self, Head, Record, RequestValues, Segment, PICKED_ACCEPT_LANGUAGE, SOURCE_CAPTURE,
     SOURCE_INLINE_HELLO, SOURCE_SAVED_SYN, STRINGS, S_COOKIE, S_HEADER_NAMES, S_JA4H, S_PICKED,
     S_REQUEST_LINE, S_VHOST,
 };
@@ -31,7 +29,8 @@ use ja4_core::shared::{self, Entry};
 
 use crate::conn::{self, cstring, ConnState, ConnVars};
 use crate::ffi::{cbytes, guard, pool_bytes, pool_str};
-use crate::{export, status};
+use crate::record::{syn_record, ReqRecord};
+use crate::{counters, export};
 
 fn version(proto_num: c_int) -> HttpVersion {
     match proto_num {
@@ -40,124 +39,6 @@ fn version(proto_num: c_int) -> HttpVersion {
         1000 => HttpVersion::Http10,
         n if n < 1000 => HttpVersion::Http09,
         _ => HttpVersion::Http11,
-    }
-}
-
-/// What post_read_request leaves for log_transaction (in its connection's [`RecordSlot`], or
-/// the request pool): where the record's strings are.
-///
-/// [`RecordSlot`]: crate::conn::RecordSlot
-#[repr(C)]
-pub struct ReqRecord<'r> {
-    /// The length of each string, in `S_*` order (the record's strings table).
-    lens: [u32; STRINGS],
-    /// Where each string in `present` is: in the request (its line, host and header values),
-    /// its connection's kept [`HeaderShape`] (the names) or `ja4h` below, all of which outlive
-    /// the request.
-    ptrs: [MaybeUninit<*const u8>; STRINGS],
-    present: u32,
-    /// The strings' total length.
-    total: usize,
-    /// JA4H, and the NUL that ends it as a C string for its variable (`repr(C)` keeps it
-    /// right after).
-    ja4h: [u8; JA4H_LEN],
-    nul: u8,
-    has_referer: bool,
-    _strings: PhantomData<&'r [u8]>,
-}
-
-impl<'r> ReqRecord<'r> {
-    /// Sets string `i` (an `S_*` index), which is not set yet (an empty one stays absent).
-    #[inline(always)]
-    fn put(&mut self, i: usize, s: &'r [u8]) {
-        debug_assert!(self.present & (1 << i) == 0, "string {i} set twice");
-        self.lens[i] = s.len() as u32;
-        self.ptrs[i] = MaybeUninit::new(s.as_ptr());
-        self.present |= u32::from(!s.is_empty()) << i;
-        self.total += s.len();
-    }
-
-    /// String `i` (an `S_*` index).
-    fn get(&self, i: usize) -> &'r [u8] {
-        if self.present & (1 << i) == 0 {
-            return b"";
-        }
-        // SAFETY: a present string was set from a slice that lives for 'r.
-        unsafe { std::slice::from_raw_parts(self.ptrs[i].assume_init(), self.lens[i] as usize) }
-    }
-
-    /// Appends the strings' bytes in `S_*` order (after [`batch::write_record_start`]), one
-    /// copy each.
-    #[inline]
-    fn write_strings(&self, out: &mut Vec<u8>) {
-        out.reserve(self.total);
-        // SAFETY: `total` bytes are reserved; each present string is `lens[i]` bytes at
-        // `ptrs[i]` (alive until the request ends, which has not happened yet), they add up
-        // to `total`, and none overlaps the frame buffer.
-        unsafe {
-            let mut dst = out.as_mut_ptr().add(out.len());
-            let mut m = self.present;
-            while m != 0 {
-                let i = m.trailing_zeros() as usize;
-                m &= m - 1;
-                let n = self.lens[i] as usize;
-                copy_bytes(self.ptrs[i].assume_init(), dst, n);
-                dst = dst.add(n);
-            }
-            out.set_len(out.len() + self.total);
-        }
-    }
-}
-
-/// Copies `n` bytes from `src` to `dst` (as `copy_nonoverlapping`), inline for the lengths a
-/// record's strings mostly have: up to 64 bytes as two or four overlapping unaligned words
-/// (a `memcpy` call costs more than the copy for those), longer ones by `memcpy`.
-///
-/// # Safety
-/// As [`std::ptr::copy_nonoverlapping`]: `src` readable and `dst` writable for `n` bytes,
-/// not overlapping.
-#[inline(always)]
-unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY: every access is within the first `n` bytes of `src` or `dst` (the words start
-    // at 0 and end at n, overlapping in between), which the caller guarantees.
-    unsafe {
-        if n <= 16 {
-            if n >= 8 {
-                let (a, b) = (src.cast::<u64>(), src.add(n - 8).cast::<u64>());
-                let (a, b) = (a.read_unaligned(), b.read_unaligned());
-                dst.cast::<u64>().write_unaligned(a);
-                dst.add(n - 8).cast::<u64>().write_unaligned(b);
-            } else if n >= 4 {
-                let (a, b) = (src.cast::<u32>(), src.add(n - 4).cast::<u32>());
-                let (a, b) = (a.read_unaligned(), b.read_unaligned());
-                dst.cast::<u32>().write_unaligned(a);
-                dst.add(n - 4).cast::<u32>().write_unaligned(b);
-            } else if n > 0 {
-                let (a, b, c) = (*src, *src.add(n / 2), *src.add(n - 1));
-                *dst = a;
-                *dst.add(n / 2) = b;
-                *dst.add(n - 1) = c;
-            }
-        } else if n <= 32 {
-            let (a, b) = (src.cast::<u128>(), src.add(n - 16).cast::<u128>());
-            let (a, b) = (a.read_unaligned(), b.read_unaligned());
-            dst.cast::<u128>().write_unaligned(a);
-            dst.add(n - 16).cast::<u128>().write_unaligned(b);
-        } else if n <= 64 {
-            let (a, b) = (src.cast::<u128>(), src.add(16).cast::<u128>());
-            let (c, d) = (
-                src.add(n - 32).cast::<u128>(),
-                src.add(n - 16).cast::<u128>(),
-            );
-            let (a, b) = (a.read_unaligned(), b.read_unaligned());
-            let (c, d) = (c.read_unaligned(), d.read_unaligned());
-            dst.cast::<u128>().write_unaligned(a);
-            dst.add(16).cast::<u128>().write_unaligned(b);
-            dst.add(n - 32).cast::<u128>().write_unaligned(c);
-            dst.add(n - 16).cast::<u128>().write_unaligned(d);
-        } else {
-            std::ptr::copy_nonoverlapping(src, dst, n);
-        }
     }
 }
 
@@ -402,7 +283,7 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         if !sc.cfg.engine {
             return sys::DECLINED;
         }
-        status::add(|s| &s.requests, 1);
+        counters::add(|s| &s.requests, 1);
         // SAFETY: the connection outlives its requests.
         let state = unsafe { conn::state(req.connection) };
         // SAFETY: the request is live and `state` is its connection's.
@@ -410,7 +291,7 @@ pub unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         if let Some(st) = state {
             st.requests.fetch_add(1, Ordering::Relaxed);
             if st.tls.get().is_some() {
-                status::add(|s| &s.fingerprinted, 1);
+                counters::add(|s| &s.fingerprinted, 1);
             }
         }
         let (set_env, set_headers) = (sc.cfg.set_env, sc.cfg.request_headers);
@@ -606,7 +487,7 @@ unsafe fn request_values(r: &sys::request_rec, rec: &ReqRecord) -> RequestValues
         status: u16::try_from(r.status).unwrap_or(0),
         bytes_in: u64::try_from(r.read_length).unwrap_or(0),
         bytes_out: u64::try_from(r.bytes_sent).unwrap_or(0),
-        duration_us: u64::try_from(conn::now_us() - r.request_time).unwrap_or(0),
+        duration_us: u64::try_from(crate::ffi::now_us() - r.request_time).unwrap_or(0),
         keepalives: u32::try_from(keepalives).unwrap_or(0),
     }
 }
@@ -651,14 +532,14 @@ unsafe fn connection_fields<'a>(
     };
     if let Some(e) = &cap {
         sources |= SOURCE_CAPTURE;
-        status::add(|c| &c.capture_lookups, 1);
+        counters::add(|c| &c.capture_lookups, 1);
         // Both sources saw this connection: they must agree (JA4 once the hello is in).
         let ja4_ok = e.ja4.is_empty() || tls.is_none_or(|t| t.ja4.ja4 == e.ja4);
         let ja4t_ok = st.is_none_or(|s| s.ja4t.is_empty() || s.ja4t == e.ja4t);
         if ja4_ok && ja4t_ok {
-            status::add(|c| &c.capture_agree, 1);
+            counters::add(|c| &c.capture_agree, 1);
         } else {
-            status::add(|c| &c.capture_mismatch, 1);
+            counters::add(|c| &c.capture_mismatch, 1);
         }
     }
     // SAFETY: copied into the request pool: lives as long as the record.
@@ -694,16 +575,4 @@ unsafe fn connection_fields<'a>(
     rec.syn = st.and_then(|s| s.syn.as_ref()).map(syn_record);
     rec.sources = sources;
     settled
-}
-
-pub fn syn_record(s: &ja4_core::tcp::SynFacts) -> SynRecord {
-    SynRecord {
-        ttl: s.ttl,
-        window: s.window,
-        mss: s.options.mss,
-        window_scale: s.options.window_scale,
-        options: s.options.kinds().to_vec(),
-        ip_id: s.ip_id,
-        dont_fragment: s.dont_fragment,
-    }
 }

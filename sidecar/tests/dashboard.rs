@@ -560,7 +560,16 @@ fn dashboard_api() {
         200
     );
     let carol = login(&s, "carol", "maple-signal-31");
-    assert_eq!(carol.get(&s, "/api/session").status, 200);
+    let session = carol.get(&s, "/api/session");
+    assert_eq!(session.status, 200);
+    // The explanations' vocabulary: every model feature with its meaning and unit.
+    let features = session.json()["features"].as_array().unwrap().clone();
+    assert_eq!(features.len(), ja4_ml::features::len());
+    let rarity = features.iter().find(|f| f["name"] == "ja4_rarity").unwrap();
+    assert!(
+        rarity["meaning"].as_str().unwrap().contains("rare"),
+        "{rarity}"
+    );
     assert_eq!(
         admin
             .post(&s, "/api/users", r#"{"name":"carol","disabled":true}"#)

@@ -2,7 +2,7 @@
 //!
 //! Owns: the detection cycle `serve` runs and the `train`/`score` commands call ([`cycle`]:
 //! when to train, which window to score, the model's version); the windows of feature rows
-//! and the models on them ([`scoring`]); cross-client features ([`features`]); crawler
+//! and the models on them ([`scoring`], over the feature registry of `ja4_ml::features`); crawler
 //! verification ([`verify`] over DNS, [`dns`]); host keys ([`host`]); the analysts'
 //! allow/deny lists ([`lists`]) and the reference data ([`refdata`]: IP→ASN, known bots,
 //! crawler rules, fingerprint labels).
@@ -22,7 +22,6 @@
 
 pub mod cycle;
 pub mod dns;
-pub mod features;
 pub mod host;
 pub mod lists;
 pub mod refdata;

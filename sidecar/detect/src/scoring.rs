@@ -13,58 +13,21 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use ja4_ml::classifier::Classifier;
 use ja4_ml::verdict::{self, Claim, Facts, Thresholds, Verdict};
-use ja4_ml::{Matrix, Model, ModelParams};
+use ja4_ml::{features, Matrix, Model, ModelParams};
 
 use crate::verify::{self, Verifier};
 use ja4_store::rowbinary::Rows;
 use ja4_store::Store;
 
-/// Model features: the columns of `view_ai_features` (counts on a log scale).
-pub const FEATURES: &[(&str, &str)] = &[
-    ("log_hits", "log1p(hits)"),
-    ("log_hit_velocity", "log1p(hit_velocity)"),
-    ("orphan_ratio", "orphan_ratio"),
-    ("post_ratio", "post_ratio"),
-    ("path_diversity", "path_diversity"),
-    ("url_depth_variance", "url_depth_variance"),
-    ("asset_ratio", "asset_ratio"),
-    ("direct_access_ratio", "direct_access_ratio"),
-    ("error_4xx_ratio", "error_4xx_ratio"),
-    ("fuzzing_index", "fuzzing_index"),
-    ("header_count", "avg_header_count"),
-    ("accept_language_ratio", "accept_language_ratio"),
-    ("cookie_ratio", "cookie_ratio"),
-    ("referer_ratio", "referer_ratio"),
-    ("modern_browser_score", "modern_browser_score"),
-    ("sec_fetch_ratio", "sec_fetch_ratio"),
-    ("headless_ratio", "headless_ratio"),
-    ("log_user_agents", "log1p(user_agents)"),
-    ("ua_ch_mismatch_ratio", "ua_ch_mismatch_ratio"),
-    ("alpn_mismatch_ratio", "alpn_mismatch_ratio"),
-    ("sni_host_mismatch_ratio", "sni_host_mismatch_ratio"),
-    ("h2_ratio", "h2_ratio"),
-    ("window_mss_ratio", "window_mss_ratio"),
-    ("ttl_mean", "ttl_mean"),
-    ("ip_id_zero_ratio", "ip_id_zero_ratio"),
-    ("temporal_entropy", "temporal_entropy"),
-    ("jitter_seconds", "jitter_seconds"),
-    ("port_density", "port_density"),
-];
-
-/// Every model feature: the SQL ones of [`FEATURES`], then the cross-client ones of
-/// [`crate::features::CROSS_FEATURES`].
+/// Every model feature's name, in the models' column order: the registry's
+/// ([`ja4_ml::features::FEATURES`]).
 pub fn feature_names() -> Vec<String> {
-    FEATURES
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(crate::features::CROSS_FEATURES.iter().copied())
-        .map(str::to_owned)
-        .collect()
+    features::names()
 }
 
 /// Width of a feature row.
 pub fn n_features() -> usize {
-    FEATURES.len() + crate::features::CROSS_FEATURES.len()
+    features::len()
 }
 
 /// One client (IP, JA4, host) in the window.
@@ -143,10 +106,9 @@ fn host_key(hex: &str) -> Option<String> {
 /// client put in a string reaches us as that string; a row that does not read is skipped and
 /// counted in [`Window::skipped`], never fatal to the run.
 pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
-    let feats: Vec<String> = FEATURES
-        .iter()
-        .map(|(_, e)| format!("ifNotFinite(toFloat64({e}), 0)"))
-        .collect();
+    // The view computes the registry's per-client features under their names.
+    let feats: Vec<&str> = features::sql_features().map(|(f, _)| f.name).collect();
+    let n_sql = feats.len();
     let sql = format!(
         "SELECT toString(src_ip), toString(ja4), hex(host), hits, requests, sample_user_agent, asn, toString(country), \
          dictGetOrDefault('{db}.dict_crawler_ua', 'name', sample_user_agent, ''), \
@@ -170,7 +132,7 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
         let (Ok(ip), Some(host), true) = (
             r.src_ip.parse::<IpAddr>(),
             host_key(&r.host_hex),
-            r.features.len() == FEATURES.len(),
+            r.features.len() == n_sql,
         ) else {
             skipped += 1;
             first_error.get_or_insert_with(|| {
@@ -220,27 +182,26 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
             "feature rows that did not read were skipped"
         );
     }
-    let ttl = FEATURES
-        .iter()
-        .position(|(n, _)| *n == "ttl_mean")
+    let ttl = features::index("ttl_mean")
+        .filter(|&i| i < n_sql)
         .unwrap_or(0);
     let none = Vec::new();
-    let facts: Vec<crate::features::ClientFacts> = clients
+    let facts: Vec<features::cross::ClientFacts> = clients
         .iter()
         .zip(&keys)
         .enumerate()
-        .map(|(i, (c, k))| crate::features::ClientFacts {
+        .map(|(i, (c, k))| features::cross::ClientFacts {
             ip: c.src_ip,
             ja4: &c.ja4,
             asn: c.asn,
             user_agent: &c.user_agent,
-            ttl_mean: sql_values[i * FEATURES.len() + ttl],
+            ttl_mean: sql_values.get(i * n_sql + ttl).copied().unwrap_or(0.0),
             ja4h: ja4h.get(k).unwrap_or(&none),
         })
         .collect();
-    let cross = crate::features::cross_client(&facts);
+    let cross = features::cross::cross_client(&facts);
     let mut values = Vec::with_capacity(clients.len() * n_features());
-    for (row, x) in sql_values.chunks(FEATURES.len()).zip(&cross) {
+    for (row, x) in sql_values.chunks(n_sql.max(1)).zip(&cross) {
         values.extend_from_slice(row);
         values.extend_from_slice(x);
     }

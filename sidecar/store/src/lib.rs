@@ -1,12 +1,24 @@
-//! The ClickHouse store: one SQL dialect, two engines.
+//! `ja4-store`: the ClickHouse store, one SQL dialect, two engines.
 //!
-//! Owns: choosing the engine from the configuration — a ClickHouse server or cluster node
-//! ([`server`], the official `clickhouse` crate over HTTP) when a URL is configured, else the
-//! embedded engine ([`chdb`], the ClickHouse engine as a library loaded at run time) — and the
-//! three operations everything else uses: run a statement, run a query returning a format,
-//! insert RowBinary rows. Migrations ([`migrate`]), row encoders ([`rows`]) and the on-disk
-//! spool ([`spool`]) build on them.
-//! Never: builds SQL from strings a user typed; never loses a batch silently.
+//! Owns: choosing the engine from the configuration ([`StoreConfig`]) — a ClickHouse server or
+//! cluster node ([`server`], the official `clickhouse` crate over HTTP) when a URL is
+//! configured, else the embedded engine ([`chdb`], the ClickHouse engine as a library loaded
+//! at run time) — and the operations everything else uses: run a statement, run a query
+//! returning a format or typed rows, bind parameters, insert RowBinary rows. Migrations
+//! ([`migrate`]), the row encoders ([`rows`] for requests, [`rowbinary`] for every other
+//! table) and the on-disk spool and dead letters ([`spool`]) build on them.
+//! Never: builds SQL from data (values go in as RowBinary or bound parameters); never loses a
+//! batch silently. The only `unsafe` is the chDB loader's.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cfg = ja4_store::StoreConfig::default();
+//! let store = cfg.open()?;
+//! ja4_store::migrate::migrate(&store, &cfg.migrate_options())?;
+//! let rows = store.query_rows::<(u64,)>("SELECT count() FROM ja4.requests_raw")?;
+//! println!("{} requests stored", rows.rows.first().map_or(0, |r| r.0));
+//! # Ok(()) }
+//! ```
 
 pub mod chdb;
 mod config;

@@ -30,6 +30,12 @@ impl Migration {
     pub fn server_only(&self) -> bool {
         self.sql.lines().any(|l| l.trim() == "-- server-only")
     }
+
+    /// Migrations marked `-- reapply` (objects generated from code, such as the feature view)
+    /// run again on every `migrate`, after their first time recorded like the others.
+    pub fn reapplied(&self) -> bool {
+        self.sql.lines().any(|l| l.trim() == "-- reapply")
+    }
 }
 
 macro_rules! migration {
@@ -55,6 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "refdata_sources", "0009_refdata_sources.sql"),
     migration!(10, "access_lists", "0010_access_lists.sql"),
     migration!(11, "agg_h2", "0011_agg_h2.sql"),
+    migration!(12, "feature_view", "0012_feature_view.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +130,11 @@ pub fn statements(m: &Migration, db: &str) -> Vec<String> {
         .collect::<Vec<_>>()
         .join("\n");
     text.split(';')
-        .map(|s| s.trim().replace("{db}", db))
+        .map(|s| {
+            s.trim()
+                .replace("{ml_features}", &ja4_ml::features::view_columns())
+                .replace("{db}", db)
+        })
         .filter(|s| !s.is_empty())
         .collect()
 }
@@ -328,6 +339,15 @@ fn replicated(tail: &str, name: &str) -> String {
 
 /// Every statement of every migration as it would run, in order (`migrate --print`).
 pub fn plan(opts: &Options) -> Result<Vec<(Migration, Vec<String>)>, MigrateError> {
+    plan_running(opts, |_| true)
+}
+
+/// [`plan`], where only the migrations `runs` accepts need their secrets (the others' statements
+/// are still rewritten, for the cluster rewrite's knowledge of earlier tables).
+fn plan_running(
+    opts: &Options,
+    runs: impl Fn(&Migration) -> bool,
+) -> Result<Vec<(Migration, Vec<String>)>, MigrateError> {
     check_names(opts)?;
     let mut cluster = opts
         .cluster
@@ -341,7 +361,11 @@ pub fn plan(opts: &Options) -> Result<Vec<(Migration, Vec<String>)>, MigrateErro
         }
         let mut stmts = Vec::new();
         for s in statements(m, &opts.database) {
-            let s = with_secrets(s, m, opts)?;
+            let s = if runs(m) {
+                with_secrets(s, m, opts)?
+            } else {
+                s
+            };
             match cluster.as_mut() {
                 Some(c) => stmts.extend(c.rewrite(&s)),
                 None => stmts.push(s),
@@ -397,7 +421,7 @@ pub fn migrate(store: &Store, opts: &Options) -> Result<Vec<u32>, MigrateError> 
     let applied = applied(store, &opts.database)?;
     let pending: Vec<Migration> = MIGRATIONS
         .iter()
-        .filter(|m| !applied.contains(&m.version))
+        .filter(|m| !applied.contains(&m.version) || m.reapplied())
         .copied()
         .collect();
     if pending.is_empty() {
@@ -405,9 +429,12 @@ pub fn migrate(store: &Store, opts: &Options) -> Result<Vec<u32>, MigrateError> 
     }
     // The whole plan is built first, so a missing secret fails before anything runs; the
     // cluster rewrite needs every earlier statement to know which tables are Distributed.
-    let plan = plan(&opts)?;
+    let plan = plan_running(&opts, |m| pending.iter().any(|p| p.version == m.version))?;
     let mut now = Vec::new();
-    for (m, stmts) in plan.iter().filter(|(m, _)| !applied.contains(&m.version)) {
+    for (m, stmts) in plan
+        .iter()
+        .filter(|(m, _)| !applied.contains(&m.version) || m.reapplied())
+    {
         for sql in stmts {
             store
                 .execute(sql)
@@ -416,6 +443,10 @@ pub fn migrate(store: &Store, opts: &Options) -> Result<Vec<u32>, MigrateError> 
                     name: m.name,
                     error,
                 })?;
+        }
+        if applied.contains(&m.version) {
+            // Re-created, not newly applied.
+            continue;
         }
         let recorded = match store {
             Store::Server(s) if opts.cluster.is_none() => s

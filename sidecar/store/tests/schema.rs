@@ -39,6 +39,21 @@ fn schema_applies_twice_and_derived_tables_fill() {
     let all: Vec<u32> = migrate::MIGRATIONS.iter().map(|m| m.version).collect();
     assert_eq!(migrate::migrate(&store, &opts).unwrap(), all);
     assert!(migrate::migrate(&store, &opts).unwrap().is_empty());
+    // The feature view is generated from the registry and re-created by every migrate: a
+    // stale one is replaced, and nothing is reported as newly applied.
+    store
+        .execute("CREATE OR REPLACE VIEW ja4s.view_ai_features AS SELECT 1 AS stale")
+        .unwrap();
+    assert!(migrate::migrate(&store, &opts).unwrap().is_empty());
+    let header = q(
+        &store,
+        "SELECT * FROM ja4s.view_ai_features(hours = 1) LIMIT 0 FORMAT TSVWithNames",
+    );
+    let columns: Vec<&str> = header.split('\t').collect();
+    for (f, _) in ja4_ml::features::sql_features() {
+        assert!(columns.contains(&f.name), "{} missing: {header}", f.name);
+    }
+    assert!(!columns.contains(&"stale"));
     // Re-running every statement of every migration (not just the pending ones) is harmless.
     for (_, stmts) in migrate::plan(&migrate::Options {
         skip_access: true,
@@ -84,10 +99,11 @@ fn schema_applies_twice_and_derived_tables_fill() {
         "20\t1\t['Host','User-Agent','Accept']"
     );
 
-    // Features of client A over 1 h and 24 h (same traffic, same values).
+    // Features of client A over 1 h and 24 h (same traffic, same values), under the
+    // registry's names (the view is generated from it).
     for view in ["view_ai_features_1h", "view_ai_features_24h"] {
         assert_eq!(
-            q(&store, &format!("SELECT hits, post_ratio, path_diversity, asset_ratio, error_4xx_ratio, round(fuzzing_index, 4), direct_access_ratio, alpn_mismatch_ratio, avg_header_count, user_agents, ttl_mean, window_mss_ratio > 43, port_density FROM ja4s.{view} WHERE src_ip = toIPv6('::ffff:203.0.113.7')")),
+            q(&store, &format!("SELECT hits, post_ratio, path_diversity, asset_ratio, error_4xx_ratio, round(fuzzing_index, 4), direct_access_ratio, alpn_mismatch_ratio, header_count, round(exp(log_user_agents) - 1, 6), ttl_mean, window_mss_ratio > 43, port_density FROM ja4s.{view} WHERE src_ip = toIPv6('::ffff:203.0.113.7')")),
             "20\t0.25\t0.3\t0.1\t0.2\t0.1667\t1\t1\t3\t1\t64\t1\t1",
             "{view}"
         );

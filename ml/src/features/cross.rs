@@ -3,14 +3,14 @@
 //! how many addresses share its header order and how consistently it uses it, and whether
 //! its TCP TTL fits the operating system its user agent claims.
 //!
-//! Owns: one definition of each, as pure functions over the window's clients (the per-client
-//! behaviour features are SQL, in `view_ai_features`).
+//! Owns: their computation, as pure functions over the window's clients (their names and
+//! meanings are the registry's, [`super::FEATURES`]; the per-client features are SQL).
 //! Never: reads the store; never depends on the order of the clients.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-/// Names, in the order [`cross_client`] returns them.
+/// Names, in the order [`cross_client`] returns them (the registry's last ones).
 pub const CROSS_FEATURES: &[&str] = &[
     "ja4s_per_ip",
     "ja4_rarity",

@@ -1,0 +1,162 @@
+//! Counters shared by the parent and all children: the leaf every other module counts into.
+//!
+//! Owns: a block of atomic counters in anonymous shared memory mapped by the parent in
+//! post_config (before children fork), falling back to per-process counters.
+//! Never: takes a lock (every update is one relaxed atomic add), or depends on another module
+//! of this crate but the FFI layer.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use apr_sys as sys;
+
+macro_rules! counters {
+    ($($name:ident: $help:literal,)*) => {
+        /// Every counter, in shared memory.
+        #[repr(C)]
+        #[derive(Default)]
+        pub struct Counters { $(pub $name: AtomicU64,)* }
+
+        impl Counters {
+            fn stored(&self) -> Vec<(&'static str, &'static str, u64)> {
+                vec![$((stringify!($name), $help, self.$name.load(Ordering::Relaxed)),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    connections: "connections seen by pre_connection",
+    syns_saved: "connections whose SYN the kernel saved (JA4T in-connection)",
+    hellos: "TLS ClientHellos parsed by the raw input filter",
+    hello_errors: "connections whose first bytes were a malformed or oversized hello",
+    requests: "requests seen by post_read_request",
+    fingerprinted: "requests that carried a JA4",
+    orphans: "connections that ended without a request",
+    queued: "records queued for export",
+    exported: "records delivered to the sidecar socket",
+    export_batches: "batches delivered to the sidecar socket",
+    json_records: "records written to JA4ExportFile",
+    dropped_queue_full: "records dropped because the per-child queue was full",
+    dropped_export: "records dropped because the sidecar stayed unreachable",
+    export_errors: "socket connect/write errors",
+    json_errors: "JA4ExportFile write errors",
+    dequeued: "records the child exporters took from their queues",
+    capture_threads: "capture threads running (the parent's, 0 or 1)",
+    capture_packets: "packets the capture thread read",
+    capture_syns: "SYNs seen by the capture",
+    capture_hellos: "ClientHellos seen by the capture",
+    capture_decode_errors: "captured packets that could not be decoded",
+    capture_errors: "capture read or start errors",
+    capture_orphans: "connections httpd never accepted (SYN scans, half-open handshakes)",
+    capture_lookups: "requests that found their connection in the shared table",
+    capture_agree: "requests whose JA4 and JA4T from the capture equal the in-connection ones",
+    capture_mismatch: "requests whose capture and in-connection fingerprints differ",
+    shm_replaced: "shared-table entries replaced while still live (table too small)",
+}
+
+static SHARED: AtomicPtr<Counters> = AtomicPtr::new(std::ptr::null_mut());
+static LOCAL: Counters = Counters {
+    connections: AtomicU64::new(0),
+    syns_saved: AtomicU64::new(0),
+    hellos: AtomicU64::new(0),
+    hello_errors: AtomicU64::new(0),
+    requests: AtomicU64::new(0),
+    fingerprinted: AtomicU64::new(0),
+    orphans: AtomicU64::new(0),
+    queued: AtomicU64::new(0),
+    exported: AtomicU64::new(0),
+    export_batches: AtomicU64::new(0),
+    json_records: AtomicU64::new(0),
+    dropped_queue_full: AtomicU64::new(0),
+    dropped_export: AtomicU64::new(0),
+    export_errors: AtomicU64::new(0),
+    json_errors: AtomicU64::new(0),
+    dequeued: AtomicU64::new(0),
+    capture_threads: AtomicU64::new(0),
+    capture_packets: AtomicU64::new(0),
+    capture_syns: AtomicU64::new(0),
+    capture_hellos: AtomicU64::new(0),
+    capture_decode_errors: AtomicU64::new(0),
+    capture_errors: AtomicU64::new(0),
+    capture_orphans: AtomicU64::new(0),
+    capture_lookups: AtomicU64::new(0),
+    capture_agree: AtomicU64::new(0),
+    capture_mismatch: AtomicU64::new(0),
+    shm_replaced: AtomicU64::new(0),
+};
+
+impl Counters {
+    /// Every counter, with the queue depth derived after `dequeued` (records queued and
+    /// neither taken by an exporter nor dropped: one counter less to update per record).
+    pub fn each(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut all = self.stored();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let depth = get(&self.queued)
+            .saturating_sub(get(&self.dequeued))
+            .saturating_sub(get(&self.dropped_queue_full));
+        let at = all
+            .iter()
+            .position(|c| c.0 == "dequeued")
+            .map_or(all.len(), |i| i + 1);
+        all.insert(
+            at,
+            ("queue_depth", "records waiting in child queues", depth),
+        );
+        all
+    }
+}
+
+/// The counters in effect: the shared block once mapped, else this process's.
+pub fn get() -> &'static Counters {
+    let p = SHARED.load(Ordering::Acquire);
+    // SAFETY: non-null only after init() mapped a zeroed Counters that is never unmapped in
+    // processes that use it (the parent unmaps its view at pconf cleanup, after which it
+    // resets the pointer).
+    unsafe { p.as_ref() }.unwrap_or(&LOCAL)
+}
+
+/// Adds `n` to one counter.
+pub fn add(field: impl Fn(&Counters) -> &AtomicU64, n: u64) {
+    field(get()).fetch_add(n, Ordering::Relaxed);
+}
+
+/// Maps the shared counters (parent, post_config). Unmapped in the parent when `pconf` is
+/// cleared; children keep their inherited mapping until they exit.
+///
+/// # Safety
+/// `pconf` is the configuration pool of this generation.
+pub unsafe fn init(pconf: *mut sys::apr_pool_t) -> Result<(), std::io::Error> {
+    let size = std::mem::size_of::<Counters>();
+    // SAFETY: anonymous shared mapping; zero-filled, which is a valid Counters.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    SHARED.store(p as *mut Counters, Ordering::Release);
+    unsafe extern "C" fn unmap(data: *mut c_void) -> sys::apr_status_t {
+        let _ = SHARED.compare_exchange(
+            data as *mut Counters,
+            std::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        // SAFETY: `data` is the mapping made in init(), of this size.
+        unsafe { libc::munmap(data, std::mem::size_of::<Counters>()) };
+        0
+    }
+    // SAFETY: the cleanup runs in the parent only (children use the null child cleanup).
+    unsafe {
+        sys::apr_pool_cleanup_register(pconf, p, Some(unmap), Some(sys::apr_pool_cleanup_null))
+    };
+    Ok(())
+}
