@@ -79,36 +79,14 @@ fn run(cmd: &mut Command) {
 
 #[test]
 fn loopback_captures_agree_across_link_types() {
-    if effective_uid() != 0 {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the live capture test as root"
-        );
-        eprintln!("skipped: packet capture needs root");
+    if !ja4_testkit::need_root() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("ja4-live-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("key.pem");
     let cert = dir.join("cert.pem");
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert));
+    ja4_testkit::tls::self_signed(&dir, "localhost", false).unwrap();
 
     let tls_port = free_port();
     let http_port = free_port();
@@ -255,17 +233,4 @@ fn loopback_captures_agree_across_link_types() {
         );
     }
     std::fs::remove_dir_all(&dir).ok();
-}
-
-fn effective_uid() -> u32 {
-    // Read from /proc to avoid a libc dependency for one call.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2))
-                .and_then(|u| u.parse().ok())
-        })
-        .unwrap_or(u32::MAX)
 }
