@@ -1,7 +1,12 @@
 //! The DNS lookups crawler verification needs (the reverse name of an address, the addresses
-//! of a name, with their TTLs), through `hickory-resolver` asking one configured server:
-//! random query IDs and source ports, TCP when a UDP answer is truncated, timeouts and
-//! retries are the library's.
+//! of a name, with their TTLs), through `hickory-resolver`'s name-server pool asking one
+//! configured server: random query IDs and source ports, TCP when a UDP answer is truncated,
+//! timeouts and retries are the library's.
+//!
+//! The pool is used rather than hickory's `Resolver` because the resolver answers the RFC 6761
+//! special-use names itself (every `127.in-addr.arpa` PTR is "localhost"): a verifier must ask
+//! the server what the operator configured there, loopback included (the lab's crawlers come
+//! from 127.33.0.0/24).
 //!
 //! Owns: [`Resolver`] (a synchronous face for the scoring code, which runs on blocking
 //! threads), what "no records" means ([`Lookup`] empty, with the negative TTL) versus a
@@ -12,11 +17,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::proto::xfer::Protocol;
-use hickory_resolver::{ResolveError, TokioResolver};
+use hickory_resolver::config::{NameServerConfig, NameServerConfigGroup, ResolverOpts};
+use hickory_resolver::name_server::{NameServerPool, TokioConnectionProvider};
+use hickory_resolver::proto::op::Query;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::xfer::{DnsHandle, DnsRequestOptions, FirstAnswer, Protocol};
+use hickory_resolver::proto::{ProtoError, ProtoErrorKind};
 
 /// A lookup that could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +50,7 @@ const NO_RECORDS_TTL: u32 = 300;
 pub struct Resolver {
     server: SocketAddr,
     rt: tokio::runtime::Runtime,
-    inner: TokioResolver,
+    pool: NameServerPool<TokioConnectionProvider>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -68,23 +74,18 @@ impl Resolver {
             .enable_all()
             .build()
             .map_err(DnsError::Runtime)?;
-        let mut config = ResolverConfig::new();
-        config.add_name_server(NameServerConfig::new(server, Protocol::Udp));
-        config.add_name_server(NameServerConfig::new(server, Protocol::Tcp));
+        let servers = NameServerConfigGroup::from(vec![
+            NameServerConfig::new(server, Protocol::Udp),
+            NameServerConfig::new(server, Protocol::Tcp),
+        ]);
         let mut opts = ResolverOpts::default();
         opts.timeout = timeout;
         opts.attempts = 2;
-        // The verifier keeps its verdicts for the answers' TTLs; no second cache here.
-        opts.cache_size = 0;
-        opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
-        opts.ndots = 0;
-        let inner = {
+        let pool = {
             let _guard = rt.enter();
-            TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
-                .with_options(opts)
-                .build()
+            NameServerPool::from_config(servers, opts, TokioConnectionProvider::default())
         };
-        Ok(Resolver { server, rt, inner })
+        Ok(Resolver { server, rt, pool })
     }
 
     pub fn server(&self) -> SocketAddr {
@@ -93,62 +94,72 @@ impl Resolver {
 
     /// The names `ip` points back to (PTR).
     pub fn reverse(&self, ip: IpAddr) -> Result<Lookup<String>, DnsError> {
-        self.run(async {
-            let found = self.inner.reverse_lookup(ip).await;
-            self.collect(found.map(|l| l.as_lookup().clone()), |d| match d {
-                RData::PTR(n) => Some(n.0.to_utf8().trim_end_matches('.').to_owned()),
-                _ => None,
-            })
+        self.query(Name::from(ip), RecordType::PTR, |d| match d {
+            RData::PTR(n) => Some(n.0.to_utf8().trim_end_matches('.').to_owned()),
+            _ => None,
         })
     }
 
     /// The addresses of `name` of `ip`'s family (A for IPv4, AAAA for IPv6).
     pub fn addresses(&self, name: &str, ipv4: bool) -> Result<Lookup<IpAddr>, DnsError> {
-        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.')))
+            .map_err(|_| DnsError::Name(name.to_owned()))?;
         let rtype = if ipv4 {
             RecordType::A
         } else {
             RecordType::AAAA
         };
-        self.run(async {
-            let found = self.inner.lookup(fqdn.as_str(), rtype).await;
-            if let Err(e) = &found {
-                if matches!(e.kind(), hickory_resolver::ResolveErrorKind::Proto(p) if matches!(p.kind(), hickory_resolver::proto::ProtoErrorKind::Msg(_)))
-                {
-                    return Err(DnsError::Name(name.to_owned()));
-                }
-            }
-            self.collect(found, |d| match d {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                _ => None,
-            })
+        self.query(fqdn, rtype, |d| match d {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
         })
     }
 
-    /// The records of a lookup as `T`s with their smallest TTL; "no records" (NXDOMAIN or
-    /// NODATA) is an empty lookup, anything else an error.
-    fn collect<T>(
+    /// Asks the server for `name`'s `rtype` records and returns those `pick` keeps, with their
+    /// smallest TTL; "no records" (NXDOMAIN or NODATA) is an empty lookup, anything else an
+    /// error.
+    fn query<T: Send>(
         &self,
-        found: Result<hickory_resolver::lookup::Lookup, ResolveError>,
-        pick: impl Fn(&RData) -> Option<T>,
+        name: Name,
+        rtype: RecordType,
+        pick: impl Fn(&RData) -> Option<T> + Send,
     ) -> Result<Lookup<T>, DnsError> {
-        match found {
-            Ok(l) => {
-                let records = l.records();
-                Ok(Lookup {
-                    found: records.iter().filter_map(|r| pick(r.data())).collect(),
-                    ttl: records.iter().map(|r| r.ttl()).min().unwrap_or(0),
-                })
+        let mut options = DnsRequestOptions::default();
+        options.recursion_desired = true;
+        let answer = self.run(
+            self.pool
+                .lookup(Query::query(name, rtype), options)
+                .first_answer(),
+        );
+        match answer {
+            Ok(response) => {
+                let records = response.answers();
+                let found: Vec<T> = records.iter().filter_map(|r| pick(r.data())).collect();
+                let ttl = records.iter().map(|r| r.ttl()).min().unwrap_or(0);
+                if found.is_empty() {
+                    // An answer with only other types (a CNAME without its target) is "none".
+                    return Ok(Lookup {
+                        found,
+                        ttl: NO_RECORDS_TTL,
+                    });
+                }
+                Ok(Lookup { found, ttl })
             }
-            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Lookup {
-                found: Vec::new(),
-                ttl: negative_ttl(&e).unwrap_or(NO_RECORDS_TTL),
-            }),
-            Err(e) => Err(DnsError::Lookup {
-                server: self.server,
-                error: e.to_string(),
-            }),
+            Err(e) => match e.kind() {
+                ProtoErrorKind::NoRecordsFound { negative_ttl, .. } => Ok(Lookup {
+                    found: Vec::new(),
+                    ttl: negative_ttl.unwrap_or(NO_RECORDS_TTL),
+                }),
+                _ => Err(self.failed(e)),
+            },
+        }
+    }
+
+    fn failed(&self, e: ProtoError) -> DnsError {
+        DnsError::Lookup {
+            server: self.server,
+            error: e.to_string(),
         }
     }
 
@@ -160,18 +171,5 @@ impl Resolver {
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
-    }
-}
-
-/// The negative-caching TTL a "no records" answer carried.
-fn negative_ttl(e: &ResolveError) -> Option<u32> {
-    match e.kind() {
-        hickory_resolver::ResolveErrorKind::Proto(p) => match p.kind() {
-            hickory_resolver::proto::ProtoErrorKind::NoRecordsFound { negative_ttl, .. } => {
-                *negative_ttl
-            }
-            _ => None,
-        },
-        _ => None,
     }
 }

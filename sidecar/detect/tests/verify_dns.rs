@@ -23,6 +23,9 @@ fn start_dnsmasq() -> Dnsmasq {
         "host-record=fake.googlebot.com,192.0.2.99",
         // Forward-confirmed, but not a Google domain.
         "host-record=crawler.evil.example,192.0.2.30",
+        // A loopback address the server names (the lab's crawlers): asked of the server,
+        // not answered "localhost" by RFC 6761 special-use rules in the client.
+        "host-record=crawl-127-33-0-9.googlebot.com,127.33.0.9",
     ]
     .iter()
     .map(|r| r.to_string())
@@ -35,6 +38,7 @@ fn start_dnsmasq() -> Dnsmasq {
             "8.b.d.0.1.0.0.2.ip6.arpa",
             "googlebot.com",
             "evil.example",
+            "33.127.in-addr.arpa",
         ],
         &records,
     )
@@ -120,6 +124,11 @@ fn lookups_carry_ttls_and_fall_back_to_tcp() {
     // No records is an answer, not a failure.
     let none = r.reverse("192.0.2.40".parse().unwrap()).unwrap();
     assert!(none.found.is_empty());
+    // Loopback is the server's to name too.
+    let lo = r.reverse("127.33.0.9".parse().unwrap()).unwrap();
+    assert_eq!(lo.found, ["crawl-127-33-0-9.googlebot.com"]);
+    let back = r.addresses("crawl-127-33-0-9.googlebot.com", true).unwrap();
+    assert_eq!(back.found, [IpAddr::from([127, 33, 0, 9])]);
     let none = r.addresses("nothing.googlebot.com", true).unwrap();
     assert!(none.found.is_empty());
     // 60 A records do not fit a 512-byte UDP answer: the truncated answer is asked again
