@@ -9,11 +9,9 @@
 //! Never: runs after its pconf is cleared, takes a lock a child could need, or blocks on the
 //! sidecar (orphan batches are sent without waiting; failures are counted).
 
-use std::ffi::{c_int, c_void};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use apr_sys as sys;
 use ja4_core::batch::{Record, RecordKind, SynRecord, SOURCE_CAPTURE};
 use ja4_core::decode::{self, LinkType};
 use ja4_core::directives::ModuleConfig;
@@ -22,108 +20,49 @@ use ja4_core::flow::{ConnectionRecord, FlowConfig, FlowTable, Progress};
 use ja4_core::reassembly::Limits;
 use ja4_core::shared::{self, ConnKey, ConnTable, Entry};
 
-use crate::ffi::{self, guard};
+use crate::ffi::os::{PlainThread, SharedMapping};
+use crate::ffi::{self, Level, Pool, Server};
 use crate::{counters, export};
 
-static TABLE: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
-static TABLE_WORDS: AtomicUsize = AtomicUsize::new(0);
-/// The running capture of this generation (parent), or the inherited one (child, until
-/// child_init drops it).
-static CTX: AtomicPtr<Ctx> = AtomicPtr::new(std::ptr::null_mut());
-/// The process that runs the capture thread (0: none).
-static CAPTURE_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+static TABLE: SharedMapping<AtomicU64> = SharedMapping::new();
+/// The running capture of this generation (parent), or the copy a forked child inherited
+/// (until child_init drops it).
+static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
 
 /// The shared table, if mapped.
-pub fn table() -> Option<ConnTable<'static>> {
-    let p = TABLE.load(Ordering::Acquire);
-    let n = TABLE_WORDS.load(Ordering::Acquire);
-    if p.is_null() || n == 0 {
-        return None;
-    }
-    // SAFETY: p points to `n` zero-initialised AtomicU64 words mapped by map_table and unmapped
-    // only after the pointer is reset (parent) or never (children).
-    Some(ConnTable::new(unsafe { std::slice::from_raw_parts(p, n) }))
+#[inline]
+pub(crate) fn table() -> Option<ConnTable<'static>> {
+    TABLE.get().filter(|w| !w.is_empty()).map(ConnTable::new)
 }
 
 /// Maps the table for `entries` connections (parent, post_config); unmapped when `pconf` is
 /// cleared, after the capture thread has stopped (cleanups run in reverse order).
-///
-/// # Safety
-/// `pconf` is this generation's configuration pool.
-pub unsafe fn map_table(pconf: *mut sys::apr_pool_t, entries: usize) -> std::io::Result<()> {
-    let words = ConnTable::words_for(entries);
-    let bytes = words * 8;
-    // SAFETY: anonymous shared mapping, zero-filled: all-zero words are empty entries.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error());
-    }
-    TABLE.store(p as *mut AtomicU64, Ordering::Release);
-    TABLE_WORDS.store(words, Ordering::Release);
-    unsafe extern "C" fn unmap(data: *mut c_void) -> sys::apr_status_t {
-        if TABLE
-            .compare_exchange(
-                data as *mut AtomicU64,
-                std::ptr::null_mut(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-        {
-            let words = TABLE_WORDS.swap(0, Ordering::AcqRel);
-            // SAFETY: the mapping made above, of this size; nothing uses it any more.
-            unsafe { libc::munmap(data, words * 8) };
-        }
-        0
-    }
-    // SAFETY: parent-only cleanup (children keep their inherited view).
-    unsafe {
-        sys::apr_pool_cleanup_register(pconf, p, Some(unmap), Some(sys::apr_pool_cleanup_null))
-    };
-    Ok(())
+pub(crate) fn map_table(pconf: Pool<'_>, entries: usize) -> std::io::Result<()> {
+    TABLE.map(pconf, ConnTable::words_for(entries))
 }
 
 struct Ctx {
     cap: pcap::Capture<pcap::Active>,
     link: LinkType,
-    stop: AtomicBool,
+    stop: Arc<AtomicBool>,
     flow: FlowConfig,
     orphans: export::ParentSink,
 }
 
-/// The capture thread's handle, owned by the pconf cleanup.
+/// The capture thread's handle.
 struct Running {
-    tid: libc::pthread_t,
-    ctx: *mut Ctx,
+    thread: PlainThread<Ctx>,
+    stop: Arc<AtomicBool>,
     breakloop: pcap::BreakLoop,
 }
 
 /// Ports of the `Listen` directives.
-///
-/// # Safety
-/// Called from post_config, when `ap_listeners` is the live listener list.
-unsafe fn listen_ports() -> Vec<u16> {
+fn listen_ports() -> Vec<u16> {
     let mut ports = Vec::new();
-    // SAFETY: walks httpd's listener list; bind_addr is set for every listener.
-    let mut l = unsafe { sys::ap_listeners };
-    while !l.is_null() {
-        let lr = unsafe { &*l };
-        if !lr.bind_addr.is_null() {
-            let p = unsafe { (*lr.bind_addr).port };
-            if p != 0 && !ports.contains(&p) {
-                ports.push(p);
-            }
+    for p in ffi::listeners().map(|l| l.port()) {
+        if p != 0 && !ports.contains(&p) {
+            ports.push(p);
         }
-        l = lr.next;
     }
     ports
 }
@@ -154,17 +93,11 @@ pub fn bpf(ports: &[u16]) -> String {
     )
 }
 
-/// Opens the capture and starts the thread (parent, real post_config pass).
-///
-/// # Safety
-/// `s` and `pconf` are the main server and configuration pool of this generation.
-pub unsafe fn start(
-    s: *mut sys::server_rec,
-    pconf: *mut sys::apr_pool_t,
-    cfg: &ModuleConfig,
-) -> Result<(), String> {
+/// Opens the capture and starts the thread (parent, real post_config pass); it is stopped
+/// and joined when `pconf` is cleared.
+pub(crate) fn start(s: Server<'_>, pconf: Pool<'_>, cfg: &ModuleConfig) -> Result<(), String> {
     let ports = if cfg.capture_ports.is_empty() {
-        unsafe { listen_ports() }
+        listen_ports()
     } else {
         cfg.capture_ports.clone()
     };
@@ -207,55 +140,31 @@ pub unsafe fn start(
         parse_http: false,
     };
     let breakloop = cap.breakloop_handle();
-    let ctx = Box::into_raw(Box::new(Ctx {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctx = Ctx {
         cap,
         link,
-        stop: AtomicBool::new(false),
+        stop: stop.clone(),
         flow,
         orphans: export::ParentSink::new(cfg),
-    }));
-    let mut tid: libc::pthread_t = 0;
-    // SAFETY: the thread gets signals blocked (inherited mask), owns nothing but `ctx`, and is
-    // joined in the cleanup registered below before `ctx` is freed.
-    let rc = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-        let rc = libc::pthread_create(&mut tid, std::ptr::null(), run, ctx as *mut c_void);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        rc
     };
-    if rc != 0 {
-        // SAFETY: the thread was not created; we still own ctx.
-        drop(unsafe { Box::from_raw(ctx) });
-        return Err(format!(
-            "cannot create the capture thread: {}",
-            std::io::Error::from_raw_os_error(rc)
-        ));
+    let thread = PlainThread::spawn(ctx, run)
+        .map_err(|e| format!("cannot create the capture thread: {e}"))?;
+    let previous = running().replace(Running {
+        thread,
+        stop,
+        breakloop,
+    });
+    if let Some(previous) = previous {
+        stop_capture(previous);
     }
-    CTX.store(ctx, Ordering::Release);
-    // SAFETY: getpid has no preconditions.
-    CAPTURE_PID.store(unsafe { libc::getpid() }, Ordering::Release);
-    // SAFETY: the pool owns the Running value; `stop_capture` runs before the DSO is unloaded
-    // (httpd registered the unload earlier, and cleanups run in reverse order).
-    unsafe {
-        let running = Box::into_raw(Box::new(Running {
-            tid,
-            ctx,
-            breakloop,
-        }));
-        sys::apr_pool_cleanup_register(
-            pconf,
-            running as *const c_void,
-            Some(stop_capture),
-            Some(sys::apr_pool_cleanup_null),
-        );
-    }
-    ffi::log_server(
-        s,
-        ffi::LOG_INFO,
-        0,
+    pconf.on_clear(|| {
+        if let Some(r) = running().take() {
+            stop_capture(r);
+        }
+    });
+    s.log(
+        Level::Info,
         &format!(
             "mod_ja4: capturing '{filter}' on {} ({} shared entries)",
             cfg.capture_interface, entries
@@ -264,46 +173,31 @@ pub unsafe fn start(
     Ok(())
 }
 
-unsafe extern "C" fn stop_capture(data: *mut c_void) -> sys::apr_status_t {
-    guard(0, || {
-        // SAFETY: registered once with a Box<Running>.
-        let running = unsafe { Box::from_raw(data as *mut Running) };
-        // SAFETY: ctx stays valid until we free it after the join.
-        unsafe { (*running.ctx).stop.store(true, Ordering::Release) };
-        running.breakloop.breakloop();
-        // SAFETY: joins the thread created in start(); it exits within one read timeout.
-        unsafe { libc::pthread_join(running.tid, std::ptr::null_mut()) };
-        let _ = CTX.compare_exchange(
-            running.ctx,
-            std::ptr::null_mut(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        // SAFETY: the thread is gone; we own ctx again (closes the capture).
-        drop(unsafe { Box::from_raw(running.ctx) });
-        0
-    })
+fn running() -> std::sync::MutexGuard<'static, Option<Running>> {
+    RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Stops the thread (within one read timeout) and closes the capture.
+fn stop_capture(r: Running) {
+    r.stop.store(true, Ordering::Release);
+    r.breakloop.breakloop();
+    drop(r.thread.join());
 }
 
 /// Child side: release the capture handle inherited from the parent (fd and ring). In
 /// single-process mode (`httpd -X`) the "child" is the capturing process itself: keep it.
-pub fn release_in_child() {
-    // SAFETY: getpid has no preconditions.
-    if CAPTURE_PID.load(Ordering::Acquire) == unsafe { libc::getpid() } {
-        return;
-    }
-    let ctx = CTX.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    if !ctx.is_null() {
-        // SAFETY: in the child the capture thread does not exist; this is our private copy of
-        // the parent's context. Dropping it closes the child's fd and unmaps its ring.
-        drop(unsafe { Box::from_raw(ctx) });
+pub(crate) fn release_in_child() {
+    let inherited = running().take_if(|r| !r.thread.is_ours());
+    if let Some(r) = inherited {
+        // The thread does not exist here: this takes our private copy of the parent's
+        // context, whose drop closes the child's fd and unmaps its ring.
+        drop(r.thread.join());
     }
 }
 
-extern "C" fn run(arg: *mut c_void) -> *mut c_void {
-    guard((), || {
-        // SAFETY: `arg` is the Ctx created in start(), alive until after our join.
-        let ctx = unsafe { &mut *(arg as *mut Ctx) };
+/// The capture thread: reads packets until told to stop.
+fn run(ctx: &mut Ctx) {
+    {
         let mut flows = FlowTable::new(ctx.flow);
         let table = table();
         let (mut syns, mut hellos) = (0u64, 0u64);
@@ -335,13 +229,7 @@ extern "C" fn run(arg: *mut c_void) -> *mut c_void {
                 }
                 Err(pcap::Error::TimeoutExpired) => {
                     // Nothing buffered: wait for the descriptor, at most 200 ms.
-                    let mut pfd = libc::pollfd {
-                        fd: ctx.cap.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
-                    // SAFETY: one valid pollfd for the capture's selectable descriptor.
-                    unsafe { libc::poll(&mut pfd, 1, 200) };
+                    ffi::os::wait_readable(&ctx.cap, 200);
                 }
                 Err(pcap::Error::NoMorePackets) => break,
                 Err(_) => {
@@ -359,8 +247,7 @@ extern "C" fn run(arg: *mut c_void) -> *mut c_void {
             }
             ctx.orphans.tick();
         }
-    });
-    std::ptr::null_mut()
+    }
 }
 
 fn key(client: &ja4_core::flow::Endpoint, isn: u32) -> ConnKey {
@@ -481,25 +368,3 @@ pub fn claim(client: Option<(std::net::IpAddr, u16)>, isn: Option<u32>) {
         t.claim(&ConnKey { ip, port, isn });
     }
 }
-
-/// Whether this process may start a capture (the parent, after the dry-run pass).
-///
-/// # Safety
-/// `s` is the main server.
-pub unsafe fn real_pass(s: *mut sys::server_rec) -> bool {
-    const KEY: &std::ffi::CStr = c"mod_ja4_post_config_pass";
-    // SAFETY: process pool userdata survives restarts; set on the first pass.
-    unsafe {
-        let pool = (*(*s).process).pool;
-        let mut data: *mut c_void = std::ptr::null_mut();
-        sys::apr_pool_userdata_get(&mut data, KEY.as_ptr(), pool);
-        if data.is_null() {
-            sys::apr_pool_userdata_set(1 as *const c_void, KEY.as_ptr(), None, pool);
-            return false;
-        }
-    }
-    true
-}
-
-#[allow(dead_code)]
-const _: c_int = 0;

@@ -9,14 +9,11 @@
 //! removes itself when it may be the topmost connection filter (that breaks HTTP_IN); then,
 //! once done, it only passes through.
 
-use std::cell::UnsafeCell;
-use std::ffi::{c_int, c_void, CStr, CString};
-use std::mem::MaybeUninit;
+use std::ffi::{CStr, CString};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use apr_sys as sys;
 use ja4_core::batch::{self, Record, RecordKind};
 use ja4_core::batch::{Head, HeadTemplate};
 use ja4_core::decode::{self, LinkType};
@@ -26,16 +23,13 @@ use ja4_core::shape::ShapeCache;
 use ja4_core::tcp::SynFacts;
 use ja4_core::tls;
 
-use crate::ffi::{self, cbytes, guard};
-use crate::record::ReqRecord;
+use crate::ffi::{self, Brigade, Connection, Level, RecordSlot, Server, Socket};
 use crate::{counters, export};
 
 /// Bytes of ClientHello we are ready to buffer per connection.
-pub const MAX_HELLO: usize = 16 * 1024;
-pub const FILTER_NAME: &std::ffi::CStr = c"JA4_RAW_IN";
-
-const TCP_SAVE_SYN: c_int = 27;
-const TCP_SAVED_SYN: c_int = 28;
+pub(crate) const MAX_HELLO: usize = 16 * 1024;
+/// The raw input filter's name.
+pub(crate) const FILTER_NAME: &CStr = c"JA4_RAW_IN";
 
 /// What the client's TLS hello said.
 #[derive(Debug, Clone)]
@@ -80,55 +74,6 @@ pub struct ConnState {
     pub head: HeadTemplate,
 }
 
-/// Room for one request record, claimed by a request at post_read_request and released at
-/// its log_transaction. A request that finds it taken (an HTTP/2 stream while another is
-/// under way, a pipelined request whose predecessor is not logged yet) puts its record in its
-/// pool instead.
-pub struct RecordSlot {
-    busy: AtomicBool,
-    rec: UnsafeCell<MaybeUninit<ReqRecord<'static>>>,
-}
-
-impl Default for RecordSlot {
-    fn default() -> Self {
-        RecordSlot {
-            busy: AtomicBool::new(false),
-            rec: UnsafeCell::new(MaybeUninit::uninit()),
-        }
-    }
-}
-
-impl std::fmt::Debug for RecordSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordSlot")
-            .field("busy", &self.busy)
-            .finish()
-    }
-}
-
-// SAFETY: the record is only touched by the one request that claimed the slot (an acquiring
-// compare-exchange) until it releases it (a releasing store).
-unsafe impl Sync for RecordSlot {}
-
-impl RecordSlot {
-    /// The slot's memory, for the caller alone until [`RecordSlot::release`]; None when taken.
-    #[inline]
-    pub fn claim(&self) -> Option<*mut ReqRecord<'static>> {
-        self.busy
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .ok()
-            .map(|_| self.rec.get().cast())
-    }
-
-    /// Gives the slot back if `rec` is its memory (a record elsewhere is left alone).
-    #[inline]
-    pub fn release(&self, rec: *const ReqRecord<'_>) {
-        if std::ptr::eq(rec.cast(), self.rec.get().cast::<ReqRecord<'static>>()) {
-            self.busy.store(false, Ordering::Release);
-        }
-    }
-}
-
 /// The per-connection values of the JA4* variables, as C strings set by pointer.
 #[derive(Debug)]
 pub struct ConnVars {
@@ -148,13 +93,13 @@ impl ConnVars {
 }
 
 /// C string of `s` (interior NULs cannot occur in our values; they would yield an empty one).
-pub fn cstring(s: &[u8]) -> CString {
+pub(crate) fn cstring(s: &[u8]) -> CString {
     CString::new(s).unwrap_or_default()
 }
 
 /// The raw filter's scratch state (its `f->ctx`), separate from the shared [`ConnState`].
-struct HelloScan {
-    state: *const ConnState,
+pub(crate) struct HelloScan<'c> {
+    state: &'c ConnState,
     buf: Vec<u8>,
     done: bool,
     /// mod_ssl's filter sits above ours: once done we can leave the chain. (Without mod_ssl we
@@ -163,301 +108,123 @@ struct HelloScan {
     below_ssl: bool,
 }
 
+impl HelloScan<'_> {
+    /// Whether the filter has decided (hello parsed, or not TLS): it only forwards from then.
+    #[inline(always)]
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Whether the filter may take itself out of the chain once done.
+    pub(crate) fn may_leave(&self) -> bool {
+        self.below_ssl
+    }
+}
+
 /// Sets TCP_SAVE_SYN on every listening socket so accepted connections keep their SYN.
-///
-/// # Safety
-/// Called from post_config, when `ap_listeners` is the live listener list.
-pub unsafe fn save_syn_on_listeners(s: *const sys::server_rec) -> usize {
+pub(crate) fn save_syn_on_listeners(s: Server<'_>) -> usize {
     let mut n = 0;
-    // SAFETY: ap_listeners is httpd's list of open listeners, stable during post_config.
-    let mut l = unsafe { sys::ap_listeners };
-    while !l.is_null() {
-        // SAFETY: `l` is a node of the listener list.
-        let lr = unsafe { &*l };
-        let mut fd: sys::apr_os_sock_t = -1;
-        // SAFETY: lr.sd is the listener's APR socket; apr_os_sock_get writes its fd.
-        if !lr.sd.is_null() && unsafe { sys::apr_os_sock_get(&mut fd, lr.sd) } == 0 && fd >= 0 {
-            let one: c_int = 1;
-            // SAFETY: plain setsockopt on a valid fd with a c_int option value.
-            let rc = unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::IPPROTO_TCP,
-                    TCP_SAVE_SYN,
-                    &one as *const c_int as *const c_void,
-                    std::mem::size_of::<c_int>() as u32,
-                )
-            };
-            if rc == 0 {
-                n += 1;
-            } else {
-                crate::ffi::log_server(
-                    s,
-                    crate::ffi::LOG_WARNING,
-                    0,
-                    &format!(
-                        "mod_ja4: TCP_SAVE_SYN on a listener failed: {}",
-                        std::io::Error::last_os_error()
-                    ),
-                );
-            }
+    for fd in ffi::listeners().filter_map(|l| l.fd()) {
+        match ffi::os::save_syn(fd) {
+            Ok(()) => n += 1,
+            Err(e) => s.log(
+                Level::Warning,
+                &format!("mod_ja4: TCP_SAVE_SYN on a listener failed: {e}"),
+            ),
         }
-        l = lr.next;
     }
     n
 }
 
-fn read_saved_syn(fd: c_int) -> Option<SynFacts> {
+fn read_saved_syn(csd: Socket<'_>) -> Option<SynFacts> {
     let mut buf = [0u8; 512];
-    let mut len = buf.len() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `buf`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            TCP_SAVED_SYN,
-            buf.as_mut_ptr() as *mut c_void,
-            &mut len,
-        )
-    };
-    if rc != 0 || len == 0 {
-        return None;
-    }
-    let pkt = decode::decode(LinkType::Raw, &buf[..(len as usize).min(buf.len())]).ok()??;
+    let syn = ffi::os::saved_syn(csd.fd()?, &mut buf)?;
+    let pkt = decode::decode(LinkType::Raw, syn).ok()??;
     pkt.is_syn().then(|| SynFacts::from_packet(0, &pkt))
 }
 
-fn sockaddr(
-    ip: *const std::ffi::c_char,
-    addr: *const sys::apr_sockaddr_t,
-) -> Option<(IpAddr, u16)> {
-    // SAFETY: httpd fills client_ip/local_ip and the sockaddrs for every connection.
-    let ip = std::str::from_utf8(unsafe { cbytes(ip) })
-        .ok()?
-        .parse()
-        .ok()?;
-    // SAFETY: as above; port is a plain field.
-    let port = if addr.is_null() {
-        0
-    } else {
-        unsafe { (*addr).port }
-    };
-    Some((ip, port))
-}
-
 /// pre_connection: read the saved SYN, create the connection state, add the raw filter.
-pub unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void) -> c_int {
-    guard(sys::DECLINED, || {
-        // SAFETY: httpd passes the live connection.
-        let conn = unsafe { &mut *c };
-        // HTTP/2 secondary connections share their primary's state.
-        if !conn.master.is_null() {
-            return sys::DECLINED;
-        }
-        // SAFETY: base_server is the server that accepted the connection.
-        let Some(sc) = (unsafe { crate::config::server_config(conn.base_server) }) else {
-            return sys::DECLINED;
-        };
-        if !sc.cfg.engine {
-            return sys::DECLINED;
-        }
-        let mut syn = None;
-        if !csd.is_null() {
-            let mut fd: sys::apr_os_sock_t = -1;
-            // SAFETY: csd is the connection's apr_socket_t on plain TCP connections.
-            if unsafe { sys::apr_os_sock_get(&mut fd, csd as *mut sys::apr_socket_t) } == 0
-                && fd >= 0
-            {
-                syn = read_saved_syn(fd);
-            }
-        }
-        counters::add(|s| &s.connections, 1);
-        if syn.is_some() {
-            counters::add(|s| &s.syns_saved, 1);
-        }
-        let (client, server) = (
-            sockaddr(conn.client_ip, conn.client_addr),
-            sockaddr(conn.local_ip, conn.local_addr),
+/// True when the connection is ours (the engine is on for it).
+pub(crate) fn pre_connection(c: Connection<'_>, csd: Socket<'_>) -> bool {
+    // HTTP/2 secondary connections share their primary's state.
+    if c.is_secondary() {
+        return false;
+    }
+    match c.base_server().and_then(|s| s.config()) {
+        Some(sc) if sc.cfg.engine => {}
+        _ => return false,
+    }
+    let syn = read_saved_syn(csd);
+    counters::add(|s| &s.connections, 1);
+    if syn.is_some() {
+        counters::add(|s| &s.syns_saved, 1);
+    }
+    let (client, server) = (c.client(), c.local());
+    let head = Head {
+        conn_id: c.id(),
+        client_ip: client.map(|c| c.0),
+        client_port: client.map_or(0, |c| c.1),
+        server_ip: server.map(|c| c.0),
+        server_port: server.map_or(0, |c| c.1),
+        ..Head::default()
+    }
+    .template();
+    let state = ConnState {
+        id: c.id(),
+        started_us: ffi::now_us(),
+        client,
+        server,
+        ja4t: syn.as_ref().map(ja4t).unwrap_or_default(),
+        syn,
+        tls: OnceLock::new(),
+        vars: OnceLock::new(),
+        requests: AtomicU32::new(0),
+        shapes: ShapeCache::default(),
+        cookies: Default::default(),
+        record: RecordSlot::default(),
+        segment: OnceLock::new(),
+        segment_serial: AtomicU64::new(0),
+        segment_offset: AtomicU32::new(0),
+        head,
+    };
+    crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
+    let state = c.set_state(state, end);
+    // This hook runs after mod_ssl's: a connection mod_ssl does not encrypt carries no
+    // ClientHello for us, and a plain HTTP connection pays nothing for the filter. Without
+    // mod_ssl (another TLS module, or none) the filter looks at the first bytes itself.
+    let tls = c.tls();
+    if tls != ffi::Tls::Plain {
+        c.add_raw_filter(
+            FILTER_NAME,
+            HelloScan {
+                state,
+                buf: Vec::new(),
+                done: false,
+                below_ssl: tls == ffi::Tls::ModSsl,
+            },
         );
-        let head = Head {
-            conn_id: conn.id as u64,
-            client_ip: client.map(|c| c.0),
-            client_port: client.map_or(0, |c| c.1),
-            server_ip: server.map(|c| c.0),
-            server_port: server.map_or(0, |c| c.1),
-            ..Head::default()
-        }
-        .template();
-        let state = ConnState {
-            id: conn.id as u64,
-            started_us: ffi::now_us(),
-            client,
-            server,
-            ja4t: syn.as_ref().map(ja4t).unwrap_or_default(),
-            syn,
-            tls: OnceLock::new(),
-            vars: OnceLock::new(),
-            requests: AtomicU32::new(0),
-            shapes: ShapeCache::default(),
-            cookies: Default::default(),
-            record: RecordSlot::default(),
-            segment: OnceLock::new(),
-            segment_serial: AtomicU64::new(0),
-            segment_offset: AtomicU32::new(0),
-            head,
-        };
-        crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
-        let raw = Box::into_raw(Box::new(state));
-        // SAFETY: the connection pool owns the state from here; conn_end frees it once. The
-        // filter context lives in the same pool and is registered after, so it is freed first.
-        unsafe {
-            sys::apr_pool_cleanup_register(
-                conn.pool,
-                raw as *const c_void,
-                Some(conn_end),
-                Some(sys::apr_pool_cleanup_null),
-            );
-            crate::ffi::set_module_config(conn.conn_config, raw as *mut c_void);
-        }
-        // This hook runs after mod_ssl's: a connection mod_ssl does not encrypt carries no
-        // ClientHello for us, and a plain HTTP connection pays nothing for the filter. Without
-        // mod_ssl (another TLS module, or none) the filter looks at the first bytes itself.
-        // SAFETY: the connection is live.
-        let https = unsafe { sys::ja4_is_https(c) };
-        if https != 0 {
-            // SAFETY: as above.
-            unsafe {
-                let scan = crate::ffi::pool_box(
-                    conn.pool,
-                    HelloScan {
-                        state: raw,
-                        buf: Vec::new(),
-                        done: false,
-                        below_ssl: https == 1,
-                    },
-                );
-                sys::ap_add_input_filter(
-                    FILTER_NAME.as_ptr(),
-                    scan as *mut c_void,
-                    std::ptr::null_mut(),
-                    c,
-                );
-            }
-        }
-        sys::OK as c_int
-    })
+    }
+    true
 }
 
-/// Connection pool cleanup: report a connection that never made a request, then free its state.
-unsafe extern "C" fn conn_end(data: *mut c_void) -> sys::apr_status_t {
-    guard(0, || {
-        // SAFETY: registered once in pre_connection with a Box<ConnState> pointer.
-        let state = unsafe { Box::from_raw(data as *mut ConnState) };
-        // The capture may have published the connection after pre_connection looked.
-        crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
-        if state.requests.load(Ordering::Relaxed) == 0 {
-            counters::add(|s| &s.orphans, 1);
-            export_orphan(&state);
-        }
-        0
-    })
-}
-
-/// The state of `c` (or of its primary connection for HTTP/2 streams).
-///
-/// # Safety
-/// `c` is a live connection.
-pub unsafe fn state<'a>(c: *const sys::conn_rec) -> Option<&'a ConnState> {
-    // SAFETY: our slot of the primary connection holds NULL or the ConnState created in
-    // pre_connection.
-    let p = unsafe { crate::ffi::module_config((*primary(c)).conn_config) } as *const ConnState;
-    // SAFETY: the state lives until the primary connection's pool is cleared, which outlives
-    // its requests and streams; it is only read through shared references.
-    unsafe { p.as_ref() }
-}
-
-/// The primary connection of `c`: itself, or for an HTTP/2 stream's secondary connection its
-/// master (which owns the [`ConnState`]).
-///
-/// # Safety
-/// `c` is a live connection.
-pub unsafe fn primary(c: *const sys::conn_rec) -> *const sys::conn_rec {
-    // SAFETY: master is NULL or the live primary connection.
-    let master = unsafe { (*c).master };
-    if master.is_null() {
-        c
-    } else {
-        master
+/// The connection has ended (its pool is cleared): report it if it never made a request.
+fn end(state: ConnState) {
+    // The capture may have published the connection after pre_connection looked.
+    crate::capture::claim(state.client, state.syn.as_ref().map(|s| s.isn));
+    if state.requests.load(Ordering::Relaxed) == 0 {
+        counters::add(|s| &s.orphans, 1);
+        export_orphan(&state);
     }
 }
 
-/// The raw input filter: passes everything through and watches the first bytes for a
-/// ClientHello. Once it has decided (hello parsed, or not TLS) it only forwards: a flag test
-/// and a call, for every read of the connection's life.
-pub unsafe extern "C" fn raw_in_filter(
-    f: *mut sys::ap_filter_t,
-    bb: *mut sys::apr_bucket_brigade,
-    mode: sys::ap_input_mode_t,
-    block: sys::apr_read_type_e,
-    readbytes: sys::apr_off_t,
-) -> sys::apr_status_t {
-    // SAFETY: httpd passes the live filter; ctx is NULL or the HelloScan set in pre_connection,
-    // and only this connection's thread runs its input filters.
-    let (next, scan) = unsafe { ((*f).next, ((*f).ctx as *mut HelloScan).as_mut()) };
-    // SAFETY: pass the read down unchanged; we only look at what comes back.
-    let rv = unsafe { sys::ap_get_brigade(next, bb, mode, block, readbytes) };
-    let Some(scan) = scan else { return rv };
-    if scan.done
-        || rv != 0
-        || mode == sys::ap_input_mode_t_AP_MODE_SPECULATIVE
-        || mode == sys::ap_input_mode_t_AP_MODE_INIT
-    {
-        return rv;
-    }
-    guard((), || {
-        // SAFETY: we walk the brigade httpd gave us without modifying it.
-        unsafe { inspect(scan, bb) };
+/// Looks at the bytes a read brought for a ClientHello, until it is complete (or the bytes
+/// are not TLS, or [`MAX_HELLO`] is reached).
+pub(crate) fn inspect(scan: &mut HelloScan<'_>, bb: &Brigade<'_>) {
+    bb.each_data(|data| {
+        let take = data.len().min(MAX_HELLO - scan.buf.len());
+        scan.buf.extend_from_slice(&data[..take]);
+        scan.buf.len() < MAX_HELLO
     });
-    if scan.done && scan.below_ssl {
-        // SAFETY: removing ourselves from the live chain after our read returned (httpd's
-        // idiom); the filter above us is mod_ssl's, whose next pointer is relinked.
-        unsafe { sys::ap_remove_input_filter(f) };
-    }
-    rv
-}
-
-unsafe fn inspect(scan: &mut HelloScan, bb: *mut sys::apr_bucket_brigade) {
-    // SAFETY: brigade walking per APR's ring macros (via the glue).
-    let sentinel = unsafe { sys::ja4_brigade_sentinel(bb) };
-    let mut e = unsafe { sys::ja4_brigade_first(bb) };
-    while e != sentinel && scan.buf.len() < MAX_HELLO {
-        // SAFETY: `e` is a bucket of this brigade.
-        if unsafe { sys::ja4_bucket_is_metadata(e) } == 0 {
-            let mut data: *const std::ffi::c_char = std::ptr::null();
-            let mut len: sys::apr_size_t = 0;
-            // SAFETY: non-blocking read of a data bucket the lower filter already filled.
-            let rv = unsafe {
-                sys::ja4_bucket_read(
-                    e,
-                    &mut data,
-                    &mut len,
-                    sys::apr_read_type_e_APR_NONBLOCK_READ,
-                )
-            };
-            if rv != 0 {
-                break;
-            }
-            if len > 0 && !data.is_null() {
-                let take = len.min(MAX_HELLO - scan.buf.len());
-                // SAFETY: the bucket's data is valid for `len` bytes.
-                scan.buf.extend_from_slice(unsafe {
-                    std::slice::from_raw_parts(data as *const u8, take)
-                });
-            }
-        }
-        // SAFETY: ring successor of a bucket of this brigade.
-        e = unsafe { sys::ja4_bucket_next(e) };
-    }
     match tls::first_handshake_message(&scan.buf, MAX_HELLO) {
         Err(tls::TlsError::Incomplete) if scan.buf.len() < MAX_HELLO => {}
         Ok((tls::HANDSHAKE_CLIENT_HELLO, body)) => {
@@ -467,9 +234,7 @@ unsafe fn inspect(scan: &mut HelloScan, bb: *mut sys::apr_bucket_brigade) {
                         .alpn_protocols()
                         .map(|p| String::from_utf8_lossy(p).into_owned())
                         .collect();
-                    // SAFETY: the ConnState outlives its filter context (cleanup order).
-                    let state = unsafe { &*scan.state };
-                    let _ = state.tls.set(TlsFacts {
+                    let _ = scan.state.tls.set(TlsFacts {
                         ja4: Ja4Set::from_hello(&ch),
                         ja3: Ja3::from_hello(&ch),
                         sni: ch
@@ -492,13 +257,13 @@ unsafe fn inspect(scan: &mut HelloScan, bb: *mut sys::apr_bucket_brigade) {
     }
 }
 
-fn finish(scan: &mut HelloScan) {
+fn finish(scan: &mut HelloScan<'_>) {
     scan.done = true;
     scan.buf = Vec::new();
 }
 
 /// Queues an orphan record for a connection that ended without a request.
-pub fn export_orphan(st: &ConnState) {
+pub(crate) fn export_orphan(st: &ConnState) {
     if !export::enabled() || (st.tls.get().is_none() && st.syn.is_none()) {
         return;
     }

@@ -5,10 +5,10 @@
 //! Never: takes a lock (every update is one relaxed atomic add), or depends on another module
 //! of this crate but the FFI layer.
 
-use std::ffi::c_void;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use apr_sys as sys;
+use crate::ffi::os::SharedMapping;
+use crate::ffi::Pool;
 
 macro_rules! counters {
     ($($name:ident: $help:literal,)*) => {
@@ -55,7 +55,7 @@ counters! {
     shm_replaced: "shared-table entries replaced while still live (table too small)",
 }
 
-static SHARED: AtomicPtr<Counters> = AtomicPtr::new(std::ptr::null_mut());
+static SHARED: SharedMapping<Counters> = SharedMapping::new();
 static LOCAL: Counters = Counters {
     connections: AtomicU64::new(0),
     syns_saved: AtomicU64::new(0),
@@ -108,55 +108,19 @@ impl Counters {
 }
 
 /// The counters in effect: the shared block once mapped, else this process's.
-pub fn get() -> &'static Counters {
-    let p = SHARED.load(Ordering::Acquire);
-    // SAFETY: non-null only after init() mapped a zeroed Counters that is never unmapped in
-    // processes that use it (the parent unmaps its view at pconf cleanup, after which it
-    // resets the pointer).
-    unsafe { p.as_ref() }.unwrap_or(&LOCAL)
+#[inline(always)]
+pub(crate) fn get() -> &'static Counters {
+    SHARED.first().unwrap_or(&LOCAL)
 }
 
 /// Adds `n` to one counter.
-pub fn add(field: impl Fn(&Counters) -> &AtomicU64, n: u64) {
+#[inline(always)]
+pub(crate) fn add(field: impl Fn(&Counters) -> &AtomicU64, n: u64) {
     field(get()).fetch_add(n, Ordering::Relaxed);
 }
 
 /// Maps the shared counters (parent, post_config). Unmapped in the parent when `pconf` is
 /// cleared; children keep their inherited mapping until they exit.
-///
-/// # Safety
-/// `pconf` is the configuration pool of this generation.
-pub unsafe fn init(pconf: *mut sys::apr_pool_t) -> Result<(), std::io::Error> {
-    let size = std::mem::size_of::<Counters>();
-    // SAFETY: anonymous shared mapping; zero-filled, which is a valid Counters.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error());
-    }
-    SHARED.store(p as *mut Counters, Ordering::Release);
-    unsafe extern "C" fn unmap(data: *mut c_void) -> sys::apr_status_t {
-        let _ = SHARED.compare_exchange(
-            data as *mut Counters,
-            std::ptr::null_mut(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        // SAFETY: `data` is the mapping made in init(), of this size.
-        unsafe { libc::munmap(data, std::mem::size_of::<Counters>()) };
-        0
-    }
-    // SAFETY: the cleanup runs in the parent only (children use the null child cleanup).
-    unsafe {
-        sys::apr_pool_cleanup_register(pconf, p, Some(unmap), Some(sys::apr_pool_cleanup_null))
-    };
-    Ok(())
+pub(crate) fn init(pconf: Pool<'_>) -> std::io::Result<()> {
+    SHARED.map(pconf, 1)
 }

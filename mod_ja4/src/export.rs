@@ -472,20 +472,24 @@ impl JsonFile {
     }
 }
 
-/// The JA4ExportFile descriptor opened by the parent, inherited by children.
-pub static EXPORT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// The JA4ExportFile opened by the parent in post_config, inherited by children.
+static EXPORT_FILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
 
-/// A duplicate of the export file descriptor, if one is open.
-pub fn export_file() -> Option<std::fs::File> {
-    use std::os::fd::FromRawFd;
-    let fd = EXPORT_FD.load(std::sync::atomic::Ordering::Acquire);
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: dup of our own open descriptor; the File owns the duplicate.
-    let dup = unsafe { libc::dup(fd) };
-    // SAFETY: `dup` is a fresh descriptor nobody else owns.
-    (dup >= 0).then(|| unsafe { std::fs::File::from_raw_fd(dup) })
+/// Opens (appending, created if needed) the JA4ExportFile of this generation; the previous
+/// one is closed.
+pub(crate) fn open_file(path: &std::path::Path) -> std::io::Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    *EXPORT_FILE.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    Ok(())
+}
+
+/// A duplicate of the export file, if one is open.
+pub(crate) fn export_file() -> Option<std::fs::File> {
+    let f = EXPORT_FILE.lock().unwrap_or_else(|p| p.into_inner());
+    f.as_ref().and_then(|f| f.try_clone().ok())
 }
 
 /// Export from the parent's capture thread: orphan records of connections httpd never

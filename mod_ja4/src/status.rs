@@ -3,48 +3,27 @@
 //!
 //! Owns: rendering. Never: changes a counter.
 
-use std::ffi::{c_int, c_void};
-
-use apr_sys as sys;
-
 use crate::counters;
-use crate::ffi::{cbytes, guard};
+use crate::ffi::Request;
 
-/// `SetHandler ja4-status`: the counters as text, or JSON with `?json`.
-pub unsafe extern "C" fn handler(r: *mut sys::request_rec) -> c_int {
+/// `SetHandler ja4-status`: the counters as text, or JSON with `?json`. True when it
+/// answered (the request is ours).
+pub(crate) fn handler(mut r: Request<'_>) -> bool {
     // Every request passes here: most decline on the handler's first byte.
-    // SAFETY: httpd passes the live request; its handler is NULL or a C string.
-    if unsafe { (*r).handler.is_null() || *(*r).handler != b'j' as std::ffi::c_char } {
-        return sys::DECLINED;
+    if !r.handler_is(c"ja4-status") {
+        return false;
     }
-    guard(sys::DECLINED, || {
-        // SAFETY: httpd passes the live request.
-        let req = unsafe { &mut *r };
-        // SAFETY: handler is NULL or a string of the request.
-        if unsafe { cbytes(req.handler) } != b"ja4-status" {
-            return sys::DECLINED;
-        }
-        // SAFETY: args is NULL or the query string.
-        let json = unsafe { cbytes(req.args) }
-            .split(|b| *b == b'&')
-            .any(|a| a == b"json");
-        let body = render(json);
-        // SAFETY: content type and body are written to the live request.
-        unsafe {
-            sys::ap_set_content_type(
-                r,
-                if json {
-                    c"application/json".as_ptr()
-                } else {
-                    c"text/plain; charset=utf-8".as_ptr()
-                },
-            );
-            if req.header_only == 0 {
-                sys::ap_rwrite(body.as_ptr() as *const c_void, body.len() as c_int, r);
-            }
-        }
-        sys::OK as c_int
-    })
+    let json = r.args().split(|b| *b == b'&').any(|a| a == b"json");
+    let body = render(json);
+    r.set_content_type(if json {
+        c"application/json"
+    } else {
+        c"text/plain; charset=utf-8"
+    });
+    if !r.header_only() {
+        r.write(body.as_bytes());
+    }
+    true
 }
 
 fn render(json: bool) -> String {
