@@ -73,7 +73,7 @@ fn listen_ports() -> Vec<u16> {
 /// application-data record (`17 03`), HTTP responses (`HTTP`) and requests of the common
 /// methods — the module sees those itself, and on a busy server they are nearly every packet.
 /// Continuation segments of a large ClientHello start with arbitrary bytes and pass.
-pub fn bpf(ports: &[u16]) -> String {
+pub(crate) fn bpf(ports: &[u16]) -> String {
     let list: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
     let hdr = "((tcp[12:1] & 0xf0) >> 2)";
     let empty = format!(
@@ -357,13 +357,13 @@ fn orphan(table: &Option<ConnTable<'_>>, sink: &mut export::ParentSink, rec: Con
 }
 
 /// What the capture knows about the connection with this client address and SYN ISN.
-pub fn lookup(client: Option<(std::net::IpAddr, u16)>, isn: Option<u32>) -> Option<Entry> {
+pub(crate) fn lookup(client: Option<(std::net::IpAddr, u16)>, isn: Option<u32>) -> Option<Entry> {
     let ((ip, port), isn) = (client?, isn?);
     table()?.lookup(&ConnKey { ip, port, isn })
 }
 
 /// Tells the capture this connection was accepted (no orphan record from the capture).
-pub fn claim(client: Option<(std::net::IpAddr, u16)>, isn: Option<u32>) {
+pub(crate) fn claim(client: Option<(std::net::IpAddr, u16)>, isn: Option<u32>) {
     if let (Some((ip, port)), Some(isn), Some(t)) = (client, isn, table()) {
         t.claim(&ConnKey { ip, port, isn });
     }

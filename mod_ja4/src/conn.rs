@@ -33,7 +33,7 @@ pub(crate) const FILTER_NAME: &CStr = c"JA4_RAW_IN";
 
 /// What the client's TLS hello said.
 #[derive(Debug, Clone)]
-pub struct TlsFacts {
+pub(crate) struct TlsFacts {
     pub ja4: Ja4Set,
     pub ja3: Ja3,
     pub sni: String,
@@ -43,7 +43,7 @@ pub struct TlsFacts {
 /// Per-connection state, owned by the connection's pool. Shared (never `&mut`) once created:
 /// HTTP/2 streams read it from several threads, so what is filled in later is set once.
 #[derive(Debug)]
-pub struct ConnState {
+pub(crate) struct ConnState {
     pub id: u64,
     pub started_us: i64,
     pub client: Option<(IpAddr, u16)>,
@@ -76,7 +76,7 @@ pub struct ConnState {
 
 /// The per-connection values of the JA4* variables, as C strings set by pointer.
 #[derive(Debug)]
-pub struct ConnVars {
+pub(crate) struct ConnVars {
     /// (variable, request header, value) of every non-empty value; the tables of requests
     /// point into the strings, which stay where they are as long as the state.
     pub values: Vec<(&'static CStr, &'static CStr, CString)>,
@@ -84,7 +84,7 @@ pub struct ConnVars {
 
 impl ConnVars {
     /// The value of variable `name`, empty when the connection has none.
-    pub fn value(&self, name: &CStr) -> &[u8] {
+    pub(crate) fn value(&self, name: &CStr) -> &[u8] {
         self.values
             .iter()
             .find(|v| v.0 == name)

@@ -15,7 +15,7 @@ macro_rules! counters {
         /// Every counter, in shared memory.
         #[repr(C)]
         #[derive(Default)]
-        pub struct Counters { $(pub $name: AtomicU64,)* }
+        pub(crate) struct Counters { $(pub(crate) $name: AtomicU64,)* }
 
         impl Counters {
             fn stored(&self) -> Vec<(&'static str, &'static str, u64)> {
@@ -89,7 +89,7 @@ static LOCAL: Counters = Counters {
 impl Counters {
     /// Every counter, with the queue depth derived after `dequeued` (records queued and
     /// neither taken by an exporter nor dropped: one counter less to update per record).
-    pub fn each(&self) -> Vec<(&'static str, &'static str, u64)> {
+    pub(crate) fn each(&self) -> Vec<(&'static str, &'static str, u64)> {
         let mut all = self.stored();
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let depth = get(&self.queued)

@@ -157,7 +157,7 @@ impl Shared {
     }
 }
 
-pub struct Exporter {
+pub(crate) struct Exporter {
     shared: Arc<Shared>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -165,13 +165,13 @@ pub struct Exporter {
 static EXPORTER: OnceLock<Exporter> = OnceLock::new();
 
 /// Whether this child exports records at all.
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     EXPORTER.get().is_some()
 }
 
 /// Starts the exporter thread of this child (child_init). `file` is the inherited
 /// JA4ExportFile descriptor, if configured.
-pub fn start(cfg: &ModuleConfig, file: Option<std::fs::File>) -> std::io::Result<()> {
+pub(crate) fn start(cfg: &ModuleConfig, file: Option<std::fs::File>) -> std::io::Result<()> {
     if cfg.export_socket.is_none() && file.is_none() {
         return Ok(());
     }
@@ -196,7 +196,7 @@ pub fn start(cfg: &ModuleConfig, file: Option<std::fs::File>) -> std::io::Result
 }
 
 /// Stops the thread after a last flush (child exit).
-pub fn stop() {
+pub(crate) fn stop() {
     let Some(e) = EXPORTER.get() else { return };
     e.shared.lock().stop = true;
     e.shared.cv.notify_all();
@@ -206,7 +206,7 @@ pub fn stop() {
 }
 
 /// Where a record is being written: the frame buffer and what identifies the frame.
-pub struct Slot<'a> {
+pub(crate) struct Slot<'a> {
     pub buf: &'a mut Vec<u8>,
     /// The frame's serial number (for connection-segment references).
     pub serial: u64,
@@ -214,12 +214,12 @@ pub struct Slot<'a> {
 
 impl Slot<'_> {
     /// Where the frame's payload starts in `buf`.
-    pub const PAYLOAD_START: usize = HEADER_LEN;
+    pub(crate) const PAYLOAD_START: usize = HEADER_LEN;
 }
 
 /// Appends one record: `encode` writes it into the newest frame (and must write exactly one
 /// record). The oldest frame is dropped (and counted) when the queue is full.
-pub fn append(encode: impl FnOnce(Slot<'_>)) {
+pub(crate) fn append(encode: impl FnOnce(Slot<'_>)) {
     let Some(e) = EXPORTER.get() else { return };
     let mut notify = false;
     {
@@ -494,7 +494,7 @@ pub(crate) fn export_file() -> Option<std::fs::File> {
 
 /// Export from the parent's capture thread: orphan records of connections httpd never
 /// accepted. Never waits: a short write timeout, no connect retries inside a call.
-pub struct ParentSink {
+pub(crate) struct ParentSink {
     sink: Sink,
     json: Option<JsonFile>,
     pending: Vec<u8>,
@@ -504,7 +504,7 @@ pub struct ParentSink {
 }
 
 impl ParentSink {
-    pub fn new(cfg: &ModuleConfig) -> Self {
+    pub(crate) fn new(cfg: &ModuleConfig) -> Self {
         ParentSink {
             sink: Sink::new(cfg.export_socket.clone(), Duration::from_millis(20)),
             json: export_file().map(JsonFile::new),
@@ -515,12 +515,12 @@ impl ParentSink {
         }
     }
 
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.sink.path.is_some() || self.json.is_some()
     }
 
     /// Queues one record: `encode` appends it (as [`Record::encode`] does).
-    pub fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         counters::add(|s| &s.queued, 1);
         if self.count == 0 {
             self.pending.clear();
@@ -534,7 +534,7 @@ impl ParentSink {
     }
 
     /// Called by the capture loop after each read: flushes at least once a second.
-    pub fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         if self.last.elapsed() >= Duration::from_secs(1) {
             self.flush();
         }

@@ -13,7 +13,7 @@ use ja4_testkit::httpd::{Conf, TlsVhost};
 /// The mod_ja4.so cargo built next to this test binary. Cargo does not build a cdylib for
 /// integration tests, so `scripts/test.sh` runs `cargo build -p mod_ja4` first; a missing or
 /// stale module fails here instead of testing old code.
-pub fn module_path() -> PathBuf {
+pub(crate) fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let so = dir.join("libmod_ja4.so");
@@ -52,9 +52,9 @@ fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
     newest
 }
 
-pub use ja4_testkit::{free_port, is_root, need_root, run, tempdir};
+pub(crate) use ja4_testkit::{free_port, is_root, need_root, run, tempdir};
 
-pub struct Httpd {
+pub(crate) struct Httpd {
     pub root: PathBuf,
     pub https: u16,
     pub http: u16,
@@ -62,7 +62,7 @@ pub struct Httpd {
     child: Option<Child>,
 }
 
-pub struct Options<'a> {
+pub(crate) struct Options<'a> {
     pub mpm: &'a str,
     /// Extra directives for the main server.
     pub extra: &'a str,
@@ -81,7 +81,13 @@ impl Default for Options<'_> {
 }
 
 impl Httpd {
-    pub fn config(root: &Path, https: u16, http: u16, module: &Path, opts: &Options<'_>) -> String {
+    pub(crate) fn config(
+        root: &Path,
+        https: u16,
+        http: u16,
+        module: &Path,
+        opts: &Options<'_>,
+    ) -> String {
         let mut c = Conf::new(root).with_modules(&["mime", "socache_shmcb", "ssl", "http2"]);
         c.mpm = opts.mpm.to_owned();
         c.mpm_tuning = match opts.mpm {
@@ -109,7 +115,7 @@ impl Httpd {
     }
 
     /// Writes the ServerRoot (config, cert, documents) without starting httpd.
-    pub fn prepare(tag: &str, opts: &Options<'_>) -> Httpd {
+    pub(crate) fn prepare(tag: &str, opts: &Options<'_>) -> Httpd {
         let root = tempdir(tag);
         std::fs::create_dir_all(root.join("htdocs")).unwrap();
         std::fs::write(root.join("htdocs/index.html"), "hello from httpd\n").unwrap();
@@ -135,13 +141,13 @@ impl Httpd {
         }
     }
 
-    pub fn start(tag: &str, opts: &Options<'_>) -> Httpd {
+    pub(crate) fn start(tag: &str, opts: &Options<'_>) -> Httpd {
         let mut h = Self::prepare(tag, opts);
         h.spawn();
         h
     }
 
-    pub fn spawn(&mut self) {
+    pub(crate) fn spawn(&mut self) {
         use std::os::unix::process::CommandExt;
         let child = Command::new("apache2")
             .arg("-f")
@@ -174,14 +180,14 @@ impl Httpd {
 
     /// Generations httpd has started: its "resuming normal operations" lines. Listening
     /// sockets accept connections before that, but signal handlers are only in place after it.
-    pub fn generations(&self) -> usize {
+    pub(crate) fn generations(&self) -> usize {
         self.error_log()
             .matches("resuming normal operations")
             .count()
     }
 
     /// Waits until httpd has started `n` generations.
-    pub fn wait_generation(&self, n: usize) {
+    pub(crate) fn wait_generation(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.generations() < n {
             assert!(
@@ -201,24 +207,24 @@ impl Httpd {
     }
 
     /// A graceful restart (SIGUSR1), waiting until the new generation runs.
-    pub fn graceful(&self) {
+    pub(crate) fn graceful(&self) {
         let n = self.generations();
         self.signal("USR1");
         self.wait_generation(n + 1);
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
 
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         run(Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.pid().to_string()));
     }
 
     /// Graceful stop: children finish and flush their exporters.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill")
                 .arg("-WINCH")
@@ -236,7 +242,7 @@ impl Httpd {
         }
     }
 
-    pub fn url(&self, tls: bool, path: &str) -> String {
+    pub(crate) fn url(&self, tls: bool, path: &str) -> String {
         if tls {
             format!("https://127.0.0.1:{}{path}", self.https)
         } else {
@@ -244,16 +250,16 @@ impl Httpd {
         }
     }
 
-    pub fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.root.join("error.log")).unwrap_or_default()
     }
 
-    pub fn access_log(&self) -> String {
+    pub(crate) fn access_log(&self) -> String {
         std::fs::read_to_string(self.root.join("access.log")).unwrap_or_default()
     }
 
     /// Records of JA4ExportFile.
-    pub fn records(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn records(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.root.join("ja4.jsonl"))
             .unwrap_or_default()
             .lines()
@@ -262,13 +268,13 @@ impl Httpd {
     }
 
     /// Waits until `n` records were exported.
-    pub fn wait_records(&self, n: usize) -> Vec<serde_json::Value> {
+    pub(crate) fn wait_records(&self, n: usize) -> Vec<serde_json::Value> {
         self.wait_for(n, |_| true)
     }
 
     /// The request records of JA4ExportFile (orphans left out: the harness's readiness
     /// probes make some), once there are `n` of them or 10 s have passed.
-    pub fn wait_requests(&self, n: usize) -> Vec<serde_json::Value> {
+    pub(crate) fn wait_requests(&self, n: usize) -> Vec<serde_json::Value> {
         self.wait_for(n, |r| r["kind"] == "request")
     }
 
@@ -288,7 +294,7 @@ impl Httpd {
         }
     }
 
-    pub fn status_json(&self) -> serde_json::Value {
+    pub(crate) fn status_json(&self) -> serde_json::Value {
         let out = run(Command::new("curl")
             .args(["-s", "--max-time", "5"])
             .arg(self.url(false, "/ja4-status?json")));
@@ -296,7 +302,7 @@ impl Httpd {
     }
 
     /// Crash markers httpd writes when a child dies of a signal.
-    pub fn assert_no_crash(&self) {
+    pub(crate) fn assert_no_crash(&self) {
         let log = self.error_log();
         for bad in ["exit signal", "Segmentation", "seg fault", "panicked"] {
             assert!(!log.contains(bad), "httpd error log shows '{bad}':\n{log}");
@@ -320,13 +326,13 @@ impl Drop for Httpd {
 }
 
 /// tcpdump on `lo` in immediate mode, writing a pcap.
-pub struct Capture {
+pub(crate) struct Capture {
     child: Child,
     pub file: PathBuf,
 }
 
 impl Capture {
-    pub fn start(dir: &Path, ports: &[u16]) -> Capture {
+    pub(crate) fn start(dir: &Path, ports: &[u16]) -> Capture {
         let file = dir.join("capture.pcap");
         let filter = ports
             .iter()
@@ -349,7 +355,7 @@ impl Capture {
         Capture { child, file }
     }
 
-    pub fn stop(mut self) -> PathBuf {
+    pub(crate) fn stop(mut self) -> PathBuf {
         std::thread::sleep(Duration::from_millis(300));
         let _ = Command::new("kill")
             .arg("-INT")
@@ -360,7 +366,7 @@ impl Capture {
     }
 }
 
-pub fn curl(args: &[&str], url: &str) -> Output {
+pub(crate) fn curl(args: &[&str], url: &str) -> Output {
     run(Command::new("curl")
         .args(["-sk", "--max-time", "10", "-o", "/dev/null"])
         .args(args)

@@ -14,12 +14,12 @@ use anyhow::{bail, Context, Result};
 
 use crate::infra::{start_proxy, SITE_HOST};
 
-pub const CHROME_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36";
-pub const GOOGLEBOT_UA: &str =
+pub(crate) const CHROME_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36";
+pub(crate) const GOOGLEBOT_UA: &str =
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
 /// The Python client: GET/POST bursts over one keep-alive TLS connection, or handshakes only.
-pub const PYTHON_CLIENT: &str = r#"
+pub(crate) const PYTHON_CLIENT: &str = r#"
 import http.client, socket, ssl, sys
 mode, src, port, ua, count, pattern = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
@@ -47,7 +47,7 @@ for i in range(count):
 "#;
 
 /// The Java client: GETs over one keep-alive connection with Java's own TLS stack.
-pub const JAVA_CLIENT: &str = r#"
+pub(crate) const JAVA_CLIENT: &str = r#"
 import java.io.*; import java.net.*; import javax.net.ssl.*; import java.security.cert.X509Certificate;
 public class LabClient {
   public static void main(String[] a) throws Exception {
@@ -79,7 +79,7 @@ public class LabClient {
 "#;
 
 /// The Go client: GETs with Go's net/http and crypto/tls (HTTP/2 when offered), from `src`.
-pub const GO_CLIENT: &str = r#"
+pub(crate) const GO_CLIENT: &str = r#"
 package main
 
 import (
@@ -143,7 +143,7 @@ fn go_binary(dir: &Path) -> Result<std::path::PathBuf> {
 }
 
 /// The Go client: `count` GETs of `pattern` with Go's TLS stack.
-pub fn go(
+pub(crate) fn go(
     dir: &Path,
     src: Ipv4Addr,
     port: u16,
@@ -191,7 +191,13 @@ fn url(port: u16, path: &str) -> String {
 }
 
 /// curl from `src`: `paths` over one keep-alive connection, with `method`.
-pub fn curl(src: Ipv4Addr, port: u16, ua: &str, method: &str, paths: &[String]) -> Result<()> {
+pub(crate) fn curl(
+    src: Ipv4Addr,
+    port: u16,
+    ua: &str,
+    method: &str,
+    paths: &[String],
+) -> Result<()> {
     let mut cmd = Command::new("curl");
     cmd.args([
         "-sk",
@@ -214,7 +220,7 @@ pub fn curl(src: Ipv4Addr, port: u16, ua: &str, method: &str, paths: &[String]) 
 }
 
 /// The Python client in `mode` (`get`, `post`, `handshake`).
-pub fn python(
+pub(crate) fn python(
     dir: &Path,
     mode: &str,
     src: Ipv4Addr,
@@ -237,7 +243,7 @@ pub fn python(
 }
 
 /// The Java client (single-file source launch, JDK 11+).
-pub fn java(
+pub(crate) fn java(
     dir: &Path,
     src: Ipv4Addr,
     port: u16,
@@ -259,7 +265,7 @@ pub fn java(
 
 /// A person in headless Chromium: `pages` page views (with their styles, scripts, images and
 /// cookies) with think times, through a proxy that connects from `src`.
-pub fn chromium(
+pub(crate) fn chromium(
     dir: &Path,
     src: Ipv4Addr,
     port: u16,
@@ -306,7 +312,7 @@ pub fn chromium(
     Ok(())
 }
 
-pub fn chromium_binary() -> &'static str {
+pub(crate) fn chromium_binary() -> &'static str {
     if Path::new("/usr/bin/chromium").exists() {
         "/usr/bin/chromium"
     } else {

@@ -18,11 +18,11 @@ use ja4_testkit::proc::{wait_tcp, Proc};
 use ja4_testkit::sidecar::{Sidecar, SidecarConf};
 use ja4_testkit::{httpd, tls};
 
-pub const SITE_HOST: &str = "shop.lab";
+pub(crate) const SITE_HOST: &str = "shop.lab";
 
 /// The small site the lab's clients browse: pages linking each other, styles, scripts,
 /// images, a login form and a search page.
-pub fn write_site(htdocs: &Path, pages: usize) -> Result<()> {
+pub(crate) fn write_site(htdocs: &Path, pages: usize) -> Result<()> {
     std::fs::create_dir_all(htdocs.join("static"))?;
     std::fs::create_dir_all(htdocs.join("p"))?;
     let nav: String = (1..=pages)
@@ -72,12 +72,12 @@ pub fn write_site(htdocs: &Path, pages: usize) -> Result<()> {
 }
 
 /// A private httpd with mod_ja4 exporting to `socket`.
-pub struct Httpd {
+pub(crate) struct Httpd {
     pub proc: Proc,
     pub port: u16,
 }
 
-pub fn start_httpd(root: &Path, module: &Path, socket: &Path) -> Result<Httpd> {
+pub(crate) fn start_httpd(root: &Path, module: &Path, socket: &Path) -> Result<Httpd> {
     if !module.exists() {
         bail!(
             "{} not found: build it (`cargo build --release -p mod_ja4`) or pass --module",
@@ -136,14 +136,14 @@ pub fn start_httpd(root: &Path, module: &Path, socket: &Path) -> Result<Httpd> {
 
 /// The sidecar's ingest (`serve`) of the lab, storing into `dir/store`; stopping it flushes to
 /// the store.
-pub fn start_sidecar(exe: &Path, dir: &Path) -> Result<Sidecar> {
+pub(crate) fn start_sidecar(exe: &Path, dir: &Path) -> Result<Sidecar> {
     let mut c = SidecarConf::new(exe, dir);
     c.store = "batch_records = 20000\nflush_ms = 300".into();
     Ok(c.start(Duration::from_secs(30))?)
 }
 
 /// Waits until the sidecar's inserted count stops growing for `quiet`; that count.
-pub fn settle(sidecar: &Sidecar, quiet: Duration, timeout: Duration) -> u64 {
+pub(crate) fn settle(sidecar: &Sidecar, quiet: Duration, timeout: Duration) -> u64 {
     let deadline = Instant::now() + timeout;
     let mut last = (0, Instant::now());
     while Instant::now() < deadline {
@@ -159,7 +159,7 @@ pub fn settle(sidecar: &Sidecar, quiet: Duration, timeout: Duration) -> u64 {
 }
 
 /// dnsmasq answering PTR/A for the lab's genuine crawler addresses.
-pub fn start_dnsmasq(records: &[(Ipv4Addr, String)]) -> Result<Dnsmasq> {
+pub(crate) fn start_dnsmasq(records: &[(Ipv4Addr, String)]) -> Result<Dnsmasq> {
     let records: Vec<String> = records
         .iter()
         .map(|(ip, host)| format!("host-record={host},{ip}"))
@@ -172,7 +172,7 @@ pub fn start_dnsmasq(records: &[(Ipv4Addr, String)]) -> Result<Dnsmasq> {
 
 /// An HTTP CONNECT proxy on 127.0.0.1 that opens every tunnel from `source` to the site:
 /// browsers cannot choose their source address, so each simulated browser gets its own proxy.
-pub struct SourceProxy {
+pub(crate) struct SourceProxy {
     pub port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -184,7 +184,7 @@ impl Drop for SourceProxy {
     }
 }
 
-pub fn start_proxy(source: Ipv4Addr, site_port: u16) -> Result<SourceProxy> {
+pub(crate) fn start_proxy(source: Ipv4Addr, site_port: u16) -> Result<SourceProxy> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -233,7 +233,7 @@ fn tunnel(mut client: TcpStream, source: Ipv4Addr, site_port: u16) -> std::io::R
 }
 
 /// A TCP connection to the site on 127.0.0.1 from `source`.
-pub fn socket2_connect(source: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
+pub(crate) fn socket2_connect(source: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
     s.bind(&SocketAddr::from((source, 0)).into())?;
     s.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())?;

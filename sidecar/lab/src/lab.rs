@@ -24,7 +24,7 @@ use ja4_store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Scenario {
+pub(crate) enum Scenario {
     Humans,
     VerifiedGoodBots,
     SpoofedCrawlers,
@@ -40,7 +40,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub(crate) const ALL: [Scenario; 12] = [
         Scenario::Humans,
         Scenario::VerifiedGoodBots,
         Scenario::SpoofedCrawlers,
@@ -55,7 +55,7 @@ impl Scenario {
         Scenario::HandshakeOnly,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Scenario::Humans => "humans",
             Scenario::VerifiedGoodBots => "verified_good_bots",
@@ -73,7 +73,7 @@ impl Scenario {
     }
 
     /// Clients that should not be flagged.
-    pub fn legitimate(self) -> bool {
+    pub(crate) fn legitimate(self) -> bool {
         matches!(self, Scenario::Humans | Scenario::VerifiedGoodBots)
     }
 
@@ -82,7 +82,7 @@ impl Scenario {
     }
 
     /// The `n`-th client address of this scenario (phase 0 = baseline).
-    pub fn addr(self, phase: u8, n: usize) -> Ipv4Addr {
+    pub(crate) fn addr(self, phase: u8, n: usize) -> Ipv4Addr {
         Ipv4Addr::new(
             127,
             30 + self.index() * 2 + phase,
@@ -118,7 +118,7 @@ impl Scenario {
 
 /// Lab settings.
 #[derive(Debug, Clone)]
-pub struct LabOptions {
+pub(crate) struct LabOptions {
     pub quick: bool,
     pub module: PathBuf,
     /// The `ja4-sidecar` binary the lab runs (`serve`).
@@ -129,7 +129,7 @@ pub struct LabOptions {
 
 /// One scenario's line of the report.
 #[derive(Debug, Clone, Serialize)]
-pub struct ScenarioReport {
+pub(crate) struct ScenarioReport {
     pub name: &'static str,
     pub clients: usize,
     pub flagged: usize,
@@ -142,7 +142,7 @@ pub struct ScenarioReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub scenarios: Vec<ScenarioReport>,
     /// Every person or genuine crawler flagged, with why (what to look at when the
     /// false-positive rate moves).
@@ -156,7 +156,7 @@ pub struct Report {
 
 /// One flagged row of a client that should not have been.
 #[derive(Debug, Clone, Serialize)]
-pub struct FalsePositive {
+pub(crate) struct FalsePositive {
     pub scenario: &'static str,
     pub ip: String,
     pub ja4: String,
@@ -253,7 +253,7 @@ fn run_scenario(
 }
 
 /// Runs the lab and returns its report.
-pub fn run(opts: &LabOptions) -> Result<Report> {
+pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
     let dir = &opts.work_dir;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
@@ -466,7 +466,7 @@ pub fn run(opts: &LabOptions) -> Result<Report> {
 }
 
 /// The report as a table.
-pub fn table(r: &Report) -> String {
+pub(crate) fn table(r: &Report) -> String {
     let mut s = format!(
         "{:<22} {:>7} {:>7} {:>10} {:>10} {:>10}\n",
         "scenario", "clients", "flagged", "detected", "false_pos", "verified"

@@ -16,7 +16,7 @@ use ja4_store::Store;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
-pub struct Synth {
+pub(crate) struct Synth {
     /// Requests in total (orphan connections come on top, ~1%).
     pub requests: u64,
     /// Spread over the last `hours` hours.
@@ -248,7 +248,7 @@ fn insert_sql(p: &Population, rows: u64, hours: u32, seed: u64, offset: u64) -> 
 }
 
 /// Writes the reference rows and every population; returns (population, rows) written.
-pub fn generate(store: &Store, db: &str, s: Synth) -> Result<Vec<(&'static str, u64)>> {
+pub(crate) fn generate(store: &Store, db: &str, s: Synth) -> Result<Vec<(&'static str, u64)>> {
     // The shipped crawler rules and bot ranges, so crawler claims are judged as in production.
     ja4_detect::refdata::load(store, db, &ja4_detect::refdata::Sources::default())
         .context("loading the shipped reference data")?;

@@ -6,13 +6,13 @@ use std::net::Ipv4Addr;
 use ja4_core::decode::{self, LinkType, TcpPacket};
 use ja4_core::flow::{ConnectionRecord, FlowConfig, FlowTable};
 
-pub const SYN: u8 = 0x02;
-pub const ACK: u8 = 0x10;
-pub const PSH: u8 = 0x08;
-pub const FIN: u8 = 0x01;
+pub(crate) const SYN: u8 = 0x02;
+pub(crate) const ACK: u8 = 0x10;
+pub(crate) const PSH: u8 = 0x08;
+pub(crate) const FIN: u8 = 0x01;
 
 /// One IPv4/TCP frame (raw IP link type).
-pub struct Seg {
+pub(crate) struct Seg {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub sport: u16,
@@ -26,7 +26,7 @@ pub struct Seg {
 }
 
 impl Seg {
-    pub fn client(flags: u8, seq: u32, payload: &[u8]) -> Seg {
+    pub(crate) fn client(flags: u8, seq: u32, payload: &[u8]) -> Seg {
         Seg {
             src: Ipv4Addr::new(10, 0, 0, 1),
             dst: Ipv4Addr::new(10, 0, 0, 2),
@@ -40,7 +40,7 @@ impl Seg {
             payload: payload.to_vec(),
         }
     }
-    pub fn server(flags: u8, seq: u32, payload: &[u8]) -> Seg {
+    pub(crate) fn server(flags: u8, seq: u32, payload: &[u8]) -> Seg {
         Seg {
             src: Ipv4Addr::new(10, 0, 0, 2),
             dst: Ipv4Addr::new(10, 0, 0, 1),
@@ -50,16 +50,16 @@ impl Seg {
             ..Seg::client(flags, seq, payload)
         }
     }
-    pub fn with_options(mut self, o: &[u8]) -> Seg {
+    pub(crate) fn with_options(mut self, o: &[u8]) -> Seg {
         self.options = o.to_vec();
         self
     }
-    pub fn with_ports(mut self, sport: u16, dport: u16) -> Seg {
+    pub(crate) fn with_ports(mut self, sport: u16, dport: u16) -> Seg {
         self.sport = sport;
         self.dport = dport;
         self
     }
-    pub fn frame(&self) -> Vec<u8> {
+    pub(crate) fn frame(&self) -> Vec<u8> {
         let mut opts = self.options.clone();
         while opts.len() % 4 != 0 {
             opts.push(0);
@@ -97,7 +97,7 @@ impl Seg {
 }
 
 /// Runs frames (timestamp µs, frame) through a flow table and returns the finished records.
-pub fn run(
+pub(crate) fn run(
     frames: &[(i64, Vec<u8>)],
     cfg: FlowConfig,
 ) -> (Vec<ConnectionRecord>, ja4_core::flow::FlowStats) {
@@ -115,7 +115,7 @@ pub fn run(
 }
 
 /// A handshake message wrapped in TLS records of at most `record_size` bytes.
-pub fn tls_records(msg_type: u8, body: &[u8], record_size: usize) -> Vec<u8> {
+pub(crate) fn tls_records(msg_type: u8, body: &[u8], record_size: usize) -> Vec<u8> {
     let mut msg = vec![
         msg_type,
         (body.len() >> 16) as u8,
@@ -134,7 +134,7 @@ pub fn tls_records(msg_type: u8, body: &[u8], record_size: usize) -> Vec<u8> {
 
 /// A ClientHello body: TLS 1.3, SNI, ALPN h2, and a key share of `key_share_len` bytes
 /// (1216 for X25519MLKEM768 makes the hello larger than one MTU).
-pub fn client_hello(sni: &str, key_share_len: usize) -> Vec<u8> {
+pub(crate) fn client_hello(sni: &str, key_share_len: usize) -> Vec<u8> {
     let mut b = 0x0303u16.to_be_bytes().to_vec();
     b.extend_from_slice(&[0x42; 32]);
     b.push(32);
@@ -172,7 +172,7 @@ pub fn client_hello(sni: &str, key_share_len: usize) -> Vec<u8> {
 }
 
 /// A TLS 1.3 ServerHello body (or a HelloRetryRequest).
-pub fn server_hello(cipher: u16, hrr: bool) -> Vec<u8> {
+pub(crate) fn server_hello(cipher: u16, hrr: bool) -> Vec<u8> {
     let mut b = 0x0303u16.to_be_bytes().to_vec();
     if hrr {
         b.extend_from_slice(&[
@@ -193,7 +193,7 @@ pub fn server_hello(cipher: u16, hrr: bool) -> Vec<u8> {
 }
 
 /// Client SYN / server SYN-ACK / client ACK of a connection, at t=0, 100 µs, 150 µs.
-pub fn handshake(isn_c: u32, isn_s: u32) -> Vec<(i64, Vec<u8>)> {
+pub(crate) fn handshake(isn_c: u32, isn_s: u32) -> Vec<(i64, Vec<u8>)> {
     vec![
         (
             0,

@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use ja4_store::chdb::Chdb;
 
-pub struct Front {
+pub(crate) struct Front {
     chdb: Arc<Chdb>,
     /// USE/SET/query run as one unit per request.
     turn: Mutex<()>,
@@ -40,7 +40,7 @@ const NOT_SETTINGS: &[&str] = &[
 ];
 
 /// Starts the front on 127.0.0.1 (ephemeral port) on the current runtime; returns its URL.
-pub async fn start(chdb: Arc<Chdb>, tmp: std::path::PathBuf) -> String {
+pub(crate) async fn start(chdb: Arc<Chdb>, tmp: std::path::PathBuf) -> String {
     std::fs::create_dir_all(&tmp).unwrap();
     let front = Arc::new(Front {
         chdb,
@@ -177,7 +177,7 @@ fn quote(s: &str) -> String {
 /// ClickHouse compressed blocks: 16-byte CityHash128 (v1.0.2) of the rest (its two 64-bit
 /// halves little endian, first half first: `cityhash-rs` returns them swapped), method byte,
 /// u32 LE compressed size (with the 9-byte header), u32 LE decompressed size, payload.
-pub fn decompress(mut input: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn decompress(mut input: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     while !input.is_empty() {
         if input.len() < 25 {
