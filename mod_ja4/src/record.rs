@@ -106,6 +106,7 @@ impl<'r> ReqRecord<'r> {
     }
 }
 
+/// The SYN's part of a record.
 pub(crate) fn syn_record(s: &ja4_core::tcp::SynFacts) -> SynRecord {
     SynRecord {
         ttl: s.ttl,

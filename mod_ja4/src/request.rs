@@ -46,7 +46,7 @@ fn version(proto_num: i32) -> HttpVersion {
 /// language, the shape's names part and the cookies' part (remembered per connection).
 ///
 #[inline]
-fn scan<'r>(r: &Request<'r>, st: Option<&'r ConnState>) -> ReqRecord<'r> {
+fn scan<'r>(r: &Request<'r>, st: Option<&'r ConnState>, rec: &mut ReqRecord<'r>) {
     let v = version(r.proto_num());
     let lowercase = matches!(v, HttpVersion::Http2 | HttpVersion::Http3);
     let entries = r.headers();
@@ -74,7 +74,6 @@ fn scan<'r>(r: &Request<'r>, st: Option<&'r ConnState>) -> ReqRecord<'r> {
             }
         }
     };
-    let mut rec = ReqRecord::default();
     rec.put(S_VHOST, r.hostname());
     rec.put(S_REQUEST_LINE, r.the_request());
     rec.put(S_HEADER_NAMES, names);
@@ -131,7 +130,6 @@ fn scan<'r>(r: &Request<'r>, st: Option<&'r ConnState>) -> ReqRecord<'r> {
     );
     rec.set_ja4h();
     rec.has_referer = part.referer;
-    rec
 }
 
 /// Our variables and the request headers that carry the same values (`JA4RequestHeaders`;
@@ -201,14 +199,13 @@ pub(crate) fn post_read_request(mut r: Request<'_>) {
     }
     counters::add(|s| &s.requests, 1);
     let state = r.connection().state();
-    let rec = scan(&r, state);
+    let rec = r.keep_record(state.map(|s| &s.record), |rec| scan(&r, state, rec));
     if let Some(st) = state {
         st.requests.fetch_add(1, Ordering::Relaxed);
         if st.tls.get().is_some() {
             counters::add(|s| &s.fingerprinted, 1);
         }
     }
-    let rec = r.keep_record(rec, state.map(|s| &s.record));
     let (set_env, set_headers) = (sc.cfg.set_env, sc.cfg.request_headers);
     if set_env || set_headers {
         let vars = state.map(|st| conn_vars(&r, st));
@@ -276,7 +273,11 @@ fn export_record(req: &Request<'_>, state: Option<&ConnState>, rec: Option<&ReqR
         Some(rec) => rec,
         None => match req.server().and_then(|s| s.config()) {
             Some(sc) if sc.cfg.engine => {
-                scanned = scan(req, None);
+                scanned = {
+                    let mut rec = ReqRecord::default();
+                    scan(req, None, &mut rec);
+                    rec
+                };
                 &scanned
             }
             _ => return,

@@ -221,27 +221,30 @@ impl<'r> Request<'r> {
         r
     }
 
-    /// Keeps `rec` as this request's record until it is logged: in `slot` if it is free
-    /// (claimed until [`Request::release_record`]), else in the request pool.
+    /// Makes this request's record, kept until it is logged: in `slot` if it is free
+    /// (claimed until [`Request::release_record`]), else in the request pool. `fill` writes
+    /// it in place (a record is a few hundred bytes: it is not moved).
     #[inline]
     pub(crate) fn keep_record(
         &self,
-        rec: ReqRecord<'r>,
         slot: Option<&'r RecordSlot>,
+        fill: impl FnOnce(&mut ReqRecord<'r>),
     ) -> &'r ReqRecord<'r> {
         let p: *mut ReqRecord<'r> = match slot.and_then(RecordSlot::claim) {
             Some(mem) => {
                 let mem = mem.cast::<ReqRecord<'r>>();
                 // SAFETY: the claimed slot is ours alone until released, sized and aligned
                 // for a ReqRecord (whose lifetime parameter does not change its layout).
-                unsafe { mem.write(rec) };
+                unsafe { mem.write(ReqRecord::default()) };
                 mem
             }
-            None => self.pool().alloc(rec),
+            None => self.pool().alloc(ReqRecord::default()),
         };
-        // SAFETY: our slot of the live request's vector; the record stays where it is until
-        // log_transaction, the last hook that reads it.
+        // SAFETY: `p` is initialised and ours (slot or fresh pool memory); our slot of the
+        // live request's vector points to it until log_transaction, the last hook that reads
+        // it, and nothing reads it while `fill` writes it.
         unsafe {
+            fill(&mut *p);
             set_module_config(self.0.request_config, p.cast());
             &*p
         }
