@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use ja4_ml::classifier::{Classifier, ClassifierParams};
 use ja4_ml::{Model, ModelParams};
 use ja4_store::Store;

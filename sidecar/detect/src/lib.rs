@@ -11,7 +11,7 @@
 //! reasons and model version.
 //!
 //! ```no_run
-//! # fn main() -> anyhow::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use ja4_detect::cycle::{self, Counters, ScoringConfig};
 //! let store = ja4_store::StoreConfig::default().open()?;
 //! let cfg = ScoringConfig::default();
@@ -20,8 +20,11 @@
 //! # Ok(()) }
 //! ```
 
+pub use error::{Error, Result};
+
 pub mod cycle;
 pub mod dns;
+pub mod error;
 pub mod host;
 pub mod lists;
 pub mod refdata;

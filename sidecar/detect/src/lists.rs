@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use ja4_ml::verdict::{Decision, Threat, Verdict};
 
 use ja4_store::Store;

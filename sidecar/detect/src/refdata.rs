@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 
 use ja4_store::rowbinary::{Rows, Value as Lit};
 use ja4_store::Store;

@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use ja4_ml::classifier::Classifier;
 use ja4_ml::verdict::{self, Claim, Facts, Thresholds, Verdict};
 use ja4_ml::{features, Matrix, Model, ModelParams};
