@@ -49,7 +49,8 @@ const NO_RECORDS_TTL: u32 = 300;
 /// A resolver asking one server.
 pub struct Resolver {
     server: SocketAddr,
-    rt: tokio::runtime::Runtime,
+    /// Always Some until dropped (taken by `Drop`, which may run inside another runtime).
+    rt: Option<tokio::runtime::Runtime>,
     pool: NameServerPool<TokioConnectionProvider>,
 }
 
@@ -85,7 +86,11 @@ impl Resolver {
             let _guard = rt.enter();
             NameServerPool::from_config(servers, opts, TokioConnectionProvider::default())
         };
-        Ok(Resolver { server, rt, pool })
+        Ok(Resolver {
+            server,
+            rt: Some(rt),
+            pool,
+        })
     }
 
     pub fn server(&self) -> SocketAddr {
@@ -167,9 +172,22 @@ impl Resolver {
     /// thread drives it, so a caller inside another runtime's context is fine too).
     fn run<T: Send>(&self, f: impl std::future::Future<Output = T> + Send) -> T {
         std::thread::scope(|s| {
-            s.spawn(|| self.rt.block_on(f))
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            s.spawn(|| {
+                let rt = self.rt.as_ref().expect("the runtime lives until drop");
+                rt.block_on(f)
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
+    }
+}
+
+impl Drop for Resolver {
+    /// Shuts the lookups' runtime down without waiting: the owner (the scoring loop) may be
+    /// dropped inside `serve`'s runtime, where a plain runtime drop panics.
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }

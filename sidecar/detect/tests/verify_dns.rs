@@ -142,3 +142,23 @@ fn lookups_carry_ttls_and_fall_back_to_tcp() {
     // A name that is not one is an error, not an empty answer.
     assert!(r.addresses(&"x".repeat(300), true).is_err());
 }
+
+/// The scoring loop owns its verifier inside `serve`'s runtime: stopping the sidecar drops it
+/// there, which must not panic ("Cannot drop a runtime in a context where blocking is not
+/// allowed", seen at every shutdown before).
+#[test]
+fn a_resolver_is_dropped_inside_a_runtime_quietly() {
+    let dns = start_dnsmasq();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let found = rt.block_on(async move {
+        let r = Resolver::new(dns.addr).unwrap();
+        let found = r.reverse("192.0.2.10".parse().unwrap()).unwrap().found;
+        drop(r);
+        found
+    });
+    assert_eq!(found, ["crawl-192-0-2-10.googlebot.com"]);
+}
