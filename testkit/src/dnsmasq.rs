@@ -10,6 +10,7 @@ use crate::proc::Proc;
 /// A running dnsmasq on 127.0.0.1, stopped on drop.
 #[derive(Debug)]
 pub struct Dnsmasq {
+    /// Where it answers (UDP and TCP on 127.0.0.1).
     pub addr: SocketAddr,
     _proc: Proc,
 }

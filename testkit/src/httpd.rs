@@ -36,6 +36,7 @@ pub const DEBIAN_DEFAULT_MODULES: &[&str] = &[
 /// A TLS virtual host on `addr` (`*:443`, `127.0.0.1:443`) with the root's certificate.
 #[derive(Debug, Clone)]
 pub struct TlsVhost {
+    /// The `<VirtualHost>` address (`*:PORT`).
     pub addr: String,
     /// `Protocols h2 http/1.1`.
     pub h2: bool,
@@ -44,7 +45,9 @@ pub struct TlsVhost {
 /// One httpd configuration.
 #[derive(Debug, Clone)]
 pub struct Conf {
+    /// The ServerRoot: logs, pid file, htdocs and the config go here.
     pub root: PathBuf,
+    /// `ServerName`.
     pub server_name: String,
     /// `event`, `worker` or `prefork`.
     pub mpm: String,
@@ -60,6 +63,7 @@ pub struct Conf {
     pub log_format: Option<String>,
     /// Further directives of the main server (JA4*, `<Location>`, tuning), in order.
     pub directives: String,
+    /// A TLS virtual host (mod_ssl), if any.
     pub tls: Option<TlsVhost>,
     /// `User`/`Group www-data` (httpd refuses to run children as root).
     pub www_data: bool,

@@ -15,6 +15,8 @@
 //! assert!(port > 0);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod dnsmasq;
 pub mod httpd;

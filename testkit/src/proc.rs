@@ -30,6 +30,7 @@ impl Proc {
         self.name
     }
 
+    /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -19,6 +19,7 @@ pub struct SidecarConf {
     pub dir: PathBuf,
     /// The `/metrics` port (127.0.0.1).
     pub http: u16,
+    /// The store database (`[store] database`).
     pub database: String,
     /// Lines added to `[ingest]`.
     pub ingest: String,
@@ -32,6 +33,8 @@ pub struct SidecarConf {
 }
 
 impl SidecarConf {
+    /// A configuration for `exe` (the ja4-sidecar binary) with its files under `dir`: free
+    /// ports, scoring and the dashboard off.
     pub fn new(exe: &Path, dir: &Path) -> SidecarConf {
         SidecarConf {
             exe: exe.to_owned(),
@@ -45,6 +48,7 @@ impl SidecarConf {
         }
     }
 
+    /// The ingest socket's path.
     pub fn socket(&self) -> PathBuf {
         self.dir.join("ingest.sock")
     }
@@ -124,7 +128,9 @@ impl SidecarConf {
 /// A running sidecar, stopped (gracefully, flushing) on drop or [`Sidecar::stop`].
 #[derive(Debug)]
 pub struct Sidecar {
+    /// The `/metrics` and `/healthz` port (127.0.0.1).
     pub http: u16,
+    /// Its directory (as [`SidecarConf::dir`]).
     pub dir: PathBuf,
     proc: Option<Proc>,
 }
@@ -135,6 +141,7 @@ impl Sidecar {
         http_get(self.http, path)
     }
 
+    /// Whether `/healthz` answers 200.
     pub fn healthz(&self) -> bool {
         self.get("/healthz").is_some_and(|b| b == "ok\n")
     }
@@ -169,6 +176,7 @@ impl Sidecar {
         std::fs::read_to_string(self.dir.join("sidecar.log")).unwrap_or_default()
     }
 
+    /// The process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.proc.as_ref().map(Proc::pid)
     }

@@ -26,6 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod metrics;
 mod peer;
 mod writer;
@@ -45,13 +47,22 @@ pub use metrics::{Dropped, Metrics, Rejected};
 /// Setting up the socket failed; `what` says which step and on which path.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// Binding, listening on or setting the mode of the socket.
     #[error("{what}: {source}")]
     Io {
+        /// The step and the path.
         what: String,
+        /// Why it failed.
         source: std::io::Error,
     },
+    /// Giving the socket to `SocketGroup` (so httpd's children may connect).
     #[error("chgrp {group} {path} failed")]
-    Group { group: String, path: String },
+    Group {
+        /// The group asked for.
+        group: String,
+        /// The socket's path.
+        path: String,
+    },
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> IngestError {

@@ -18,8 +18,11 @@ type Label = [(&'static str, &'static str); 1];
 #[derive(Debug, Clone)]
 pub struct Dropped {
     family: Family<Label, Counter>,
+    /// The store failed and the spool was off.
     pub store_error: Counter,
+    /// The spool reached its size limit.
     pub spool_full: Counter,
+    /// Writing the spool failed.
     pub spool_error: Counter,
     /// Records stamped before the store's retention (the engine would drop them unseen).
     pub expired: Counter,
@@ -73,12 +76,17 @@ impl Default for Rejected {
 /// What ingest and the writer did.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Module connections accepted.
     pub connections: Counter,
+    /// Frames received whole.
     pub frames: Counter,
+    /// Records decoded from those frames.
     pub received: Counter,
+    /// Frames that failed their checks (length, CRC, version, records), dropped whole.
     pub malformed_frames: Counter,
     /// Frames cut off: the peer closed, or took longer than `frame_timeout_s`, mid-frame.
     pub truncated_frames: Counter,
+    /// Peers refused, per reason.
     pub rejected: Rejected,
     /// Failed accepts (descriptors exhausted, …).
     pub accept_errors: Counter,
@@ -86,18 +94,27 @@ pub struct Metrics {
     pub buffered_bytes: Gauge,
     /// Connections open now.
     pub peers: Gauge,
+    /// Records stored.
     pub inserted: Counter,
+    /// Inserts made (one per batch of records).
     pub insert_batches: Counter,
+    /// Inserts the store failed (retried, spooled or dropped per `dropped`).
     pub insert_errors: Counter,
+    /// Seconds spent inserting.
     pub insert_seconds: Counter<f64, AtomicU64>,
     /// Records between the readers and the store (queued or being inserted).
     pub queued: Gauge,
+    /// Records written to the spool while the store was failing.
     pub spooled: Counter,
+    /// Spooled records inserted once the store was back.
     pub replayed: Counter,
+    /// Records lost, per reason.
     pub dropped: Dropped,
     /// Records the store refused for their data, set aside in the dead letters.
     pub dead_lettered: Counter,
+    /// Bytes in the spool now.
     pub spool_bytes: Gauge,
+    /// Spool frames found damaged when read back (power loss mid-write), skipped.
     pub spool_corrupt_frames: Counter,
 }
 
