@@ -12,20 +12,33 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
+/// A failure of the embedded engine.
 pub enum ChdbError {
     #[error("cannot load the embedded ClickHouse engine from {path}: {error}")]
+    /// `libchdb.so` could not be loaded.
     Load {
+        /// The library asked for.
         path: PathBuf,
+        /// The loader's reason.
         error: libloading::Error,
     },
     #[error("cannot open the embedded ClickHouse store at {0}")]
+    /// The engine refused to open its data directory.
     Connect(PathBuf),
     #[error("ClickHouse: {0}")]
+    /// A query failed (the engine's message).
     Query(String),
     #[error("invalid argument: {0}")]
+    /// A query or path that cannot be passed to C (an interior NUL).
     Argument(&'static str),
     #[error("cannot load the embedded ClickHouse engine from {path}: {loaded} is already loaded in this process")]
-    AlreadyLoaded { path: PathBuf, loaded: PathBuf },
+    /// One process can hold one chDB library: another one is loaded already.
+    AlreadyLoaded {
+        /// The library asked for.
+        path: PathBuf,
+        /// The one loaded.
+        loaded: PathBuf,
+    },
 }
 
 /// Mirrors `struct chdb_connection_ { void *internal_data; }`; the API passes pointers to it.
@@ -174,6 +187,7 @@ impl Chdb {
         })
     }
 
+    /// The data directory the engine was opened on.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }

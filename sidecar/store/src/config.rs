@@ -33,6 +33,7 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// libchdb.so; empty: `JA4_CHDB_LIB` or the workspace's fetched copy.
     pub chdb_lib: Option<PathBuf>,
+    /// The database of the platform's tables (`ja4` by default).
     pub database: String,
     /// Insert when this many records are waiting…
     pub batch_records: usize,

@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod chdb;
 mod config;
 pub mod migrate;
@@ -36,22 +38,31 @@ use chdb::{Chdb, ChdbError};
 use server::{Server, ServerConfig, ServerError};
 
 #[derive(Debug, thiserror::Error)]
+/// A failure of the store (either engine), with what was being done.
 pub enum StoreError {
     #[error(transparent)]
+    /// The embedded engine (chDB) failed.
     Embedded(#[from] ChdbError),
     #[error(transparent)]
+    /// The ClickHouse server failed.
     Server(#[from] ServerError),
     #[error("{0}")]
+    /// The schema is not what this version needs (named in the message).
     Schema(String),
     /// Opening the configured engine failed (`what` names the engine and where).
     #[error("{what}: {source}")]
     Open {
+        /// The engine and where.
         what: String,
+        /// Why it failed.
         source: Box<StoreError>,
     },
     #[error("{context}: {error}")]
+    /// Reading or writing a file of the store (temporary inserts, the data directory).
     Io {
+        /// What was being done, on which path.
         context: String,
+        /// Why it failed.
         error: std::io::Error,
     },
 }
@@ -107,7 +118,12 @@ fn refused_for_data(msg: &str) -> bool {
 /// Where the data lives.
 pub enum Store {
     /// chDB in a data directory; inserts go through a temporary RowBinary file.
-    Embedded { chdb: Chdb, tmp_dir: PathBuf },
+    Embedded {
+        /// The engine.
+        chdb: Chdb,
+        /// Where insert files are written before the engine reads them.
+        tmp_dir: PathBuf,
+    },
     /// A ClickHouse server over HTTP(S).
     Server(Box<Server>),
 }

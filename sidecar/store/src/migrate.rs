@@ -19,8 +19,11 @@ use super::{Store, StoreError};
 /// A migration file: `NNNN_name.sql`.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
+    /// Its number (the file name's prefix; applied in order).
     pub version: u32,
+    /// Its file name without the number and `.sql`.
     pub name: &'static str,
+    /// Its statements.
     pub sql: &'static str,
 }
 
@@ -65,21 +68,32 @@ pub const MIGRATIONS: &[Migration] = &[
 ];
 
 #[derive(Debug, thiserror::Error)]
+/// A migration that could not be applied.
 pub enum MigrateError {
     #[error("'{0}' is not a valid {1} name (letters, digits and _; not starting with a digit)")]
+    /// A database or cluster name that is not an identifier (the name, what it names).
     Name(String, &'static str),
     #[error("migration {version} ({name}): {error}")]
+    /// A statement of a migration failed.
     Statement {
+        /// The migration's number.
         version: u32,
+        /// The migration's name.
         name: &'static str,
+        /// The store's error.
         error: StoreError,
     },
     #[error("reading applied migrations: {0}")]
+    /// The list of applied migrations could not be read.
     Applied(StoreError),
     #[error("migration {version} ({name}) creates users: set {env} (its SHA-256 is stored, never the password)")]
+    /// A migration that creates users needs their password in the environment.
     Secret {
+        /// The migration's number.
         version: u32,
+        /// The migration's name.
         name: &'static str,
+        /// The environment variable to set.
         env: &'static str,
     },
 }
@@ -87,6 +101,7 @@ pub enum MigrateError {
 /// How to apply the migrations.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
+    /// The database to migrate.
     pub database: String,
     /// `ON CLUSTER` name for a multi-node ClickHouse.
     pub cluster: Option<String>,
@@ -100,6 +115,7 @@ pub struct Options {
 }
 
 impl Options {
+    /// Options for `database`, on one node.
     pub fn new(database: &str) -> Options {
         Options {
             database: database.to_owned(),
@@ -205,6 +221,7 @@ const NAME_KEYWORDS: &[&str] = &[
 ];
 
 impl ClusterRewrite {
+    /// Adds `ON CLUSTER cluster` to the DDL of database `db`.
     pub fn new(cluster: &str, db: &str) -> ClusterRewrite {
         ClusterRewrite {
             cluster: cluster.to_owned(),

@@ -26,9 +26,13 @@ use crate::{Store, StoreError};
 /// A value for a column whose type is known only at run time ([`Rows::typed`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// For String and LowCardinality(String) columns.
     Str(String),
+    /// For unsigned integer columns (UInt8…UInt64).
     UInt(u64),
+    /// For Float32/Float64 columns.
     Float(f64),
+    /// For Array(String) columns.
     Strs(Vec<String>),
 }
 
@@ -41,6 +45,7 @@ pub struct Rows<'c> {
 }
 
 impl<'c> Rows<'c> {
+    /// Rows for a table with these columns (each row gives every column, in order).
     pub fn new(columns: &'c [&'c str]) -> Rows<'c> {
         Rows {
             columns,
@@ -55,16 +60,19 @@ impl<'c> Rows<'c> {
         self
     }
 
+    /// Adds a UInt32 value.
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.buf.extend_from_slice(&v.to_le_bytes());
         self
     }
 
+    /// Adds a UInt64 value.
     pub fn u64(&mut self, v: u64) -> &mut Self {
         self.buf.extend_from_slice(&v.to_le_bytes());
         self
     }
 
+    /// Adds an Int64 value.
     pub fn i64(&mut self, v: i64) -> &mut Self {
         self.buf.extend_from_slice(&v.to_le_bytes());
         self
@@ -157,6 +165,7 @@ impl<'c> Rows<'c> {
         self.rows
     }
 
+    /// Whether no row was added.
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }

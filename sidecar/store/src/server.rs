@@ -17,21 +17,29 @@ use clickhouse::Client;
 pub struct ServerConfig {
     /// `http://host:8123` or `https://host:8443`.
     pub url: String,
+    /// The user (ClickHouse's `default` when None).
     pub user: Option<String>,
+    /// Its password.
     pub password: Option<String>,
+    /// The database of the platform's tables.
     pub database: String,
     /// LZ4 for inserts (on by default).
     pub compression: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
+/// A failure talking to a ClickHouse server.
 pub enum ServerError {
     #[error("ClickHouse server {url}: {error}")]
+    /// The client failed (connection, HTTP status, the server's error).
     Client {
+        /// The server's URL.
         url: String,
+        /// The client's error.
         error: clickhouse::error::Error,
     },
     #[error("cannot start the ClickHouse client runtime: {0}")]
+    /// The client's runtime could not be started.
     Runtime(std::io::Error),
 }
 
@@ -43,6 +51,7 @@ pub struct Server {
 }
 
 impl Server {
+    /// A client of the server `cfg` names (nothing is sent until the first query).
     pub fn connect(cfg: &ServerConfig) -> Result<Server, ServerError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

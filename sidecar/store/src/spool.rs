@@ -19,18 +19,24 @@ use ja4_core::batch::{self, BatchError, OwnedRecord};
 pub const SEGMENT_BYTES: u64 = 8 << 20;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What the spool did since it was opened.
 pub struct SpoolStats {
+    /// Records written to it.
     pub spooled_records: u64,
+    /// Records dropped with the oldest segments when it was full.
     pub dropped_full_records: u64,
+    /// Damaged frames found when reading it back (a write cut off by a crash), skipped.
     pub corrupt_frames: u64,
 }
 
+/// Batches the store could not take, on disk in segments until it can, bounded in bytes.
 pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     /// Segment files, oldest first, with their size.
     segments: Vec<(u64, PathBuf, u64)>,
     current: Option<File>,
+    /// Its counts.
     pub stats: SpoolStats,
 }
 
@@ -56,10 +62,12 @@ impl Spool {
         })
     }
 
+    /// Whether it holds no record.
     pub fn is_empty(&self) -> bool {
         self.segments.is_empty()
     }
 
+    /// Bytes on disk.
     pub fn bytes(&self) -> u64 {
         self.segments.iter().map(|s| s.2).sum()
     }
@@ -179,7 +187,9 @@ pub struct DeadLetter {
 pub struct DeadBatch {
     /// Its number (the file name's).
     pub seq: u64,
+    /// Its file.
     pub path: PathBuf,
+    /// Its size.
     pub bytes: u64,
     /// Why the store refused it, and when (first line: RFC 3339-ish UTC seconds).
     pub why: String,
