@@ -26,6 +26,7 @@ use crate::verify::Verifier;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScoringConfig {
+    /// Whether `serve` scores at all.
     pub enabled: bool,
     /// Seconds between scoring runs.
     pub interval_s: u64,
@@ -42,6 +43,7 @@ pub struct ScoringConfig {
     pub train_window_hours: u32,
     /// Fewest clean clients to train on.
     pub min_train_rows: usize,
+    /// Where models are saved (`model-<time>.json`, `current.json`, the classifier).
     pub models_dir: PathBuf,
     /// DNS resolver for crawler verification (`ip:port`); empty: /etc/resolv.conf's first.
     pub resolver: String,
@@ -75,13 +77,21 @@ impl ScoringConfig {
 /// `_total` added by it).
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
+    /// Detection cycles run.
     pub runs: Counter,
+    /// Cycles that failed (logged; the next one runs as planned).
     pub errors: Counter,
+    /// Clients scored.
     pub scored_clients: Counter,
+    /// Detections written.
     pub detections: Counter,
+    /// Models trained.
     pub trainings: Counter,
+    /// Trainings whose autoencoder failed (the model scores with the forest alone).
     pub ae_failures: Counter,
+    /// Classifiers trained on analysts' labels.
     pub classifier_trainings: Counter,
+    /// Classifier trainings that failed (scoring goes on without it).
     pub classifier_failures: Counter,
 }
 
@@ -140,6 +150,7 @@ pub fn window_for_run(cfg: &ScoringConfig, run: u64) -> u32 {
 /// A model trained and saved, and what became of the classifier.
 #[derive(Debug)]
 pub struct Trained {
+    /// The model.
     pub model: Model,
     /// `<models_dir>/model-<time>.json` (also copied to `current.json`).
     pub path: PathBuf,
@@ -198,7 +209,9 @@ pub fn model_version(path: &Path) -> String {
 /// What [`score_and_write`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scored {
+    /// Clients scored.
     pub clients: usize,
+    /// Of them, detections written.
     pub detections: usize,
     /// Why the classifier in the models directory could not be used (scored without it).
     pub classifier_error: Option<String>,

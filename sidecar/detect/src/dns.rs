@@ -28,10 +28,18 @@ use hickory_resolver::proto::{ProtoError, ProtoErrorKind};
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
     #[error("DNS server {server}: {error}")]
-    Lookup { server: SocketAddr, error: String },
+    /// The server did not answer, or answered with an error.
+    Lookup {
+        /// The server asked.
+        server: SocketAddr,
+        /// What went wrong.
+        error: String,
+    },
     #[error("'{0}' is not a valid DNS name")]
+    /// A name that is not a valid DNS name.
     Name(String),
     #[error("starting the DNS client: {0}")]
+    /// The lookups' runtime could not be started.
     Runtime(std::io::Error),
 }
 
@@ -39,7 +47,9 @@ pub enum DnsError {
 /// (seconds; for "none", the server's negative-caching TTL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup<T> {
+    /// The records found.
     pub found: Vec<T>,
+    /// Seconds they may be kept.
     pub ttl: u32,
 }
 
@@ -93,6 +103,7 @@ impl Resolver {
         })
     }
 
+    /// The server asked.
     pub fn server(&self) -> SocketAddr {
         self.server
     }

@@ -15,11 +15,15 @@ use ja4_ml::verdict::{Decision, Threat, Verdict};
 use ja4_store::Store;
 
 #[derive(Debug, Clone, PartialEq)]
+/// One allow or deny entry an analyst made.
 pub struct Entry {
+    /// Deny (true) or allow.
     pub deny: bool,
     /// `ip 1.2.3.4`, `net 10.0.0.0/8`, `ja4 t13d…`.
     pub what: String,
+    /// Who made it.
     pub analyst: String,
+    /// Why.
     pub note: String,
 }
 
@@ -114,6 +118,7 @@ impl AccessLists {
         })))
     }
 
+    /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.ips.is_empty() && self.nets.is_empty() && self.ja4.is_empty()
     }

@@ -19,19 +19,28 @@ use ja4_store::Store;
 /// A network and what owns it (`ref_ip_asn`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IpAsn {
+    /// The network (CIDR).
     pub network: String,
+    /// Its autonomous system.
     pub asn: u32,
+    /// Its country (ISO 3166 code).
     pub country: String,
+    /// The AS's name.
     pub as_name: String,
+    /// The organisation.
     pub org: String,
+    /// Its domain.
     pub domain: String,
 }
 
 /// Rows parsed from one file, with what had to be skipped.
 #[derive(Debug)]
 pub struct Parsed<T> {
+    /// The rows read.
     pub rows: Vec<T>,
+    /// Lines that could not be read.
     pub skipped: usize,
+    /// Why, one line each (the first few).
     pub reasons: Vec<String>,
 }
 
@@ -255,14 +264,23 @@ pub fn parse_tsv(text: &str, columns: &[&str]) -> Result<Parsed<Vec<String>>> {
 /// One application label of a fingerprint (`ref_fingerprints`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fingerprint {
+    /// Which fingerprint (`ja4`, `ja4h`, `ja4t`…).
     pub kind: &'static str,
+    /// The fingerprint.
     pub value: String,
+    /// The application that sends it.
     pub application: String,
+    /// Its TLS or HTTP library.
     pub library: String,
+    /// Its device.
     pub device: String,
+    /// Its operating system.
     pub os: String,
+    /// `browser`, `bot`, `tool`, `malware`…
     pub category: &'static str,
+    /// Whether it is a bot.
     pub is_bot: bool,
+    /// Anything else the source says.
     pub notes: String,
 }
 
@@ -441,10 +459,15 @@ pub fn package_dir(explicit: Option<&Path>) -> PathBuf {
 /// One line of the load report.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The file read.
     pub source: String,
+    /// The table it went to.
     pub table: &'static str,
+    /// Rows stored.
     pub rows: usize,
+    /// Lines skipped.
     pub skipped: usize,
+    /// Why, one line each (the first few).
     pub reasons: Vec<String>,
 }
 

@@ -33,20 +33,33 @@ pub fn n_features() -> usize {
 /// One client (IP, JA4, host) in the window.
 #[derive(Debug, Clone)]
 pub struct Client {
+    /// The client's address.
     pub src_ip: IpAddr,
+    /// Its JA4 (empty without TLS).
     pub ja4: String,
+    /// The host it asked for.
     pub host: String,
+    /// Its records in the window.
     pub hits: u64,
     /// Rows that were requests (the rest are connections without one).
     pub requests: u64,
+    /// One of its User-Agents (a sample).
     pub user_agent: String,
+    /// Its autonomous system (0: unknown).
     pub asn: u32,
+    /// Its country.
     pub country: String,
+    /// The crawler it claims to be (from its User-Agent), if any.
     pub crawler_name: String,
+    /// What the crawler rules say to do with it.
     pub crawler_action: String,
+    /// A known bot network it comes from, if any.
     pub bot_ip_name: String,
+    /// The application its JA4 belongs to (reference data).
     pub ja4_application: String,
+    /// That application's category.
     pub ja4_category: String,
+    /// Whether that application is a bot.
     pub ja4_is_bot: bool,
 }
 
@@ -63,6 +76,7 @@ impl Client {
 
 /// The feature rows of the last `hours` hours.
 pub struct Window {
+    /// The clients, in row order.
     pub clients: Vec<Client>,
     /// `clients.len() × n_features()`, row-major.
     pub values: Vec<f64>,
@@ -71,6 +85,7 @@ pub struct Window {
 }
 
 impl Window {
+    /// The feature rows as a matrix.
     pub fn matrix(&self) -> Result<Matrix<'_>> {
         Ok(Matrix::new(&self.values, n_features())?)
     }
@@ -245,13 +260,19 @@ pub fn train(
 /// One scored client.
 #[derive(Debug, Clone)]
 pub struct ScoredClient {
+    /// The client.
     pub client: Client,
+    /// The isolation forest's anomaly score.
     pub forest: f64,
+    /// Autoencoder reconstruction error.
     pub ae_error: f64,
+    /// The combined score of the detectors.
     pub score: f64,
     /// The detectors' consensus (see `ja4_ml::model::Scored::consensus`).
     pub consensus: f64,
+    /// What it is judged to be, and why.
     pub decision: verdict::Decision,
+    /// The features that moved the score most, with their weights.
     pub top_features: Vec<(String, f64)>,
     /// Campaign of flagged clients that behave alike (−1: none).
     pub campaign_id: i64,
@@ -730,6 +751,7 @@ pub fn save_model(dir: &Path, model: &Model) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The model saved at `path`.
 pub fn load_model(path: &Path) -> Result<Model> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

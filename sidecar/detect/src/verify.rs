@@ -28,6 +28,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Whether the crawler is who it claims to be.
     pub fn verified(&self) -> bool {
         matches!(self, Verdict::Range | Verdict::Dns(_))
     }
@@ -71,6 +72,7 @@ impl Domains {
         )
     }
 
+    /// The verification domains of `crawler`.
     pub fn get(&self, crawler: &str) -> Option<&[String]> {
         self.0.get(crawler).map(Vec::as_slice)
     }
@@ -106,6 +108,7 @@ pub struct Verifier {
     cache: Mutex<HashMap<(IpAddr, String), (Verdict, Instant)>>,
     /// DNS queries sent (for metrics and tests).
     pub queries: AtomicU64,
+    /// Most verdicts kept in the cache.
     pub max_entries: usize,
 }
 
@@ -130,6 +133,7 @@ impl Verifier {
         }
     }
 
+    /// A verifier asking `resolver`, with the crawlers' `domains`.
     pub fn new(resolver: Resolver, domains: Domains) -> Verifier {
         Verifier {
             resolver,
