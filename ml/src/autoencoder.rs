@@ -15,9 +15,13 @@ use crate::rng::Rng;
 /// Training settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AeParams {
+    /// Passes over the training rows.
     pub epochs: usize,
+    /// Rows per gradient step.
     pub batch: usize,
+    /// Step size of the optimiser.
     pub learning_rate: f64,
+    /// Seed of the initial weights and the shuffles (same seed, same model).
     pub seed: u64,
 }
 
@@ -97,12 +101,21 @@ impl Adam {
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why an autoencoder could not be trained or used.
 pub enum AeError {
     #[error("cannot train on an empty matrix")]
+    /// No rows to train on.
     Empty,
     #[error("the model has {model} features, the data {data}")]
-    Columns { model: usize, data: usize },
+    /// The data has another number of features than the model.
+    Columns {
+        /// Features of the model.
+        model: usize,
+        /// Features of the data.
+        data: usize,
+    },
     #[error("training diverged (the loss is not finite)")]
+    /// The loss became infinite or NaN.
     Diverged,
 }
 
@@ -264,6 +277,7 @@ impl Autoencoder {
         Ok(ae)
     }
 
+    /// Features it takes.
     pub fn cols(&self) -> usize {
         self.cols
     }

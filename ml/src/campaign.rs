@@ -9,6 +9,7 @@
 use hdbscan::{Hdbscan, HdbscanHyperParams};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
+/// How flagged clients are grouped into campaigns (HDBSCAN).
 pub struct CampaignParams {
     /// Fewest clients that make a campaign.
     pub min_cluster_size: usize,

@@ -17,26 +17,43 @@ use crate::matrix::Matrix;
 use crate::rng::Rng;
 
 #[derive(Debug, thiserror::Error)]
+/// Why the classifier could not be trained.
 pub enum ClassifierError {
     #[error("too few labels to train the classifier: {positives} bots and {negatives} non-bots (need {min} of each)")]
+    /// Analysts have not labelled enough clients of each kind.
     TooFewLabels {
+        /// Clients labelled bots.
         positives: usize,
+        /// Clients labelled not bots.
         negatives: usize,
+        /// Fewest of each needed.
         min: usize,
     },
     #[error("labels ({labels}) and rows ({rows}) differ")]
-    Shape { labels: usize, rows: usize },
+    /// Labels and rows differ in number.
+    Shape {
+        /// Labels given.
+        labels: usize,
+        /// Rows given.
+        rows: usize,
+    },
     #[error("classifier: {0}")]
+    /// The forest could not be fitted (its message).
     Fit(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+/// How to train the classifier (a random forest).
 pub struct ClassifierParams {
+    /// Trees in the forest.
     pub trees: usize,
     /// Features per tree (default: √n, at least 2).
     pub features_per_tree: Option<usize>,
+    /// Deepest split of a tree.
     pub max_depth: u16,
+    /// Fewest labels of each kind to train.
     pub min_per_class: usize,
+    /// Seed of the bootstrap samples (same seed, same classifier).
     pub seed: u64,
 }
 
@@ -63,8 +80,11 @@ struct Member {
 /// A trained classifier.
 #[derive(Serialize, Deserialize)]
 pub struct Classifier {
+    /// The features it was trained on, in order.
     pub features: Vec<String>,
+    /// Bot labels it learnt from.
     pub positives: usize,
+    /// Non-bot labels it learnt from.
     pub negatives: usize,
     /// Out-of-bag ROC AUC (each row scored by the trees that did not see it).
     pub oob_auc: f64,
@@ -206,10 +226,12 @@ impl Classifier {
         Ok(votes.into_iter().map(|v| v / n).collect())
     }
 
+    /// The classifier as JSON (saved next to the model).
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(self)
     }
 
+    /// A classifier saved by [`Classifier::to_json`].
     pub fn from_json(s: &str) -> Result<Classifier, serde_json::Error> {
         serde_json::from_str(s)
     }

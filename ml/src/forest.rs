@@ -19,11 +19,13 @@ use crate::rng::Rng;
 /// How to grow the forest.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ForestParams {
+    /// Trees in the forest.
     pub trees: usize,
     /// Rows sampled (without replacement) per tree: ψ.
     pub sample_size: usize,
     /// Features combined in each split: 1 = standard IF … columns = fully extended.
     pub features_per_split: usize,
+    /// Seed of the samples and splits (same seed, same forest).
     pub seed: u64,
     /// Threads for fitting and scoring; 0 = all available cores.
     pub threads: usize,
@@ -42,13 +44,22 @@ impl Default for ForestParams {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a forest could not be fitted or used.
 pub enum ForestError {
     #[error("cannot fit on an empty matrix")]
+    /// No rows to fit.
     Empty,
     #[error("{0} must be at least 1")]
+    /// A parameter that must be at least 1 (named).
     Zero(&'static str),
     #[error("the model has {model} features, the data {data}")]
-    Columns { model: usize, data: usize },
+    /// The data has another number of features than the forest.
+    Columns {
+        /// Features of the forest.
+        model: usize,
+        /// Features of the data.
+        data: usize,
+    },
 }
 
 /// One node. A split compares the row with `value`: with one feature per split, the raw value
@@ -438,10 +449,12 @@ impl Forest {
         Ok((f, samples))
     }
 
+    /// How it was grown.
     pub fn params(&self) -> &ForestParams {
         &self.params
     }
 
+    /// Features it takes.
     pub fn cols(&self) -> usize {
         self.cols
     }

@@ -10,6 +10,8 @@
 //!
 //! Must never: do I/O beyond reading and writing model files it is handed, or call Python.
 
+#![warn(missing_docs)]
+
 pub mod autoencoder;
 pub mod campaign;
 pub mod classifier;

@@ -12,13 +12,29 @@ pub struct Matrix<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why values do not make a feature matrix.
 pub enum MatrixError {
     #[error("{len} values are not a whole number of rows of {cols} columns")]
-    Shape { len: usize, cols: usize },
+    /// The values do not fill whole rows.
+    Shape {
+        /// Values given.
+        len: usize,
+        /// Columns asked for.
+        cols: usize,
+    },
     #[error("a matrix needs at least one column")]
+    /// Zero columns.
     NoColumns,
     #[error("row {row}, column {col}: {value} is not a finite number")]
-    NotFinite { row: usize, col: usize, value: f64 },
+    /// A value that is NaN or infinite (where).
+    NotFinite {
+        /// Its row.
+        row: usize,
+        /// Its column.
+        col: usize,
+        /// The value.
+        value: f64,
+    },
 }
 
 impl<'a> Matrix<'a> {
@@ -47,10 +63,12 @@ impl<'a> Matrix<'a> {
         })
     }
 
+    /// Rows (clients).
     pub fn rows(&self) -> usize {
         self.rows
     }
 
+    /// Columns (features).
     pub fn cols(&self) -> usize {
         self.cols
     }

@@ -77,21 +77,33 @@ impl Cdf {
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a model could not be used or read.
 pub enum ModelError {
     #[error("the model was trained on features [{model}], the data has [{data}]")]
-    Schema { model: String, data: String },
+    /// The model and the data have different features (both lists, comma-separated).
+    Schema {
+        /// The model's features.
+        model: String,
+        /// The data's features.
+        data: String,
+    },
     #[error("model format {0} is not {MODEL_VERSION}: retrain with `ja4-sidecar train`")]
+    /// A model saved in an older format.
     Version(u32),
     #[error(transparent)]
+    /// Its forest failed.
     Forest(#[from] crate::forest::ForestError),
     #[error("reading the model: {0}")]
+    /// The saved model is not valid JSON of a model.
     Decode(String),
 }
 
 /// Training settings of the whole model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ModelParams {
+    /// The isolation forest's settings.
     pub forest: ForestParams,
+    /// The autoencoder's settings.
     pub autoencoder: AeParams,
     /// Share of the autoencoder in the mixed score (0 = forest only).
     pub ae_weight: f64,
@@ -125,9 +137,13 @@ pub struct Scored {
 /// A trained, versioned model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Model {
+    /// Its format ([`MODEL_VERSION`] when made by this build).
     pub version: u32,
+    /// The features it was trained on, in order.
     pub features: Vec<String>,
+    /// How it was trained.
     pub params: ModelParams,
+    /// Rows it was trained on.
     pub trained_rows: usize,
     forest: Forest,
     forest_cdf: Cdf,
@@ -176,10 +192,12 @@ impl Model {
         })
     }
 
+    /// Its isolation forest.
     pub fn forest(&self) -> &Forest {
         &self.forest
     }
 
+    /// Its autoencoder, if training it succeeded.
     pub fn autoencoder(&self) -> Option<&Autoencoder> {
         self.autoencoder.as_ref()
     }
@@ -243,10 +261,12 @@ impl Model {
         out
     }
 
+    /// The model as JSON (what `train` saves).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// A model saved by [`Model::to_json`].
     pub fn from_json(s: &str) -> Result<Model, ModelError> {
         #[derive(Deserialize)]
         struct Head {

@@ -15,14 +15,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Behaves like a person.
     Human,
+    /// A browser whose every signal is consistent (the legitimate-browser rule).
     LegitimateBrowser,
+    /// A crawler that proved who it is (published ranges or forward-confirmed DNS).
     VerifiedBot,
+    /// Unusual, not proven a bot.
     Suspicious,
+    /// A bot.
     Bot,
 }
 
 impl Verdict {
+    /// Its name in the store and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Human => "human",
@@ -36,15 +42,22 @@ impl Verdict {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// How urgent a verdict is.
 pub enum Threat {
+    /// Nothing to do.
     None,
+    /// Unusual enough to note (above `Thresholds::low`).
     Low,
+    /// Likely automated (above `Thresholds::medium`).
     Medium,
+    /// Automated (above `Thresholds::high`, or a spoofed crawler).
     High,
+    /// The top of the score range (above `Thresholds::critical`).
     Critical,
 }
 
 impl Threat {
+    /// Its name in the store and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Threat::None => "none",
@@ -76,9 +89,13 @@ impl Threat {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Thresholds {
+    /// Score from which the threat is low.
     pub low: f64,
+    /// Score from which it is medium.
     pub medium: f64,
+    /// Score from which it is high.
     pub high: f64,
+    /// Score from which it is critical.
     pub critical: f64,
     /// The detectors' consensus from which a consistent browser's threat is high (the
     /// LEGITIMATE_BROWSER rule then no longer applies): about one person in 500 by chance,
@@ -101,9 +118,13 @@ impl Default for Thresholds {
 /// Whether a crawler claim (user agent naming a crawler that must be verified) held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
+    /// The user agent names no crawler that must be verified.
     None,
+    /// It names one and proved it (how).
     Verified(String),
+    /// It names one and did not (why).
     Spoofed(String),
+    /// It could not be decided (DNS failed; why).
     Undecided(String),
 }
 
@@ -117,22 +138,28 @@ pub struct Facts {
     pub consensus: f64,
     /// Matching crawler rule (`name`, `action`), if any.
     pub crawler_rule: Option<(String, String)>,
+    /// Whether its crawler claim held.
     pub claim: Claim,
     /// Category of the client's JA4 in the reference data (`browser`, `library`, …; empty if
     /// unknown) and its application label.
     pub ja4_category: String,
+    /// The application label of its JA4.
     pub ja4_application: String,
     /// The user agent says it is a browser (Mozilla/… without bot words).
     pub ua_claims_browser: bool,
     /// Browser consistency signals, each in [0, 1].
     pub modern_browser_score: f64,
+    /// Share of its requests with Accept-Language.
     pub accept_language_ratio: f64,
+    /// Share with a cookie or a Referer.
     pub cookie_or_referer_ratio: f64,
+    /// Share with Sec-Fetch-* headers.
     pub sec_fetch_ratio: f64,
     /// The top features of the score, strongest first.
     pub top_features: Vec<(String, f64)>,
     /// Requests and connections-without-request of the client in the window.
     pub requests: u64,
+    /// Connections that made no request.
     pub orphans: u64,
     /// Share of its requests answered 4xx.
     pub error_4xx_ratio: f64,
@@ -141,8 +168,11 @@ pub struct Facts {
 /// The decision with its reasons.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
+    /// What it is.
     pub verdict: Verdict,
+    /// How urgent.
     pub threat: Threat,
+    /// Why, one sentence each (for the analyst).
     pub reasons: Vec<String>,
 }
 

@@ -23,9 +23,13 @@ pub const CROSS_FEATURES: &[&str] = &[
 /// What the cross-client features need to know about one client (IP, JA4, host).
 #[derive(Debug, Clone)]
 pub struct ClientFacts<'a> {
+    /// The client's address.
     pub ip: IpAddr,
+    /// Its JA4.
     pub ja4: &'a str,
+    /// Its autonomous system (0: unknown).
     pub asn: u32,
+    /// One of its User-Agents.
     pub user_agent: &'a str,
     /// Mean SYN TTL seen (0: none).
     pub ttl_mean: f64,

@@ -43,6 +43,7 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// How the unit is shown (docs, tooltips).
     pub fn as_str(self) -> &'static str {
         match self {
             Unit::Ratio => "ratio 0–1",
@@ -72,9 +73,13 @@ pub enum Compute {
 /// One feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Feature {
+    /// Its column name (in the SQL view, the model, the explanations).
     pub name: &'static str,
+    /// What it says about a client, for analysts.
     pub meaning: &'static str,
+    /// Its unit.
     pub unit: Unit,
+    /// How it is computed.
     pub compute: Compute,
 }
 
