@@ -32,10 +32,15 @@ const COOKIE: &str = "ja4_session";
 /// Errors as the API reports them: a status and a JSON `{"error": …}`.
 #[derive(Debug)]
 pub enum ApiError {
+    /// 400: the request is malformed (why).
     BadRequest(String),
+    /// 401: no valid session.
     Unauthorized,
+    /// 403: the role may not do this (what).
     Forbidden(&'static str),
+    /// 404.
     NotFound,
+    /// 429: too many failed logins; seconds until the next try (`Retry-After`).
     TooMany(u64),
     /// Password verifications are all busy.
     Busy,
@@ -128,7 +133,9 @@ where
 /// A request from a logged-in user; for methods other than GET/HEAD the CSRF token and
 /// (when the browser sends one) the Origin have been checked.
 pub struct Authed {
+    /// The user's session.
     pub session: Session,
+    /// The client's address (as the listener saw it).
     pub ip: IpAddr,
 }
 

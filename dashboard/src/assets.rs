@@ -59,10 +59,12 @@ fn serve(headers: &HeaderMap, ty: &'static str, body: &'static [u8]) -> Response
         .into_response()
 }
 
+/// The dashboard page.
 pub async fn index(headers: HeaderMap) -> Response {
     serve(&headers, "text/html; charset=utf-8", INDEX)
 }
 
+/// One of the embedded assets (scripts, styles), by name.
 pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, ty, body)) => serve(&headers, ty, body),

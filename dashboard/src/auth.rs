@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// What a user may do.
 pub enum Role {
     /// Reads every view, marks false positives and confirmed bots, exports.
     Analyst,
@@ -28,6 +29,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// Its name in the users file and the audit trail.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Analyst => "analyst",
@@ -50,31 +52,45 @@ impl std::str::FromStr for Role {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+/// A dashboard user (one entry of the users file).
 pub struct User {
+    /// The login name.
     pub name: String,
+    /// What the user may do.
     pub role: Role,
     /// argon2id PHC string.
     pub hash: String,
+    /// When it was created (seconds since the epoch).
     pub created: u64,
     #[serde(default)]
+    /// A disabled user cannot log in; the entry stays for the audit trail.
     pub disabled: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a user could not be added, changed or read.
 pub enum AuthError {
     #[error("{0}")]
+    /// A name, role or password that breaks a rule (which).
     Invalid(String),
     #[error("{context}: {error}")]
+    /// Reading or writing the users file.
     Io {
+        /// What was being done, on which path.
         context: String,
+        /// Why it failed.
         error: std::io::Error,
     },
     #[error("users file {path} is not valid: {error}")]
+    /// The users file is not valid JSON.
     Parse {
+        /// Its path.
         path: PathBuf,
+        /// The parser's error.
         error: serde_json::Error,
     },
     #[error("cannot hash the password: {0}")]
+    /// argon2 failed.
     Hash(String),
 }
 
@@ -86,7 +102,9 @@ pub fn valid_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
 }
 
+/// Shortest password accepted.
 pub const MIN_PASSWORD: usize = 10;
+/// Longest password accepted (argon2 input is bounded).
 pub const MAX_PASSWORD: usize = 128;
 /// Fewest different characters a password must use (`aaaaaaaaaa` is ten characters of one).
 pub const MIN_DISTINCT: usize = 5;
@@ -141,6 +159,7 @@ fn hash_any(password: &str) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
+/// Whether `password` matches the argon2id PHC string `hash` (constant time).
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
         .map(|h| {
@@ -165,6 +184,7 @@ pub struct Users {
 }
 
 impl Users {
+    /// The users of the file at `path` (read at each login, so edits apply at once).
     pub fn new(path: &Path) -> Users {
         Users {
             path: path.to_owned(),
@@ -172,6 +192,7 @@ impl Users {
         }
     }
 
+    /// The users file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -199,6 +220,7 @@ impl Users {
         Ok(c.1.clone())
     }
 
+    /// The user `name`, if there is one.
     pub fn get(&self, name: &str) -> Option<User> {
         self.list()
             .ok()?
@@ -306,9 +328,13 @@ pub fn same(a: &str, b: &str) -> bool {
 }
 
 #[derive(Debug, Clone)]
+/// A logged-in user's session.
 pub struct Session {
+    /// The user.
     pub user: String,
+    /// Their role when the session began.
     pub role: Role,
+    /// The token forms and API calls other than GET must carry.
     pub csrf: String,
     /// The user's password hash when the session began: a new password ends the session.
     stamp: String,
@@ -337,6 +363,7 @@ impl Sessions {
         }
     }
 
+    /// How long a session lives at most.
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
@@ -390,6 +417,7 @@ impl Sessions {
         Some(s.clone())
     }
 
+    /// Ends the session of `token` (logout).
     pub fn end(&self, token: &str) {
         self.map
             .lock()
@@ -462,6 +490,7 @@ pub struct Refused {
 }
 
 impl LoginLimiter {
+    /// At most `max` failed logins per `window` per address and per user.
     pub fn new(max: usize, window: Duration) -> LoginLimiter {
         LoginLimiter {
             max: max.max(1),

@@ -10,6 +10,7 @@
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
+    /// No values yet.
     pub fn new() -> Params {
         Params::default()
     }
@@ -29,6 +30,7 @@ impl Params {
         self
     }
 
+    /// The values, in binding order.
     pub fn as_slice(&self) -> &[(String, String)] {
         &self.0
     }
@@ -36,6 +38,7 @@ impl Params {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
+/// A query the store refused (its message).
 pub struct BackendError(pub String);
 
 /// The store as the dashboard sees it. Calls block: the dashboard runs them on the blocking

@@ -90,26 +90,37 @@ fn field(source: Source, field: &str) -> Option<(&'static str, Kind)> {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
+/// Why a view request was refused (the analyst sees the message).
 pub enum FilterError {
     #[error("unknown filter field {0:?} (known: {known})", known = FIELDS.join(", "))]
+    /// A filter on a field the view does not know.
     UnknownField(String),
     #[error("a filter is written field:value, got {0:?}")]
+    /// A filter that is not `field:value`.
     Malformed(String),
     #[error("{name} must be {what}, got {value:?}")]
+    /// A parameter out of its range.
     Invalid {
+        /// The parameter.
         name: &'static str,
+        /// What it must be.
         what: &'static str,
+        /// What was given.
         value: String,
     },
     #[error("cannot sort by {0:?} here")]
+    /// A sort column the view does not offer.
     Sort(String),
 }
 
 /// One filter chip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
+    /// The field filtered on.
     pub field: String,
+    /// The value it must (or must not) have.
     pub value: String,
+    /// Exclude matching rows instead of keeping only them.
     pub exclude: bool,
 }
 
@@ -118,12 +129,19 @@ pub struct Filter {
 pub struct ViewQuery {
     /// Milliseconds since the epoch, `from` inclusive, `to` exclusive.
     pub from_ms: i64,
+    /// End of the range (exclusive).
     pub to_ms: i64,
+    /// The filter chips, all applied.
     pub filters: Vec<Filter>,
+    /// The column to sort by (the view's default when None).
     pub sort: Option<String>,
+    /// Descending order.
     pub desc: bool,
+    /// The page (from 0).
     pub page: u32,
+    /// Rows per page (at most `MAX_LIMIT`).
     pub limit: u32,
+    /// Answer as CSV (up to `MAX_CSV_ROWS` rows) instead of JSON.
     pub csv: bool,
     other: BTreeMap<String, String>,
 }
@@ -138,6 +156,7 @@ pub const MAX_FILTER_VALUE: usize = 1024;
 const MAX_AHEAD_MS: i64 = 86_400_000;
 /// Rows per page at most, and rows per CSV export at most.
 pub const MAX_LIMIT: u32 = 500;
+/// Rows per CSV export at most.
 pub const MAX_CSV_ROWS: u32 = 100_000;
 
 fn parse_duration_ms(s: &str) -> Option<i64> {

@@ -11,6 +11,8 @@
 //! validated identifier: [`filters`]); never serves data without a session; never changes
 //! anything on a request without the session's CSRF token.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -34,17 +36,20 @@ pub use backend::{Backend, BackendError, Params};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// Whether `serve` runs the dashboard.
     pub enabled: bool,
     /// Address of the dashboard listener (keep it on loopback behind a reverse proxy, or set
     /// `tls_cert`/`tls_key`).
     pub listen: String,
     /// PEM certificate chain and key: the listener speaks HTTPS and cookies are `Secure`.
     pub tls_cert: Option<PathBuf>,
+    /// The key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
     /// Mark cookies `Secure` even without `tls_cert` (TLS terminated by a proxy in front).
     pub secure_cookies: bool,
     /// Users and their argon2 password hashes (`ja4-sidecar user add`).
     pub users_file: PathBuf,
+    /// A session ends this many hours after login, active or not.
     pub session_hours: u64,
     /// A session ends after this many minutes without a request.
     pub session_idle_minutes: u64,

@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 /// Rows of one query.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Table {
+    /// Column names, in order.
     pub columns: Vec<String>,
+    /// The rows, column name to value.
     pub rows: Vec<Map<String, Value>>,
     /// Rows before LIMIT (paging), when the engine reported it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +86,7 @@ impl Table {
     }
 }
 
+/// A JSON number, or a number the engine sent as a string (64-bit integers), as f64.
 pub fn value_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),

@@ -17,14 +17,24 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 #[derive(Debug, thiserror::Error)]
+/// Why the dashboard's TLS listener could not be set up.
 pub enum TlsError {
     #[error("reading {path}: {error}")]
-    Read { path: String, error: std::io::Error },
+    /// The certificate or key file could not be read.
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        error: std::io::Error,
+    },
     #[error("{0} holds no PEM certificate")]
+    /// The certificate file has no certificate.
     NoCert(String),
     #[error("{0} holds no PEM private key")]
+    /// The key file has no private key.
     NoKey(String),
     #[error("TLS configuration: {0}")]
+    /// rustls refused the certificate and key.
     Config(#[from] rustls::Error),
 }
 
@@ -68,6 +78,8 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
+    /// Accepts connections on `tcp` and completes their TLS handshakes (`cfg`) in the
+    /// background; axum's `accept` gets finished TLS streams.
     pub fn new(tcp: TcpListener, cfg: Arc<rustls::ServerConfig>) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(64);

@@ -12,7 +12,9 @@ use crate::filters::{FilterError, Source, ViewQuery, VERDICT_CLASS};
 
 /// A statement and its parameters.
 pub struct Stmt {
+    /// The SQL, with `{pN:Type}` placeholders.
     pub sql: String,
+    /// The placeholders' values.
     pub params: Params,
     /// Filters of the request that do not apply to this view's data.
     pub ignored: Vec<crate::filters::Filter>,
@@ -220,6 +222,7 @@ fn agg_dimension(dim: &str) -> Option<(String, String)> {
     })
 }
 
+/// What the breakdown view may group by.
 pub const DIMENSIONS: &[&str] = &[
     "net", "asn", "country", "ja4", "ja4_a", "ja4_b", "ja4_c", "ja4h", "ja4t", "ua", "host",
     "path", "ip",
@@ -261,6 +264,7 @@ pub fn top(q: &ViewQuery, dim: &str) -> Result<Stmt, FilterError> {
     })
 }
 
+/// Columns the detections view sorts by.
 pub const DETECTION_SORTS: &[&str] = &[
     "detected_at",
     "score",
@@ -303,6 +307,7 @@ pub fn detections(q: &ViewQuery) -> Result<Stmt, FilterError> {
     })
 }
 
+/// Columns the scores view sorts by.
 pub const SCORE_SORTS: &[&str] = &[
     "scored_at",
     "score",
@@ -334,6 +339,7 @@ pub fn scores(q: &ViewQuery) -> Result<Stmt, FilterError> {
     })
 }
 
+/// Columns the campaigns view sorts by.
 pub const CAMPAIGN_SORTS: &[&str] = &[
     "clients",
     "max_score",
@@ -571,8 +577,10 @@ pub fn client_requests(q: &ViewQuery, ip: &str) -> Stmt {
     }
 }
 
+/// Columns the audit trail sorts by.
 pub const AUDIT_SORTS: &[&str] = &["ts", "actor", "action"];
 
+/// The audit trail's page for `q`.
 pub fn audit(q: &ViewQuery) -> Result<Stmt, FilterError> {
     let order = q.order_by(AUDIT_SORTS)?;
     let mut p = Params::new();
