@@ -56,32 +56,46 @@ impl LinkType {
 /// Why a packet could not be decoded. Every variant is a counted drop, never a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// A header shorter than its fixed part or its declared length.
     #[error("truncated {0} header")]
     Truncated(&'static str),
+    /// A header field with an impossible value.
     #[error("malformed {0}")]
     Malformed(&'static str),
+    /// An IP fragment: fragments are not reassembled.
     #[error("IP fragment (not reassembled)")]
     Fragment,
+    /// More nested tunnels than [`MAX_ENCAPSULATION`].
     #[error("more than {MAX_ENCAPSULATION} levels of encapsulation")]
     TooDeep,
 }
 
 /// TCP header flag bits.
 pub mod flags {
+    /// No more data from the sender.
     pub const FIN: u16 = 0x001;
+    /// Synchronize sequence numbers (connection request).
     pub const SYN: u16 = 0x002;
+    /// Reset the connection.
     pub const RST: u16 = 0x004;
+    /// Push buffered data to the application.
     pub const PSH: u16 = 0x008;
+    /// The acknowledgment field is significant.
     pub const ACK: u16 = 0x010;
+    /// The urgent pointer is significant.
     pub const URG: u16 = 0x020;
+    /// ECN echo (on a SYN: ECN capable).
     pub const ECE: u16 = 0x040;
+    /// Congestion window reduced.
     pub const CWR: u16 = 0x080;
 }
 
 /// A decoded TCP segment with the IP facts of the packet that carried it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpPacket<'a> {
+    /// Source address of the innermost IP header.
     pub src: IpAddr,
+    /// Destination address of the innermost IP header.
     pub dst: IpAddr,
     /// TTL / hop limit of the innermost IP header (what the sender set, minus hops).
     pub ttl: u8,
@@ -93,15 +107,21 @@ pub struct TcpPacket<'a> {
     pub dont_fragment: bool,
     /// How many tunnel layers were removed.
     pub encapsulation: u8,
+    /// TCP source port.
     pub src_port: u16,
+    /// TCP destination port.
     pub dst_port: u16,
+    /// Sequence number.
     pub seq: u32,
+    /// Acknowledgment number.
     pub ack: u32,
     /// The 9 flag bits (NS is bit 8).
     pub flags: u16,
+    /// Window field, unscaled.
     pub window: u16,
     /// Raw TCP options (at most 40 bytes).
     pub options: &'a [u8],
+    /// TCP payload (may be cut short by the capture's snap length).
     pub payload: &'a [u8],
 }
 
@@ -114,6 +134,7 @@ impl TcpPacket<'_> {
     pub fn is_syn_ack(&self) -> bool {
         self.flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK
     }
+    /// Whether any bit of `flag` (a [`flags`] constant) is set.
     pub fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
     }

@@ -10,17 +10,27 @@ use std::path::PathBuf;
 /// Typed server configuration of mod_ja4, with the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleConfig {
+    /// `JA4Engine`: fingerprint connections and requests.
     pub engine: bool,
+    /// `JA4CaptureInterface`: the libpcap device (`any` by default).
     pub capture_interface: String,
     /// Ports to capture; empty means "the ports of Listen".
     pub capture_ports: Vec<u16>,
+    /// `JA4SharedEntries`: connections the shared table holds.
     pub shared_entries: u32,
+    /// `JA4ExportSocket`: the sidecar's unix socket.
     pub export_socket: Option<PathBuf>,
+    /// `JA4ExportFile`: a file the batches are appended to (tests, debugging).
     pub export_file: Option<PathBuf>,
+    /// `JA4BatchSize`: records per batch.
     pub batch_size: u32,
+    /// `JA4FlushInterval`: longest time a record waits for its batch, milliseconds.
     pub flush_interval_ms: u32,
+    /// `JA4QueueLimit`: records a child queues before it drops (counted).
     pub queue_limit: u32,
+    /// `JA4SetEnv`: set the `JA4*` environment variables.
     pub set_env: bool,
+    /// `JA4RequestHeaders`: add `X-JA4*` request headers for backends.
     pub request_headers: bool,
 }
 
@@ -44,16 +54,22 @@ impl Default for ModuleConfig {
 
 /// Bounds of the numeric directives.
 pub const SHARED_ENTRIES: (u32, u32) = (1_024, 16_777_216);
+/// Bounds of `JA4BatchSize`.
 pub const BATCH_SIZE: (u32, u32) = (1, 65_536);
+/// Bounds of `JA4FlushInterval` (milliseconds).
 pub const FLUSH_INTERVAL_MS: (u32, u32) = (10, 600_000);
+/// Bounds of `JA4QueueLimit`.
 pub const QUEUE_LIMIT: (u32, u32) = (16, 10_000_000);
 
 /// A directive and its one-line syntax, for httpd's command table.
 pub struct Directive {
+    /// The directive as written in httpd.conf.
     pub name: &'static str,
+    /// Its syntax and meaning, shown by `apachectl -t` on errors.
     pub help: &'static str,
 }
 
+/// Every directive the module registers, in the order of the README's table.
 pub const DIRECTIVES: &[Directive] = &[
     Directive {
         name: "JA4Engine",

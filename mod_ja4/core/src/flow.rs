@@ -58,15 +58,21 @@ impl Default for FlowConfig {
 /// What changed about a connection, as [`FlowTable::process_observed`] reports it.
 #[derive(Debug)]
 pub struct Progress<'a> {
+    /// The end that sent the SYN (or the ClientHello).
     pub client: Endpoint,
+    /// The other end.
     pub server: Endpoint,
     /// The client's SYN (its ISN identifies the connection).
     pub syn: Option<&'a SynFacts>,
+    /// The server's SYN-ACK.
     pub syn_ack: Option<&'a SynFacts>,
     /// Capture time of the client's first ACK after the SYN-ACK.
     pub ack_us: Option<i64>,
+    /// JA4 set, once the ClientHello was parsed.
     pub ja4: Option<&'a Ja4Set>,
+    /// JA4S set, once the ServerHello was parsed.
     pub ja4s: Option<&'a Ja4sSet>,
+    /// FIN or RST was seen.
     pub closed: bool,
 }
 
@@ -85,26 +91,42 @@ impl Progress<'_> {
 /// Counters of everything the table saw, dropped or evicted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FlowStats {
+    /// TCP segments processed.
     pub segments: u64,
+    /// Connections created.
     pub connections: u64,
+    /// Connections evicted because the table was full.
     pub evicted_capacity: u64,
+    /// Connections evicted after their idle timeout.
     pub evicted_idle: u64,
+    /// SYNs with a new ISN on a tracked 4-tuple (old connection replaced).
     pub port_reuse: u64,
+    /// Client SYNs seen.
     pub syns: u64,
+    /// ClientHellos parsed.
     pub client_hellos: u64,
+    /// ServerHellos parsed.
     pub server_hellos: u64,
+    /// TLS streams that could not be parsed.
     pub tls_errors: u64,
+    /// SSLv2-format hellos (not fingerprinted).
     pub sslv2_hellos: u64,
+    /// HTTP/1.x request heads parsed.
     pub http_requests: u64,
+    /// Requests beyond the per-connection limit (counted, not listed).
     pub http_requests_unlisted: u64,
+    /// HTTP streams that could not be followed.
     pub http_errors: u64,
+    /// Stream bytes dropped by the reassembly limits.
     pub reassembly_dropped_bytes: u64,
 }
 
 /// A TCP endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {
+    /// Address.
     pub ip: IpAddr,
+    /// TCP port.
     pub port: u16,
 }
 
@@ -127,32 +149,47 @@ impl FlowKey {
 pub struct ConnectionRecord {
     /// Ordinal of the connection in the order first seen (0-based).
     pub stream: u64,
+    /// Always `tcp` for now.
     pub transport: &'static str,
+    /// Client address.
     pub src: IpAddr,
+    /// Client port.
     pub src_port: u16,
+    /// Server address.
     pub dst: IpAddr,
+    /// Server port.
     pub dst_port: u16,
+    /// SNI host name of the ClientHello.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_server_name: Option<String>,
+    /// JA4 set, once the ClientHello was parsed.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub ja4: Option<Ja4Set>,
+    /// JA3, once the ClientHello was parsed.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub ja3: Option<Ja3>,
+    /// JA4S set, once the ServerHello was parsed.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub ja4s: Option<Ja4sSet>,
+    /// JA4T of the client's SYN.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ja4t: Option<String>,
     /// JA4TS: the server's SYN-ACK in JA4T form.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ja4ts: Option<String>,
+    /// JA4L, once the handshake completed.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub ja4l: Option<Ja4l>,
+    /// JA4H of each request, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ja4h: Vec<String>,
+    /// Raw JA4H of each request.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ja4h_r: Vec<String>,
+    /// Wire-order JA4H of each request.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ja4h_o: Vec<String>,
+    /// Raw wire-order JA4H of each request.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ja4h_ro: Vec<String>,
     /// Parsed facts for the detector; not part of the fingerprint output.
@@ -163,27 +200,42 @@ pub struct ConnectionRecord {
 /// The parsed facts behind the fingerprints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ConnectionFacts {
+    /// Capture time of the first packet, microseconds.
     pub first_seen_us: i64,
+    /// Capture time of the last packet, microseconds.
     pub last_seen_us: i64,
+    /// The ClientHello's parsed lists.
     pub client_hello: Option<ClientHelloFacts>,
+    /// The ServerHello's parsed fields.
     pub server_hello: Option<ServerHelloFacts>,
+    /// The client's SYN.
     pub syn: Option<SynSummary>,
+    /// The server's SYN-ACK.
     pub syn_ack: Option<SynSummary>,
     /// Requests beyond the per-connection limit (not listed in `ja4h`).
     pub http_requests_unlisted: u64,
+    /// Packets of the connection (both directions).
     pub packets: u64,
+    /// TCP payload bytes from the client.
     pub payload_bytes_client: u64,
+    /// TCP payload bytes from the server.
     pub payload_bytes_server: u64,
     /// FIN or RST was seen.
     pub closed: bool,
 }
 
+/// Parsed facts of a ServerHello (GREASE kept, wire order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerHelloFacts {
+    /// Selected version (supported_versions, else the legacy field).
     pub version: u16,
+    /// Selected cipher suite.
     pub cipher: u16,
+    /// Selected ALPN protocol.
     pub alpn: Option<String>,
+    /// Extension types in wire order.
     pub extensions: Vec<u16>,
+    /// The message was a HelloRetryRequest.
     pub hello_retry_request: bool,
 }
 
@@ -349,6 +401,7 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
+    /// An empty table with these limits.
     pub fn new(cfg: FlowConfig) -> Self {
         FlowTable {
             cfg,
@@ -358,6 +411,7 @@ impl FlowTable {
         }
     }
 
+    /// Counters since the table was created.
     pub fn stats(&self) -> &FlowStats {
         &self.stats
     }
@@ -367,6 +421,7 @@ impl FlowTable {
         self.conns.len()
     }
 
+    /// No connection is tracked.
     pub fn is_empty(&self) -> bool {
         self.conns.is_empty()
     }

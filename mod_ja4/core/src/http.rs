@@ -13,14 +13,19 @@ pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
 /// Headers kept per request; more are counted but not listed.
 pub const MAX_HEADERS: usize = 256;
 
+/// Why bytes are not (yet) a request head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
+    /// More bytes are needed.
     #[error("more bytes are needed")]
     Incomplete,
+    /// The stream does not start with an HTTP/1.x request line.
     #[error("not an HTTP/1.x request")]
     NotHttp,
+    /// The head exceeds the configured limit (bytes).
     #[error("request head exceeds {0} bytes")]
     TooLarge(usize),
+    /// A line or field that violates RFC 9112.
     #[error("malformed {0}")]
     Malformed(&'static str),
 }
@@ -28,8 +33,11 @@ pub enum HttpError {
 /// A parsed request head borrowing the stream bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead<'a> {
+    /// Request method.
     pub method: &'a [u8],
+    /// Request target as sent.
     pub target: &'a [u8],
+    /// Protocol version of the request line.
     pub version: HttpVersion,
     /// (name, value) in wire order, values trimmed.
     pub headers: Vec<(&'a [u8], &'a [u8])>,
@@ -42,12 +50,16 @@ pub struct RequestHead<'a> {
 /// How the body after a head is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
+    /// No body.
     None,
+    /// A body of this many bytes (Content-Length).
     Length(u64),
+    /// A chunked body.
     Chunked,
 }
 
 impl RequestHead<'_> {
+    /// First value of header `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
@@ -242,8 +254,11 @@ pub enum Step<'a> {
     /// A request head was parsed; `consumed` bytes of the buffer are done with, and the
     /// `body` bytes that follow are to be discarded (Content-Length framing).
     Request {
+        /// The parsed head.
         head: RequestHead<'a>,
+        /// Buffer bytes the head took.
         consumed: usize,
+        /// Body bytes after the head, to discard.
         body: u64,
     },
     /// Bytes were consumed (chunk framing, stray blank lines) without a new request.
@@ -274,6 +289,7 @@ enum State {
 }
 
 impl RequestStream {
+    /// A stream at its first request, with heads bounded to `max_head` bytes.
     pub fn new(max_head: usize) -> Self {
         RequestStream {
             state: State::Head,
@@ -282,6 +298,7 @@ impl RequestStream {
         }
     }
 
+    /// The stream hit an error and will not be followed further.
     pub fn is_broken(&self) -> bool {
         self.state == State::Broken
     }

@@ -22,6 +22,7 @@
 //! Licences: JA4 is BSD-3-Clause; JA4S, JA4H, JA4T and JA4L are under the FoxIO License 1.1.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod batch;
 pub mod decode;

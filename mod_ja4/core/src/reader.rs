@@ -24,6 +24,7 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Reader<'a> {
         Reader { rest: bytes }
     }
@@ -33,10 +34,12 @@ impl<'a> Reader<'a> {
         self.rest
     }
 
+    /// Bytes left.
     pub fn left(&self) -> usize {
         self.rest.len()
     }
 
+    /// Nothing is left.
     pub fn is_empty(&self) -> bool {
         self.rest.is_empty()
     }
@@ -55,14 +58,17 @@ impl<'a> Reader<'a> {
         Some(*a)
     }
 
+    /// Skips `n` bytes; `None` if fewer are left.
     pub fn skip(&mut self, n: usize) -> Option<()> {
         self.take(n).map(|_| ())
     }
 
+    /// One byte.
     pub fn u8(&mut self) -> Option<u8> {
         self.array::<1>().map(|[b]| b)
     }
 
+    /// A big-endian u16.
     pub fn be_u16(&mut self) -> Option<u16> {
         self.array().map(u16::from_be_bytes)
     }
@@ -73,22 +79,27 @@ impl<'a> Reader<'a> {
             .map(|[a, b, c]| u32::from_be_bytes([0, a, b, c]))
     }
 
+    /// A big-endian u32.
     pub fn be_u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_be_bytes)
     }
 
+    /// A little-endian u16.
     pub fn le_u16(&mut self) -> Option<u16> {
         self.array().map(u16::from_le_bytes)
     }
 
+    /// A little-endian u32.
     pub fn le_u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_le_bytes)
     }
 
+    /// A little-endian u64.
     pub fn le_u64(&mut self) -> Option<u64> {
         self.array().map(u64::from_le_bytes)
     }
 
+    /// A little-endian i64.
     pub fn le_i64(&mut self) -> Option<i64> {
         self.array().map(i64::from_le_bytes)
     }

@@ -40,6 +40,7 @@ pub struct PushOutcome {
     pub dropped: usize,
 }
 
+/// One direction of a TCP stream, reassembled in order within [`Limits`].
 #[derive(Debug, Clone, Default)]
 pub struct Reassembler {
     /// Sequence number of stream offset 0 (`None` until the SYN or first data segment).
@@ -58,6 +59,7 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// An unanchored stream with these limits.
     pub fn new(limits: Limits) -> Self {
         Reassembler {
             limits,
@@ -72,6 +74,7 @@ impl Reassembler {
         }
     }
 
+    /// The stream's start is known (SYN or first data segment seen).
     pub fn is_anchored(&self) -> bool {
         self.base.is_some()
     }

@@ -114,6 +114,7 @@ impl HeaderShape {
         self.names.len()
     }
 
+    /// Nothing is kept.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
@@ -244,6 +245,7 @@ impl ShapeCache {
         self.slots.iter().take_while(|s| s.get().is_some()).count()
     }
 
+    /// Nothing is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

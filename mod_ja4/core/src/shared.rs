@@ -36,42 +36,62 @@ const W_JA4S: usize = W_JA4TS + STR_WORDS;
 const W_END: usize = W_JA4S + STR_WORDS;
 const _: () = assert!(W_END <= ENTRY_WORDS);
 
-/// Flag bits in [`W_FLAGS`].
+/// Flag bits of an entry (`Entry::flags`): which of its fields are valid.
 pub const HAS_SYN: u64 = 1;
+/// The server's SYN-ACK was seen (JA4TS valid).
 pub const HAS_SYNACK: u64 = 2;
+/// The client's first ACK was seen (JA4L valid).
 pub const HAS_ACK: u64 = 4;
+/// The ClientHello was parsed (JA4 valid).
 pub const HAS_HELLO: u64 = 8;
+/// The ServerHello was parsed (JA4S valid).
 pub const HAS_SERVER_HELLO: u64 = 16;
+/// The connection ended (FIN or RST).
 pub const CLOSED: u64 = 32;
 
 /// Identity of a connection: client address, port and the ISN of its SYN (exact across port
 /// reuse; the saved SYN of the accepted socket carries the same ISN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnKey {
+    /// Client address.
     pub ip: IpAddr,
+    /// Client port.
     pub port: u16,
+    /// Initial sequence number of the client's SYN.
     pub isn: u32,
 }
 
 /// What the capture knows about one connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
+    /// Capture time of the SYN, microseconds.
     pub syn_ts_us: u64,
+    /// `HAS_*` / [`CLOSED`] bits: which fields are valid.
     pub flags: u64,
+    /// TTL of the client's packets at the capture point.
     pub client_ttl: u8,
+    /// TTL of the server's SYN-ACK at the capture point.
     pub server_ttl: u8,
+    /// JA4L client latency, microseconds.
     pub ja4l_client_us: u32,
+    /// JA4L server latency, microseconds.
     pub ja4l_server_us: u32,
+    /// JA4 (empty until [`HAS_HELLO`]).
     pub ja4: String,
+    /// JA4T of the SYN.
     pub ja4t: String,
+    /// JA4TS (empty until [`HAS_SYNACK`]).
     pub ja4ts: String,
+    /// JA4S (empty until [`HAS_SERVER_HELLO`]).
     pub ja4s: String,
 }
 
 impl Entry {
+    /// JA4L client half, once the client's ACK was seen.
     pub fn ja4l_c(&self) -> Option<String> {
         (self.flags & HAS_ACK != 0).then(|| format!("{}_{}", self.ja4l_client_us, self.client_ttl))
     }
+    /// JA4L server half, once the client's ACK was seen.
     pub fn ja4l_s(&self) -> Option<String> {
         (self.flags & HAS_ACK != 0).then(|| format!("{}_{}", self.ja4l_server_us, self.server_ttl))
     }
@@ -149,6 +169,7 @@ impl<'a> ConnTable<'a> {
         entries * ENTRY_WORDS
     }
 
+    /// Entries the table holds.
     pub fn slots(&self) -> usize {
         self.slots
     }

@@ -18,8 +18,11 @@ pub const MAX_OPTIONS: usize = 40;
 pub struct TcpOptions {
     kinds: [u8; MAX_OPTIONS],
     len: u8,
+    /// Maximum segment size (option 2).
     pub mss: Option<u16>,
+    /// Window scale shift (option 3).
     pub window_scale: Option<u8>,
+    /// SACK permitted (option 4).
     pub sack_permitted: bool,
     /// (TSval, TSecr)
     pub timestamp: Option<(u32, u32)>,
@@ -72,20 +75,26 @@ impl TcpOptions {
 pub struct SynFacts {
     /// Capture timestamp in microseconds.
     pub ts_us: i64,
+    /// TCP window, unscaled.
     pub window: u16,
+    /// The SYN's options.
     pub options: TcpOptions,
     /// TTL of the innermost IP header.
     pub ttl: u8,
     /// TTL of the outermost IP header (differs from `ttl` only inside tunnels).
     pub outer_ttl: u8,
+    /// IPv4 identification (`None` for IPv6).
     pub ip_id: Option<u16>,
+    /// IPv4 Don't Fragment bit.
     pub dont_fragment: bool,
     /// ECE|CWR on a SYN: the client asks for ECN.
     pub ecn_setup: bool,
+    /// Initial sequence number.
     pub isn: u32,
 }
 
 impl SynFacts {
+    /// The facts of a SYN or SYN-ACK captured at `ts_us`.
     pub fn from_packet(ts_us: i64, p: &TcpPacket<'_>) -> Self {
         use crate::decode::flags::{CWR, ECE};
         SynFacts {
@@ -121,14 +130,23 @@ impl SynFacts {
 /// Owned, serializable view of [`SynFacts`] for records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SynSummary {
+    /// TCP window, unscaled.
     pub window: u16,
+    /// Option kinds in wire order.
     pub options: Vec<u8>,
+    /// Maximum segment size (option 2).
     pub mss: Option<u16>,
+    /// Window scale shift (option 3).
     pub window_scale: Option<u8>,
+    /// TTL of the innermost IP header.
     pub ttl: u8,
+    /// IPv4 identification (`None` for IPv6).
     pub ip_id: Option<u16>,
+    /// IPv4 Don't Fragment bit.
     pub dont_fragment: bool,
+    /// The SYN asked for ECN (ECE|CWR).
     pub ecn_setup: bool,
+    /// The timestamp option was present.
     pub has_timestamp: bool,
     /// Initial sequence number: with the client address it identifies the connection.
     pub isn: u32,

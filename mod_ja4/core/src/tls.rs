@@ -20,29 +20,43 @@ pub const MAX_RECORD: usize = 16384 + 2048;
 /// Default bound on a ClientHello/ServerHello message (post-quantum hellos are ~2 KB).
 pub const DEFAULT_MAX_HANDSHAKE: usize = 64 * 1024;
 
+/// Handshake message type of a ClientHello.
 pub const HANDSHAKE_CLIENT_HELLO: u8 = 1;
+/// Handshake message type of a ServerHello.
 pub const HANDSHAKE_SERVER_HELLO: u8 = 2;
 
+/// server_name (SNI).
 pub const EXT_SERVER_NAME: u16 = 0x0000;
+/// supported_groups.
 pub const EXT_SUPPORTED_GROUPS: u16 = 0x000a;
+/// ec_point_formats.
 pub const EXT_EC_POINT_FORMATS: u16 = 0x000b;
+/// signature_algorithms.
 pub const EXT_SIGNATURE_ALGORITHMS: u16 = 0x000d;
+/// application_layer_protocol_negotiation.
 pub const EXT_ALPN: u16 = 0x0010;
+/// supported_versions.
 pub const EXT_SUPPORTED_VERSIONS: u16 = 0x002b;
 
 /// Why bytes are not (yet) a usable hello.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TlsError {
+    /// More bytes are needed.
     #[error("more bytes are needed")]
     Incomplete,
+    /// The stream does not start with a TLS handshake record.
     #[error("not a TLS handshake record")]
     NotTls,
+    /// An SSLv2-format hello.
     #[error("SSLv2-format hello (not supported)")]
     SslV2,
+    /// The message exceeds the limit (bytes).
     #[error("handshake message of {0} bytes exceeds the limit")]
     TooLarge(usize),
+    /// A length or field that does not fit.
     #[error("malformed {0}")]
     Malformed(&'static str),
+    /// A handshake message of another type (its type).
     #[error("handshake message type {0} is not the hello expected")]
     UnexpectedMessage(u8),
 }
@@ -146,6 +160,7 @@ fn record(stream: &[u8]) -> Result<(&[u8], &[u8]), TlsError> {
 /// A parsed ClientHello, borrowing the message body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientHello<'a> {
+    /// The legacy_version field.
     pub legacy_version: u16,
     /// Raw cipher suite list (pairs of bytes).
     pub cipher_suites: &'a [u8],
@@ -153,6 +168,7 @@ pub struct ClientHello<'a> {
     pub extensions: &'a [u8],
     /// Whether a server_name extension is present (even if it carries no host name).
     pub has_sni: bool,
+    /// The first host name of server_name.
     pub sni: Option<&'a [u8]>,
     /// Body of the ALPN extension's protocol list (`len(1) value` repeated), if present.
     pub alpn: Option<&'a [u8]>,
@@ -160,7 +176,9 @@ pub struct ClientHello<'a> {
     pub signature_algorithms: &'a [u8],
     /// supported_versions list body; `None` if the extension is absent.
     pub supported_versions: Option<&'a [u8]>,
+    /// supported_groups list body.
     pub supported_groups: &'a [u8],
+    /// ec_point_formats list body.
     pub ec_point_formats: &'a [u8],
 }
 
@@ -235,6 +253,7 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello<'_>, TlsError> {
 }
 
 impl<'a> ClientHello<'a> {
+    /// Cipher suites in wire order (GREASE included).
     pub fn ciphers(&self) -> impl Iterator<Item = u16> + 'a {
         u16s(self.cipher_suites)
     }
@@ -242,12 +261,15 @@ impl<'a> ClientHello<'a> {
     pub fn extension_types(&self) -> impl Iterator<Item = u16> + 'a {
         Extensions::new(self.extensions).map_while(|e| e.ok().map(|(t, _)| t))
     }
+    /// Signature algorithms in wire order.
     pub fn signature_algorithms(&self) -> impl Iterator<Item = u16> + 'a {
         u16s(self.signature_algorithms)
     }
+    /// Supported versions in wire order (empty if the extension is absent).
     pub fn supported_versions(&self) -> impl Iterator<Item = u16> + 'a {
         u16s(self.supported_versions.unwrap_or(&[]))
     }
+    /// Supported groups in wire order.
     pub fn supported_groups(&self) -> impl Iterator<Item = u16> + 'a {
         u16s(self.supported_groups)
     }
@@ -290,23 +312,36 @@ impl<'a> ClientHello<'a> {
 /// Parsed facts of a ClientHello (GREASE removed), in wire order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct ClientHelloFacts {
+    /// The legacy_version field.
     pub legacy_version: u16,
+    /// Highest version offered (supported_versions, else legacy_version).
     pub version: u16,
+    /// The first host name of server_name.
     pub sni: Option<String>,
+    /// ALPN protocols offered.
     pub alpn: Vec<String>,
+    /// Supported versions.
     pub supported_versions: Vec<u16>,
+    /// Cipher suites.
     pub ciphers: Vec<u16>,
+    /// Extension types.
     pub extensions: Vec<u16>,
+    /// Supported groups.
     pub groups: Vec<u16>,
+    /// Signature algorithms.
     pub signature_algorithms: Vec<u16>,
+    /// ec_point_formats.
     pub ec_point_formats: Vec<u8>,
 }
 
 /// A parsed ServerHello (or HelloRetryRequest), borrowing the message body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerHello<'a> {
+    /// The legacy_version field.
     pub legacy_version: u16,
+    /// Selected cipher suite.
     pub cipher: u16,
+    /// Raw extensions block (type, length, data)*, validated.
     pub extensions: &'a [u8],
     /// supported_versions selected version, if present.
     pub selected_version: Option<u16>,
@@ -369,6 +404,7 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello<'_>, TlsError> {
 }
 
 impl<'a> ServerHello<'a> {
+    /// Extension types in wire order (validated at parse time).
     pub fn extension_types(&self) -> impl Iterator<Item = u16> + 'a {
         Extensions::new(self.extensions).map_while(|e| e.ok().map(|(t, _)| t))
     }

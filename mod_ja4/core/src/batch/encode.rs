@@ -43,6 +43,7 @@ pub(super) const SEGMENT_REF: u8 = 1;
 
 /// Number of strings in a record, in the order of the `S_*` indices.
 pub const STRINGS: usize = 19;
+/// The virtual host.
 pub const S_VHOST: usize = 0;
 /// The request line as the client sent it (`r->the_request`): method, target, protocol. The
 /// decoder splits it ([`split_request_line`]); one string instead of four.
@@ -53,8 +54,11 @@ pub const S_HEADER_NAMES: usize = 2;
 pub const S_PICKED: usize = 3;
 /// The Cookie value (several Cookie headers joined by `; `).
 pub const S_COOKIE: usize = S_PICKED + PICKED_HEADERS.len();
+/// JA4H raw form.
 pub const S_JA4H_R: usize = S_COOKIE + 1;
+/// JA4H in wire order.
 pub const S_JA4H_O: usize = S_COOKIE + 2;
+/// JA4H raw form in wire order.
 pub const S_JA4H_RO: usize = S_COOKIE + 3;
 /// JA4H comes last, so the module can keep it NUL-terminated right after the block for its
 /// environment variable.
@@ -67,19 +71,33 @@ pub const TABLE_LEN: usize = 4 * STRINGS;
 /// The fixed-size values of a record.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Head {
+    /// Request or orphan connection.
     pub kind: RecordKind,
+    /// The request carried a Cookie header.
     pub has_cookie: bool,
+    /// The request carried a Referer header.
     pub has_referer: bool,
+    /// When the request was read, Unix microseconds.
     pub ts_us: i64,
+    /// The module's connection id: every record of one connection carries the same.
     pub conn_id: u64,
+    /// Client address (`None` if httpd did not know it).
     pub client_ip: Option<IpAddr>,
+    /// Client TCP port.
     pub client_port: u16,
+    /// Local address the connection was accepted on.
     pub server_ip: Option<IpAddr>,
+    /// Local port the connection was accepted on.
     pub server_port: u16,
+    /// Final response status.
     pub status: u16,
+    /// Request body bytes read (`r->read_length`).
     pub bytes_in: u64,
+    /// Response body bytes sent (`r->bytes_sent`).
     pub bytes_out: u64,
+    /// Request: from reading it to logging it; orphan: the connection's life. Microseconds.
     pub duration_us: u64,
+    /// Requests served on the connection before this one.
     pub keepalives: u32,
 }
 
@@ -116,13 +134,21 @@ impl Head {
 /// connection's: [`HeadTemplate`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestValues {
+    /// The request carried a Cookie header.
     pub has_cookie: bool,
+    /// The request carried a Referer header.
     pub has_referer: bool,
+    /// When the request was read, Unix microseconds.
     pub ts_us: i64,
+    /// Final response status.
     pub status: u16,
+    /// Request body bytes read (`r->read_length`).
     pub bytes_in: u64,
+    /// Response body bytes sent (`r->bytes_sent`).
     pub bytes_out: u64,
+    /// Request: from reading it to logging it; orphan: the connection's life. Microseconds.
     pub duration_us: u64,
+    /// Requests served on the connection before this one.
     pub keepalives: u32,
 }
 

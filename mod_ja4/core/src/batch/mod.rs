@@ -46,8 +46,11 @@ pub use record::*;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// First four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"JA4B";
+/// Wire format version written; decoders reject any other.
 pub const VERSION: u16 = 3;
+/// Frame header: magic, version, flags, record count, payload length, CRC-32.
 pub const HEADER_LEN: usize = 24;
 /// Frame flag: the CRC-32 field holds the payload's checksum.
 pub const FLAG_CHECKSUM: u16 = 1;
@@ -56,23 +59,43 @@ pub const MAX_PAYLOAD: usize = 32 << 20;
 
 /// Where a record's fingerprints came from (bit flags in [`Record::sources`]).
 pub const SOURCE_INLINE_HELLO: u8 = 1;
+/// JA4T from the accepted socket's saved SYN (`TCP_SAVED_SYN`).
 pub const SOURCE_SAVED_SYN: u8 = 2;
+/// Fingerprints from the capture thread's shared table.
 pub const SOURCE_CAPTURE: u8 = 4;
 
+/// Why bytes are not a valid batch frame. Every case is a counted drop at the reader.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
+    /// The frame is not complete yet.
     #[error("more bytes are needed")]
     Incomplete,
+    /// The bytes do not start with [`MAGIC`].
     #[error("bad magic (not a JA4 batch)")]
     BadMagic,
+    /// A version other than [`VERSION`].
     #[error("unsupported batch version {0}")]
     Version(u16),
+    /// The declared payload exceeds [`MAX_PAYLOAD`].
     #[error("payload of {0} bytes exceeds the limit")]
     TooLarge(usize),
+    /// The payload does not match its CRC-32.
     #[error("checksum mismatch")]
     Checksum,
+    /// A record that does not decode.
     #[error("malformed record {index}: {what}")]
-    Record { index: u32, what: &'static str },
+    Record {
+        /// Its position in the frame, from 0.
+        index: u32,
+        /// The field that failed.
+        what: &'static str,
+    },
+    /// The header's record count disagrees with the payload.
     #[error("{declared} records declared, {found} found")]
-    Count { declared: u32, found: u32 },
+    Count {
+        /// Records the header declares.
+        declared: u32,
+        /// Records the payload holds.
+        found: u32,
+    },
 }

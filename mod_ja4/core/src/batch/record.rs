@@ -3,8 +3,10 @@
 
 use super::*;
 
+/// Whether a record is a request or a connection without one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RecordKind {
+    /// A request (with the fingerprints of its connection).
     #[default]
     Request = 0,
     /// A connection that ended without a request (handshake-only, SYN scan).
@@ -14,12 +16,19 @@ pub enum RecordKind {
 /// SYN facts carried by a record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SynRecord {
+    /// TTL / hop limit of the SYN as received.
     pub ttl: u8,
+    /// TCP window of the SYN.
     pub window: u16,
+    /// Maximum segment size option, if sent.
     pub mss: Option<u16>,
+    /// Window scale option, if sent.
     pub window_scale: Option<u8>,
+    /// Option kinds in wire order (JA4T's option list).
     pub options: Vec<u8>,
+    /// IPv4 identification (`None` for IPv6).
     pub ip_id: Option<u16>,
+    /// IPv4 Don't Fragment bit.
     pub dont_fragment: bool,
 }
 
@@ -27,43 +36,81 @@ pub struct SynRecord {
 /// `String` once decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record<S> {
+    /// Request or orphan connection.
     pub kind: RecordKind,
+    /// When the request was read (or the connection ended), Unix microseconds.
     pub ts_us: i64,
+    /// The module's connection id: every record of one connection carries the same.
     pub conn_id: u64,
+    /// Client address (`None` if httpd did not know it).
     pub client_ip: Option<IpAddr>,
+    /// Client TCP port.
     pub client_port: u16,
+    /// Local address the connection was accepted on.
     pub server_ip: Option<IpAddr>,
+    /// Local port the connection was accepted on.
     pub server_port: u16,
+    /// Virtual host that served the request (`r->hostname` or the server name).
     pub vhost: S,
+    /// Request method.
     pub method: S,
+    /// Request path, without the query string.
     pub path: S,
+    /// Query string, without the `?`.
     pub query: S,
+    /// Request protocol (`HTTP/1.1`, `HTTP/2.0`).
     pub protocol: S,
+    /// Final response status.
     pub status: u16,
+    /// Request body bytes read (`r->read_length`).
     pub bytes_in: u64,
+    /// Response body bytes sent (`r->bytes_sent`).
     pub bytes_out: u64,
+    /// Request: from reading it to logging it; orphan: the connection's life. Microseconds.
     pub duration_us: u64,
+    /// Requests served on the connection before this one.
     pub keepalives: u32,
+    /// Negotiated TLS version (`TLSv1.3`), empty without TLS.
     pub tls_version: S,
+    /// Negotiated cipher suite name, empty without TLS.
     pub tls_cipher: S,
+    /// Server name the client sent (SNI), empty if none.
     pub tls_sni: S,
+    /// Negotiated ALPN protocol (`h2`, `http/1.1`), empty if none.
     pub tls_alpn: S,
+    /// JA4 of the connection's ClientHello.
     pub ja4: S,
+    /// JA4 raw form (`_r`).
     pub ja4_r: S,
+    /// JA4 with ciphers and extensions in wire order (`_o`).
     pub ja4_o: S,
+    /// JA4 raw form in wire order (`_ro`).
     pub ja4_ro: S,
+    /// JA3 (MD5 of the raw string).
     pub ja3: S,
+    /// JA3 raw string.
     pub ja3_r: S,
+    /// JA4H of the request.
     pub ja4h: S,
+    /// JA4H raw form.
     pub ja4h_r: S,
+    /// JA4H with header names in wire order.
     pub ja4h_o: S,
+    /// JA4H raw form in wire order.
     pub ja4h_ro: S,
+    /// JA4T of the client's SYN.
     pub ja4t: S,
+    /// JA4TS of the server's SYN-ACK.
     pub ja4ts: S,
+    /// JA4L client half (`latency_ttl`).
     pub ja4l_c: S,
+    /// JA4L server half (`latency_ttl`).
     pub ja4l_s: S,
+    /// JA4S of the server's ServerHello.
     pub ja4s: S,
+    /// Facts of the client's SYN, when a source saw it.
     pub syn: Option<SynRecord>,
+    /// Where the fingerprints came from: `SOURCE_*` bits.
     pub sources: u8,
     /// Request header names in wire order (duplicates kept, Cookie and Referer included),
     /// joined by `,`.
@@ -71,18 +118,31 @@ pub struct Record<S> {
     /// The Cookie header value (several Cookie headers joined by `; `). Carried for the JA4H
     /// raw forms; not stored by the sidecar.
     pub cookie: S,
+    /// First User-Agent value.
     pub user_agent: S,
+    /// First Accept value.
     pub accept: S,
+    /// First Accept-Language value.
     pub accept_language: S,
+    /// First Accept-Encoding value.
     pub accept_encoding: S,
+    /// First Sec-Fetch-Site value.
     pub sec_fetch_site: S,
+    /// First Sec-Fetch-Mode value.
     pub sec_fetch_mode: S,
+    /// First Sec-Fetch-Dest value.
     pub sec_fetch_dest: S,
+    /// First Sec-Fetch-User value.
     pub sec_fetch_user: S,
+    /// First Sec-CH-UA value.
     pub sec_ch_ua: S,
+    /// First Sec-CH-UA-Mobile value.
     pub sec_ch_ua_mobile: S,
+    /// First Sec-CH-UA-Platform value.
     pub sec_ch_ua_platform: S,
+    /// The request carried a Cookie header.
     pub has_cookie: bool,
+    /// The request carried a Referer header.
     pub has_referer: bool,
 }
 
@@ -172,10 +232,13 @@ pub const PICKED_ACCEPT_LANGUAGE: usize = 2;
 /// What a request header is to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderRole {
+    /// The Cookie header: its value is kept for JA4H's cookie parts.
     Cookie,
+    /// The Referer header: only its presence is kept.
     Referer,
     /// Its value goes to the record field at this index of [`PICKED_HEADERS`].
     Picked(usize),
+    /// Any other header: only its name is kept.
     Other,
 }
 

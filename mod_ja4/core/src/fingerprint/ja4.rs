@@ -14,6 +14,7 @@ use crate::tls::{ClientHello, EXT_ALPN, EXT_SERVER_NAME};
 pub struct Ja4([u8; 36]);
 
 impl Ja4 {
+    /// The fingerprint as text.
     pub fn as_str(&self) -> &str {
         // Every byte written is ASCII (see `part_a` and the hex helpers).
         std::str::from_utf8(&self.0).unwrap_or("")
@@ -186,13 +187,18 @@ fn push_sigs(buf: &mut Vec<u8>, ch: &ClientHello<'_>) {
 /// JA4 with its raw (`_r`), original-order (`_o`) and raw original-order (`_ro`) forms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ja4Set {
+    /// JA4: sorted ciphers and extensions, hashed.
     pub ja4: String,
+    /// Raw JA4: the sorted lists in hex, unhashed.
     pub ja4_r: String,
+    /// JA4 with ciphers and extensions in wire order, hashed.
     pub ja4_o: String,
+    /// Raw JA4 in wire order.
     pub ja4_ro: String,
 }
 
 impl Ja4Set {
+    /// Computes the fingerprint of a parsed ClientHello.
     pub fn from_hello(ch: &ClientHello<'_>) -> Self {
         let ciphers: Vec<u16> = ch.ciphers().filter(|c| !is_grease(*c)).collect();
         let exts_all: Vec<u16> = ch.extension_types().filter(|e| !is_grease(*e)).collect();
@@ -238,11 +244,14 @@ fn ascii(b: &[u8]) -> &str {
 /// removed, wire order; JA3 = MD5 of the raw string).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ja3 {
+    /// JA3: MD5 of the raw string, lowercase hex.
     pub ja3: String,
+    /// The raw JA3 string.
     pub ja3_r: String,
 }
 
 impl Ja3 {
+    /// Computes the fingerprint of a parsed ClientHello.
     pub fn from_hello(ch: &ClientHello<'_>) -> Self {
         use crate::hash::push_dec_list;
         use md5::{Digest, Md5};

@@ -12,10 +12,15 @@ use crate::hash::hash12;
 /// HTTP version as JA4H prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum HttpVersion {
+    /// HTTP/0.9.
     Http09,
+    /// HTTP/1.0.
     Http10,
+    /// HTTP/1.1.
     Http11,
+    /// HTTP/2.
     Http2,
+    /// HTTP/3.
     Http3,
 }
 
@@ -36,9 +41,13 @@ impl HttpVersion {
 /// JA4H with its raw and original-order forms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ja4hSet {
+    /// JA4H: `a_b_c_d` with hashed parts.
     pub ja4h: String,
+    /// Raw JA4H: header names and cookie fields unhashed.
     pub ja4h_r: String,
+    /// JA4H over header names in wire order.
     pub ja4h_o: String,
+    /// Raw JA4H in wire order.
     pub ja4h_ro: String,
 }
 
@@ -85,7 +94,9 @@ impl Ja4hSet {
 /// the module works this out once per distinct list (`shape`) instead of once per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NamesPart {
+    /// A Cookie header is present.
     pub cookie: bool,
+    /// A Referer header is present.
     pub referer: bool,
     /// Listed names (all but Cookie, Referer and pseudo-headers), at most 99.
     pub count: u8,

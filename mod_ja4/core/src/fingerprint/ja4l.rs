@@ -7,9 +7,12 @@
 
 use serde::Serialize;
 
+/// JA4L of one connection: both halves as printed and the latencies behind them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ja4l {
+    /// Client half: `client_us_ttl`.
     pub ja4l_c: String,
+    /// Server half: `server_us_ttl`.
     pub ja4l_s: String,
     /// Client-side one-way latency in microseconds.
     pub client_us: i64,

@@ -6,13 +6,17 @@ use super::ja4::{alpn_code, version_code};
 use crate::hash::{hash12, is_grease, push_hex4, push_hex4_list};
 use crate::tls::ServerHello;
 
+/// JA4S and its raw form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ja4sSet {
+    /// JA4S: version, cipher and ALPN, with the extension list hashed.
     pub ja4s: String,
+    /// Raw JA4S: the extension list in hex, unhashed.
     pub ja4s_r: String,
 }
 
 impl Ja4sSet {
+    /// Computes the fingerprint of a parsed ServerHello.
     pub fn from_hello(sh: &ServerHello<'_>) -> Self {
         let exts: Vec<u16> = sh.extension_types().filter(|e| !is_grease(*e)).collect();
         let v = version_code(sh.version());

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use crate::tcp::SynFacts;
 
+/// JA4T (or JA4TS for a SYN-ACK) of one SYN: `window_options_mss_wscale`.
 pub fn ja4t(syn: &SynFacts) -> String {
     let mut s = String::with_capacity(48);
     let _ = write!(s, "{}_", syn.window);
