@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ja4_sidecar::offline::{analyze_file, offline_flow_config};
+use ja4_testkit::tcpdump::Tcpdump;
 use serde_json::Value;
 
 /// Drives a mix of real clients at `h` and returns how many requests they made.
@@ -77,7 +78,7 @@ fn inline_matches_capture(mpm: &str) {
             ..Default::default()
         },
     );
-    let cap = Capture::start(&h.root, &[h.https, h.http]);
+    let cap = Tcpdump::loopback(&h.root, &[h.https, h.http]).expect("tcpdump on lo");
     let n = drive_clients(&h);
     let pcap = cap.stop();
     let records = h.wait_requests(n);

@@ -7,66 +7,14 @@
 //! installs. Without root it is skipped with a message, except under CI where it fails.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use ja4_sidecar::offline::{analyze_file, offline_flow_config};
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 use ja4_testkit::free_port;
-
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server on {port} did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Starts tcpdump and waits until it reports it is listening.
-fn tcpdump(dir: &Path, name: &str, args: &[&str], filter: &str) -> (Proc, PathBuf) {
-    let file = dir.join(name);
-    let mut child = Command::new("tcpdump")
-        .args(args)
-        .args([
-            "--immediate-mode",
-            "-B",
-            "32768",
-            "-U",
-            "-n",
-            "-s",
-            "0",
-            "-w",
-        ])
-        .arg(&file)
-        .arg(filter)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tcpdump runs");
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 {
-        if line.contains("listening on") {
-            break;
-        }
-        line.clear();
-    }
-    assert!(
-        line.contains("listening on"),
-        "tcpdump did not start: {line}"
-    );
-    (Proc(child), file)
-}
+use ja4_testkit::proc::{wait_tcp, Proc};
+use ja4_testkit::tcpdump::Tcpdump;
 
 fn run(cmd: &mut Command) {
     let out = cmd.stdin(Stdio::null()).output().unwrap();
@@ -90,7 +38,8 @@ fn loopback_captures_agree_across_link_types() {
 
     let tls_port = free_port();
     let http_port = free_port();
-    let _tls = Proc(
+    let _tls = Proc::spawn(
+        "openssl s_server",
         Command::new("openssl")
             // A bare port listens dual-stack (IPv4 and IPv6).
             .args(["s_server", "-www", "-quiet", "-accept"])
@@ -99,36 +48,34 @@ fn loopback_captures_agree_across_link_types() {
             .arg(&cert)
             .arg("-key")
             .arg(&key)
-            .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let _http = Proc(
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    let _http = Proc::spawn(
+        "python3 http.server",
         Command::new("python3")
             .args(["-m", "http.server", "--bind", "::"])
             .arg(http_port.to_string())
             .current_dir(&dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(tls_port);
-    wait_listening(http_port);
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    for port in [tls_port, http_port] {
+        assert!(
+            wait_tcp(port, Duration::from_secs(10)),
+            "server on {port} did not start"
+        );
+    }
 
     let filter = format!("tcp port {tls_port} or tcp port {http_port}");
     let caps = [
-        tcpdump(&dir, "lo.pcap", &["-i", "lo"], &filter),
-        tcpdump(&dir, "any.pcap", &["-i", "any"], &filter),
-        tcpdump(
-            &dir,
-            "any-sll1.pcap",
-            &["-i", "any", "-y", "LINUX_SLL"],
-            &filter,
-        ),
-    ];
+        ("lo.pcap", &["-i", "lo"][..]),
+        ("any.pcap", &["-i", "any"]),
+        ("any-sll1.pcap", &["-i", "any", "-y", "LINUX_SLL"]),
+    ]
+    .map(|(name, args)| Tcpdump::start(&dir.join(name), args, &filter).expect("tcpdump"));
 
     for host in ["127.0.0.1", "[::1]"] {
         run(Command::new("curl")
@@ -156,11 +103,8 @@ fn loopback_captures_agree_across_link_types() {
     std::thread::sleep(Duration::from_millis(500));
 
     let mut results = Vec::new();
-    for (p, file) in caps {
-        // SIGINT lets tcpdump flush and close the file.
-        run(Command::new("kill").args(["-INT", &p.0.id().to_string()]));
-        let mut p = p;
-        let _ = p.0.wait();
+    for cap in caps {
+        let file = cap.stop();
         let a = analyze_file(&file, offline_flow_config())
             .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
         assert_eq!(a.stats.decode_errors, 0, "{}", file.display());

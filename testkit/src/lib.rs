@@ -1,6 +1,6 @@
 //! What ja4-platform's tests, the traffic lab and the benches run against, in one place: the
 //! clock tests derive their timestamps from ([`clock`]), child processes that are always
-//! stopped ([`proc`]), TLS certificates ([`tls`]), httpd's configuration with the module
+//! stopped ([`proc`]), TLS certificates ([`tls`]), packet captures ([`tcpdump`]), httpd's configuration with the module
 //! ([`httpd`]), dnsmasq for real DNS ([`dnsmasq`]), the sidecar process ([`sidecar`]), and
 //! free ports, root checks and scratch directories.
 //!
@@ -22,6 +22,7 @@ pub mod dnsmasq;
 pub mod httpd;
 pub mod proc;
 pub mod sidecar;
+pub mod tcpdump;
 pub mod tls;
 
 use std::net::{TcpListener, UdpSocket};

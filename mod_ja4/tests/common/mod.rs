@@ -3,7 +3,6 @@
 //! mod_ja4. Plus real clients (curl, openssl s_client, python) and tcpdump on loopback.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -322,47 +321,6 @@ impl Drop for Httpd {
         if std::env::var_os("JA4_KEEP_TEST_DIRS").is_none() {
             let _ = std::fs::remove_dir_all(&self.root);
         }
-    }
-}
-
-/// tcpdump on `lo` in immediate mode, writing a pcap.
-pub(crate) struct Capture {
-    child: Child,
-    pub file: PathBuf,
-}
-
-impl Capture {
-    pub(crate) fn start(dir: &Path, ports: &[u16]) -> Capture {
-        let file = dir.join("capture.pcap");
-        let filter = ports
-            .iter()
-            .map(|p| format!("tcp port {p}"))
-            .collect::<Vec<_>>()
-            .join(" or ");
-        let mut child = Command::new("tcpdump")
-            .args(["-i", "lo", "--immediate-mode", "-U", "-n", "-s", "0", "-w"])
-            .arg(&file)
-            .arg(filter)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tcpdump runs");
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while err.read_line(&mut line).unwrap() > 0 && !line.contains("listening on") {
-            line.clear();
-        }
-        assert!(line.contains("listening on"), "tcpdump: {line}");
-        Capture { child, file }
-    }
-
-    pub(crate) fn stop(mut self) -> PathBuf {
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("kill")
-            .arg("-INT")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-        self.file.clone()
     }
 }
 
