@@ -368,11 +368,14 @@ fn condition(
                 "src_ip"
             };
             let latest = latest_verdicts(q, db, p);
+            // Clients are scored under their JA4 family (`ja4_ml::identity`): every variant
+            // of a scored client carries its verdict.
+            let fam = ja4_ml::identity::ja4_family_sql("toString(ja4)");
             if value == "unscored" {
-                format!("({ip}, ja4) NOT IN (SELECT src_ip, ja4 FROM ({latest}))")
+                format!("({ip}, {fam}) NOT IN (SELECT src_ip, {fam} FROM ({latest}))")
             } else {
                 let v = p.bind("String", value);
-                format!("({ip}, ja4) IN (SELECT src_ip, ja4 FROM ({latest}) WHERE cls = {v})")
+                format!("({ip}, {fam}) IN (SELECT src_ip, {fam} FROM ({latest}) WHERE cls = {v})")
             }
         }
     }

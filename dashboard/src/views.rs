@@ -138,10 +138,15 @@ pub fn overview_series(q: &ViewQuery) -> Stmt {
             ign,
         )
     };
+    // Clients are scored under their JA4 family: every variant carries the verdict.
+    let (lf, vf) = (
+        ja4_ml::identity::ja4_family_sql("toString(l.ja4)"),
+        ja4_ml::identity::ja4_family_sql("toString(v.ja4)"),
+    );
     let sql = format!(
         "WITH {cte} SELECT l.t AS t, if(v.cls = '', 'unscored', v.cls) AS cls, sum(l.n) AS requests, \
          uniq(l.client_ip) AS clients \
-         FROM ({inner}) AS l LEFT JOIN v ON l.client_ip = v.src_ip AND l.ja4 = v.ja4 \
+         FROM ({inner}) AS l LEFT JOIN v ON l.client_ip = v.src_ip AND {lf} = {vf} \
          GROUP BY t, cls ORDER BY t, cls LIMIT 10000"
     );
     Stmt {
@@ -426,8 +431,9 @@ pub fn campaign_timeline(q: &ViewQuery, id: i64) -> Stmt {
 fn campaign_members_in(q: &ViewQuery, id: i64, p: &mut Params) -> String {
     let range = q.range_sql("scored_at", p);
     let idp = p.bind("Int64", id.to_string());
+    let fam = ja4_ml::identity::ja4_family_sql("toString(ja4)");
     format!(
-        "(client_ip, ja4) IN (SELECT src_ip, ja4 FROM {{db}}.ml_all_scores WHERE {range} AND campaign_id = {idp})"
+        "(client_ip, {fam}) IN (SELECT src_ip, {fam} FROM {{db}}.ml_all_scores WHERE {range} AND campaign_id = {idp})"
     )
 }
 

@@ -1,7 +1,7 @@
 //! `ja4-ml`: turning stored traffic into explainable verdicts.
 //!
 //! Owns: [`features`] (the feature registry: every feature's name, meaning, unit and
-//! computation, and the cross-client ones' code), [`matrix`] (borrowed feature rows), [`forest`] (the extended isolation forest),
+//! computation, and the cross-client ones' code), [`matrix`] (borrowed feature rows), [`forest`] (the extended isolation forest), [`identity`] (who a client is: the JA4 family),
 //! [`autoencoder`] (reconstruction error, per-feature errors, latent codes), [`model`] (both
 //! trained on a baseline, mixed in rank space, explained, versioned), [`campaign`] (HDBSCAN on
 //! latent codes, capped), [`classifier`] (the supervised forest of smartcore trees),
@@ -17,6 +17,7 @@ pub mod campaign;
 pub mod classifier;
 pub mod features;
 pub mod forest;
+pub mod identity;
 pub mod matrix;
 pub mod metrics;
 pub mod model;

@@ -151,6 +151,11 @@ pub struct Model {
     ae_cdf: Option<Cdf>,
     /// Why the autoencoder is missing, when it is.
     pub ae_failure: Option<String>,
+    /// Per feature, the share of baseline clients whose value is above 0: what this site's
+    /// people show (assets fetched, links followed), for the behaviour rules of
+    /// [`crate::verdict`]. Empty in models saved before it existed.
+    #[serde(default)]
+    pub presence: Vec<f64>,
 }
 
 impl Model {
@@ -179,11 +184,18 @@ impl Model {
         } else {
             (None, None, None)
         };
+        let presence = (0..m.cols())
+            .map(|j| {
+                let shown = (0..m.rows()).filter(|&i| m.row(i)[j] > 0.0).count();
+                shown as f64 / m.rows().max(1) as f64
+            })
+            .collect();
         Ok(Model {
             version: MODEL_VERSION,
             features: features.to_vec(),
             params,
             trained_rows: m.rows(),
+            presence,
             forest,
             forest_cdf,
             autoencoder,
@@ -200,6 +212,12 @@ impl Model {
     /// Its autoencoder, if training it succeeded.
     pub fn autoencoder(&self) -> Option<&Autoencoder> {
         self.autoencoder.as_ref()
+    }
+
+    /// The share of baseline clients showing feature `name` (value above 0), if known.
+    pub fn presence(&self, name: &str) -> Option<f64> {
+        let i = self.features.iter().position(|f| f == name)?;
+        self.presence.get(i).copied()
     }
 
     /// Checks that `features` are the model's, in order.
@@ -347,6 +365,10 @@ mod tests {
         )
         .unwrap();
         assert!(model.ae_failure.is_none());
+        // Every baseline row has a > 0 about half the time (a standard normal).
+        let a = model.presence("a").unwrap();
+        assert!((0.45..0.55).contains(&a), "{a}");
+        assert_eq!(model.presence("nope"), None);
         let (test, y) = rows(2000, 40, 7);
         let t = Matrix::new(&test, 4).unwrap();
         let s = model.score(t, &names).unwrap();

@@ -4,10 +4,17 @@
 //!
 //! Owns: the rules on top of the models — crawler claims (verified or spoofed), crawler rule
 //! actions, the browser-UA-on-a-non-browser-TLS-stack spoofing signal, the LEGITIMATE_BROWSER
-//! rule (known browser JA4 and consistency ≥ 4/5 ⇒ reclassified unless the threat is high) —
-//! and the threat thresholds on the mixed score.
+//! rule and the threat thresholds on the mixed score. The legitimate-browser pass needs three
+//! things: a browser's *claims* (browser JA4, modern headers, Accept-Language, cookies or
+//! referers, Sec-Fetch: ≥ 4 of 5), a browser's *behaviour* (what this site's people show —
+//! page assets, followed links — it shows too, once it has fetched enough pages to tell), and
+//! no contradiction (the SYN's TTL fits the OS its user agent names; client hints only from
+//! Chromium). A client that presents a browser without behaving like one is what an
+//! impersonation library or a headless crawler looks like: it is flagged, and a high anomaly
+//! score driven by behaviour overrules the pass at the ordinary `high` threshold.
 //! Never: lets a browser user agent pass on its own: with a non-browser JA4 it is evidence
-//! against the client.
+//! against the client; never lets claims alone pass a client that fetched enough pages to show
+//! behaviour.
 
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +162,14 @@ pub struct Facts {
     pub cookie_or_referer_ratio: f64,
     /// Share with Sec-Fetch-* headers.
     pub sec_fetch_ratio: f64,
+    /// Page requests it made (requests that are not assets).
+    pub pages: f64,
+    /// Behaviour this site's people show and this client does not (feature names, e.g.
+    /// `asset_ratio`, `page_referer_ratio`), judged once it has fetched enough pages
+    /// ([`MIN_PAGES_FOR_BEHAVIOUR`]).
+    pub missing_behaviour: Vec<&'static str>,
+    /// What its TCP stack or headers contradict in its claims (one sentence each).
+    pub contradictions: Vec<String>,
     /// The top features of the score, strongest first.
     pub top_features: Vec<(String, f64)>,
     /// Requests and connections-without-request of the client in the window.
@@ -174,6 +189,29 @@ pub struct Decision {
     pub threat: Threat,
     /// Why, one sentence each (for the analyst).
     pub reasons: Vec<String>,
+}
+
+/// Pages a client must have fetched before the absence of a behaviour counts against it:
+/// a person who opened two pages from a bookmark has shown nothing yet.
+pub const MIN_PAGES_FOR_BEHAVIOUR: f64 = 5.0;
+
+/// A baseline share from which a behaviour is "what this site's people show" (its absence in
+/// a browser-like client is evidence): 60% of the baseline's clients show it.
+pub const EXPECTED_PRESENCE: f64 = 0.6;
+
+/// How the absence of a behaviour reads for an analyst.
+fn missing_text(name: &str) -> &str {
+    match name {
+        "asset_ratio" => "no page assets",
+        "page_referer_ratio" => "no followed links",
+        "cookie_ratio" => "no cookies kept",
+        other => other,
+    }
+}
+
+/// Whether `name` is a behavioural feature (see `features::Evidence`).
+fn behavioural(name: &str) -> bool {
+    crate::features::evidence(name) == Some(crate::features::Evidence::Behaviour)
 }
 
 /// Consistency of a browser claim, 0..=5: known browser JA4, modern browser headers,
@@ -279,13 +317,54 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
     if score_threat != Threat::None {
         reasons.push(format!("anomaly score {:.3}: {}", f.score, top(3)));
     }
-    // LEGITIMATE_BROWSER: a known browser, consistent on ≥ 4 of 5 counts, is not flagged
-    // unless the threat is high — judged by the detectors' consensus against `browser_high`,
-    // not by their mix against `high`: ranks are calibrated on people, so about one person in
-    // fifty sits past the "high" rank by chance, and the two detectors see the same features
-    // (their consensus is barely rarer). Overruling every signal a real browser gives takes
-    // both detectors placing it where one person in 500 goes.
-    if f.ja4_category == "browser" && consistency >= 4 && f.consensus < t.browser_high {
+    reasons.extend(f.contradictions.iter().cloned());
+    // Presents a browser: its user agent, headers and (when labelled) TLS stack say so.
+    let presents_browser = f.ua_claims_browser
+        && consistency >= 3
+        && (f.ja4_category.is_empty() || f.ja4_category == "browser");
+    let judged = f.pages >= MIN_PAGES_FOR_BEHAVIOUR;
+    let missing = if judged && presents_browser {
+        f.missing_behaviour.as_slice()
+    } else {
+        &[]
+    };
+    if !missing.is_empty() {
+        reasons.push(format!(
+            "presents a browser but does not behave like this site's people: {} over {:.0} pages",
+            missing
+                .iter()
+                .map(|m| missing_text(m))
+                .collect::<Vec<_>>()
+                .join(", "),
+            f.pages
+        ));
+    }
+    // A high score whose strongest reasons are behaviour (not rarity or the stack) overrules
+    // claims at the ordinary `high` threshold; otherwise it takes the detectors' consensus
+    // past `browser_high`.
+    let behaviour_high = f.score >= t.high
+        && f.top_features
+            .iter()
+            .take(3)
+            .any(|(name, _)| behavioural(name));
+    // LEGITIMATE_BROWSER: a browser by its claims (a known browser JA4, consistent on ≥ 4 of
+    // 5 counts — or a TLS stack we do not know that shows every behaviour people show), that
+    // behaves like this site's people and contradicts nothing, is not flagged unless the
+    // threat is high. Ranks are calibrated on people, so about one person in fifty sits past
+    // "high" by chance; overruling the pass on rarity alone takes both detectors placing it
+    // where one person in 500 goes.
+    let known_browser = f.ja4_category == "browser";
+    let unknown_stack_behaving = f.ja4_category.is_empty()
+        && f.ua_claims_browser
+        && judged
+        && f.missing_behaviour.is_empty();
+    if (known_browser || unknown_stack_behaving)
+        && consistency >= 4
+        && missing.is_empty()
+        && f.contradictions.is_empty()
+        && !behaviour_high
+        && f.consensus < t.browser_high
+    {
         reasons.push(format!("legitimate browser (consistency {consistency}/5)"));
         return Decision {
             verdict: Verdict::LegitimateBrowser,
@@ -293,14 +372,23 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
             reasons,
         };
     }
-    let verdict = match score_threat {
+    // Missing behaviour is itself a finding: suspicious at least, a bot when the model agrees
+    // or when it does none of what people do.
+    let floor = match missing.len() {
+        0 => Threat::None,
+        1 if score_threat < Threat::Medium => Threat::Low,
+        _ => Threat::Medium,
+    };
+    let threat = score_threat.max(floor);
+    let verdict = match threat {
         Threat::None => Verdict::Human,
-        Threat::Low | Threat::Medium => Verdict::Suspicious,
-        Threat::High | Threat::Critical => Verdict::Bot,
+        Threat::Low => Verdict::Suspicious,
+        Threat::Medium if missing.is_empty() => Verdict::Suspicious,
+        _ => Verdict::Bot,
     };
     Decision {
         verdict,
-        threat: score_threat,
+        threat,
         reasons,
     }
 }
@@ -341,6 +429,9 @@ mod tests {
             accept_language_ratio: 0.0,
             cookie_or_referer_ratio: 0.0,
             sec_fetch_ratio: 0.0,
+            pages: 10.0,
+            missing_behaviour: Vec::new(),
+            contradictions: Vec::new(),
             top_features: vec![("post_ratio".into(), 0.6), ("hits".into(), 0.3)],
             requests: 10,
             orphans: 0,
@@ -388,6 +479,11 @@ mod tests {
             accept_language_ratio: 1.0,
             cookie_or_referer_ratio: 0.5,
             sec_fetch_ratio: 0.0,
+            // Flagged for being rare (a browser the window has few of), not for behaviour.
+            top_features: vec![
+                ("ja4_rarity".into(), 0.5),
+                ("asn_concentration".into(), 0.2),
+            ],
             ..base()
         };
         assert_eq!(browser_consistency(&browser), 4);
@@ -432,7 +528,130 @@ mod tests {
             &t,
         );
         assert_eq!(d.verdict, Verdict::Suspicious);
-        assert!(d.reasons[0].contains("post_ratio (60%)"), "{:?}", d.reasons);
+        assert!(d.reasons[0].contains("ja4_rarity (50%)"), "{:?}", d.reasons);
+    }
+
+    /// A consistent browser on paper: what an impersonation library or a headless browser
+    /// presents.
+    fn presents_browser() -> Facts {
+        Facts {
+            score: 0.5,
+            ua_claims_browser: true,
+            ja4_category: "browser".into(),
+            modern_browser_score: 1.0,
+            accept_language_ratio: 1.0,
+            cookie_or_referer_ratio: 1.0,
+            sec_fetch_ratio: 1.0,
+            pages: 40.0,
+            ..base()
+        }
+    }
+
+    #[test]
+    fn claims_without_behaviour_do_not_pass() {
+        let t = Thresholds::default();
+        // Everything a browser claims, none of what this site's people do: a bot, even
+        // at an ordinary score.
+        let imp = Facts {
+            missing_behaviour: vec!["asset_ratio", "page_referer_ratio"],
+            ..presents_browser()
+        };
+        let d = decide(&imp, &t);
+        assert_eq!(
+            (d.verdict, d.threat),
+            (Verdict::Bot, Threat::Medium),
+            "{d:?}"
+        );
+        assert!(
+            d.reasons
+                .iter()
+                .any(|r| r.contains("no page assets, no followed links over 40 pages")),
+            "{:?}",
+            d.reasons
+        );
+        // One behaviour missing: suspicious; with a medium score: a bot.
+        let one = Facts {
+            missing_behaviour: vec!["page_referer_ratio"],
+            ..presents_browser()
+        };
+        assert_eq!(decide(&one, &t).verdict, Verdict::Suspicious);
+        assert_eq!(
+            decide(
+                &Facts {
+                    score: 0.96,
+                    ..one.clone()
+                },
+                &t
+            )
+            .verdict,
+            Verdict::Bot
+        );
+        // Too few pages to tell: claims decide, as before.
+        let thin = Facts {
+            pages: 2.0,
+            ..imp.clone()
+        };
+        assert_eq!(decide(&thin, &t).verdict, Verdict::LegitimateBrowser);
+        // An unknown TLS stack with a browser's claims and every behaviour passes; one that
+        // shows none does not.
+        let unknown = Facts {
+            ja4_category: String::new(),
+            ..presents_browser()
+        };
+        assert_eq!(decide(&unknown, &t).verdict, Verdict::LegitimateBrowser);
+        assert_eq!(
+            decide(
+                &Facts {
+                    missing_behaviour: vec!["asset_ratio"],
+                    ..unknown
+                },
+                &t
+            )
+            .verdict,
+            Verdict::Suspicious
+        );
+    }
+
+    #[test]
+    fn behaviour_overrules_claims_at_the_ordinary_high_threshold() {
+        let t = Thresholds::default();
+        let f = Facts {
+            score: 0.985,
+            consensus: 0.97,
+            top_features: vec![
+                ("direct_access_ratio".into(), 0.4),
+                ("ja4_rarity".into(), 0.2),
+            ],
+            ..presents_browser()
+        };
+        let d = decide(&f, &t);
+        assert_eq!((d.verdict, d.threat), (Verdict::Bot, Threat::High), "{d:?}");
+        // The same score for rarity alone leaves a consistent, behaving browser alone.
+        let rare = Facts {
+            top_features: vec![
+                ("ja4_rarity".into(), 0.6),
+                ("header_order_sharing".into(), 0.2),
+            ],
+            ..f
+        };
+        assert_eq!(decide(&rare, &t).verdict, Verdict::LegitimateBrowser);
+    }
+
+    #[test]
+    fn contradictions_block_the_pass_and_are_reasons() {
+        let t = Thresholds::default();
+        let f = Facts {
+            contradictions: vec![
+                "user agent names Windows, its SYN's TTL is 64 (Linux, macOS)".into(),
+            ],
+            ..presents_browser()
+        };
+        let d = decide(&f, &t);
+        // Not a verdict on its own (proxies terminate TCP): the score decides.
+        assert_eq!(d.verdict, Verdict::Human);
+        assert!(d.reasons[0].contains("TTL is 64"), "{:?}", d.reasons);
+        let d = decide(&Facts { score: 0.96, ..f }, &t);
+        assert_eq!(d.verdict, Verdict::Suspicious);
     }
 
     #[test]

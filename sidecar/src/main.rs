@@ -168,9 +168,10 @@ struct TrainArgs {
     epochs: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Fewest clean clients to train on.
-    #[arg(long, default_value_t = 50)]
-    min_rows: usize,
+    /// Fewest clean clients to train on: a client is an address, a JA4 family and a host
+    /// over all its connections, not a row (`--min-rows` is the old name).
+    #[arg(long, alias = "min-rows", default_value_t = 50)]
+    min_clients: usize,
 }
 
 #[derive(clap::Args)]
@@ -458,7 +459,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         &a.models_dir,
         a.hours,
         params,
-        a.min_rows,
+        a.min_clients,
     )?;
     bar.finish_and_clear();
     let model = &trained.model;

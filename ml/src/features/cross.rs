@@ -1,5 +1,6 @@
 //! Cross-client features: what a client's traffic looks like next to everyone else's in the
-//! window — how many JA4s its address speaks, how rare its JA4 is, how crowded its ASN is,
+//! window — how many JA4 families its address speaks, how rare its family is, how crowded
+//! its ASN is,
 //! how many addresses share its header order and how consistently it uses it, and whether
 //! its TCP TTL fits the operating system its user agent claims.
 //!
@@ -25,7 +26,7 @@ pub const CROSS_FEATURES: &[&str] = &[
 pub struct ClientFacts<'a> {
     /// The client's address.
     pub ip: IpAddr,
-    /// Its JA4.
+    /// Its JA4 family ([`crate::identity::ja4_family`]): one browser's variants count once.
     pub ja4: &'a str,
     /// Its autonomous system (0: unknown).
     pub asn: u32,

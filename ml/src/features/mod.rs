@@ -70,11 +70,41 @@ pub enum Compute {
     CrossClient,
 }
 
+/// What kind of evidence a feature is: what a client *does* can only be faked by doing it;
+/// what it *presents* (headers, TLS and TCP stacks) an impersonation library or a headless
+/// browser presents perfectly; how it compares with the window depends on who else is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Its behaviour: what it asks for, how fast, from where it came (assets, referers,
+    /// cookies, timing, errors).
+    Behaviour,
+    /// The request headers it presents (the user agent's claims and their consistency).
+    Claims,
+    /// Its TCP/IP stack (SYN window, TTL, IP ID).
+    Stack,
+    /// How it compares with the window's other clients (rarity, sharing, crowding).
+    Population,
+}
+
+impl Evidence {
+    /// How the kind is shown (docs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::Behaviour => "behaviour",
+            Evidence::Claims => "claims",
+            Evidence::Stack => "stack",
+            Evidence::Population => "population",
+        }
+    }
+}
+
 /// One feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Feature {
     /// Its column name (in the SQL view, the model, the explanations).
     pub name: &'static str,
+    /// What kind of evidence it is (the verdict rules weigh behaviour apart from claims).
+    pub evidence: Evidence,
     /// What it says about a client, for analysts.
     pub meaning: &'static str,
     /// Its unit.
@@ -84,9 +114,10 @@ pub struct Feature {
 }
 
 macro_rules! sql {
-    ($name:literal, $unit:ident, $meaning:literal, $sql:expr) => {
+    ($name:literal, $evidence:ident, $unit:ident, $meaning:literal, $sql:expr) => {
         Feature {
             name: $name,
+            evidence: Evidence::$evidence,
             meaning: $meaning,
             unit: Unit::$unit,
             compute: Compute::Sql($sql),
@@ -95,9 +126,10 @@ macro_rules! sql {
 }
 
 macro_rules! cross {
-    ($name:literal, $unit:ident, $meaning:literal) => {
+    ($name:literal, $evidence:ident, $unit:ident, $meaning:literal) => {
         Feature {
             name: $name,
+            evidence: Evidence::$evidence,
             meaning: $meaning,
             unit: Unit::$unit,
             compute: Compute::CrossClient,
@@ -108,68 +140,70 @@ macro_rules! cross {
 /// Every feature, in the order of the models' columns: the per-client (SQL) ones, then the
 /// cross-client ones.
 pub const FEATURES: &[Feature] = &[
-    sql!("log_hits", LogCount, "rows of the client in the window (requests and connections without one)",
+    sql!("log_hits", Behaviour, LogCount, "rows of the client in the window (requests and connections without one)",
         "log1p(count())"),
-    sql!("log_hit_velocity", LogPerMinute, "requests per minute between its first and last row",
+    sql!("log_hit_velocity", Behaviour, LogPerMinute, "requests per minute between its first and last row",
         "log1p(countIf(kind = 'request') / greatest(1.0, dateDiff('second', min(ts), max(ts)) / 60.0))"),
-    sql!("orphan_ratio", Ratio, "connections that never sent a request (handshake-only scanners)",
+    sql!("orphan_ratio", Behaviour, Ratio, "connections that never sent a request (handshake-only scanners)",
         "countIf(kind = 'orphan') / count()"),
-    sql!("post_ratio", Ratio, "requests that are POSTs (form and login abuse)",
+    sql!("post_ratio", Behaviour, Ratio, "requests that are POSTs (form and login abuse)",
         "countIf(method = 'POST') / greatest(1, countIf(kind = 'request'))"),
-    sql!("path_diversity", Ratio, "distinct paths per request (crawlers and fuzzers walk many)",
+    sql!("path_diversity", Behaviour, Ratio, "distinct paths per request (crawlers and fuzzers walk many)",
         "uniqExact(path) / greatest(1, countIf(kind = 'request'))"),
-    sql!("url_depth_variance", Count, "variance of the paths' depth",
+    sql!("url_depth_variance", Behaviour, Count, "variance of the paths' depth",
         "varPopIf(path_depth, kind = 'request')"),
-    sql!("asset_ratio", Ratio, "requests for styles, scripts and images (browsers load them, most bots do not)",
+    sql!("asset_ratio", Behaviour, Ratio, "requests for styles, scripts and images (browsers load them, most bots do not)",
         "sumIf(is_asset, kind = 'request') / greatest(1, countIf(kind = 'request'))"),
-    sql!("direct_access_ratio", Ratio, "requests without a Referer",
+    sql!("direct_access_ratio", Behaviour, Ratio, "requests without a Referer",
         "countIf(kind = 'request' AND has_referer = 0) / greatest(1, countIf(kind = 'request'))"),
-    sql!("error_4xx_ratio", Ratio, "requests answered 4xx",
+    sql!("page_referer_ratio", Behaviour, Ratio, "page requests (not assets) that came with a Referer: people follow links, crawlers and scripts fetch URLs directly",
+        "countIf(kind = 'request' AND is_asset = 0 AND has_referer = 1) / greatest(1, countIf(kind = 'request' AND is_asset = 0))"),
+    sql!("error_4xx_ratio", Behaviour, Ratio, "requests answered 4xx",
         "countIf(status >= 400 AND status < 500) / greatest(1, countIf(kind = 'request'))"),
-    sql!("fuzzing_index", Ratio, "distinct paths answered 404 per distinct path (path guessing)",
+    sql!("fuzzing_index", Behaviour, Ratio, "distinct paths answered 404 per distinct path (path guessing)",
         "uniqExactIf(path, status = 404) / greatest(1, uniqExact(path))"),
-    sql!("header_count", Count, "mean number of request headers",
+    sql!("header_count", Claims, Count, "mean number of request headers",
         "avgIf(header_count, kind = 'request')"),
-    sql!("accept_language_ratio", Ratio, "requests with an Accept-Language header",
+    sql!("accept_language_ratio", Claims, Ratio, "requests with an Accept-Language header",
         "countIf(kind = 'request' AND accept_language != '') / greatest(1, countIf(kind = 'request'))"),
-    sql!("cookie_ratio", Ratio, "requests with a cookie",
+    sql!("cookie_ratio", Behaviour, Ratio, "requests with a cookie",
         "countIf(kind = 'request' AND has_cookie = 1) / greatest(1, countIf(kind = 'request'))"),
-    sql!("referer_ratio", Ratio, "requests with a Referer",
+    sql!("referer_ratio", Behaviour, Ratio, "requests with a Referer",
         "countIf(kind = 'request' AND has_referer = 1) / greatest(1, countIf(kind = 'request'))"),
-    sql!("modern_browser_score", Ratio, "mean share of Sec-Fetch-Site, Sec-CH-UA, Accept-Language and br encoding present",
+    sql!("modern_browser_score", Claims, Ratio, "mean share of Sec-Fetch-Site, Sec-CH-UA, Accept-Language and br encoding present",
         "avgIf(((sec_fetch_site != '') + (sec_ch_ua != '') + (accept_language != '') + (position(accept_encoding, 'br') > 0)) / 4.0, kind = 'request')"),
-    sql!("sec_fetch_ratio", Ratio, "requests with Sec-Fetch-Site",
+    sql!("sec_fetch_ratio", Claims, Ratio, "requests with Sec-Fetch-Site",
         "countIf(kind = 'request' AND sec_fetch_site != '') / greatest(1, countIf(kind = 'request'))"),
-    sql!("headless_ratio", Ratio, "requests whose user agent names a headless or automated browser",
+    sql!("headless_ratio", Claims, Ratio, "requests whose user agent names a headless or automated browser",
         "avgIf(match(user_agent, '(?i)headless|phantomjs|selenium|webdriver|puppeteer|playwright'), kind = 'request')"),
-    sql!("log_user_agents", LogCount, "distinct user agents of the client",
+    sql!("log_user_agents", Claims, LogCount, "distinct user agents of the client",
         "log1p(uniqExactIf(user_agent, kind = 'request'))"),
-    sql!("ua_ch_mismatch_ratio", Ratio, "requests with client hints from a user agent that is not Chromium's",
+    sql!("ua_ch_mismatch_ratio", Claims, Ratio, "requests with client hints from a user agent that is not Chromium's",
         "avgIf(sec_ch_ua != '' AND position(user_agent, 'Chrom') = 0 AND position(user_agent, 'Edg') = 0, kind = 'request')"),
-    sql!("alpn_mismatch_ratio", Ratio, "requests over HTTP/1 on a connection that offered h2 first",
+    sql!("alpn_mismatch_ratio", Claims, Ratio, "requests over HTTP/1 on a connection that offered h2 first",
         "avgIf(tls_alpn = 'h2' AND protocol != 'HTTP/2.0', kind = 'request')"),
-    sql!("sni_host_mismatch_ratio", Ratio, "requests whose Host differs from the TLS server name",
+    sql!("sni_host_mismatch_ratio", Claims, Ratio, "requests whose Host differs from the TLS server name",
         "avgIf(tls_sni != '' AND tls_sni != vhost, kind = 'request')"),
-    sql!("h2_ratio", Ratio, "rows over HTTP/2",
+    sql!("h2_ratio", Claims, Ratio, "rows over HTTP/2",
         "avg(protocol = 'HTTP/2.0')"),
-    sql!("window_mss_ratio", SizeRatio, "mean SYN window over MSS (a TCP stack's signature)",
+    sql!("window_mss_ratio", Stack, SizeRatio, "mean SYN window over MSS (a TCP stack's signature)",
         "avgIf(syn_window / syn_mss, syn_mss > 0)"),
-    sql!("ttl_mean", Count, "mean IP TTL of the client's SYNs (hops from its stack's initial TTL)",
+    sql!("ttl_mean", Stack, Count, "mean IP TTL of the client's SYNs (hops from its stack's initial TTL)",
         "avgIf(syn_ttl, syn_ttl > 0)"),
-    sql!("ip_id_zero_ratio", Ratio, "SYNs with IP ID 0",
+    sql!("ip_id_zero_ratio", Stack, Ratio, "SYNs with IP ID 0",
         "avgIf(syn_ip_id = 0, syn_ttl > 0)"),
-    sql!("temporal_entropy", Bits, "entropy of the rows over the minutes of the window (bursts are low)",
+    sql!("temporal_entropy", Behaviour, Bits, "entropy of the rows over the minutes of the window (bursts are low)",
         "entropy(toStartOfMinute(ts))"),
-    sql!("jitter_seconds", Seconds, "spread of the gaps between rows (machines are regular)",
+    sql!("jitter_seconds", Behaviour, Seconds, "spread of the gaps between rows (machines are regular)",
         "arrayReduce('stddevPop', arrayDifference(arraySort(groupArray(1000)(toUnixTimestamp64Milli(ts))))) / 1000.0"),
-    sql!("port_density", Ratio, "distinct source ports per row (connection reuse is low)",
+    sql!("port_density", Behaviour, Ratio, "distinct source ports per row (connection reuse is low)",
         "uniqExact(client_port) / count()"),
-    cross!("ja4s_per_ip", Ln, "TLS fingerprints its address speaks"),
-    cross!("ja4_rarity", NegLog10, "how rare its JA4 is among the window's clients"),
-    cross!("asn_concentration", Ratio, "share of the window's clients in its ASN"),
-    cross!("header_order_sharing", Ratio, "requests sent with a header order another address also uses"),
-    cross!("header_order_confidence", Ratio, "share of its requests in its most used header order"),
-    cross!("ttl_os_mismatch", Flag, "its SYN TTL does not fit the operating system its user agent names"),
+    cross!("ja4s_per_ip", Population, Ln, "TLS stacks (JA4 families) its address speaks"),
+    cross!("ja4_rarity", Population, NegLog10, "how rare its JA4 family is among the window's clients"),
+    cross!("asn_concentration", Population, Ratio, "share of the window's clients in its ASN"),
+    cross!("header_order_sharing", Population, Ratio, "requests sent with a header order another address also uses"),
+    cross!("header_order_confidence", Population, Ratio, "share of its requests in its most used header order"),
+    cross!("ttl_os_mismatch", Stack, Flag, "its SYN TTL does not fit the operating system its user agent names"),
 ];
 
 /// Every feature's name, in order.
@@ -200,6 +234,11 @@ pub fn index(name: &str) -> Option<usize> {
     FEATURES.iter().position(|f| f.name == name)
 }
 
+/// What kind of evidence `name` is.
+pub fn evidence(name: &str) -> Option<Evidence> {
+    FEATURES.iter().find(|f| f.name == name).map(|f| f.evidence)
+}
+
 /// What `name` means, for explanations.
 pub fn meaning(name: &str) -> Option<&'static str> {
     FEATURES.iter().find(|f| f.name == name).map(|f| f.meaning)
@@ -219,7 +258,7 @@ pub fn markdown() -> String {
     let mut s = String::from(
         "# Features\n\nGenerated from the feature registry (`ml/src/features/mod.rs`); `cargo test -p ja4-ml` \
          checks this file is current (`JA4_BLESS=1` rewrites it).\n\n\
-         | # | feature | unit | meaning | computed |\n| ---: | --- | --- | --- | --- |\n",
+         | # | feature | evidence | unit | meaning | computed |\n| ---: | --- | --- | --- | --- | --- |\n",
     );
     for (i, f) in FEATURES.iter().enumerate() {
         let how = match f.compute {
@@ -227,9 +266,10 @@ pub fn markdown() -> String {
             Compute::CrossClient => "across the window's clients".to_owned(),
         };
         s.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} |\n",
+            "| {} | `{}` | {} | {} | {} | {} |\n",
             i + 1,
             f.name,
+            f.evidence.as_str(),
             f.unit.as_str(),
             f.meaning,
             how

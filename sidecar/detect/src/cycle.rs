@@ -167,9 +167,9 @@ pub fn train_and_save(
     models_dir: &Path,
     hours: u32,
     params: ModelParams,
-    min_rows: usize,
+    min_clients: usize,
 ) -> Result<Trained> {
-    let model = scoring::train(store, db, hours, params, min_rows)?;
+    let model = scoring::train(store, db, hours, params, min_clients)?;
     let path = scoring::save_model(models_dir, &model)?;
     let classifier = scoring::train_classifier(store, db, hours, &ClassifierParams::default())
         .and_then(|c| {

@@ -123,8 +123,8 @@ impl AccessLists {
         self.ips.is_empty() && self.nets.is_empty() && self.ja4.is_empty()
     }
 
-    /// The entry that decides for this client, deny first.
-    pub fn matching(&self, ip: IpAddr, ja4: &str) -> Option<&Entry> {
+    /// The entry that decides for a client at `ip` showing the JA4s `ja4s`, deny first.
+    pub fn matching<S: AsRef<str>>(&self, ip: IpAddr, ja4s: &[S]) -> Option<&Entry> {
         let ip = ip.to_canonical();
         let all: Vec<&Entry> = self
             .ips
@@ -136,14 +136,15 @@ impl AccessLists {
                     .filter(|(n, l, _)| in_net(ip, *n, *l))
                     .map(|e| &e.2),
             )
-            .chain(self.ja4.get(ja4))
+            .chain(ja4s.iter().filter_map(|j| self.ja4.get(j.as_ref())))
             .collect();
         all.iter().find(|e| e.deny).or(all.first()).copied()
     }
 
-    /// The decision after the lists.
-    pub fn apply(&self, ip: IpAddr, ja4: &str, d: Decision) -> Decision {
-        let Some(e) = self.matching(ip, ja4) else {
+    /// The decision after the lists, for a client at `ip` showing the JA4s `ja4s` (a listed
+    /// JA4 decides whichever of a client's variants it is).
+    pub fn apply<S: AsRef<str>>(&self, ip: IpAddr, ja4s: &[S], d: Decision) -> Decision {
+        let Some(e) = self.matching(ip, ja4s) else {
             return d;
         };
         let mut reason = format!(
@@ -206,7 +207,7 @@ mod tests {
             ["ip", "not-an-ip", "deny", "x", ""],
             ["ip", "1.1.1.1", "maybe", "x", ""],
         ]);
-        let d = l.apply("45.13.3.1".parse().unwrap(), "t13d_y", human());
+        let d = l.apply("45.13.3.1".parse().unwrap(), &["t13d_y"], human());
         assert_eq!((d.verdict, d.threat), (Verdict::Bot, Threat::High));
         assert_eq!(
             d.reasons[0],
@@ -215,7 +216,7 @@ mod tests {
         assert_eq!(d.reasons[1], "model");
         let d = l.apply(
             "45.13.9.9".parse().unwrap(),
-            "t13d_y",
+            &["t13d_y"],
             Decision {
                 verdict: Verdict::Bot,
                 threat: Threat::Critical,
@@ -224,14 +225,17 @@ mod tests {
         );
         assert_eq!(d.verdict, Verdict::Human);
         assert!(d.reasons[0].starts_with("allow-listed (net 45.13.0.0/16) by bob"));
-        let d = l.apply("9.9.9.9".parse().unwrap(), "t13d_x", human());
+        let d = l.apply("9.9.9.9".parse().unwrap(), &["t13d_x"], human());
+        assert_eq!(d.verdict, Verdict::Bot);
+        // A listed JA4 decides whichever of the client's variants it is.
+        let d = l.apply("9.9.9.9".parse().unwrap(), &["t13d_y", "t13d_x"], human());
         assert_eq!(d.verdict, Verdict::Bot);
         assert_eq!(
-            l.apply("1.1.1.1".parse().unwrap(), "", human()).verdict,
+            l.apply("1.1.1.1".parse().unwrap(), &[""], human()).verdict,
             Verdict::Human
         );
         assert_eq!(
-            l.apply("1.1.1.1".parse().unwrap(), "", human()).reasons,
+            l.apply("1.1.1.1".parse().unwrap(), &[""], human()).reasons,
             ["model"]
         );
     }

@@ -30,13 +30,18 @@ pub fn n_features() -> usize {
     features::len()
 }
 
-/// One client (IP, JA4, host) in the window.
+/// One client in the window: an address, a JA4 family ([`ja4_ml::identity`]) and a host,
+/// over all its connections.
 #[derive(Debug, Clone)]
 pub struct Client {
     /// The client's address.
     pub src_ip: IpAddr,
-    /// Its JA4 (empty without TLS).
+    /// Its most frequent exact JA4 (empty without TLS): what labels and lists look up.
     pub ja4: String,
+    /// Its JA4 family, the identity it is scored under.
+    pub ja4_family: String,
+    /// Every exact JA4 it showed (at most 16).
+    pub ja4_variants: Vec<String>,
     /// The host it asked for.
     pub host: String,
     /// Its records in the window.
@@ -95,7 +100,9 @@ impl Window {
 #[derive(serde::Deserialize)]
 struct FeatureRow {
     src_ip: String,
-    ja4: String,
+    ja4_family: String,
+    main_ja4: String,
+    ja4_variants: Vec<String>,
     /// `hex(host)`: the host's bytes, whatever the client sent (see [`crate::host`]).
     host_hex: String,
     hits: u64,
@@ -125,14 +132,14 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
     let feats: Vec<&str> = features::sql_features().map(|(f, _)| f.name).collect();
     let n_sql = feats.len();
     let sql = format!(
-        "SELECT toString(src_ip), toString(ja4), hex(host), hits, requests, sample_user_agent, asn, toString(country), \
+        "SELECT toString(src_ip), toString(ja4_family), toString(main_ja4), arrayMap(j -> toString(j), ja4_variants), hex(host), hits, requests, sample_user_agent, asn, toString(country), \
          dictGetOrDefault('{db}.dict_crawler_ua', 'name', sample_user_agent, ''), \
          dictGetOrDefault('{db}.dict_crawler_ua', 'action', sample_user_agent, ''), \
          dictGetOrDefault('{db}.dict_bot_ips', 'bot_name', src_ip, ''), \
-         dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4', toString(ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4_ab', substring(toString(ja4), 1, 23)), '')), \
-         dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4', toString(ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4_ab', substring(toString(ja4), 1, 23)), '')), \
-         dictGetOrDefault('{db}.dict_bot_ja4', 'is_bot', toString(ja4), toUInt8(0)), [{}] \
-         FROM {db}.view_ai_features(hours = {hours}) ORDER BY src_ip, ja4, host",
+         dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4', toString(main_ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4_ab', substring(toString(main_ja4), 1, 23)), '')), \
+         dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4', toString(main_ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4_ab', substring(toString(main_ja4), 1, 23)), '')), \
+         arrayMax(j -> dictGetOrDefault('{db}.dict_bot_ja4', 'is_bot', toString(j), toUInt8(0)), ja4_variants), [{}] \
+         FROM {db}.view_ai_features(hours = {hours}) ORDER BY src_ip, ja4_family, host",
         feats.join(", ")
     );
     let read = store
@@ -155,10 +162,12 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
             });
             continue;
         };
-        keys.push((r.src_ip, r.ja4.clone(), host.clone()));
+        keys.push((r.src_ip, r.ja4_family.clone(), host.clone()));
         clients.push(Client {
             src_ip: ip.to_canonical(),
-            ja4: r.ja4,
+            ja4: r.main_ja4,
+            ja4_family: r.ja4_family,
+            ja4_variants: r.ja4_variants,
             host,
             hits: r.hits,
             requests: r.requests,
@@ -177,9 +186,10 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
     // Header orders per client, for the cross-client features.
     let orders = store
         .query_rows::<(String, String, String, String, u64)>(&format!(
-            "SELECT toString(client_ip), toString(ja4), hex(if(vhost = '', tls_sni, toString(vhost))) AS host, toString(ja4h), count() \
+            "SELECT toString(client_ip), toString({family}) AS family, hex(if(vhost = '', tls_sni, toString(vhost))) AS host, toString(ja4h), count() \
              FROM {db}.http_logs WHERE ts >= now64(6) - toIntervalHour({hours}) AND kind = 'request' \
-             GROUP BY client_ip, ja4, host, ja4h"
+             GROUP BY client_ip, family, host, ja4h",
+            family = ja4_ml::identity::ja4_family_sql("ja4")
         ))
         .context("reading header orders")?;
     skipped += orders.skipped;
@@ -207,7 +217,7 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
         .enumerate()
         .map(|(i, (c, k))| features::cross::ClientFacts {
             ip: c.src_ip,
-            ja4: &c.ja4,
+            ja4: &c.ja4_family,
             asn: c.asn,
             user_agent: &c.user_agent,
             ttl_mean: sql_values.get(i * n_sql + ttl).copied().unwrap_or(0.0),
@@ -233,7 +243,7 @@ pub fn train(
     db: &str,
     hours: u32,
     params: ModelParams,
-    min_rows: usize,
+    min_clients: usize,
 ) -> Result<Model> {
     let w = read_window(store, db, hours)?;
     let n = n_features();
@@ -244,10 +254,10 @@ pub fn train(
         .filter(|(_, c)| c.is_clean())
         .flat_map(|(i, _)| w.values[i * n..(i + 1) * n].iter().copied())
         .collect();
-    let rows = clean.len() / n;
-    if rows < min_rows {
+    let clients = clean.len() / n;
+    if clients < min_clients {
         bail!(
-            "{rows} clean clients in the last {hours} h: at least {min_rows} are needed to train"
+            "{clients} clean clients in the last {hours} h: at least {min_clients} are needed to train"
         );
     }
     Ok(Model::train(
@@ -274,7 +284,7 @@ pub struct ScoredClient {
     pub decision: verdict::Decision,
     /// The features that moved the score most, with their weights.
     pub top_features: Vec<(String, f64)>,
-    /// Campaign of flagged clients that behave alike (−1: none).
+    /// Campaign of flagged clients that behave alike on one TLS stack (−1: none).
     pub campaign_id: i64,
 }
 
@@ -320,6 +330,17 @@ pub fn score_with(
         }
     });
     let idx = |name: &str| names.iter().position(|n| n == name).unwrap_or(0);
+    // Behaviour this site's people show (most of the baseline does it): its absence in a
+    // client that presents a browser is evidence.
+    let expected: Vec<(&'static str, usize)> = ["asset_ratio", "page_referer_ratio"]
+        .into_iter()
+        .filter(|n| {
+            model
+                .presence(n)
+                .is_some_and(|p| p >= verdict::EXPECTED_PRESENCE)
+        })
+        .map(|n| (n, idx(n)))
+        .collect();
     let (mb, al, ck, rf, sf) = (
         idx("modern_browser_score"),
         idx("accept_language_ratio"),
@@ -372,6 +393,17 @@ pub fn score_with(
             accept_language_ratio: row[al],
             cookie_or_referer_ratio: row[ck].max(row[rf]),
             sec_fetch_ratio: row[sf],
+            pages: c.requests as f64 * (1.0 - row[idx("asset_ratio")]),
+            missing_behaviour: expected
+                .iter()
+                .filter(|(_, j)| row[*j] <= 0.0)
+                .map(|(n, _)| *n)
+                .collect(),
+            contradictions: contradictions(
+                &c.user_agent,
+                row[idx("ttl_mean")],
+                row[idx("ua_ch_mismatch_ratio")],
+            ),
             top_features: top.clone(),
             requests: c.requests,
             orphans: c.hits.saturating_sub(c.requests),
@@ -393,7 +425,7 @@ pub fn score_with(
             (Some(p), Some(cl)) => classifier_opinion(decision, p[i], cl),
             _ => decision,
         };
-        let decision = lists.apply(c.src_ip, &c.ja4, decision);
+        let decision = lists.apply(c.src_ip, &c.ja4_variants, decision);
         out.push(ScoredClient {
             client: c,
             forest: s.forest,
@@ -407,6 +439,29 @@ pub fn score_with(
     }
     assign_campaigns(model, &m, &mut out);
     Ok(out)
+}
+
+/// What a client's TCP stack and headers contradict in what its user agent claims: the
+/// SYN's initial TTL against the OS the user agent names, and client hints (only Chromium
+/// sends them) under another browser's user agent.
+pub fn contradictions(user_agent: &str, ttl_mean: f64, ua_ch_mismatch_ratio: f64) -> Vec<String> {
+    use features::cross::{claimed_os_ttl, initial_ttl};
+    let mut out = Vec::new();
+    let seen = initial_ttl(ttl_mean);
+    if let Some(claim) = claimed_os_ttl(user_agent) {
+        if seen != 0 && seen != claim {
+            out.push(format!(
+                "its user agent names an OS that starts at TTL {claim}, its SYNs start at {seen}"
+            ));
+        }
+    }
+    if ua_ch_mismatch_ratio > 0.0 {
+        out.push(format!(
+            "client hints (Chromium only) under a non-Chromium user agent on {:.0}% of requests",
+            ua_ch_mismatch_ratio * 100.0
+        ));
+    }
+    out
 }
 
 /// The classifier's say on a verdict: a client much like confirmed bots is raised (human →
@@ -605,9 +660,21 @@ fn assign_campaigns(model: &Model, m: &Matrix, out: &mut [ScoredClient]) {
     let hour = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() / 3600) as i64;
+    // A campaign is one tool behaving alike: a behaviour cluster is split by TLS stack (JA4
+    // family), and a stack alone in its cluster is no campaign.
+    let mut groups: std::collections::BTreeMap<(i32, &str), Vec<usize>> = Default::default();
     for (&i, &l) in flagged.iter().zip(&labels) {
         if l >= 0 {
-            out[i].campaign_id = hour * 1000 + i64::from(l);
+            groups
+                .entry((l, out[i].client.ja4_family.as_str()))
+                .or_default()
+                .push(i);
+        }
+    }
+    let groups: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() >= 2).collect();
+    for (n, members) in groups.into_iter().enumerate() {
+        for i in members {
+            out[i].campaign_id = hour * 1000 + n as i64;
         }
     }
 }

@@ -14,6 +14,8 @@ use ja4_store::{chdb::default_library, migrate, rows, Store};
 const CHROME: &[u8] = b"t13d1516h2_8daaf6152771_02713d6af862";
 const PYTHON: &[u8] = b"t13d4312h1_c7886603b240_b26ce05bbdd6";
 const CHROME_UA: &[u8] = b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0 Safari/537.36";
+const FIREFOX_ESR: &[u8] = b"t13d1617h2_86a278354501_6fd0a1b4cb36";
+const FIREFOX_UA: &[u8] = b"Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0";
 const GOOGLEBOT_UA: &[u8] =
     b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
@@ -197,6 +199,71 @@ fn train_and_score_synthetic_traffic() {
             );
         }
     }
+    // Browsers that are not people: 3 impersonators (Chrome's TLS, headers and a cookie jar,
+    // pages only, no Referer) and 3 headless crawlers (Chrome rendering each page with its
+    // assets, but every page fetched directly, in two minutes).
+    for s in 0..3 {
+        let ip = format!("198.18.2.{}", s + 1);
+        for i in 0..80 {
+            let t = g.ts(600.0);
+            let p = g.paths[(s * 80 + i) % 4000].clone();
+            push(ip.clone(), CHROME, CHROME_UA, b"GET", p, 200, true, t);
+        }
+        let ip = format!("198.18.3.{}", s + 1);
+        for i in 0..40 {
+            let t = g.ts(120.0);
+            let p = g.paths[(1000 + s * 40 + i) % 4000].clone();
+            push(ip.clone(), CHROME, CHROME_UA, b"GET", p, 200, true, t);
+            for a in &assets[..2] {
+                push(
+                    ip.clone(),
+                    CHROME,
+                    CHROME_UA,
+                    b"GET",
+                    (*a).to_owned(),
+                    200,
+                    true,
+                    t + 30_000,
+                );
+            }
+        }
+    }
+    // 6 people on Firefox ESR, a TLS stack the reference data does not know, clicking
+    // through 6 to 10 pages with their assets.
+    for h in 0..6 {
+        let ip = format!("10.2.0.{}", h + 1);
+        for _ in 0..6 + g.rng.below(5) {
+            let p = g.paths[g.rng.below(200)].clone();
+            let t = g.ts(3500.0);
+            push(ip.clone(), FIREFOX_ESR, FIREFOX_UA, b"GET", p, 200, true, t);
+            for a in assets.iter().take(1 + g.rng.below(3)) {
+                push(
+                    ip.clone(),
+                    FIREFOX_ESR,
+                    FIREFOX_UA,
+                    b"GET",
+                    (*a).to_owned(),
+                    200,
+                    true,
+                    t + 50_000,
+                );
+            }
+        }
+    }
+    for r in &mut recs {
+        let ip = r.client_ip.unwrap().to_string();
+        if ip.starts_with("198.18.2.")
+            || (ip.starts_with("198.18.3.")
+                && !r.path.starts_with(b"/static")
+                && !r.path.starts_with(b"/img"))
+        {
+            r.has_referer = false;
+        }
+        if ip.starts_with("10.2.0.") {
+            // Firefox sends no client hints.
+            r.sec_ch_ua.clear();
+        }
+    }
     for chunk in recs.chunks(20_000) {
         let done = rows::insert(&store, "ja4m", chunk).unwrap();
         assert_eq!(
@@ -220,17 +287,18 @@ fn train_and_score_synthetic_traffic() {
     };
     let model = scoring::train(&store, "ja4m", 1, params, 50).unwrap();
     assert!(model.ae_failure.is_none());
+    // Trained on the mixed window, as production does: everything no rule excludes.
     assert_eq!(
         model.trained_rows,
-        150 + 2,
-        "humans plus the two clean-looking fuzzers"
+        150 + 2 + 3 + 3 + 6,
+        "humans, the two clean-looking fuzzers, the browser bots and the Firefox people"
     );
     let models = dir.join("models");
     let path = scoring::save_model(&models, &model).unwrap();
     let model = scoring::load_model(&models.join("current.json")).unwrap();
     assert!(path.exists());
     let results = scoring::score(&store, "ja4m", 1, &model, None, &Thresholds::default()).unwrap();
-    assert_eq!(results.len(), 150 + 10 + 3 + 2 + 2);
+    assert_eq!(results.len(), 150 + 10 + 3 + 2 + 2 + 3 + 3 + 6);
     let verdict_of = |ip: &str| {
         results
             .iter()
@@ -249,6 +317,32 @@ fn train_and_score_synthetic_traffic() {
         humans_flagged <= 2,
         "{humans_flagged} of 150 humans flagged"
     );
+    let firefox_flagged: Vec<String> = results
+        .iter()
+        .filter(|r| r.client.src_ip.to_string().starts_with("10.2.0."))
+        .filter(flagged)
+        .map(|r| format!("{}: {}", r.client.src_ip, r.decision.reasons.join("; ")))
+        .collect();
+    assert!(
+        firefox_flagged.len() <= 1,
+        "Firefox people flagged: {firefox_flagged:#?}"
+    );
+    for prefix in ["198.18.2.", "198.18.3."] {
+        for r in results
+            .iter()
+            .filter(|r| r.client.src_ip.to_string().starts_with(prefix))
+        {
+            assert!(flagged(&r), "{} passed: {:?}", r.client.src_ip, r.decision);
+            assert!(
+                r.decision
+                    .reasons
+                    .iter()
+                    .any(|x| x.contains("does not behave like this site's people")),
+                "{:?}",
+                r.decision.reasons
+            );
+        }
+    }
     for prefix in ["203.0.113.", "198.18.0.", "198.18.1."] {
         let (n, caught) = results
             .iter()
@@ -270,7 +364,12 @@ fn train_and_score_synthetic_traffic() {
             .iter()
             .filter(|r| r.campaign_id == campaign)
             .all(|r| r.client.src_ip.to_string().starts_with("203.0.113.")),
-        "the campaign holds only the scrapers"
+        "the campaign holds only the scrapers: {:?}",
+        results
+            .iter()
+            .filter(|r| r.campaign_id == campaign)
+            .map(|r| r.client.src_ip.to_string())
+            .collect::<Vec<_>>()
     );
     let (v, why) = verdict_of("198.18.0.1");
     assert_eq!(v, "bot");
@@ -517,6 +616,8 @@ fn verdicts_keep_hostile_values_byte_for_byte() {
     let client = Client {
         src_ip: "2001:db8::7".parse().unwrap(),
         ja4: "t13d1516h2_8daaf6152771_02713d6af862".into(),
+        ja4_family: "t13d_8daaf6152771".into(),
+        ja4_variants: vec!["t13d1516h2_8daaf6152771_02713d6af862".into()],
         host: "shop'.test".into(),
         hits: 3,
         requests: 3,

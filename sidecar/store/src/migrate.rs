@@ -149,6 +149,7 @@ pub fn statements(m: &Migration, db: &str) -> Vec<String> {
         .map(|s| {
             s.trim()
                 .replace("{ml_features}", &ja4_ml::features::view_columns())
+                .replace("{ja4_family}", &ja4_ml::identity::ja4_family_sql("ja4"))
                 .replace("{db}", db)
         })
         .filter(|s| !s.is_empty())
