@@ -4,7 +4,7 @@
 set -euo pipefail
 log() { printf 'setup: %s\n' "$*"; }
 
-APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 python3-venv apache2 apache2-dev clang libclang-dev dnsmasq-base chromium default-jre-headless golang-go rpm rpm2cpio cpio selinux-policy-dev patchelf faketime)
+APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 python3-venv apache2 apache2-dev clang libclang-dev dnsmasq-base chromium firefox-esr default-jre-headless golang-go rpm rpm2cpio cpio selinux-policy-dev patchelf faketime)
 # EL (el8/el9/el10) equivalents; chromium comes from EPEL.
 DNF_PACKAGES=(libpcap-devel pkgconf-pkg-config tcpdump openssl curl python3 httpd httpd-devel mod_ssl clang clang-devel dnsmasq java-21-openjdk-headless golang npm rpm-build selinux-policy-devel libfaketime)
 SUDO=""
@@ -27,6 +27,7 @@ elif command -v dnf >/dev/null; then
     rpm -q "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   rpm -q chromium >/dev/null 2>&1 || missing+=(chromium)
+  rpm -q firefox >/dev/null 2>&1 || missing+=(firefox)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     rpm -q epel-release >/dev/null 2>&1 || $SUDO dnf -y -q install epel-release >/dev/null || true
@@ -62,12 +63,24 @@ install_tool cargo-fuzz cargo-fuzz
 bash "$(dirname "$0")/fetch-chdb.sh" >/dev/null
 # The old engine (chDB 1.0.2 = ClickHouse 23.10) the schema must also run on, from PyPI.
 bash "$(dirname "$0")/fetch-chdb-old.sh" >/dev/null
-# playwright-core drives Debian's Chromium in the dashboard's browser test (npm, pinned).
+# playwright-core drives Debian's Chromium in the dashboard's browser test; puppeteer-core
+# drives Chromium (CDP) and Firefox ESR (WebDriver BiDi) as the lab's people and headless
+# crawlers (npm, pinned; puppeteer-core 24 still runs on Debian's Node 20).
 NODE_DIR="$(dirname "$0")/../.cache/node"
-if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
-  mkdir -p "$NODE_DIR"
-  [ -f "$NODE_DIR/package.json" ] || echo '{"private":true}' > "$NODE_DIR/package.json"
-  log "installing playwright-core (npm)"
-  (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund playwright-core@1.49.1 >/dev/null)
+for pkg in playwright-core@1.49.1 puppeteer-core@24.40.0; do
+  if [ ! -d "$NODE_DIR/node_modules/${pkg%@*}" ]; then
+    mkdir -p "$NODE_DIR"
+    [ -f "$NODE_DIR/package.json" ] || echo '{"private":true}' > "$NODE_DIR/package.json"
+    log "installing $pkg (npm)"
+    (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund "$pkg" >/dev/null)
+  fi
+done
+# curl-cffi (PyPI): curl-impersonate's TLS and HTTP/2 of real browsers, the lab's
+# impersonating scraper.
+LAB_VENV="$(dirname "$0")/../.cache/lab-venv"
+if ! "$LAB_VENV/bin/python" -c 'import curl_cffi' 2>/dev/null; then
+  log "installing curl-cffi (PyPI)"
+  python3 -m venv "$LAB_VENV"
+  "$LAB_VENV/bin/pip" install -q curl-cffi==0.17.0
 fi
 log "ok"

@@ -21,7 +21,8 @@ SELECT
     {ml_features},
     any(asn) AS asn,
     any(country) AS country,
-    any(user_agent) AS sample_user_agent
+    -- A request's user agent: connections without a request (preconnects) carry none.
+    anyIf(user_agent, kind = 'request' AND user_agent != '') AS sample_user_agent
 FROM {db}.http_logs
 WHERE ts >= now64(6) - toIntervalHour({hours:UInt32})
 GROUP BY src_ip, ja4_family, host;

@@ -76,6 +76,19 @@ impl Cdf {
     }
 }
 
+/// Per column of `m`, the share of its rows whose value is above 0 (empty for no rows).
+pub fn presence(m: Matrix) -> Vec<f64> {
+    if m.rows() == 0 {
+        return Vec::new();
+    }
+    (0..m.cols())
+        .map(|j| {
+            let shown = (0..m.rows()).filter(|&i| m.row(i)[j] > 0.0).count();
+            shown as f64 / m.rows() as f64
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 /// Why a model could not be used or read.
 pub enum ModelError {
@@ -126,6 +139,9 @@ pub struct Scored {
     pub forest: f64,
     /// Reconstruction error (NaN without an autoencoder).
     pub ae_error: f64,
+    /// The reconstruction error's rank against the baseline in [0, 1] (NaN without an
+    /// autoencoder): what an analyst reads instead of the raw error.
+    pub ae_rank: f64,
     /// The mixed rank score in [0, 1].
     pub score: f64,
     /// Where both detectors agree the client sits: the lower of the forest's and the
@@ -184,12 +200,7 @@ impl Model {
         } else {
             (None, None, None)
         };
-        let presence = (0..m.cols())
-            .map(|j| {
-                let shown = (0..m.rows()).filter(|&i| m.row(i)[j] > 0.0).count();
-                shown as f64 / m.rows().max(1) as f64
-            })
-            .collect();
+        let presence = presence(m);
         Ok(Model {
             version: MODEL_VERSION,
             features: features.to_vec(),
@@ -253,6 +264,7 @@ impl Model {
                 Scored {
                     forest: fs,
                     ae_error,
+                    ae_rank: ae_rank.unwrap_or(f64::NAN),
                     score: (1.0 - w) * forest_rank + w * ae_rank.unwrap_or(0.0),
                     consensus: ae_rank.map_or(forest_rank, |a| a.min(forest_rank)),
                 }

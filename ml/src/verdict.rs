@@ -154,6 +154,8 @@ pub struct Facts {
     pub ja4_application: String,
     /// The user agent says it is a browser (Mozilla/… without bot words).
     pub ua_claims_browser: bool,
+    /// Its user agent (a request's).
+    pub user_agent: String,
     /// Browser consistency signals, each in [0, 1].
     pub modern_browser_score: f64,
     /// Share of its requests with Accept-Language.
@@ -292,6 +294,33 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
             reasons,
         };
     }
+    // Automation that says so: a tool's user agent (or none), or a library's TLS stack
+    // (crawlers a rule names are that rule's business).
+    let named_crawler = f.crawler_rule.is_some();
+    if let Some(tool) = declared_tool(&f.user_agent).filter(|_| !named_crawler) {
+        reasons.push(format!("automated client: its user agent is {tool}"));
+        return Decision {
+            verdict: Verdict::Bot,
+            threat: score_threat.max(Threat::Medium),
+            reasons,
+        };
+    }
+    if !named_crawler && (f.ja4_category == "library" || f.ja4_category == "tool") {
+        reasons.push(format!(
+            "automated client: a {} TLS stack ({})",
+            f.ja4_category,
+            if f.ja4_application.is_empty() {
+                "unnamed"
+            } else {
+                f.ja4_application.as_str()
+            }
+        ));
+        return Decision {
+            verdict: Verdict::Bot,
+            threat: score_threat.max(Threat::Medium),
+            reasons,
+        };
+    }
     // Behaviour no browser shows: handshakes that never ask for anything, and 4xx storms.
     if f.requests == 0 && f.orphans >= 2 {
         reasons.push(format!("{} TLS handshakes without a request", f.orphans));
@@ -393,6 +422,67 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
     }
 }
 
+/// The tool a user agent declares (HTTP libraries, command-line clients, frameworks), or
+/// `an empty one`; `None` for anything else. Crawlers are the crawler rules' business.
+pub fn declared_tool(ua: &str) -> Option<&'static str> {
+    const TOOLS: [(&str, &str); 24] = [
+        ("curl/", "curl"),
+        ("wget/", "Wget"),
+        ("python-requests", "python-requests"),
+        ("python-urllib", "Python urllib"),
+        ("python-httpx", "HTTPX"),
+        ("aiohttp", "aiohttp"),
+        ("httpx/", "HTTPX"),
+        ("go-http-client", "Go net/http"),
+        ("java/", "Java"),
+        ("java-http-client", "Java HttpClient"),
+        ("okhttp", "OkHttp"),
+        ("apache-httpclient", "Apache HttpClient"),
+        ("node-fetch", "node-fetch"),
+        ("undici", "Node undici"),
+        ("axios/", "axios"),
+        ("libwww-perl", "libwww-perl"),
+        ("scrapy", "Scrapy"),
+        ("guzzlehttp", "Guzzle"),
+        ("ruby", "Ruby"),
+        ("postmanruntime", "Postman"),
+        ("insomnia", "Insomnia"),
+        ("httpie", "HTTPie"),
+        ("powershell", "PowerShell"),
+        ("headlesschrome", "HeadlessChrome"),
+    ];
+    if ua.trim().is_empty() {
+        return Some("empty");
+    }
+    let l = ua.to_ascii_lowercase();
+    TOOLS
+        .iter()
+        .find(|(k, _)| l.contains(k))
+        .map(|(_, name)| *name)
+}
+
+/// The bot score of a decision, 1–99 on the scale operators know from Cloudflare: 1 is
+/// certainly automated, 99 the most human-like. Bands follow the verdict, so the score never
+/// contradicts it: 1 for a verified crawler or a bot at high threat; 2–9 a bot; 10–29
+/// suspicious; 30–99 a human or legitimate browser. Within a band the mixed anomaly score
+/// `score` (0–1) places it: the higher, the lower the bot score. Below 30 is what the
+/// detector flags or knows to be automated.
+pub fn bot_score(verdict: Verdict, threat: Threat, score: f64) -> u8 {
+    let s = if score.is_finite() {
+        score.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    let band = |lo: f64, hi: f64, x: f64| (hi - (hi - lo) * x).round() as u8;
+    match verdict {
+        Verdict::VerifiedBot => 1,
+        Verdict::Bot if threat >= Threat::High => 1,
+        Verdict::Bot => band(2.0, 9.0, s),
+        Verdict::Suspicious => band(10.0, 29.0, ((s - 0.5) / 0.5).clamp(0.0, 1.0)),
+        Verdict::Human | Verdict::LegitimateBrowser => band(30.0, 99.0, s),
+    }
+}
+
 /// Whether a user agent presents itself as a browser (and not as a bot).
 pub fn ua_claims_browser(ua: &str) -> bool {
     let l = ua.to_ascii_lowercase();
@@ -425,6 +515,7 @@ mod tests {
             ja4_category: String::new(),
             ja4_application: String::new(),
             ua_claims_browser: false,
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/153.0".into(),
             modern_browser_score: 0.0,
             accept_language_ratio: 0.0,
             cookie_or_referer_ratio: 0.0,
@@ -652,6 +743,79 @@ mod tests {
         assert!(d.reasons[0].contains("TTL is 64"), "{:?}", d.reasons);
         let d = decide(&Facts { score: 0.96, ..f }, &t);
         assert_eq!(d.verdict, Verdict::Suspicious);
+    }
+
+    #[test]
+    fn bot_scores_follow_the_verdict_bands() {
+        use Threat::*;
+        assert_eq!(bot_score(Verdict::VerifiedBot, None, 0.2), 1);
+        assert_eq!(bot_score(Verdict::Bot, High, 0.5), 1);
+        assert_eq!(bot_score(Verdict::Bot, Medium, 0.0), 9);
+        assert_eq!(bot_score(Verdict::Bot, Medium, 1.0), 2);
+        assert_eq!(bot_score(Verdict::Suspicious, Low, 0.5), 29);
+        assert_eq!(bot_score(Verdict::Suspicious, Low, 1.0), 10);
+        assert_eq!(bot_score(Verdict::Human, None, 0.0), 99);
+        assert_eq!(bot_score(Verdict::LegitimateBrowser, None, 1.0), 30);
+        assert_eq!(bot_score(Verdict::Human, None, f64::NAN), 65);
+        // Every verdict's scores stay in its band, whatever the score.
+        for i in 0..=100 {
+            let x = f64::from(i) / 100.0;
+            assert!((2..=9).contains(&bot_score(Verdict::Bot, Medium, x)));
+            assert!((10..=29).contains(&bot_score(Verdict::Suspicious, Low, x)));
+            assert!((30..=99).contains(&bot_score(Verdict::Human, None, x)));
+        }
+    }
+
+    #[test]
+    fn declared_automation_is_a_bot() {
+        let t = Thresholds::default();
+        for ua in [
+            "curl/8.5.0",
+            "python-requests/2.32.3",
+            "Go-http-client/2.0",
+            "Java/17.0.15",
+            "",
+        ] {
+            let d = decide(
+                &Facts {
+                    user_agent: ua.into(),
+                    score: 0.1,
+                    ..base()
+                },
+                &t,
+            );
+            assert_eq!(
+                (d.verdict, d.threat),
+                (Verdict::Bot, Threat::Medium),
+                "{ua}"
+            );
+            assert!(
+                d.reasons[0].starts_with("automated client"),
+                "{:?}",
+                d.reasons
+            );
+        }
+        // A library stack under a user agent of its own.
+        let d = decide(
+            &Facts {
+                user_agent: "InventorySync/4.2".into(),
+                ja4_category: "library".into(),
+                ja4_application: "Python".into(),
+                score: 0.1,
+                ..base()
+            },
+            &t,
+        );
+        assert_eq!(d.verdict, Verdict::Bot);
+        assert!(
+            d.reasons[0].contains("library TLS stack (Python)"),
+            "{:?}",
+            d.reasons
+        );
+        assert_eq!(
+            declared_tool("Mozilla/5.0 (X11; Linux x86_64) Firefox/153.0"),
+            None
+        );
     }
 
     #[test]

@@ -169,7 +169,7 @@ fn migrate_then_query_the_embedded_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout)
-        .contains("applied migrations [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]"));
+        .contains("applied migrations [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]"));
     let again = bin().arg("migrate").args(store).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
     let q = bin()

@@ -282,7 +282,12 @@ fn hostile_server_name_does_not_stop_scoring() {
     for n in 2..14 {
         for proto in ["--http1.1", "--http2"] {
             let mut cmd = Command::new("curl");
-            cmd.args(["-sk", proto, "--interface", &format!("127.0.0.{n}")]);
+            // A browser's user agent: curl's own names a tool, which training leaves out.
+            cmd.args(["-sk", proto, "--interface", &format!("127.0.0.{n}")])
+                .args([
+                    "-A",
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0",
+                ]);
             for p in ["/index.html", "/a", "/b"] {
                 cmd.args(["-o", "/dev/null"]).arg(h.url(true, p));
             }

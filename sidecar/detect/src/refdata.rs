@@ -295,6 +295,55 @@ impl Fingerprint {
     }
 }
 
+/// One measured JA4 family (`refdata/measured/ja4-families.tsv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// `JA4_a[0..4]_JA4_b` ([`ja4_ml::identity::ja4_family`]).
+    pub family: String,
+    /// What was measured (`Mozilla Firefox`, `Python`).
+    pub application: String,
+    /// `browser` or `library`.
+    pub category: String,
+    /// The client and version it was measured with.
+    pub measured_with: String,
+}
+
+/// The measured families: tab-separated `family application category example_ja4
+/// measured_with`, `#` comments; the first row of a family wins, a row whose family is not
+/// its example JA4's family or whose category is unknown is skipped.
+pub fn parse_families(text: &str) -> Parsed<Family> {
+    let mut p = Parsed::default();
+    let mut seen = std::collections::HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        let [family, application, category, example, measured_with] = f[..] else {
+            p.skip(n + 1, format!("{} fields, 5 expected", f.len()));
+            continue;
+        };
+        if ja4_ml::identity::ja4_family(example) != family {
+            p.skip(n + 1, format!("{family} is not the family of {example}"));
+            continue;
+        }
+        if !["browser", "library"].contains(&category) {
+            p.skip(n + 1, format!("unknown category {category:?}"));
+            continue;
+        }
+        if seen.insert(family.to_owned()) {
+            p.rows.push(Family {
+                family: family.to_owned(),
+                application: application.to_owned(),
+                category: category.to_owned(),
+                measured_with: measured_with.to_owned(),
+            });
+        }
+    }
+    p
+}
+
 const BROWSERS: [&str; 6] = ["browser", "chrome", "chromium", "firefox", "safari", "edge"];
 
 /// FoxIO's `ja4plus-mapping.csv`: one label per fingerprint column that is filled.
@@ -610,6 +659,52 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             ],
             &rows,
         )?;
+        // Families measured here (refdata/measured): browsers and library stacks whose
+        // exact JA4 FoxIO's mapping does not list.
+        let measured = dir.join("measured/ja4-families.tsv");
+        let fam = parse_families(&read(&measured)?);
+        let fam_rows: Vec<Vec<Lit>> = fam
+            .rows
+            .iter()
+            .map(|f| {
+                vec![
+                    Lit::Str("ja4_family".into()),
+                    Lit::Str(f.family.clone()),
+                    Lit::Str(f.application.clone()),
+                    Lit::Str(String::new()),
+                    Lit::Str(String::new()),
+                    Lit::Str(String::new()),
+                    Lit::Str(f.category.clone()),
+                    Lit::UInt(0),
+                    Lit::Str(format!("measured: {}", f.measured_with)),
+                ]
+            })
+            .collect();
+        replace(
+            store,
+            db,
+            "ref_fingerprints",
+            "measured",
+            &[
+                "kind",
+                "value",
+                "application",
+                "library",
+                "device",
+                "os",
+                "category",
+                "is_bot",
+                "notes",
+            ],
+            &fam_rows,
+        )?;
+        report.push(Loaded {
+            source: "measured".into(),
+            table: "ref_fingerprints",
+            rows: fam_rows.len(),
+            skipped: fam.skipped,
+            reasons: fam.reasons,
+        });
         // JA4s of non-browser clients are known automation.
         let bots: Vec<Vec<Lit>> = p
             .rows
@@ -882,6 +977,37 @@ mod tests {
             ["1.0.0.0/24", "1.0.4.0/23"]
         );
         assert_eq!(p.skipped, 1);
+    }
+
+    #[test]
+    fn measured_families_parse_and_bad_rows_are_skipped() {
+        let p = parse_families(
+            "#family\tapplication\tcategory\texample_ja4\tmeasured_with\n\
+             t13d_86a278354501\tMozilla Firefox\tbrowser\tt13d1617h2_86a278354501_3cbfd9057e0d\tfirefox-esr 153\n\
+             t13d_86a278354501\tSomething else\tbrowser\tt13d1617h2_86a278354501_3cbfd9057e0d\tlater row\n\
+             t13d_ffffffffffff\tWrong\tlibrary\tt13d1617h2_86a278354501_3cbfd9057e0d\tx\n\
+             t13d_85036bcba153\tPython\tgadget\tt13d181100_85036bcba153_d41ae481755e\tx\n\
+             too\tfew\n",
+        );
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(p.rows[0].application, "Mozilla Firefox");
+        assert_eq!(p.skipped, 3, "{:?}", p.reasons);
+        let shipped =
+            parse_families(&read(&package_dir(None).join("measured/ja4-families.tsv")).unwrap());
+        assert_eq!(shipped.skipped, 0, "{:?}", shipped.reasons);
+        for (family, category) in [
+            ("t13d_86a278354501", "browser"),
+            ("t13d_85036bcba153", "library"),
+            ("t13d_8daaf6152771", "browser"),
+        ] {
+            assert!(
+                shipped
+                    .rows
+                    .iter()
+                    .any(|f| f.family == family && f.category == category),
+                "{family} {category}"
+            );
+        }
     }
 
     #[test]

@@ -69,13 +69,23 @@ pub struct Client {
 }
 
 impl Client {
-    /// Traffic clean enough to learn "normal" from: clients that made requests, matched no
-    /// crawler rule, known bot address or bot JA4.
+    /// Traffic clean enough to learn "normal" from: clients that made requests and that no
+    /// rule already names automation — no crawler rule, known bot address or bot JA4, no
+    /// tool's user agent, no library TLS stack (a window's scrapers must not become the
+    /// model's idea of normal).
     pub fn is_clean(&self) -> bool {
         self.requests > 0
             && self.crawler_name.is_empty()
             && self.bot_ip_name.is_empty()
             && !self.ja4_is_bot
+            && verdict::declared_tool(&self.user_agent).is_none()
+            && !matches!(self.ja4_category.as_str(), "library" | "tool")
+    }
+
+    /// It presents a browser: a browser's user agent on a browser's (or an unknown) stack.
+    pub fn presents_browser(&self) -> bool {
+        verdict::ua_claims_browser(&self.user_agent)
+            && matches!(self.ja4_category.as_str(), "browser" | "")
     }
 }
 
@@ -136,8 +146,8 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
          dictGetOrDefault('{db}.dict_crawler_ua', 'name', sample_user_agent, ''), \
          dictGetOrDefault('{db}.dict_crawler_ua', 'action', sample_user_agent, ''), \
          dictGetOrDefault('{db}.dict_bot_ips', 'bot_name', src_ip, ''), \
-         dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4', toString(main_ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4_ab', substring(toString(main_ja4), 1, 23)), '')), \
-         dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4', toString(main_ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4_ab', substring(toString(main_ja4), 1, 23)), '')), \
+         dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4', toString(main_ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4_ab', substring(toString(main_ja4), 1, 23)), dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('ja4_family', toString(ja4_family)), ''))), \
+         dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4', toString(main_ja4)), dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4_ab', substring(toString(main_ja4), 1, 23)), dictGetOrDefault('{db}.dict_fingerprints', 'category', tuple('ja4_family', toString(ja4_family)), ''))), \
          arrayMax(j -> dictGetOrDefault('{db}.dict_bot_ja4', 'is_bot', toString(j), toUInt8(0)), ja4_variants), [{}] \
          FROM {db}.view_ai_features(hours = {hours}) ORDER BY src_ip, ja4_family, host",
         feats.join(", ")
@@ -247,25 +257,64 @@ pub fn train(
 ) -> Result<Model> {
     let w = read_window(store, db, hours)?;
     let n = n_features();
-    let clean: Vec<f64> = w
-        .clients
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.is_clean())
-        .flat_map(|(i, _)| w.values[i * n..(i + 1) * n].iter().copied())
+    let names = feature_names();
+    let row = |i: usize| &w.values[i * n..(i + 1) * n];
+    let candidates: Vec<usize> = (0..w.clients.len())
+        .filter(|&i| w.clients[i].is_clean())
         .collect();
-    let clients = clean.len() / n;
+    // What this site's people do, from the clients that present a browser: production
+    // windows hold bots, but browser-presenting ones are a minority of those.
+    let browsers: Vec<f64> = candidates
+        .iter()
+        .filter(|&&i| w.clients[i].presents_browser())
+        .flat_map(|&i| row(i).iter().copied())
+        .collect();
+    let presence = ja4_ml::model::presence(Matrix::new(&browsers, n)?);
+    // Browsers that fetched enough pages and miss what people do are left out: they are
+    // what the rules will flag, and the model must not learn them as normal.
+    let pages = |i: usize| {
+        let asset = features::index("asset_ratio").map_or(0.0, |j| row(i)[j]);
+        w.clients[i].requests as f64 * (1.0 - asset)
+    };
+    let misses = |i: usize| {
+        BEHAVIOURS.iter().any(|name| {
+            let Some(j) = features::index(name) else {
+                return false;
+            };
+            presence
+                .get(j)
+                .is_some_and(|&p| p >= verdict::EXPECTED_PRESENCE)
+                && row(i)[j] <= 0.0
+        })
+    };
+    let keep: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&i| {
+            !(w.clients[i].presents_browser()
+                && pages(i) >= verdict::MIN_PAGES_FOR_BEHAVIOUR
+                && misses(i))
+        })
+        .collect();
+    let clean: Vec<f64> = keep.iter().flat_map(|&i| row(i).iter().copied()).collect();
+    let clients = keep.len();
     if clients < min_clients {
         bail!(
-            "{clients} clean clients in the last {hours} h: at least {min_clients} are needed to train"
+            "{clients} clean clients in the last {hours} h ({} left out as browsers without \
+             people's behaviour): at least {min_clients} are needed to train",
+            candidates.len() - clients
         );
     }
-    Ok(Model::train(
-        Matrix::new(&clean, n)?,
-        &feature_names(),
-        params,
-    )?)
+    let mut model = Model::train(Matrix::new(&clean, n)?, &names, params)?;
+    if !browsers.is_empty() {
+        model.presence = presence;
+    }
+    Ok(model)
 }
+
+/// The behaviour features whose absence counts against a client that presents a browser,
+/// when most of the site's people show them.
+const BEHAVIOURS: [&str; 2] = ["asset_ratio", "page_referer_ratio"];
 
 /// One scored client.
 #[derive(Debug, Clone)]
@@ -276,6 +325,8 @@ pub struct ScoredClient {
     pub forest: f64,
     /// Autoencoder reconstruction error.
     pub ae_error: f64,
+    /// Its rank against the baseline (0–1, NaN without an autoencoder).
+    pub ae_rank: f64,
     /// The combined score of the detectors.
     pub score: f64,
     /// The detectors' consensus (see `ja4_ml::model::Scored::consensus`).
@@ -286,6 +337,13 @@ pub struct ScoredClient {
     pub top_features: Vec<(String, f64)>,
     /// Campaign of flagged clients that behave alike on one TLS stack (−1: none).
     pub campaign_id: i64,
+}
+
+impl ScoredClient {
+    /// Its bot score, 1–99 ([`verdict::bot_score`]).
+    pub fn bot_score(&self) -> u8 {
+        verdict::bot_score(self.decision.verdict, self.decision.threat, self.score)
+    }
 }
 
 /// Scores the window with `model`, verifying crawler claims with `verifier`.
@@ -332,7 +390,7 @@ pub fn score_with(
     let idx = |name: &str| names.iter().position(|n| n == name).unwrap_or(0);
     // Behaviour this site's people show (most of the baseline does it): its absence in a
     // client that presents a browser is evidence.
-    let expected: Vec<(&'static str, usize)> = ["asset_ratio", "page_referer_ratio"]
+    let expected: Vec<(&'static str, usize)> = BEHAVIOURS
         .into_iter()
         .filter(|n| {
             model
@@ -389,6 +447,7 @@ pub fn score_with(
             ja4_category: c.ja4_category.clone(),
             ja4_application: c.ja4_application.clone(),
             ua_claims_browser: verdict::ua_claims_browser(&c.user_agent),
+            user_agent: c.user_agent.clone(),
             modern_browser_score: row[mb],
             accept_language_ratio: row[al],
             cookie_or_referer_ratio: row[ck].max(row[rf]),
@@ -430,6 +489,7 @@ pub fn score_with(
             client: c,
             forest: s.forest,
             ae_error: s.ae_error,
+            ae_rank: s.ae_rank,
             score: s.score,
             consensus: s.consensus,
             decision,
@@ -698,6 +758,8 @@ const ALL_SCORES: &[&str] = &[
     "campaign_id",
     "reasons",
     "features",
+    "bot_score",
+    "ae_rank",
 ];
 
 /// Columns of `ml_detected_anomalies` in the order [`write`] encodes them.
@@ -720,6 +782,7 @@ const DETECTED: &[&str] = &[
     "user_agent",
     "reasons",
     "top_features",
+    "bot_score",
 ];
 
 /// The model family the verdicts name.
@@ -759,6 +822,12 @@ pub fn write(
             .i64(r.campaign_id)
             .strings(&d.reasons)
             .map_f32(&r.top_features)
+            .u8(r.bot_score())
+            .f32(if r.ae_rank.is_finite() {
+                r.ae_rank
+            } else {
+                0.0
+            })
             .end_row();
         if matches!(d.verdict, Verdict::Bot | Verdict::Suspicious) {
             detected
@@ -780,6 +849,7 @@ pub fn write(
                 .string(&c.user_agent)
                 .strings(&d.reasons)
                 .map_f32(&r.top_features)
+                .u8(r.bot_score())
                 .end_row();
         }
         if all.len() >= 5000 {

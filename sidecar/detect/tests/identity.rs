@@ -74,6 +74,18 @@ fn one_browser_is_one_client_across_its_ja4_variants() {
     // preconnects that never sent a request; and a Python script from the same address.
     let now = now_us();
     let mut recs = Vec::new();
+    // Preconnects first: they carry no user agent, and the client's must be a request's.
+    for k in 0..2 {
+        let mut r = record(
+            "10.9.0.1",
+            FIRST,
+            RecordKind::Orphan,
+            "",
+            now - 70_000_000 + k,
+        );
+        r.user_agent.clear();
+        recs.push(r);
+    }
     for (i, ja4) in [FIRST, FIRST, FIRST, RESUMED, RESUMED, H1]
         .iter()
         .enumerate()
@@ -84,15 +96,6 @@ fn one_browser_is_one_client_across_its_ja4_variants() {
             RecordKind::Request,
             &format!("/p/{i}"),
             now - 60_000_000 + i as i64 * 1_000_000,
-        ));
-    }
-    for k in 0..2 {
-        recs.push(record(
-            "10.9.0.1",
-            FIRST,
-            RecordKind::Orphan,
-            "",
-            now - 30_000_000 + k,
         ));
     }
     for i in 0..3 {
@@ -125,6 +128,11 @@ fn one_browser_is_one_client_across_its_ja4_variants() {
     variants.sort();
     assert_eq!(variants, [H1, FIRST, RESUMED]);
     assert_eq!(browser.host, "shop.example");
+    assert!(
+        browser.user_agent.contains("Chrome/141"),
+        "{:?}",
+        browser.user_agent
+    );
     let python = w
         .clients
         .iter()

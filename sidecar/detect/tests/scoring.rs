@@ -287,11 +287,13 @@ fn train_and_score_synthetic_traffic() {
     };
     let model = scoring::train(&store, "ja4m", 1, params, 50).unwrap();
     assert!(model.ae_failure.is_none());
-    // Trained on the mixed window, as production does: everything no rule excludes.
+    // Trained on the mixed window, as production does: what no rule names automation (the
+    // fuzzers' curl user agent does) and no browser that misses people's behaviour (the
+    // impersonators and headless crawlers).
     assert_eq!(
         model.trained_rows,
-        150 + 2 + 3 + 3 + 6,
-        "humans, the two clean-looking fuzzers, the browser bots and the Firefox people"
+        150 + 6,
+        "the Chromium and Firefox people"
     );
     let models = dir.join("models");
     let path = scoring::save_model(&models, &model).unwrap();
@@ -457,6 +459,16 @@ fn train_and_score_synthetic_traffic() {
     assert_eq!(
         q("SELECT verdict FROM ja4m.ml_all_scores WHERE src_ip = toIPv6('2001:4860:4801:10::7')"),
         "verified_bot"
+    );
+    // The bot score follows the verdict: below 30 exactly for what is flagged or verified.
+    assert_eq!(
+        q("SELECT countIf((bot_score < 30) != (verdict IN ('bot', 'suspicious', 'verified_bot'))), \
+           countIf(bot_score = 0 OR bot_score > 99), min(bot_score) FROM ja4m.ml_all_scores"),
+        "0\t0\t1"
+    );
+    assert_eq!(
+        q("SELECT countIf(bot_score >= 30) FROM ja4m.ml_detected_anomalies FINAL"),
+        "0"
     );
 
     // The supervised classifier: refused without analyst marks; with them (and the
@@ -635,6 +647,7 @@ fn verdicts_keep_hostile_values_byte_for_byte() {
         client,
         forest: 0.7,
         ae_error: f64::NAN,
+        ae_rank: f64::NAN,
         score: 0.9,
         consensus: 1.0,
         decision: Decision {

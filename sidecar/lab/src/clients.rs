@@ -1,6 +1,8 @@
-//! The lab's clients: real programs, each from its own loopback address — headless Chromium
-//! (through a per-browser CONNECT proxy bound to its address), curl, Python's `ssl`/`http`,
-//! and Java's TLS stack.
+//! The lab's clients: real programs, each from its own loopback address — Chromium and
+//! Firefox ESR driven by puppeteer-core (through a per-browser CONNECT proxy bound to its
+//! address) as people clicking through the shop or as headless crawlers, curl-impersonate
+//! (PyPI curl-cffi) presenting real browsers' TLS and HTTP/2, curl, Python's `ssl`/`http`,
+//! Go's and Java's TLS stacks.
 //!
 //! Owns: driving one simulated client of a scenario to completion.
 //! Never: fakes a fingerprint: every request comes from the named client's own TLS stack.
@@ -18,10 +20,17 @@ pub(crate) const CHROME_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/
 pub(crate) const GOOGLEBOT_UA: &str =
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
-/// The Python client: GET/POST bursts over one keep-alive TLS connection, or handshakes only.
+/// The Python client: GET/POST bursts over one keep-alive TLS connection (`get`, `post`),
+/// slowly (`slow`: one page every 5 s), with Chrome's full header set in Chrome's order
+/// (`chrome-headers`), or handshakes only.
 pub(crate) const PYTHON_CLIENT: &str = r#"
-import http.client, socket, ssl, sys
+import http.client, socket, ssl, sys, time
 mode, src, port, ua, count, pattern = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
+CHROME = [("sec-ch-ua", '"Chromium";v="141", "Not?A_Brand";v="8"'), ("sec-ch-ua-mobile", "?0"),
+  ("sec-ch-ua-platform", '"Linux"'), ("upgrade-insecure-requests", "1"), ("user-agent", ua),
+  ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8"),
+  ("sec-fetch-site", "none"), ("sec-fetch-mode", "navigate"), ("sec-fetch-user", "?1"),
+  ("sec-fetch-dest", "document"), ("accept-encoding", "gzip, deflate"), ("accept-language", "en-US,en;q=0.9")]
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 def sock():
     s = socket.create_connection(("127.0.0.1", port), source_address=(src, 0), timeout=10)
@@ -37,7 +46,9 @@ c = Conn("shop.lab", port, context=ctx)
 for i in range(count):
     path = pattern.replace("{i}", str(i))
     body = ("u=user%d&p=secret%d" % (i, i)) if mode == "post" else None
-    headers = {"User-Agent": ua, "Accept": "*/*"}
+    headers = dict(CHROME) if mode == "chrome-headers" else {"User-Agent": ua, "Accept": "*/*"}
+    if mode == "slow" and i > 0:
+        time.sleep(5)
     if body: headers["Content-Type"] = "application/x-www-form-urlencoded"
     try:
         c.request("POST" if mode == "post" else "GET", path, body=body, headers=headers)
@@ -263,53 +274,131 @@ pub(crate) fn java(
     )
 }
 
-/// A person in headless Chromium: `pages` page views (with their styles, scripts, images and
-/// cookies) with think times, through a proxy that connects from `src`.
-pub(crate) fn chromium(
+/// The browser a [`browse`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Browser {
+    Chromium,
+    Firefox,
+}
+
+/// What a browser does in [`browse`].
+#[derive(Debug, Clone)]
+pub(crate) enum Browsing {
+    /// A person: opens the shop and clicks `clicks` links, thinking between pages.
+    Person {
+        clicks: usize,
+        think: (Duration, Duration),
+    },
+    /// A headless crawler: fetches `urls` directly, images off, no pause.
+    Crawler { urls: Vec<String> },
+}
+
+/// The browse script, written once per lab directory.
+const BROWSE_SCRIPT: &str = include_str!("../assets/browse.mjs");
+/// The impersonating scraper (curl-cffi).
+const IMPERSONATE_SCRIPT: &str = include_str!("../assets/impersonate.py");
+
+/// Writes `text` to `dir/name` once (clients start in parallel threads).
+fn script(dir: &Path, name: &str, text: &str) -> Result<std::path::PathBuf> {
+    static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITE.lock().unwrap_or_else(|e| e.into_inner());
+    let path = dir.join(name);
+    if !path.exists() {
+        std::fs::write(&path, text)?;
+    }
+    Ok(path)
+}
+
+/// A real browser session from `src` driven by puppeteer-core (`tools` is the setup
+/// script's `.cache`: `node/node_modules`). Chromium presents the lab's Chrome user agent
+/// (people do not browse headless: the headless marker is a crawler rule of its own);
+/// Firefox presents its own.
+pub(crate) fn browse(
     dir: &Path,
+    tools: &Path,
+    browser: Browser,
     src: Ipv4Addr,
     port: u16,
     lang: &str,
-    pages: &[String],
-    think: Duration,
+    what: &Browsing,
 ) -> Result<()> {
+    let modules = tools.join("node/node_modules");
+    anyhow::ensure!(
+        modules.join("puppeteer-core").exists(),
+        "{} has no puppeteer-core: run scripts/setup.sh",
+        modules.display()
+    );
     let proxy = start_proxy(src, port)?;
-    let profile = dir.join(format!("chromium-{src}"));
-    for (i, p) in pages.iter().enumerate() {
-        if i > 0 {
-            std::thread::sleep(think);
+    let (mode, clicks, think, urls) = match what {
+        Browsing::Person { clicks, think } => ("person", *clicks, *think, Vec::new()),
+        Browsing::Crawler { urls } => {
+            ("crawler", 0, (Duration::ZERO, Duration::ZERO), urls.clone())
         }
-        status(
-            Command::new(chromium_binary())
-                .args([
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--ignore-certificate-errors",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--no-default-browser-check",
-                    "--disable-default-apps",
-                    "--virtual-time-budget=3000",
-                    "--timeout=15000",
-                ])
-                .arg(format!("--proxy-server=http://127.0.0.1:{}", proxy.port))
-                .arg(format!("--user-data-dir={}", profile.display()))
-                // People do not browse headless: the headless marker is a bot signal (and
-                // a crawler rule), so the browser presents its ordinary user agent.
-                .arg(format!("--user-agent={CHROME_UA}"))
-                .arg(format!("--lang={lang}"))
-                .arg(format!("--accept-lang={lang}"))
-                .arg("--dump-dom")
-                .arg(url(port, p))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-            "chromium",
-        )?;
-    }
-    Ok(())
+    };
+    let (executable, user_agent) = match browser {
+        Browser::Chromium => (chromium_binary(), CHROME_UA),
+        Browser::Firefox => ("/usr/bin/firefox-esr", ""),
+    };
+    let config = serde_json::json!({
+        "browser": if browser == Browser::Firefox { "firefox" } else { "chrome" },
+        "executable": executable,
+        "proxyPort": proxy.port,
+        "origin": format!("https://{SITE_HOST}:{port}"),
+        "mode": mode,
+        "clicks": clicks,
+        "thinkMs": [think.0.as_millis() as u64, think.1.as_millis() as u64],
+        "urls": urls,
+        "userAgent": user_agent,
+        "lang": lang,
+    });
+    // Each browser gets its own module copy of the script next to node_modules' parent, so
+    // that `import 'puppeteer-core'` resolves.
+    let js = script(&tools.join("node"), "lab-browse.mjs", BROWSE_SCRIPT)?;
+    let home = dir.join(format!("home-{src}"));
+    std::fs::create_dir_all(&home)?;
+    status(
+        Command::new("node")
+            .arg(&js)
+            .arg(config.to_string())
+            // Browsers write their profiles and caches under HOME.
+            .env("HOME", &home)
+            .stdout(Stdio::null()),
+        match browser {
+            Browser::Chromium => "chromium (puppeteer-core)",
+            Browser::Firefox => "firefox-esr (puppeteer-core)",
+        },
+    )
+}
+
+/// A scraper impersonating browsers with curl-cffi from `src`: `count` pages of `pattern`,
+/// as `targets` (one curl-cffi target, or several rotated per request).
+pub(crate) fn impersonate(
+    dir: &Path,
+    tools: &Path,
+    src: Ipv4Addr,
+    port: u16,
+    count: usize,
+    pattern: &str,
+    targets: &str,
+) -> Result<()> {
+    let python = tools.join("lab-venv/bin/python");
+    anyhow::ensure!(
+        python.exists(),
+        "{} missing: run scripts/setup.sh (curl-cffi)",
+        python.display()
+    );
+    let py = script(dir, "lab_impersonate.py", IMPERSONATE_SCRIPT)?;
+    status(
+        Command::new(python)
+            .arg(py)
+            .arg(src.to_string())
+            .arg(port.to_string())
+            .arg(SITE_HOST)
+            .arg(count.to_string())
+            .arg(pattern)
+            .arg(targets),
+        "curl-cffi impersonator",
+    )
 }
 
 pub(crate) fn chromium_binary() -> &'static str {

@@ -87,7 +87,7 @@ pub(crate) fn start_httpd(root: &Path, module: &Path, socket: &Path) -> Result<H
     // httpd reads relative paths from its ServerRoot.
     let module = std::fs::canonicalize(module)?;
     std::fs::create_dir_all(root)?;
-    write_site(&root.join("htdocs"), 8)?;
+    write_site(&root.join("htdocs"), 40)?;
     tls::self_signed(root, SITE_HOST, true)?;
     let port = ja4_testkit::free_port();
     if ja4_testkit::is_root() {

@@ -18,7 +18,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::clients::{self, CHROME_UA, GOOGLEBOT_UA};
+use crate::clients::{self, Browser, Browsing, CHROME_UA, GOOGLEBOT_UA};
+
+/// OpenAI's crawler, claimed from addresses that are not OpenAI's.
+const GPTBOT_UA: &str =
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.1; +https://openai.com/gptbot)";
 use crate::infra;
 use ja4_store::Store;
 
@@ -26,31 +30,43 @@ use ja4_store::Store;
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Scenario {
     Humans,
+    HumansFirefox,
     VerifiedGoodBots,
     SpoofedCrawlers,
+    SpoofedAiCrawlers,
     ScrapersCurl,
     ScrapersPython,
     ScrapersJava,
     ScrapersGo,
+    SlowScrapers,
     CredentialStuffing,
     PathFuzzers,
     BrowserUaSpoofer,
+    Impersonators,
+    RotatingImpersonators,
+    HeadlessCrawlers,
     DistributedCampaign,
     HandshakeOnly,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 12] = [
+    pub(crate) const ALL: [Scenario; 18] = [
         Scenario::Humans,
+        Scenario::HumansFirefox,
         Scenario::VerifiedGoodBots,
         Scenario::SpoofedCrawlers,
+        Scenario::SpoofedAiCrawlers,
         Scenario::ScrapersCurl,
         Scenario::ScrapersPython,
         Scenario::ScrapersJava,
         Scenario::ScrapersGo,
+        Scenario::SlowScrapers,
         Scenario::CredentialStuffing,
         Scenario::PathFuzzers,
         Scenario::BrowserUaSpoofer,
+        Scenario::Impersonators,
+        Scenario::RotatingImpersonators,
+        Scenario::HeadlessCrawlers,
         Scenario::DistributedCampaign,
         Scenario::HandshakeOnly,
     ];
@@ -58,15 +74,21 @@ impl Scenario {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Scenario::Humans => "humans",
+            Scenario::HumansFirefox => "humans_firefox",
             Scenario::VerifiedGoodBots => "verified_good_bots",
             Scenario::SpoofedCrawlers => "spoofed_crawlers",
+            Scenario::SpoofedAiCrawlers => "spoofed_ai_crawlers",
             Scenario::ScrapersCurl => "scrapers_curl",
             Scenario::ScrapersPython => "scrapers_python",
             Scenario::ScrapersJava => "scrapers_java",
             Scenario::ScrapersGo => "scrapers_go",
+            Scenario::SlowScrapers => "slow_scrapers",
             Scenario::CredentialStuffing => "credential_stuffing",
             Scenario::PathFuzzers => "path_fuzzers",
             Scenario::BrowserUaSpoofer => "browser_ua_spoofer",
+            Scenario::Impersonators => "impersonators",
+            Scenario::RotatingImpersonators => "rotating_impersonators",
+            Scenario::HeadlessCrawlers => "headless_crawlers",
             Scenario::DistributedCampaign => "distributed_campaign",
             Scenario::HandshakeOnly => "handshake_only",
         }
@@ -74,7 +96,15 @@ impl Scenario {
 
     /// Clients that should not be flagged.
     pub(crate) fn legitimate(self) -> bool {
-        matches!(self, Scenario::Humans | Scenario::VerifiedGoodBots)
+        matches!(
+            self,
+            Scenario::Humans | Scenario::HumansFirefox | Scenario::VerifiedGoodBots
+        )
+    }
+
+    /// People (the false-positive target is about them).
+    pub(crate) fn people(self) -> bool {
+        matches!(self, Scenario::Humans | Scenario::HumansFirefox)
     }
 
     fn index(self) -> u8 {
@@ -91,20 +121,25 @@ impl Scenario {
         )
     }
 
-    /// Clients of this scenario in phase 1 (people also browse in phase 0, the baseline:
-    /// [`BASELINE_PEOPLE`]). The full run's 40 + 60 people make a single person flagged 1%,
-    /// so the ≤ 1% target can be read off one run.
+    /// Clients of this scenario in phase 1 (people on Chromium also browse in phase 0, the
+    /// baseline: [`BASELINE_PEOPLE`]; people on Firefox never do: the model meets their
+    /// browser first when it scores them).
     fn clients(self, quick: bool) -> usize {
         let (q, f) = match self {
             Scenario::Humans => (20, 60),
+            Scenario::HumansFirefox => (6, 12),
             Scenario::VerifiedGoodBots | Scenario::SpoofedCrawlers => (3, 5),
+            Scenario::SpoofedAiCrawlers => (3, 3),
             Scenario::ScrapersCurl
             | Scenario::ScrapersPython
             | Scenario::ScrapersJava
             | Scenario::ScrapersGo => (2, 4),
+            Scenario::SlowScrapers => (3, 3),
             Scenario::CredentialStuffing | Scenario::PathFuzzers | Scenario::BrowserUaSpoofer => {
-                (2, 4)
+                (3, 4)
             }
+            Scenario::Impersonators | Scenario::RotatingImpersonators => (3, 4),
+            Scenario::HeadlessCrawlers => (3, 4),
             Scenario::DistributedCampaign => (20, 50),
             Scenario::HandshakeOnly => (3, 5),
         };
@@ -125,6 +160,8 @@ pub(crate) struct LabOptions {
     pub sidecar: PathBuf,
     pub work_dir: PathBuf,
     pub keep: bool,
+    /// The setup script's `.cache` (puppeteer-core, the curl-cffi venv).
+    pub tools: PathBuf,
 }
 
 /// One scenario's line of the report.
@@ -141,22 +178,38 @@ pub(crate) struct ScenarioReport {
     pub verified_rate: Option<f64>,
 }
 
+/// The lab's report: one [`VariantReport`] per way of training.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
-    pub scenarios: Vec<ScenarioReport>,
-    /// Every person or genuine crawler flagged, with why (what to look at when the
-    /// false-positive rate moves).
-    pub false_positives: Vec<FalsePositive>,
-    pub roc_auc: f64,
-    pub campaign_purity: f64,
+    /// `clean` (trained on the people-only baseline) and `mixed` (trained on the mixed
+    /// window, as production trains).
+    pub variants: Vec<VariantReport>,
     pub time_to_detect_s: f64,
-    pub baseline_clients: usize,
     pub records: u64,
 }
 
-/// One flagged row of a client that should not have been.
+/// Detection and false positives of the models of one way of training.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct FalsePositive {
+pub(crate) struct VariantReport {
+    pub training: &'static str,
+    pub trained_clients: usize,
+    pub scenarios: Vec<ScenarioReport>,
+    /// Share of bot clients (addresses) flagged, every bot scenario together.
+    pub bots_detected: f64,
+    /// Share of people flagged (Chromium and Firefox).
+    pub people_flagged: f64,
+    /// Every person or genuine crawler flagged, with why (what to look at when the
+    /// false-positive rate moves).
+    pub false_positives: Vec<Finding>,
+    /// Every bot not flagged, with what it was judged and why.
+    pub missed: Vec<Finding>,
+    pub roc_auc: f64,
+    pub campaign_purity: f64,
+}
+
+/// One scored client of a person flagged or a bot missed.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Finding {
     pub scenario: &'static str,
     pub ip: String,
     pub ja4: String,
@@ -183,6 +236,7 @@ const BASELINE_PEOPLE: (usize, usize) = (20, 40);
 /// Runs one scenario's clients (in parallel, a few at a time).
 fn run_scenario(
     dir: &Path,
+    tools: &Path,
     s: Scenario,
     phase: u8,
     quick: bool,
@@ -195,7 +249,11 @@ fn run_scenario(
     };
     let addrs: Vec<Ipv4Addr> = (0..n).map(|i| s.addr(phase, i)).collect();
     let langs = ["en-US", "de-DE", "fr-FR", "es-ES", "nl-NL", "pt-BR"];
-    let parallel = if s == Scenario::Humans { 4 } else { 8 };
+    // Browsers are heavy: a few at a time.
+    let parallel = match s {
+        Scenario::Humans | Scenario::HumansFirefox | Scenario::HeadlessCrawlers => 3,
+        _ => 8,
+    };
     for chunk in addrs
         .chunks(parallel)
         .enumerate()
@@ -212,30 +270,34 @@ fn run_scenario(
                         let seq = |n: usize, pat: &str| -> Vec<String> {
                             (0..n).map(|j| pat.replace("{i}", &(i * 1000 + j).to_string())).collect()
                         };
+                        // A person clicks 3 to 6 links (4 to 7 pages), thinking 0.3–1.5 s.
+                        let person = Browsing::Person {
+                            clicks: 3 + i % 4,
+                            think: (Duration::from_millis(300), Duration::from_millis(1500)),
+                        };
                         match s {
-                            Scenario::Humans => clients::chromium(
-                                dir,
-                                ip,
-                                port,
-                                langs[i % langs.len()],
-                                &pages(3 + i % 3, i),
-                                Duration::from_millis(300 + (i as u64 % 5) * 150),
-                            ),
+                            Scenario::Humans => clients::browse(dir, tools, Browser::Chromium, ip, port, langs[i % langs.len()], &person),
+                            Scenario::HumansFirefox => clients::browse(dir, tools, Browser::Firefox, ip, port, langs[i % langs.len()], &person),
                             Scenario::VerifiedGoodBots | Scenario::SpoofedCrawlers => {
                                 clients::curl(ip, port, GOOGLEBOT_UA, "GET", &pages(12, i))
                             }
+                            Scenario::SpoofedAiCrawlers => clients::curl(ip, port, GPTBOT_UA, "GET", &pages(12, i)),
                             Scenario::ScrapersCurl => {
                                 clients::curl(ip, port, "curl/7.88.1", "GET", &seq(60, "/search.html?q={i}"))
                             }
                             Scenario::ScrapersPython => clients::python(dir, "get", ip, port, "python-requests/2.31.0", 60, "/search.html?page={i}"),
                             Scenario::ScrapersJava => clients::java(dir, ip, port, "Java/17.0.15", 60, "/search.html?item={i}"),
                             Scenario::ScrapersGo => clients::go(dir, ip, port, "Go-http-client/2.0", 60, "/search.html?sku={i}"),
+                            Scenario::SlowScrapers => clients::python(dir, "slow", ip, port, CHROME_UA, 8, "/p/{i}.html"),
                             Scenario::CredentialStuffing => clients::python(dir, "post", ip, port, CHROME_UA, 40, "/login.html"),
                             Scenario::PathFuzzers => {
                                 clients::curl(ip, port, "Mozilla/5.0 (compatible; scanner)", "GET", &seq(60, "/.{i}/wp-admin.php"))?;
                                 clients::curl(ip, port, "Mozilla/5.0 (compatible; scanner)", "PROPFIND", &seq(10, "/dav{i}/"))
                             }
-                            Scenario::BrowserUaSpoofer => clients::python(dir, "get", ip, port, CHROME_UA, 30, "/p/{i}.html"),
+                            Scenario::BrowserUaSpoofer => clients::python(dir, "chrome-headers", ip, port, CHROME_UA, 30, "/p/{i}.html"),
+                            Scenario::Impersonators => clients::impersonate(dir, tools, ip, port, 30, "/p/{i}.html", "chrome"),
+                            Scenario::RotatingImpersonators => clients::impersonate(dir, tools, ip, port, 30, "/p/{i}.html", "chrome,safari,firefox"),
+                            Scenario::HeadlessCrawlers => clients::browse(dir, tools, Browser::Chromium, ip, port, "en-US", &Browsing::Crawler { urls: (1..=20).map(|k| format!("/p/{}.html", (k + i * 7) % 30 + 1)).collect() }),
                             Scenario::DistributedCampaign => clients::python(dir, "get", ip, port, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Gecko/20100101 Firefox/128.0", 6, "/search.html?q=deal-{i}"),
                             Scenario::HandshakeOnly => clients::python(dir, "handshake", ip, port, "-", 3, "/"),
                         }
@@ -297,7 +359,8 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
         }
     );
     let mut sidecar = infra::start_sidecar(&opts.sidecar, dir)?;
-    let baseline = run_scenario(dir, Scenario::Humans, 0, opts.quick, httpd.port)?;
+    let tools = opts.tools.as_path();
+    let baseline = run_scenario(dir, tools, Scenario::Humans, 0, opts.quick, httpd.port)?;
     let mut records = infra::settle(&sidecar, Duration::from_secs(2), Duration::from_secs(60));
     sidecar.stop();
     let model = {
@@ -326,7 +389,7 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
             .map(|&s| {
                 let port = httpd.port;
                 let quick = opts.quick;
-                sc.spawn(move || run_scenario(dir, s, 1, quick, port))
+                sc.spawn(move || run_scenario(dir, tools, s, 1, quick, port))
             })
             .collect();
         hs.into_iter()
@@ -346,24 +409,51 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
     sidecar.stop();
     httpd.proc.stop(Duration::from_secs(10));
 
-    // Score everything of the last hour.
+    // Score everything of the last hour, with each model.
     let store = Store::embedded(&ja4_store::chdb::default_library(), &dir.join("store"))?;
     let verifier = ja4_detect::verify::Verifier::new(
         ja4_detect::dns::Resolver::new(resolver)?,
         ja4_detect::verify::Domains::shipped(),
     );
-    let scored = ja4_detect::scoring::score(
-        &store,
-        db,
-        1,
-        &model,
-        Some(&verifier),
-        &ja4_ml::verdict::Thresholds::default(),
-    )?;
-    ja4_detect::scoring::write(&store, db, "lab", "lab", &scored)?;
+    // The production way: trained on the window as it is (bots included, only those a rule
+    // already names left out).
+    let mixed = ja4_detect::scoring::train(&store, db, 1, ja4_ml::ModelParams::default(), 10)
+        .context("training on the mixed window")?;
+    let mut variants = Vec::new();
+    for (training, model) in [("clean", &model), ("mixed", &mixed)] {
+        let scored = ja4_detect::scoring::score(
+            &store,
+            db,
+            1,
+            model,
+            Some(&verifier),
+            &ja4_ml::verdict::Thresholds::default(),
+        )?;
+        ja4_detect::scoring::write(&store, db, "lab", &format!("lab-{training}"), &scored)?;
+        variants.push(evaluate(training, model.trained_rows, &scored, &by_ip));
+    }
     let time_to_detect_s = started.elapsed().as_secs_f64();
+    let report = Report {
+        variants,
+        time_to_detect_s,
+        records,
+    };
+    if !opts.keep {
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(report)
+}
 
-    // Per client: flagged if any of its rows is; its score is its highest.
+/// One training variant's report from its scored clients; `by_ip` labels every address by
+/// the scenario that drove it.
+fn evaluate(
+    training: &'static str,
+    trained_clients: usize,
+    scored: &[ja4_detect::scoring::ScoredClient],
+    by_ip: &HashMap<IpAddr, Scenario>,
+) -> VariantReport {
+    // Per address: flagged if any of its clients is; its score is its highest.
     #[derive(Default)]
     struct Seen {
         flagged: bool,
@@ -371,13 +461,16 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
         score: f64,
         campaign: i64,
     }
+    let flagged = |r: &ja4_detect::scoring::ScoredClient| {
+        matches!(r.decision.verdict.as_str(), "bot" | "suspicious")
+    };
     let mut per: HashMap<IpAddr, Seen> = HashMap::new();
-    for r in &scored {
+    for r in scored {
         let e = per.entry(r.client.src_ip).or_insert(Seen {
             campaign: -1,
             ..Default::default()
         });
-        e.flagged |= matches!(r.decision.verdict.as_str(), "bot" | "suspicious");
+        e.flagged |= flagged(r);
         e.verified |= r.decision.verdict.as_str() == "verified_bot";
         e.score = e.score.max(r.score);
         if r.campaign_id >= 0 {
@@ -386,6 +479,7 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
     }
     let mut scenarios = Vec::new();
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    let (mut bots, mut bots_flagged, mut people, mut people_flagged) = (0, 0, 0, 0);
     for s in Scenario::ALL {
         let ips: Vec<&IpAddr> = by_ip
             .iter()
@@ -393,15 +487,22 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
             .map(|(k, _)| k)
             .collect();
         let seen: Vec<&Seen> = ips.iter().filter_map(|ip| per.get(*ip)).collect();
-        let flagged = seen.iter().filter(|x| x.flagged).count();
+        let n_flagged = seen.iter().filter(|x| x.flagged).count();
         let n = ips.len();
         let rate = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+        if s.people() {
+            people += n;
+            people_flagged += n_flagged;
+        } else if !s.legitimate() {
+            bots += n;
+            bots_flagged += n_flagged;
+        }
         scenarios.push(ScenarioReport {
             name: s.name(),
             clients: n,
-            flagged,
-            detection_rate: (!s.legitimate()).then(|| rate(flagged)),
-            false_positive_rate: s.legitimate().then(|| rate(flagged)),
+            flagged: n_flagged,
+            detection_rate: (!s.legitimate()).then(|| rate(n_flagged)),
+            false_positive_rate: s.legitimate().then(|| rate(n_flagged)),
             verified_rate: (s == Scenario::VerifiedGoodBots)
                 .then(|| rate(seen.iter().filter(|x| x.verified).count())),
         });
@@ -432,72 +533,104 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
     } else {
         counts.values().copied().max().unwrap_or(0) as f64 / campaign.len() as f64
     };
+    let finding = |r: &ja4_detect::scoring::ScoredClient, s: Scenario| Finding {
+        scenario: s.name(),
+        ip: r.client.src_ip.to_canonical().to_string(),
+        ja4: r.client.ja4.clone(),
+        verdict: r.decision.verdict.as_str().to_owned(),
+        threat: r.decision.threat.as_str().to_owned(),
+        score: r.score,
+        consensus: r.consensus,
+        reasons: r.decision.reasons.clone(),
+    };
     let false_positives = scored
         .iter()
-        .filter(|r| matches!(r.decision.verdict.as_str(), "bot" | "suspicious"))
+        .filter(|r| flagged(r))
         .filter_map(|r| {
-            let s = by_ip.get(&r.client.src_ip)?;
-            s.legitimate().then(|| FalsePositive {
-                scenario: s.name(),
-                ip: r.client.src_ip.to_canonical().to_string(),
-                ja4: r.client.ja4.clone(),
-                verdict: r.decision.verdict.as_str().to_owned(),
-                threat: r.decision.threat.as_str().to_owned(),
-                score: r.score,
-                consensus: r.consensus,
-                reasons: r.decision.reasons.clone(),
-            })
+            let s = *by_ip.get(&r.client.src_ip)?;
+            s.legitimate().then(|| finding(r, s))
         })
         .collect();
-    let report = Report {
+    // Bots none of whose clients was flagged, each with what it was judged.
+    let missed = scored
+        .iter()
+        .filter_map(|r| {
+            let s = *by_ip.get(&r.client.src_ip)?;
+            let caught = per.get(&r.client.src_ip).is_some_and(|x| x.flagged);
+            (!s.legitimate() && !caught).then(|| finding(r, s))
+        })
+        .collect();
+    let share = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    VariantReport {
+        training,
+        trained_clients,
         scenarios,
+        bots_detected: share(bots_flagged, bots),
+        people_flagged: share(people_flagged, people),
         false_positives,
+        missed,
         roc_auc: ja4_ml::metrics::roc_auc(&scores, &labels),
         campaign_purity,
-        time_to_detect_s,
-        baseline_clients: model.trained_rows,
-        records,
-    };
-    if !opts.keep {
-        drop(store);
-        let _ = std::fs::remove_dir_all(dir);
     }
-    Ok(report)
 }
 
-/// The report as a table.
+/// The report as tables, one per training variant.
 pub(crate) fn table(r: &Report) -> String {
-    let mut s = format!(
-        "{:<22} {:>7} {:>7} {:>10} {:>10} {:>10}\n",
-        "scenario", "clients", "flagged", "detected", "false_pos", "verified"
-    );
+    let mut s = String::new();
     let pct = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{:.1}%", x * 100.0));
-    for sc in &r.scenarios {
+    for v in &r.variants {
         s.push_str(&format!(
-            "{:<22} {:>7} {:>7} {:>10} {:>10} {:>10}\n",
-            sc.name,
-            sc.clients,
-            sc.flagged,
-            pct(sc.detection_rate),
-            pct(sc.false_positive_rate),
-            pct(sc.verified_rate)
+            "training: {} ({} clients)\n{:<24} {:>7} {:>7} {:>10} {:>10} {:>10}\n",
+            v.training,
+            v.trained_clients,
+            "scenario",
+            "clients",
+            "flagged",
+            "detected",
+            "false_pos",
+            "verified"
         ));
+        for sc in &v.scenarios {
+            s.push_str(&format!(
+                "{:<24} {:>7} {:>7} {:>10} {:>10} {:>10}\n",
+                sc.name,
+                sc.clients,
+                sc.flagged,
+                pct(sc.detection_rate),
+                pct(sc.false_positive_rate),
+                pct(sc.verified_rate)
+            ));
+        }
+        s.push_str(&format!(
+            "bots detected {:.1}%  people flagged {:.1}%  roc_auc {:.4}  campaign_purity {:.2}\n",
+            v.bots_detected * 100.0,
+            v.people_flagged * 100.0,
+            v.roc_auc,
+            v.campaign_purity
+        ));
+        for (what, list) in [
+            ("false positive", &v.false_positives),
+            ("missed", &v.missed),
+        ] {
+            for f in list {
+                s.push_str(&format!(
+                    "{what}: {} {} {} {} ({} threat, score {:.4}, consensus {:.4}): {}\n",
+                    f.scenario,
+                    f.ip,
+                    f.ja4,
+                    f.verdict,
+                    f.threat,
+                    f.score,
+                    f.consensus,
+                    f.reasons.join("; ")
+                ));
+            }
+        }
+        s.push('\n');
     }
     s.push_str(&format!(
-        "roc_auc {:.4}  campaign_purity {:.2}  time_to_detect {:.1}s  baseline {} clients  records {}\n",
-        r.roc_auc, r.campaign_purity, r.time_to_detect_s, r.baseline_clients, r.records
+        "time_to_detect {:.1}s  records {}\n",
+        r.time_to_detect_s, r.records
     ));
-    for f in &r.false_positives {
-        s.push_str(&format!(
-            "false positive: {} {} {} ({} threat, score {:.4}, consensus {:.4}): {}\n",
-            f.scenario,
-            f.ip,
-            f.verdict,
-            f.threat,
-            f.score,
-            f.consensus,
-            f.reasons.join("; ")
-        ));
-    }
     s
 }

@@ -121,6 +121,7 @@ fn run_lab(a: LabArgs) -> Result<ExitCode> {
             std::env::temp_dir().join(format!("ja4-lab-{}", std::process::id()))
         }),
         keep: a.keep,
+        tools: root.join(".cache"),
     };
     let report = lab::run(&opts)?;
     print!("{}", lab::table(&report));

@@ -1,11 +1,15 @@
-//! The traffic lab, quick: real Chromium, curl, Python, Java and raw-handshake clients against
-//! a private httpd with the built mod_ja4 and this sidecar, each from its own loopback address.
-//! Asserts the targets on the smaller run: every bot scenario ≥ 95% detected, at most
-//! 2 of its 40 people flagged (the quick baseline is only 20 people), verified crawlers
-//! labelled, spoofers caught, the campaign one cluster. The lab is statistical: a run that
-//! misses is repeated once with fresh traffic, and the second run must meet the targets
-//! (both tables are printed).
-//! Needs root (httpd's User, capture) and the setup script's chromium, java and dnsmasq.
+//! The traffic lab, quick: people in real Chromium and Firefox ESR sessions (puppeteer-core),
+//! headless Chromium crawlers, curl-impersonate scrapers presenting Chrome's and Safari's TLS
+//! and HTTP/2, curl, Python, Java, Go and raw-handshake clients against a private httpd with
+//! the built mod_ja4 and this sidecar, each from its own loopback address. Asserts the
+//! issue's targets on the smaller run, for both ways of training (a people-only baseline and
+//! the mixed window, as production trains): bots ≥ 90% detected with every bot scenario ≥ 2/3
+//! of its clients, at most 1 of its 46 people flagged (2%), verified crawlers labelled,
+//! spoofers caught, the campaign one cluster. The lab is statistical: a run that misses is
+//! repeated once with fresh traffic, and the second run must meet the targets (both tables
+//! are printed).
+//! Needs root (httpd's User, capture) and the setup script's chromium, firefox-esr,
+//! puppeteer-core, curl-cffi, java and dnsmasq.
 
 use std::process::Command;
 
@@ -63,44 +67,54 @@ fn run_once(module: &std::path::Path, attempt: u32) -> Result<(), String> {
     );
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
-    let scenario = |name: &str| {
-        r["scenarios"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("{name} missing:\n{table}"))
-            .clone()
-    };
     let miss = |why: String| Err(format!("{table}{why}\n"));
-    for s in r["scenarios"].as_array().unwrap() {
-        assert!(s["clients"].as_u64().unwrap() > 0, "{table}");
-        if let Some(d) = s["detection_rate"].as_f64() {
-            if d < 0.95 {
-                return miss(format!("{} detected {d}", s["name"]));
+    let variants = r["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 2, "{table}");
+    for v in variants {
+        let training = v["training"].as_str().unwrap();
+        let scenario = |name: &str| {
+            v["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap_or_else(|| panic!("{name} missing:\n{table}"))
+                .clone()
+        };
+        for s in v["scenarios"].as_array().unwrap() {
+            assert!(s["clients"].as_u64().unwrap() > 0, "{table}");
+            if let Some(d) = s["detection_rate"].as_f64() {
+                if d < 2.0 / 3.0 {
+                    return miss(format!("{training}: {} detected {d}", s["name"]));
+                }
             }
         }
-    }
-    if scenario("humans")["flagged"].as_u64().unwrap() > 2 {
-        return miss("more than 2 people flagged".into());
-    }
-    // Rule-based outcomes must hold every time.
-    assert_eq!(
-        scenario("verified_good_bots")["verified_rate"],
-        1.0,
-        "{table}"
-    );
-    assert_eq!(scenario("verified_good_bots")["flagged"], 0, "{table}");
-    assert_eq!(
-        scenario("spoofed_crawlers")["detection_rate"],
-        1.0,
-        "{table}"
-    );
-    if r["campaign_purity"] != 1.0 {
-        return miss("the campaign is not one cluster".into());
-    }
-    if r["roc_auc"].as_f64().unwrap() < 0.95 {
-        return miss("ROC AUC below 0.95".into());
+        if v["bots_detected"].as_f64().unwrap() < 0.90 {
+            return miss(format!("{training}: bots detected {}", v["bots_detected"]));
+        }
+        let people = scenario("humans")["flagged"].as_u64().unwrap()
+            + scenario("humans_firefox")["flagged"].as_u64().unwrap();
+        if people > 1 {
+            return miss(format!("{training}: {people} people flagged"));
+        }
+        // Rule-based outcomes must hold every time.
+        assert_eq!(
+            scenario("verified_good_bots")["verified_rate"],
+            1.0,
+            "{table}"
+        );
+        assert_eq!(scenario("verified_good_bots")["flagged"], 0, "{table}");
+        assert_eq!(
+            scenario("spoofed_crawlers")["detection_rate"],
+            1.0,
+            "{table}"
+        );
+        if v["campaign_purity"] != 1.0 {
+            return miss(format!("{training}: the campaign is not one cluster"));
+        }
+        if v["roc_auc"].as_f64().unwrap() < 0.95 {
+            return miss(format!("{training}: ROC AUC below 0.95"));
+        }
     }
     Ok(())
 }

@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "access_lists", "0010_access_lists.sql"),
     migration!(11, "agg_h2", "0011_agg_h2.sql"),
     migration!(12, "feature_view", "0012_feature_view.sql"),
+    migration!(13, "bot_score", "0013_bot_score.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -60,6 +60,12 @@ impl<'c> Rows<'c> {
         self
     }
 
+    /// Adds a UInt8 value.
+    pub fn u8(&mut self, v: u8) -> &mut Self {
+        self.buf.push(v);
+        self
+    }
+
     /// Adds a UInt32 value.
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.buf.extend_from_slice(&v.to_le_bytes());
