@@ -325,9 +325,10 @@
       { label: "JA4", render: r => [fpLink("ja4", r.ja4), h("button", { class: "f", onclick: () => addFilter("ja4", r.ja4) }, "+")] },
       { label: "Host", render: r => fcell("host", r.host) },
       { label: "Verdict", render: r => fcell("verdict", r.verdict, badge(r.verdict)) },
+      { label: "Bot score", num: true, sort: "bot_score", render: r => h("span", { title: "1 = automated … 99 = human-like; below 30 is flagged" }, String(r.bot_score)) },
       { label: "Score", num: true, sort: "score", render: r => Number(r.score).toFixed(3) },
       { label: "Forest", num: true, sort: "forest_score", render: r => Number(r.forest_score).toFixed(3) },
-      { label: "Autoencoder", num: true, sort: "ae_recon_error", render: r => Number(r.ae_recon_error).toFixed(3) },
+      { label: "Autoencoder", num: true, sort: "ae_rank", render: r => h("span", { title: "rank of the reconstruction error among the baseline's (raw error " + Number(r.ae_recon_error).toFixed(3) + ")" }, Number(r.ae_rank).toFixed(3)) },
       { label: "Hits", num: true, sort: "hits", key: "hits" },
       { label: "Model", render: r => fcell("model", r.model, r.model + " " + r.version) },
       { label: "Why", render: r => reasonsList(r.reasons) },
@@ -438,8 +439,9 @@
       { label: "Requests", num: true, key: "requests" }], d.fingerprints)));
     root.append(h("div", { class: "card" }, h("h2", null, "Scores over time and what drove them"), table([
       { label: "Scored", render: r => ts(r.scored_at) }, { label: "Verdict", render: r => badge(r.verdict) },
+      { label: "Bot score", num: true, render: r => String(r.bot_score) },
       { label: "Score", num: true, render: r => Number(r.score).toFixed(3) }, { label: "Forest", num: true, render: r => Number(r.forest_score).toFixed(3) },
-      { label: "Autoencoder", num: true, render: r => Number(r.ae_recon_error).toFixed(3) }, { label: "JA4", render: r => fpLink("ja4", r.ja4) },
+      { label: "Autoencoder", num: true, render: r => h("span", { title: "raw error " + Number(r.ae_recon_error).toFixed(3) }, Number(r.ae_rank).toFixed(3)) }, { label: "JA4", render: r => fpLink("ja4", r.ja4) },
       { label: "Why", render: r => reasonsList(r.reasons) },
       { label: "Features", render: r => h("div", { class: "mono" }, Object.entries(r.features || {}).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 6).map(([k, v]) => h("div", { title: featureMeaning(k) }, k + " = " + (Math.round(v * 1000) / 1000)))) }], d.scores)));
     const reqCard = h("div", { class: "card" }, h("div", { class: "toolbar" }, h("h2", null, "Raw requests"), h("span", { class: "spacer" }), csvButton("client/requests")), h("div", { class: "loading" }, "loading…"));

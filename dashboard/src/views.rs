@@ -318,6 +318,8 @@ pub const SCORE_SORTS: &[&str] = &[
     "score",
     "forest_score",
     "ae_recon_error",
+    "ae_rank",
+    "bot_score",
     "hits",
     "ip",
     "campaign_id",
@@ -334,7 +336,7 @@ pub fn scores(q: &ViewQuery) -> Result<Stmt, FilterError> {
         sql: format!(
             "SELECT toUnixTimestamp64Milli(scored_at) AS scored_at, window, {ip} AS ip, ja4, host, \
              model_name AS model, model_version AS version, hits, round(forest_score, 4) AS forest_score, \
-             round(ae_recon_error, 4) AS ae_recon_error, round(score, 4) AS score, threat_level AS threat, \
+             round(ae_recon_error, 4) AS ae_recon_error, round(ae_rank, 4) AS ae_rank, bot_score, round(score, 4) AS score, threat_level AS threat, \
              {VERDICT_CLASS} AS verdict, browser_family AS browser, campaign_id, reasons, count() OVER () AS _total \
              FROM {{db}}.ml_all_scores WHERE {range} AND {f} ORDER BY {order} {}",
             q.page_sql()
@@ -553,6 +555,7 @@ pub fn client_scores(q: &ViewQuery, ip: &str) -> Stmt {
         sql: format!(
             "SELECT toUnixTimestamp64Milli(scored_at) AS scored_at, ja4, host, model_name AS model, \
              round(score, 4) AS score, round(forest_score, 4) AS forest_score, round(ae_recon_error, 4) AS ae_recon_error, \
+             round(ae_rank, 4) AS ae_rank, bot_score, \
              {VERDICT_CLASS} AS verdict, threat_level AS threat, campaign_id, reasons, features \
              FROM {{db}}.ml_all_scores WHERE {range} AND src_ip = toIPv6OrDefault({a}) \
              ORDER BY scored_at DESC LIMIT 200"

@@ -205,6 +205,17 @@ pub(crate) struct VariantReport {
     pub missed: Vec<Finding>,
     pub roc_auc: f64,
     pub campaign_purity: f64,
+    /// The bot score's calibration on this run: per band, the addresses whose lowest bot
+    /// score falls in it, bots and people apart.
+    pub bot_score_bands: Vec<Band>,
+}
+
+/// Addresses in one band of the bot score.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Band {
+    pub band: &'static str,
+    pub bots: usize,
+    pub people: usize,
 }
 
 /// One scored client of a person flagged or a bot missed.
@@ -460,6 +471,7 @@ fn evaluate(
         verified: bool,
         score: f64,
         campaign: i64,
+        bot_score: u8,
     }
     let flagged = |r: &ja4_detect::scoring::ScoredClient| {
         matches!(r.decision.verdict.as_str(), "bot" | "suspicious")
@@ -468,8 +480,10 @@ fn evaluate(
     for r in scored {
         let e = per.entry(r.client.src_ip).or_insert(Seen {
             campaign: -1,
+            bot_score: 99,
             ..Default::default()
         });
+        e.bot_score = e.bot_score.min(r.bot_score());
         e.flagged |= flagged(r);
         e.verified |= r.decision.verdict.as_str() == "verified_bot";
         e.score = e.score.max(r.score);
@@ -560,6 +574,31 @@ fn evaluate(
             (!s.legitimate() && !caught).then(|| finding(r, s))
         })
         .collect();
+    let bands: [(&'static str, std::ops::RangeInclusive<u8>); 5] = [
+        ("1", 1..=1),
+        ("2-9", 2..=9),
+        ("10-29", 10..=29),
+        ("30-59", 30..=59),
+        ("60-99", 60..=99),
+    ];
+    let bot_score_bands = bands
+        .into_iter()
+        .map(|(band, range)| {
+            let count = |pick: fn(Scenario) -> bool| {
+                by_ip
+                    .iter()
+                    .filter(|(ip, s)| {
+                        pick(**s) && per.get(*ip).is_some_and(|x| range.contains(&x.bot_score))
+                    })
+                    .count()
+            };
+            Band {
+                band,
+                bots: count(|s| !s.legitimate()),
+                people: count(Scenario::people),
+            }
+        })
+        .collect();
     let share = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
     VariantReport {
         training,
@@ -571,6 +610,7 @@ fn evaluate(
         missed,
         roc_auc: ja4_ml::metrics::roc_auc(&scores, &labels),
         campaign_purity,
+        bot_score_bands,
     }
 }
 
@@ -608,6 +648,15 @@ pub(crate) fn table(r: &Report) -> String {
             v.roc_auc,
             v.campaign_purity
         ));
+        s.push_str("bot score (lowest per address): ");
+        s.push_str(
+            &v.bot_score_bands
+                .iter()
+                .map(|b| format!("{} → {} bots, {} people", b.band, b.bots, b.people))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        s.push('\n');
         for (what, list) in [
             ("false positive", &v.false_positives),
             ("missed", &v.missed),

@@ -71,6 +71,9 @@ struct SynthArgs {
     hours: u32,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Browsing people (clients of the largest population).
+    #[arg(long, default_value_t = 3000)]
+    people: u32,
 }
 
 fn main() -> ExitCode {
@@ -144,6 +147,7 @@ fn run_synth(a: SynthArgs) -> Result<ExitCode> {
             requests: a.requests,
             hours: a.hours,
             seed: a.seed,
+            people: a.people,
         },
     )?;
     for (name, rows) in &written {

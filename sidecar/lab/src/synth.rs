@@ -22,6 +22,8 @@ pub(crate) struct Synth {
     /// Spread over the last `hours` hours.
     pub hours: u32,
     pub seed: u64,
+    /// Browsing people (the largest population; the others keep their sizes).
+    pub people: u32,
 }
 
 const COLUMNS: &str = "ts, kind, conn_id, client_ip, client_port, server_ip, server_port, vhost, method, path, query, \
@@ -259,7 +261,10 @@ pub(crate) fn generate(store: &Store, db: &str, s: Synth) -> Result<Vec<(&'stati
     }
     let mut out = Vec::new();
     let mut offset = s.seed << 40;
-    for p in populations() {
+    for mut p in populations() {
+        if p.name == "humans" {
+            p.clients = s.people.max(1);
+        }
         let rows = ((s.requests as f64) * p.share).round().max(1.0) as u64;
         let sql = insert_sql(&p, rows, s.hours.max(1), s.seed, offset).replace("{db}", db);
         store
