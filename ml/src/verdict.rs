@@ -425,7 +425,7 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
 /// The tool a user agent declares (HTTP libraries, command-line clients, frameworks), or
 /// `an empty one`; `None` for anything else. Crawlers are the crawler rules' business.
 pub fn declared_tool(ua: &str) -> Option<&'static str> {
-    const TOOLS: [(&str, &str); 24] = [
+    const TOOLS: [(&str, &str); 28] = [
         ("curl/", "curl"),
         ("wget/", "Wget"),
         ("python-requests", "python-requests"),
@@ -450,11 +450,19 @@ pub fn declared_tool(ua: &str) -> Option<&'static str> {
         ("httpie", "HTTPie"),
         ("powershell", "PowerShell"),
         ("headlesschrome", "HeadlessChrome"),
+        ("libcurl", "libcurl"),
+        ("reqwest", "reqwest"),
+        ("deno/", "Deno"),
+        ("dart/", "Dart"),
     ];
     if ua.trim().is_empty() {
         return Some("empty");
     }
     let l = ua.to_ascii_lowercase();
+    // Node's fetch (undici) says only `node`.
+    if l.trim() == "node" {
+        return Some("Node fetch");
+    }
     TOOLS
         .iter()
         .find(|(k, _)| l.contains(k))
