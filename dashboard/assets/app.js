@@ -403,8 +403,8 @@
       if (note === null) return;
       try { await api("lists", null, { kind, value, action, note }); toast((action === "remove" ? "Removed " : "Added to the " + action + " list: ") + value); render(); }
       catch (e) { toast("Failed: " + e.message); }
-    } }, action === "remove" ? "Remove from lists" : action === "allow" ? "Allow-list" : "Deny-list");
-    return h("span", { class: "actions" }, mk("allow"), mk("deny"), mk("remove"));
+    } }, action === "remove" ? "Remove from lists" : action === "allow" ? "Allow-list" : action === "challenge" ? "Challenge-list" : "Deny-list");
+    return h("span", { class: "actions" }, mk("allow"), mk("challenge"), mk("deny"), mk("remove"));
   }
 
   views.client = async (root) => {
@@ -488,7 +488,8 @@
         h("form", { class: "inline", onsubmit: async ev => { ev.preventDefault(); try { await api("users", null, { name: name.value, role: role.value, password: pw.value }); toast("Saved " + name.value); render(); } catch (e) { toast(e.message); } } },
           name, role, pw, h("button", { class: "primary", type: "submit" }, "Add / reset"))),
       section("Allow and deny lists", table([{ label: "Kind", key: "kind" }, { label: "Value", render: r => h("span", { class: "mono" }, r.value) }, { label: "Action", key: "action" },
-        { label: "By", key: "analyst" }, { label: "Note", key: "note" }, { label: "When", render: r => ts(r.updated_at) }], l.rows))));
+        { label: "By", key: "analyst" }, { label: "Note", key: "note" }, { label: "When", render: r => ts(r.updated_at) },
+        { label: "Expires", render: r => r.expires_at ? ts(r.expires_at) : "never" }], l.rows))));
   };
 
   // ---- shell --------------------------------------------------------------------------

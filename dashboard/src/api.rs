@@ -779,8 +779,11 @@ fn list_entries(subject: Option<(&str, &str)>) -> Stmt {
     };
     Stmt {
         sql: format!(
-            "SELECT toUnixTimestamp64Milli(updated_at) AS updated_at, kind, value, action, analyst, note \
-             FROM {{db}}.access_lists FINAL WHERE active = 1 AND {cond} ORDER BY updated_at DESC LIMIT 1000"
+            "SELECT toUnixTimestamp64Milli(updated_at) AS updated_at, kind, value, action, analyst, note, \
+             if(expires_at = toDateTime64(0, 3, 'UTC'), 0, toUnixTimestamp64Milli(expires_at)) AS expires_at \
+             FROM {{db}}.access_lists FINAL \
+             WHERE active = 1 AND (expires_at = toDateTime64(0, 3, 'UTC') OR expires_at > now64(3)) AND {cond} \
+             ORDER BY updated_at DESC LIMIT 1000"
         ),
         params: p,
         ignored: Vec::new(),
@@ -883,7 +886,7 @@ async fn add_label(
 struct ListForm {
     kind: String,
     value: String,
-    /// allow, deny, or remove.
+    /// allow, challenge, deny, or remove.
     action: String,
     #[serde(default)]
     note: String,
@@ -900,11 +903,11 @@ async fn set_list(
     }
     let value = subject(&f.kind, &f.value)?;
     let (action, active) = match f.action.as_str() {
-        "allow" | "deny" => (f.action.as_str(), 1),
+        "allow" | "challenge" | "deny" => (f.action.as_str(), 1),
         "remove" => ("", 0),
         _ => {
             return Err(ApiError::BadRequest(
-                "action must be allow, deny or remove".into(),
+                "action must be allow, challenge, deny or remove".into(),
             ))
         }
     };

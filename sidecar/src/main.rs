@@ -49,6 +49,62 @@ enum Command {
     /// Batches the store refused for their data, set aside so that ingest goes on: list,
     /// show (JSON Lines), retry (insert again, e.g. after a schema fix), remove.
     DeadLetter(DeadLetterArgs),
+    /// Allow, challenge and deny lists by address, network or JA4 (the dashboard's lists):
+    /// add, remove, show. Every change is audited.
+    #[command(subcommand)]
+    Lists(ListsCommand),
+}
+
+/// One list entry's subject.
+#[derive(clap::Args)]
+struct ListSubject {
+    /// What the entry matches.
+    #[arg(long, value_parser = ["ip", "net", "ja4"])]
+    kind: String,
+    /// The address, network (address/length) or JA4.
+    #[arg(long)]
+    value: String,
+}
+
+#[derive(Subcommand)]
+enum ListsCommand {
+    /// Adds (or replaces) an entry.
+    Add {
+        #[command(flatten)]
+        subject: ListSubject,
+        /// What to do with matching clients.
+        #[arg(long, value_parser = ["allow", "challenge", "deny"])]
+        action: String,
+        /// Why (shown with every verdict it decides; at most 500 characters).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// How long it applies: `30m`, `12h`, `7d` (default: until removed).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Who does it, for the audit log (default: $USER).
+        #[arg(long)]
+        analyst: Option<String>,
+        #[command(flatten)]
+        store: ja4_sidecar::args::StoreArgs,
+    },
+    /// Removes an entry (a newer inactive row: its history stays).
+    Remove {
+        #[command(flatten)]
+        subject: ListSubject,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Who does it, for the audit log (default: $USER).
+        #[arg(long)]
+        analyst: Option<String>,
+        #[command(flatten)]
+        store: ja4_sidecar::args::StoreArgs,
+    },
+    /// Prints the active, unexpired entries, newest first (tab-separated, with a header).
+    Show {
+        #[command(flatten)]
+        store: ja4_sidecar::args::StoreArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -306,6 +362,7 @@ fn main() -> ExitCode {
         Command::Score(a) => run_score(a),
         Command::User(c) => run_user(c),
         Command::DeadLetter(a) => run_dead_letter(a),
+        Command::Lists(c) => run_lists(c),
         Command::Ml(MlCommand::FitScore(args)) => {
             ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
         }
@@ -710,6 +767,119 @@ fn read_password() -> Result<String> {
             .context("reading the password from stdin")?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
+}
+
+/// `30m`, `12h`, `7d`, `90s` as milliseconds.
+fn duration_ms(s: &str) -> Result<i64> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .with_context(|| format!("--expires {s:?}: a number and a unit (s, m, h, d)"))?;
+    let per = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => anyhow::bail!("--expires {s:?}: the unit is s, m, h or d"),
+    };
+    anyhow::ensure!(n > 0, "--expires {s:?}: must be in the future");
+    n.checked_mul(per)
+        .with_context(|| format!("--expires {s:?}: too far"))
+}
+
+fn run_lists(c: ListsCommand) -> Result<ExitCode> {
+    use ja4_detect::lists::{self, Action, Change};
+    let analyst = |a: Option<String>| {
+        a.or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "cli".to_owned())
+    };
+    let open = |store: &ja4_sidecar::args::StoreArgs| -> Result<(ja4_store::Store, String)> {
+        let cfg = store.store_config()?;
+        let s = cfg.open()?;
+        ja4_store::migrate::migrate(&s, &cfg.migrate_options())?;
+        Ok((s, cfg.database.clone()))
+    };
+    match c {
+        ListsCommand::Add {
+            subject,
+            action,
+            reason,
+            expires,
+            analyst: who,
+            store,
+        } => {
+            let expires_ms = match expires.as_deref() {
+                Some(e) => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64);
+                    Some(now + duration_ms(e)?)
+                }
+                None => None,
+            };
+            let (s, db) = open(&store)?;
+            let who = analyst(who);
+            let value = lists::write(
+                &s,
+                &db,
+                &Change {
+                    kind: &subject.kind,
+                    value: &subject.value,
+                    action: Action::parse(&action),
+                    note: &reason,
+                    expires_ms,
+                    actor: &who,
+                    role: "cli",
+                },
+            )?;
+            println!("{action} {} {value} (by {who})", subject.kind);
+        }
+        ListsCommand::Remove {
+            subject,
+            reason,
+            analyst: who,
+            store,
+        } => {
+            let (s, db) = open(&store)?;
+            let who = analyst(who);
+            let value = lists::write(
+                &s,
+                &db,
+                &Change {
+                    kind: &subject.kind,
+                    value: &subject.value,
+                    action: None,
+                    note: &reason,
+                    expires_ms: None,
+                    actor: &who,
+                    role: "cli",
+                },
+            )?;
+            println!("removed {} {value} (by {who})", subject.kind);
+        }
+        ListsCommand::Show { store } => {
+            let (s, db) = open(&store)?;
+            println!("kind\tvalue\taction\tanalyst\tupdated_at\texpires_at\treason");
+            for e in lists::show(&s, &db)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    e.kind,
+                    e.value,
+                    e.action,
+                    e.analyst,
+                    e.updated_at,
+                    if e.expires_at.is_empty() {
+                        "never"
+                    } else {
+                        &e.expires_at
+                    },
+                    e.note.replace(['\t', '\n'], " ")
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_user(c: UserCommand) -> Result<ExitCode> {

@@ -169,7 +169,7 @@ fn migrate_then_query_the_embedded_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout)
-        .contains("applied migrations [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]"));
+        .contains("applied migrations [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]"));
     let again = bin().arg("migrate").args(store).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
     let q = bin()
@@ -353,6 +353,7 @@ fn help_lists_only_production_commands() {
             "score",
             "user",
             "dead-letter",
+            "lists",
             "help"
         ],
         "{help}"
@@ -362,4 +363,151 @@ fn help_lists_only_production_commands() {
         let out = bin().arg(dev).output().unwrap();
         assert!(!out.status.success(), "{dev} ran");
     }
+}
+
+#[test]
+fn lists_are_added_shown_expired_removed_and_audited() {
+    let dir = std::env::temp_dir().join(format!("ja4-cli-lists-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = ["--data-dir", dir.to_str().unwrap(), "--database", "lists"];
+    let run = |args: &[&str]| {
+        let out = bin().args(args).args(store).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&[
+        "lists",
+        "add",
+        "--kind",
+        "ip",
+        "--value",
+        "::ffff:203.0.113.9",
+        "--action",
+        "deny",
+        "--reason",
+        "credential stuffing",
+        "--analyst",
+        "alice",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "deny ip 203.0.113.9 (by alice)");
+    let (ok, _, err) = run(&[
+        "lists",
+        "add",
+        "--kind",
+        "ja4",
+        "--value",
+        "T13D1516H2_8daaf6152771_02713d6af862",
+        "--action",
+        "challenge",
+        "--expires",
+        "2s",
+        "--analyst",
+        "bob",
+    ]);
+    assert!(ok, "{err}");
+    // Bad values and expiries are refused with what is wrong, and nothing is written.
+    for (args, why) in [
+        (
+            &[
+                "--kind",
+                "net",
+                "--value",
+                "10.0.0.0/33",
+                "--action",
+                "deny",
+            ][..],
+            "bad prefix length",
+        ),
+        (
+            &[
+                "--kind",
+                "ja4",
+                "--value",
+                "t13d'); DROP",
+                "--action",
+                "deny",
+            ][..],
+            "not a JA4",
+        ),
+        (
+            &[
+                "--kind",
+                "ip",
+                "--value",
+                "10.0.0.1",
+                "--action",
+                "deny",
+                "--expires",
+                "soon",
+            ][..],
+            "--expires",
+        ),
+        (
+            &["--kind", "ip", "--value", "10.0.0.1", "--action", "block"][..],
+            "invalid value",
+        ),
+    ] {
+        let mut a = vec!["lists", "add"];
+        a.extend_from_slice(args);
+        let (ok, _, err) = run(&a);
+        assert!(!ok && err.contains(why), "{args:?}: {err}");
+    }
+    let (ok, shown, err) = run(&["lists", "show"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 3, "{shown}");
+    assert!(lines[0].starts_with("kind\tvalue\taction"));
+    assert!(shown.contains("ip\t203.0.113.9\tdeny\talice\t"), "{shown}");
+    assert!(shown.contains("\tnever\tcredential stuffing"), "{shown}");
+    assert!(
+        shown.contains("ja4\tt13d1516h2_8daaf6152771_02713d6af862\tchallenge\tbob\t"),
+        "{shown}"
+    );
+    // Both changes are in the audit log, by whom and from the CLI.
+    let (ok, audit, err) = run(&[
+        "query",
+        "SELECT actor, action, target FROM lists.audit_logs WHERE role = 'cli' ORDER BY actor",
+    ]);
+    assert!(ok, "{err}");
+    assert!(audit.contains("alice\tlist_add\tip:203.0.113.9"), "{audit}");
+    assert!(
+        audit.contains("bob\tlist_add\tja4:t13d1516h2_8daaf6152771_02713d6af862"),
+        "{audit}"
+    );
+    // The challenge entry expires; the deny entry is removed; neither row is deleted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, shown, _) = run(&["lists", "show"]);
+        if !shown.contains("challenge") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never expired: {shown}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let (ok, out, err) = run(&[
+        "lists",
+        "remove",
+        "--kind",
+        "ip",
+        "--value",
+        "203.0.113.9",
+        "--reason",
+        "false positive",
+        "--analyst",
+        "alice",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "removed ip 203.0.113.9 (by alice)");
+    let (_, shown, _) = run(&["lists", "show"]);
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    let (_, rows, _) = run(&["query", "SELECT count() FROM lists.access_lists"]);
+    assert_eq!(rows.lines().last().unwrap().trim(), "3", "{rows}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,10 +1,13 @@
-//! Analysts' allow and deny lists (`access_lists`, edited in the dashboard) applied to
-//! verdicts.
+//! Analysts' allow, deny and challenge lists (`access_lists`, edited in the dashboard and with
+//! `ja4-sidecar lists`) applied to verdicts.
 //!
-//! Owns: reading the active entries, matching a client (address, network, JA4) against them,
-//! and the override: a deny entry makes the client a high-threat bot, an allow entry a human,
-//! each with a reason naming the entry, who set it and their note. Deny wins over allow.
-//! Never: hides the model's view: the model's reasons stay in the decision after the list's.
+//! Owns: validating and writing entries (with the audit row that records who did it),
+//! reading the active, unexpired ones, matching a client (address, network, JA4) against
+//! them, and the override: a deny entry makes the client a high-threat bot, a challenge entry
+//! at least suspicious, an allow entry a human, each with a reason naming the entry, who set it
+//! and their note. Deny wins over challenge, challenge over allow.
+//! Never: hides the model's view: the model's reasons stay in the decision after the list's;
+//! never deletes an entry (a removal is a newer inactive row, expiry a time).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,11 +17,43 @@ use ja4_ml::verdict::{Decision, Threat, Verdict};
 
 use ja4_store::Store;
 
+/// What an entry does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// The client is a person (or wanted).
+    Allow,
+    /// The client is to prove a browser (suspicious at least).
+    Challenge,
+    /// The client is a bot.
+    Deny,
+}
+
+impl Action {
+    /// From its name (`allow`, `challenge`, `deny`).
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "allow" => Some(Action::Allow),
+            "challenge" => Some(Action::Challenge),
+            "deny" => Some(Action::Deny),
+            _ => None,
+        }
+    }
+
+    /// Its name in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Challenge => "challenge",
+            Action::Deny => "deny",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
-/// One allow or deny entry an analyst made.
+/// One allow, challenge or deny entry an analyst made.
 pub struct Entry {
-    /// Deny (true) or allow.
-    pub deny: bool,
+    /// What it does.
+    pub action: Action,
     /// `ip 1.2.3.4`, `net 10.0.0.0/8`, `ja4 t13d…`.
     pub what: String,
     /// Who made it.
@@ -62,15 +97,15 @@ impl AccessLists {
     pub fn from_rows<'a>(rows: impl IntoIterator<Item = [&'a str; 5]>) -> AccessLists {
         let mut l = AccessLists::default();
         for [kind, value, action, analyst, note] in rows {
+            let Some(action) = Action::parse(action) else {
+                continue;
+            };
             let entry = Entry {
-                deny: action == "deny",
+                action,
                 what: format!("{kind} {value}"),
                 analyst: analyst.to_owned(),
                 note: note.to_owned(),
             };
-            if action != "deny" && action != "allow" {
-                continue;
-            }
             match kind {
                 "ip" => {
                     if let Ok(ip) = value.parse::<IpAddr>() {
@@ -98,7 +133,8 @@ impl AccessLists {
         let read = store
             .query_rows::<[String; 5]>(&format!(
                 "SELECT toString(kind), value, toString(action), analyst, note \
-                 FROM {db}.access_lists FINAL WHERE active = 1"
+                 FROM {db}.access_lists FINAL \
+                 WHERE active = 1 AND (expires_at = toDateTime64(0, 3, 'UTC') OR expires_at > now64(3))"
             ))
             .context("reading the allow/deny lists")?;
         if read.skipped > 0 {
@@ -138,7 +174,7 @@ impl AccessLists {
             )
             .chain(ja4s.iter().filter_map(|j| self.ja4.get(j.as_ref())))
             .collect();
-        all.iter().find(|e| e.deny).or(all.first()).copied()
+        all.iter().max_by_key(|e| e.action).copied()
     }
 
     /// The decision after the lists, for a client at `ip` showing the JA4s `ja4s` (a listed
@@ -147,31 +183,207 @@ impl AccessLists {
         let Some(e) = self.matching(ip, ja4s) else {
             return d;
         };
-        let mut reason = format!(
-            "{}-listed ({}) by {}",
-            if e.deny { "deny" } else { "allow" },
-            e.what,
-            e.analyst
-        );
+        let mut reason = format!("{}-listed ({}) by {}", e.action.as_str(), e.what, e.analyst);
         if !e.note.is_empty() {
             reason.push_str(&format!(": {}", e.note));
         }
         let mut reasons = vec![reason];
         reasons.extend(d.reasons);
-        if e.deny {
-            Decision {
+        match e.action {
+            Action::Deny => Decision {
                 verdict: Verdict::Bot,
                 threat: d.threat.max(Threat::High),
                 reasons,
-            }
-        } else {
-            Decision {
+            },
+            Action::Challenge => Decision {
+                verdict: if d.verdict == Verdict::Bot {
+                    Verdict::Bot
+                } else {
+                    Verdict::Suspicious
+                },
+                threat: d.threat.max(Threat::Medium),
+                reasons,
+            },
+            Action::Allow => Decision {
                 verdict: Verdict::Human,
                 threat: Threat::None,
                 reasons,
-            }
+            },
         }
     }
+}
+
+/// Why a list entry cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// The kind is not `ip`, `net` or `ja4`.
+    #[error("kind must be ip, net or ja4, not {0:?}")]
+    Kind(String),
+    /// The value does not parse as its kind.
+    #[error("{kind} {value:?}: {why}")]
+    Value {
+        /// The kind.
+        kind: String,
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// The note is longer than 500 characters.
+    #[error("the reason is longer than 500 characters")]
+    Note,
+}
+
+/// The canonical form of a `kind` entry's `value` (addresses as the store prints them,
+/// networks as `address/length`, JA4s lowercase `a_b_c`), or why it is not one.
+pub fn canonical(kind: &str, value: &str) -> std::result::Result<String, ListError> {
+    let bad = |why| ListError::Value {
+        kind: kind.to_owned(),
+        value: value.to_owned(),
+        why,
+    };
+    let v = value.trim();
+    match kind {
+        "ip" => v
+            .parse::<IpAddr>()
+            .map(|i| i.to_canonical().to_string())
+            .map_err(|_| bad("not an IP address")),
+        "net" => {
+            let (a, l) = v
+                .split_once('/')
+                .ok_or_else(|| bad("a network is address/length"))?;
+            let a: IpAddr = a.parse().map_err(|_| bad("not a network address"))?;
+            let max = if a.is_ipv4() { 32 } else { 128 };
+            match l.parse::<u8>() {
+                Ok(l) if l <= max => Ok(format!("{a}/{l}")),
+                _ => Err(bad("bad prefix length")),
+            }
+        }
+        "ja4" => {
+            let l = v.to_ascii_lowercase();
+            let parts: Vec<&str> = l.split('_').collect();
+            let ok = parts.len() == 3
+                && parts[0].len() == 10
+                && parts[1].len() == 12
+                && parts[2].len() == 12
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if ok {
+                Ok(l)
+            } else {
+                Err(bad("not a JA4 (a_b_c: 10, 12 and 12 characters)"))
+            }
+        }
+        other => Err(ListError::Kind(other.to_owned())),
+    }
+}
+
+/// One entry to write with [`write`].
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// `ip`, `net` or `ja4`.
+    pub kind: &'a str,
+    /// Its value (made canonical by [`write`]).
+    pub value: &'a str,
+    /// The action, or `None` to remove the entry.
+    pub action: Option<Action>,
+    /// Why (at most 500 characters).
+    pub note: &'a str,
+    /// When it stops applying (Unix milliseconds), or `None` for never.
+    pub expires_ms: Option<i64>,
+    /// Who does it.
+    pub actor: &'a str,
+    /// Their role (`admin`, `cli`).
+    pub role: &'a str,
+}
+
+/// Writes an entry (or its removal) and the audit row that records it; returns the canonical
+/// value. Values travel as query parameters, never as SQL text.
+pub fn write(store: &Store, db: &str, c: &Change<'_>) -> Result<String> {
+    let value =
+        canonical(c.kind, c.value).map_err(|e| crate::error::Error::Invalid(e.to_string()))?;
+    if c.note.chars().count() > 500 {
+        return Err(crate::error::Error::Invalid(ListError::Note.to_string()));
+    }
+    let action = c.action.map_or("", Action::as_str);
+    let expires = c.expires_ms.unwrap_or(0).max(0);
+    store
+        .query_params(
+            &format!(
+                "INSERT INTO {db}.access_lists (kind, value, action, active, analyst, note, expires_at) \
+                 SELECT {{kind:String}}, {{value:String}}, {{action:String}}, {{active:UInt8}}, \
+                 {{actor:String}}, {{note:String}}, fromUnixTimestamp64Milli({{expires:Int64}}, 'UTC')"
+            ),
+            "TSV",
+            &[
+                ("kind", c.kind.to_owned()),
+                ("value", value.clone()),
+                ("action", action.to_owned()),
+                ("active", u8::from(c.action.is_some()).to_string()),
+                ("actor", c.actor.to_owned()),
+                ("note", c.note.to_owned()),
+                ("expires", expires.to_string()),
+            ],
+        )
+        .context("writing the list entry")?;
+    let details = serde_json::json!({
+        "action": if action.is_empty() { "remove" } else { action },
+        "note": c.note,
+        "expires_ms": expires,
+    });
+    store
+        .query_params(
+            &format!(
+                "INSERT INTO {db}.audit_logs (actor, role, action, target, success, client_ip, details) \
+                 SELECT {{actor:String}}, {{role:String}}, {{what:String}}, {{target:String}}, 1, toIPv6('::'), \
+                 CAST(JSONExtractKeysAndValues({{details:String}}, 'String'), 'Map(String, String)')"
+            ),
+            "TSV",
+            &[
+                ("actor", c.actor.to_owned()),
+                ("role", c.role.to_owned()),
+                ("what", if c.action.is_some() { "list_add" } else { "list_remove" }.to_owned()),
+                ("target", format!("{}:{value}", c.kind)),
+                ("details", details.to_string()),
+            ],
+        )
+        .context("writing the audit log")?;
+    Ok(value)
+}
+
+/// One stored entry as [`show`] lists it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct Listed {
+    /// `ip`, `net` or `ja4`.
+    pub kind: String,
+    /// Its value.
+    pub value: String,
+    /// `allow`, `challenge` or `deny`.
+    pub action: String,
+    /// Who made it.
+    pub analyst: String,
+    /// Why.
+    pub note: String,
+    /// When it was made (UTC).
+    #[serde(rename = "updated")]
+    pub updated_at: String,
+    /// When it stops applying (UTC), empty for never.
+    #[serde(rename = "expires")]
+    pub expires_at: String,
+}
+
+/// The active, unexpired entries, newest first.
+pub fn show(store: &Store, db: &str) -> Result<Vec<Listed>> {
+    let read = store
+        .query_rows::<Listed>(&format!(
+            "SELECT toString(kind) AS kind, value, toString(action) AS action, toString(analyst) AS analyst, note, \
+             toString(updated_at) AS updated, \
+             if(expires_at = toDateTime64(0, 3, 'UTC'), '', toString(expires_at)) AS expires \
+             FROM {db}.access_lists FINAL \
+             WHERE active = 1 AND (expires_at = toDateTime64(0, 3, 'UTC') OR expires_at > now64(3)) \
+             ORDER BY updated_at DESC"
+        ))
+        .context("reading the lists")?;
+    Ok(read.rows)
 }
 
 #[cfg(test)]
@@ -184,6 +396,29 @@ mod tests {
             threat: Threat::None,
             reasons: vec!["model".into()],
         }
+    }
+
+    #[test]
+    fn entries_are_canonical_or_refused() {
+        assert_eq!(canonical("ip", " ::ffff:10.0.0.1 ").unwrap(), "10.0.0.1");
+        assert_eq!(canonical("net", "10.1.0.0/16").unwrap(), "10.1.0.0/16");
+        assert_eq!(
+            canonical("ja4", "T13D1516H2_8daaf6152771_02713d6af862").unwrap(),
+            "t13d1516h2_8daaf6152771_02713d6af862"
+        );
+        for (k, v) in [
+            ("ip", "1.2.3"),
+            ("net", "10.0.0.0/33"),
+            ("net", "10.0.0.0"),
+            ("ja4", "t13d'--"),
+            ("ja4", "x_y_z"),
+        ] {
+            assert!(
+                matches!(canonical(k, v), Err(ListError::Value { .. })),
+                "{k} {v}"
+            );
+        }
+        assert_eq!(canonical("asn", "1"), Err(ListError::Kind("asn".into())));
     }
 
     #[test]
@@ -204,6 +439,7 @@ mod tests {
             ["net", "45.13.0.0/16", "allow", "bob", "partner"],
             ["ip", "45.13.3.1", "deny", "alice", "stuffing"],
             ["ja4", "t13d_x", "deny", "alice", ""],
+            ["ja4", "t13d_c", "challenge", "carol", "scraping prices"],
             ["ip", "not-an-ip", "deny", "x", ""],
             ["ip", "1.1.1.1", "maybe", "x", ""],
         ]);
@@ -226,6 +462,15 @@ mod tests {
         assert_eq!(d.verdict, Verdict::Human);
         assert!(d.reasons[0].starts_with("allow-listed (net 45.13.0.0/16) by bob"));
         let d = l.apply("9.9.9.9".parse().unwrap(), &["t13d_x"], human());
+        assert_eq!(d.verdict, Verdict::Bot);
+        // Challenge: suspicious at least; deny wins over it.
+        let d = l.apply("9.9.9.9".parse().unwrap(), &["t13d_c"], human());
+        assert_eq!((d.verdict, d.threat), (Verdict::Suspicious, Threat::Medium));
+        assert_eq!(
+            d.reasons[0],
+            "challenge-listed (ja4 t13d_c) by carol: scraping prices"
+        );
+        let d = l.apply("9.9.9.9".parse().unwrap(), &["t13d_c", "t13d_x"], human());
         assert_eq!(d.verdict, Verdict::Bot);
         // A listed JA4 decides whichever of the client's variants it is.
         let d = l.apply("9.9.9.9".parse().unwrap(), &["t13d_y", "t13d_x"], human());

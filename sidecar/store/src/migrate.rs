@@ -66,6 +66,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "agg_h2", "0011_agg_h2.sql"),
     migration!(12, "feature_view", "0012_feature_view.sql"),
     migration!(13, "bot_score", "0013_bot_score.sql"),
+    migration!(14, "list_expiry", "0014_list_expiry.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
