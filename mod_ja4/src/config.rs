@@ -34,28 +34,38 @@ pub(crate) fn merge(base: &ServerConfig, add: &ServerConfig) -> ServerConfig {
         merged.cfg.request_headers = add.cfg.request_headers;
         merged.request_headers_set = true;
     }
-    // SAFETY: `p` is the configuration pool.
     merged
 }
 
-/// One `JA4*` directive: its name, help (shown by httpd for a syntax error), and whether it
-/// takes a list of arguments (each applied in turn).
+/// How a directive takes its arguments.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Takes {
+    /// One argument.
+    One,
+    /// A list, each argument applied in turn.
+    List,
+    /// The rest of the line, parsed by the directive.
+    Line,
+}
+
+/// One `JA4*` directive: its name, help (shown by httpd for a syntax error), and how it takes
+/// its arguments.
 pub(crate) struct Directive {
     pub(crate) name: &'static CStr,
     pub(crate) help: &'static CStr,
-    pub(crate) list: bool,
+    pub(crate) takes: Takes,
 }
 
 const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
     Directive {
         name,
         help,
-        list: false,
+        takes: Takes::One,
     }
 }
 
 /// Every directive, in the order `httpd -L` lists them.
-pub(crate) const DIRECTIVES: [Directive; 11] = [
+pub(crate) const DIRECTIVES: [Directive; 14] = [
     one(
         c"JA4Engine",
         c"On|Off: fingerprint connections and requests (default On)",
@@ -67,7 +77,7 @@ pub(crate) const DIRECTIVES: [Directive; 11] = [
     Directive {
         name: c"JA4CapturePorts",
         help: c"TCP ports to capture (default: the ports of Listen)",
-        list: true,
+        takes: Takes::List,
     },
     one(
         c"JA4SharedEntries",
@@ -101,6 +111,20 @@ pub(crate) const DIRECTIVES: [Directive; 11] = [
         c"JA4RequestHeaders",
         c"On|Off: add X-JA4* request headers for backends (default Off)",
     ),
+    one(
+        c"JA4Mitigation",
+        c"Off|Count|Enforce: act on decisions and rate limits, or only say what would be done (default Off)",
+    ),
+    Directive {
+        name: c"JA4RateLimit",
+        help: c"ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] block: token bucket per key, shared by all children",
+        takes: Takes::Line,
+    },
+    Directive {
+        name: c"JA4Exempt",
+        help: c"networks (address[/length]) never rate-limited or blocked",
+        takes: Takes::List,
+    },
 ];
 
 const _: () = assert!(directives::DIRECTIVES.len() == DIRECTIVES.len());

@@ -53,6 +53,11 @@ counters! {
     capture_agree: "requests whose JA4 and JA4T from the capture equal the in-connection ones",
     capture_mismatch: "requests whose capture and in-connection fingerprints differ",
     shm_replaced: "shared-table entries replaced while still live (table too small)",
+    mitigation_blocked: "requests answered 429 by a JA4RateLimit (JA4Mitigation Enforce)",
+    mitigation_counted: "requests over a JA4RateLimit in count mode (not blocked)",
+    mitigation_exempt: "requests from JA4Exempt networks (never limited)",
+    mitigation_evicted: "rate-limit buckets evicted to make room (table too small)",
+    mitigation_no_table: "requests not rate-limited because the bucket table is missing",
 }
 
 static SHARED: SharedMapping<Counters> = SharedMapping::new();
@@ -84,6 +89,11 @@ static LOCAL: Counters = Counters {
     capture_agree: AtomicU64::new(0),
     capture_mismatch: AtomicU64::new(0),
     shm_replaced: AtomicU64::new(0),
+    mitigation_blocked: AtomicU64::new(0),
+    mitigation_counted: AtomicU64::new(0),
+    mitigation_exempt: AtomicU64::new(0),
+    mitigation_evicted: AtomicU64::new(0),
+    mitigation_no_table: AtomicU64::new(0),
 };
 
 impl Counters {

@@ -4,7 +4,8 @@
 //! child_init (here: shared counters, `TCP_SAVE_SYN` on listeners, the export file, the
 //! capture thread, the exporter), pre_connection and the raw input filter below mod_ssl
 //! ([`conn`]), post_read_request and log_transaction ([`request`], the record in
-//! [`record`]), the `ja4-status` handler ([`status`]) — the per-child exporter ([`export`]),
+//! [`record`]), rate limits and the mitigation mode ([`mitigate`]), the `ja4-status` handler
+//! ([`status`]) — the per-child exporter ([`export`]),
 //! the parent's capture ([`capture`]) and the shared counters ([`counters`], the leaf).
 //!
 //! Layers: [`ffi`] is the only module that touches httpd, APR or libc (`unsafe_code` is
@@ -23,6 +24,7 @@ mod counters;
 mod export;
 #[allow(unsafe_code)]
 mod ffi;
+mod mitigate;
 mod record;
 mod request;
 mod status;
@@ -54,6 +56,12 @@ fn post_config(pconf: Pool<'_>, s: Server<'_>) -> bool {
             );
             return false;
         }
+    }
+    if let Err(e) = mitigate::init(pconf, &sc.cfg) {
+        s.log(
+            Level::Err,
+            &format!("mod_ja4: rate-limit table unavailable ({e}): JA4RateLimit does not apply"),
+        );
     }
     if let Err(e) = capture::map_table(pconf, sc.cfg.shared_entries as usize) {
         s.log(Level::Warning, &format!("mod_ja4: shared connection table unavailable ({e}); requests keep their in-connection fingerprints"));

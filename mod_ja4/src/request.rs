@@ -189,13 +189,12 @@ fn conn_vars<'a>(r: &Request<'_>, st: &'a ConnState) -> &'a ConnVars {
 }
 
 /// post_read_request: the request's record (kept until it is logged), its variables and
-/// `X-JA4*` headers.
-pub(crate) fn post_read_request(mut r: Request<'_>) {
-    let Some(sc) = r.server().and_then(|s| s.config()) else {
-        return;
-    };
+/// `X-JA4*` headers, and the mitigation decision ([`crate::mitigate`]): the status to answer
+/// with when a limit is enforced.
+pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
+    let sc = r.server().and_then(|s| s.config())?;
     if !sc.cfg.engine {
-        return;
+        return None;
     }
     counters::add(|s| &s.requests, 1);
     let state = r.connection().state();
@@ -211,6 +210,16 @@ pub(crate) fn post_read_request(mut r: Request<'_>) {
         let vars = state.map(|st| conn_vars(&r, st));
         add_each(&mut r, vars, rec.ja4h_c(), set_env, set_headers);
     }
+    if sc.cfg.mitigation == ja4_core::mitigation::Mode::Off {
+        return None;
+    }
+    let ja4 = state
+        .and_then(|s| s.tls.get())
+        .map_or(&b""[..], |t| t.ja4.ja4.as_bytes());
+    let ip = r.connection().client().map(|(ip, _)| ip);
+    let now_ms = u64::try_from(ffi::now_us() / 1000).unwrap_or(0);
+    let outcome = crate::mitigate::decide(&sc.cfg, ip, ja4, now_ms);
+    crate::mitigate::apply(&mut r, &sc.cfg, outcome)
 }
 
 /// Adds our variables with APR's public table API, as httpd's own modules do

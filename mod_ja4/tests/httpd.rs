@@ -370,6 +370,15 @@ fn bad_directive_values_fail_config_test() {
         ("JA4ExportFile logs/x.jsonl", "JA4ExportFile"),
         ("JA4CaptureInterface a/b", "JA4CaptureInterface"),
         ("JA4RequestHeaders sometimes", "JA4RequestHeaders"),
+        ("JA4Mitigation maybe", "JA4Mitigation"),
+        ("JA4RateLimit asn 5/60 block", "JA4RateLimit"),
+        ("JA4RateLimit ja4 5/60", "JA4RateLimit"),
+        ("JA4RateLimit ja4 5/0 block", "JA4RateLimit"),
+        ("JA4Exempt 10.0.0.0/40", "JA4Exempt"),
+        (
+            "<VirtualHost *:1>\nJA4RateLimit ip 5/60 block\n</VirtualHost>",
+            "JA4RateLimit",
+        ),
         (
             "<VirtualHost *:1>\nJA4SharedEntries 2048\n</VirtualHost>",
             "JA4SharedEntries",
@@ -397,7 +406,7 @@ fn bad_directive_values_fail_config_test() {
         );
     }
     // And good values pass.
-    let ok = "JA4Engine On\nJA4SharedEntries 4096\nJA4CapturePorts 443 8443\nJA4BatchSize 64\nJA4QueueLimit 1000\nJA4SetEnv Off\nJA4RequestHeaders On";
+    let ok = "JA4Engine On\nJA4SharedEntries 4096\nJA4CapturePorts 443 8443\nJA4BatchSize 64\nJA4QueueLimit 1000\nJA4SetEnv Off\nJA4RequestHeaders On\nJA4Mitigation Count\nJA4RateLimit ip+ja4 100/60 burst=20 block\nJA4RateLimit ip 1000/3600 block\nJA4Exempt 10.0.0.0/8 2001:db8::/32 192.0.2.1";
     let h = Httpd::prepare(
         "goodconf",
         &Options {

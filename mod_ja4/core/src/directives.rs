@@ -32,6 +32,12 @@ pub struct ModuleConfig {
     pub set_env: bool,
     /// `JA4RequestHeaders`: add `X-JA4*` request headers for backends.
     pub request_headers: bool,
+    /// `JA4Mitigation`: off, count (decide and say) or enforce.
+    pub mitigation: crate::mitigation::Mode,
+    /// `JA4RateLimit`s, in the order written.
+    pub rate_limits: Vec<crate::mitigation::RateLimit>,
+    /// `JA4Exempt`: networks never limited.
+    pub exempt: Vec<crate::mitigation::Net>,
 }
 
 impl Default for ModuleConfig {
@@ -48,6 +54,9 @@ impl Default for ModuleConfig {
             queue_limit: 16_384,
             set_env: true,
             request_headers: false,
+            mitigation: crate::mitigation::Mode::Off,
+            rate_limits: Vec::new(),
+            exempt: Vec::new(),
         }
     }
 }
@@ -60,6 +69,9 @@ pub const BATCH_SIZE: (u32, u32) = (1, 65_536);
 pub const FLUSH_INTERVAL_MS: (u32, u32) = (10, 600_000);
 /// Bounds of `JA4QueueLimit`.
 pub const QUEUE_LIMIT: (u32, u32) = (16, 10_000_000);
+
+/// Most `JA4RateLimit` directives (each request checks every one).
+pub const MAX_RATE_LIMITS: usize = 8;
 
 /// A directive and its one-line syntax, for httpd's command table.
 pub struct Directive {
@@ -115,6 +127,18 @@ pub const DIRECTIVES: &[Directive] = &[
         name: "JA4RequestHeaders",
         help: "On|Off: add X-JA4* request headers for backends (default Off)",
     },
+    Directive {
+        name: "JA4Mitigation",
+        help: "Off|Count|Enforce: act on decisions and rate limits, or only say what would be done (default Off)",
+    },
+    Directive {
+        name: "JA4RateLimit",
+        help: "ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] block: token bucket per key, shared by all children",
+    },
+    Directive {
+        name: "JA4Exempt",
+        help: "networks (address[/length]) never rate-limited or blocked",
+    },
 ];
 
 /// Applies one directive with its arguments to `cfg`. The error names the directive.
@@ -137,6 +161,22 @@ pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), St
         "JA4QueueLimit" => cfg.queue_limit = number(name, one()?, QUEUE_LIMIT)?,
         "JA4ExportSocket" => cfg.export_socket = Some(path(name, one()?)?),
         "JA4ExportFile" => cfg.export_file = Some(path(name, one()?)?),
+        "JA4Mitigation" => cfg.mitigation = crate::mitigation::parse_mode(one()?)?,
+        "JA4RateLimit" => {
+            if cfg.rate_limits.len() >= MAX_RATE_LIMITS {
+                return Err(format!("{name}: at most {MAX_RATE_LIMITS}"));
+            }
+            cfg.rate_limits
+                .push(crate::mitigation::parse_rate_limit(&args.join(" "))?);
+        }
+        "JA4Exempt" => {
+            if args.is_empty() {
+                return Err(format!("{name} needs at least one network"));
+            }
+            for a in args {
+                cfg.exempt.push(crate::mitigation::parse_net(a)?);
+            }
+        }
         _ => return Err(format!("{name}: unknown mod_ja4 directive")),
     }
     Ok(())

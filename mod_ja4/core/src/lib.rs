@@ -10,6 +10,8 @@
 //! - [`http`]: HTTP/1.x request heads and keep-alive request streams.
 //! - [`fingerprint`]: JA4, JA3, JA4S, JA4H, JA4T/JA4TS, JA4L string formats.
 //! - [`directives`]: the module's `JA4*` directives, typed and validated.
+//! - [`mitigation`]: the mitigation mode, rate limits, exempt networks and the shared token
+//!   buckets.
 //! - [`batch`]: the export record and the versioned batch wire format (module → sidecar).
 //! - [`shape`]: a request header table's names and what follows from them, kept per connection.
 //! - [`shared`]: the capture thread's connection table in shared memory (seqlock per entry).
@@ -31,6 +33,7 @@ pub mod fingerprint;
 pub mod flow;
 pub mod hash;
 pub mod http;
+pub mod mitigation;
 pub mod reader;
 pub mod reassembly;
 pub mod shape;

@@ -157,10 +157,10 @@ static COMMANDS: Commands = Commands({
             },
             cmd_data: std::ptr::null_mut(),
             req_override: sys::RSRC_CONF as i32,
-            args_how: if d.list {
-                sys::cmd_how_ITERATE
-            } else {
-                sys::cmd_how_TAKE1
+            args_how: match d.takes {
+                config::Takes::One => sys::cmd_how_TAKE1,
+                config::Takes::List => sys::cmd_how_ITERATE,
+                config::Takes::Line => sys::cmd_how_RAW_ARGS,
             },
             errmsg: d.help.as_ptr(),
         };
@@ -266,10 +266,10 @@ unsafe extern "C" fn raw_in_filter(
 unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
     guard(DECLINED, || {
         // SAFETY: httpd passes the live request of this hook call.
-        if let Some(r) = unsafe { Request::from_raw(r) } {
-            crate::request::post_read_request(r);
+        match unsafe { Request::from_raw(r) } {
+            Some(r) => crate::request::post_read_request(r).unwrap_or(DECLINED),
+            None => DECLINED,
         }
-        DECLINED
     })
 }
 

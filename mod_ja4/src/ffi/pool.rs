@@ -43,6 +43,17 @@ impl<'p> Pool<'p> {
         }
     }
 
+    /// A copy of the C string `v` in the pool.
+    pub(crate) fn keep_cstr(self, v: &std::ffi::CStr) -> &'p std::ffi::CStr {
+        let b = v.to_bytes();
+        // SAFETY: apr_pstrmemdup copies `len` bytes and NUL-terminates them (aborting rather
+        // than returning NULL); a CStr's bytes hold no NUL, so the copy is that C string,
+        // alive as long as the pool.
+        unsafe {
+            std::ffi::CStr::from_ptr(sys::apr_pstrmemdup(self.raw(), b.as_ptr().cast(), b.len()))
+        }
+    }
+
     /// A NUL-terminated copy of `v` in the pool, for httpd (errors of directives).
     pub(super) fn c_copy(self, v: &[u8]) -> *const std::ffi::c_char {
         self.copy(v).as_ptr().cast()

@@ -120,6 +120,13 @@ impl<'r> Request<'r> {
         unsafe { table::add(self.0.headers_in, key, val) }
     }
 
+    /// Adds a response header kept on error responses too (`err_headers_out`; pointers
+    /// kept: `val` outlives the request).
+    pub(crate) fn add_err_header(&mut self, key: &'static CStr, val: &'r CStr) {
+        // SAFETY: the request's error header table; both strings outlive it.
+        unsafe { table::add(self.0.err_headers_out, key, val) }
+    }
+
     /// Removes every request header `key`.
     pub(crate) fn unset_header(&mut self, key: &CStr) {
         // SAFETY: the request's header table.
