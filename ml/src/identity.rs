@@ -25,28 +25,9 @@
 //! assert_eq!(ja4_family(""), "");
 //! ```
 
-/// The JA4 family of `ja4`: `<JA4_a[0..4]>_<JA4_b>` (protocol, TLS version, SNI mode and
-/// the cipher hash) for a well-formed JA4 (`[a-z0-9]{10}_[0-9a-f]{12}_[0-9a-f]{12}`),
-/// otherwise `ja4` itself (empty for a connection without TLS).
-pub fn ja4_family(ja4: &str) -> String {
-    if is_ja4(ja4.as_bytes()) {
-        format!("{}_{}", &ja4[..4], &ja4[11..23])
-    } else {
-        ja4.to_owned()
-    }
-}
-
-fn is_ja4(b: &[u8]) -> bool {
-    let hex = |s: &[u8]| s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-    b.len() == 36
-        && b[..10]
-            .iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && b[10] == b'_'
-        && hex(&b[11..23])
-        && b[23] == b'_'
-        && hex(&b[24..])
-}
+/// The JA4 family of `ja4` (one definition, in `ja4_core::stack`, shared with the module):
+/// `<JA4_a[0..4]>_<JA4_b>` for a well-formed JA4, otherwise `ja4` itself.
+pub use ja4_core::stack::ja4_family;
 
 /// [`ja4_family`] as a ClickHouse expression over the String expression `col`.
 pub fn ja4_family_sql(col: &str) -> String {

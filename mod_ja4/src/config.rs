@@ -12,6 +12,8 @@ use ja4_core::directives::{self, ModuleConfig};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ServerConfig {
     pub(crate) cfg: ModuleConfig,
+    /// `JA4StackLabels`: the labels of known TLS stacks, read at configuration time.
+    pub(crate) labels: Option<std::sync::Arc<ja4_core::stack::Labels>>,
     engine_set: bool,
     set_env_set: bool,
     request_headers_set: bool,
@@ -65,7 +67,7 @@ const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
 }
 
 /// Every directive, in the order `httpd -L` lists them.
-pub(crate) const DIRECTIVES: [Directive; 14] = [
+pub(crate) const DIRECTIVES: [Directive; 15] = [
     one(
         c"JA4Engine",
         c"On|Off: fingerprint connections and requests (default On)",
@@ -125,6 +127,10 @@ pub(crate) const DIRECTIVES: [Directive; 14] = [
         help: c"networks (address[/length]) never rate-limited or blocked",
         takes: Takes::List,
     },
+    one(
+        c"JA4StackLabels",
+        c"path of the TLS stack labels (ja4-families.tsv): JA4_STACK and JA4_UA_MISMATCH",
+    ),
 ];
 
 const _: () = assert!(directives::DIRECTIVES.len() == DIRECTIVES.len());
@@ -141,6 +147,16 @@ pub(crate) fn set_directive(
         return Err(format!(
             "{name} is only allowed in the main server configuration, not in <VirtualHost>"
         ));
+    }
+    if name == "JA4StackLabels" {
+        let text =
+            std::fs::read_to_string(arg).map_err(|e| format!("JA4StackLabels {arg}: {e}"))?;
+        let labels = ja4_core::stack::parse_labels(&text);
+        if let Some((line, why)) = labels.skipped.first() {
+            return Err(format!("JA4StackLabels {arg}: line {line}: {why}"));
+        }
+        sc.labels = Some(std::sync::Arc::new(labels));
+        return Ok(());
     }
     let result = if name == "JA4CapturePorts" {
         let mut ports = sc.cfg.capture_ports.clone();

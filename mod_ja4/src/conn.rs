@@ -80,6 +80,8 @@ pub(crate) struct ConnVars {
     /// (variable, request header, value) of every non-empty value; the tables of requests
     /// point into the strings, which stay where they are as long as the state.
     pub values: Vec<(&'static CStr, &'static CStr, CString)>,
+    /// The label of the connection's TLS stack (`JA4StackLabels`), if known.
+    pub label: Option<ja4_core::stack::Label>,
 }
 
 impl ConnVars {

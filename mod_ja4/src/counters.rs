@@ -58,6 +58,7 @@ counters! {
     mitigation_exempt: "requests from JA4Exempt networks (never limited)",
     mitigation_evicted: "rate-limit buckets evicted to make room (table too small)",
     mitigation_no_table: "requests not rate-limited because the bucket table is missing",
+    ua_mismatches: "requests whose browser user agent contradicts their TLS stack (JA4_UA_MISMATCH)",
 }
 
 static SHARED: SharedMapping<Counters> = SharedMapping::new();
@@ -94,6 +95,7 @@ static LOCAL: Counters = Counters {
     mitigation_exempt: AtomicU64::new(0),
     mitigation_evicted: AtomicU64::new(0),
     mitigation_no_table: AtomicU64::new(0),
+    ua_mismatches: AtomicU64::new(0),
 };
 
 impl Counters {

@@ -134,7 +134,7 @@ fn scan<'r>(r: &Request<'r>, st: Option<&'r ConnState>, rec: &mut ReqRecord<'r>)
 
 /// Our variables and the request headers that carry the same values (`JA4RequestHeaders`;
 /// a client's own copies are removed first): the connection's, then JA4H (per request).
-const VARIABLES: [(&CStr, &CStr); 11] = [
+const VARIABLES: [(&CStr, &CStr); 12] = [
     (c"JA4", c"X-JA4"),
     (c"JA4_R", c"X-JA4-R"),
     (c"JA4_O", c"X-JA4-O"),
@@ -145,13 +145,19 @@ const VARIABLES: [(&CStr, &CStr); 11] = [
     (c"JA4_TTL", c"X-JA4-TTL"),
     (c"JA4_TLS_VERSION", c"X-JA4-TLS-Version"),
     (c"JA4_TLS_CIPHER", c"X-JA4-Cipher"),
+    (c"JA4_STACK", c"X-JA4-Stack"),
     (c"JA4H", c"X-JA4H"),
 ];
 /// Index of JA4H in [`VARIABLES`]; the ones before it belong to the connection.
-const JA4H_VARIABLE: usize = 10;
+const JA4H_VARIABLE: usize = 11;
 
-/// The connection's variables, computed at its first request.
-fn conn_vars<'a>(r: &Request<'_>, st: &'a ConnState) -> &'a ConnVars {
+/// The connection's variables, computed at its first request; `labels` name its TLS stack
+/// (`JA4StackLabels`).
+fn conn_vars<'a>(
+    r: &Request<'_>,
+    st: &'a ConnState,
+    labels: Option<&ja4_core::stack::Labels>,
+) -> &'a ConnVars {
     st.vars.get_or_init(|| {
         let tls = st.tls.get();
         let s = |v: Option<&String>| cstring(v.map_or(&b""[..], |x| x.as_bytes()));
@@ -166,6 +172,10 @@ fn conn_vars<'a>(r: &Request<'_>, st: &'a ConnState) -> &'a ConnVars {
             .as_ref()
             .map(|s| s.ttl.to_string())
             .unwrap_or_default();
+        // The label of the connection's TLS stack, by JA4 family (no allocation to find it).
+        let label = tls
+            .and_then(|t| ja4_core::stack::family_key(t.ja4.ja4.as_bytes()))
+            .and_then(|k| labels?.find(&k).cloned());
         let connection_values = [
             s(tls.map(|t| &t.ja4.ja4)),
             s(tls.map(|t| &t.ja4.ja4_r)),
@@ -177,6 +187,11 @@ fn conn_vars<'a>(r: &Request<'_>, st: &'a ConnState) -> &'a ConnVars {
             cstring(ttl.as_bytes()),
             cstring(version),
             cstring(cipher),
+            cstring(
+                label
+                    .as_ref()
+                    .map_or(&b""[..], |l| l.application.as_bytes()),
+            ),
         ];
         let values: Vec<(&'static CStr, &'static CStr, CString)> = VARIABLES[..JA4H_VARIABLE]
             .iter()
@@ -184,7 +199,7 @@ fn conn_vars<'a>(r: &Request<'_>, st: &'a ConnState) -> &'a ConnVars {
             .filter(|(_, v)| !v.is_empty())
             .map(|(&(env, header), v)| (env, header, v))
             .collect();
-        ConnVars { values }
+        ConnVars { values, label }
     })
 }
 
@@ -207,8 +222,22 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
     }
     let (set_env, set_headers) = (sc.cfg.set_env, sc.cfg.request_headers);
     if set_env || set_headers {
-        let vars = state.map(|st| conn_vars(&r, st));
+        let vars = state.map(|st| conn_vars(&r, st, sc.labels.as_deref()));
         add_each(&mut r, vars, rec.ja4h_c(), set_env, set_headers);
+        // A browser's user agent on a stack that is not that browser's (JA4StackLabels).
+        let label = vars.and_then(|v| v.label.as_ref());
+        if let Some(m) = ja4_core::stack::mismatch(rec.string(S_PICKED), label) {
+            counters::add(|c| &c.ua_mismatches, 1);
+            if set_env {
+                r.add_env(
+                    c"JA4_UA_MISMATCH",
+                    match m {
+                        ja4_core::stack::Mismatch::BrowserOnLibrary => c"library",
+                        ja4_core::stack::Mismatch::OtherBrowser => c"browser",
+                    },
+                );
+            }
+        }
     }
     if sc.cfg.mitigation == ja4_core::mitigation::Mode::Off {
         return None;
@@ -369,7 +398,12 @@ fn connection_fields<'a>(
     let tls = st.and_then(|s| s.tls.get());
     let b = |s: &'a String| s.as_bytes();
     let empty: &[u8] = b"";
-    let vars = st.map(|s| conn_vars(r, s));
+    let server = r.server();
+    let labels = server
+        .as_ref()
+        .and_then(|s| s.config())
+        .and_then(|c| c.labels.as_deref());
+    let vars = st.map(|s| conn_vars(r, s, labels));
     let mut sources = 0;
     if tls.is_some() {
         sources |= SOURCE_INLINE_HELLO;

@@ -376,6 +376,10 @@ fn bad_directive_values_fail_config_test() {
         ("JA4RateLimit ja4 5/0 block", "JA4RateLimit"),
         ("JA4Exempt 10.0.0.0/40", "JA4Exempt"),
         (
+            "JA4StackLabels /nonexistent/ja4-families.tsv",
+            "JA4StackLabels",
+        ),
+        (
             "<VirtualHost *:1>\nJA4RateLimit ip 5/60 block\n</VirtualHost>",
             "JA4RateLimit",
         ),

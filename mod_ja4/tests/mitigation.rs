@@ -157,3 +157,50 @@ fn count_mode_decides_and_says_but_never_blocks() {
     );
     let _ = std::fs::remove_dir_all(logs);
 }
+
+#[test]
+fn stack_labels_name_the_stack_and_catch_browser_user_agents_on_libraries() {
+    if !need_root() {
+        return;
+    }
+    let labels = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../refdata/measured/ja4-families.tsv");
+    let logs = tempdir("stack-log");
+    let extra = format!(
+        "JA4StackLabels {}\nLogFormat \"%{{User-Agent}}i|%{{JA4_STACK}}e|%{{JA4_UA_MISMATCH}}e\" stack\nCustomLog {}/stack.log stack",
+        labels.display(),
+        logs.display()
+    );
+    let mut h = Httpd::start(
+        "stack",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let url = h.url(true, "/index.html");
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36";
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0";
+    curl(&["-A", "curl/7.88.1"], &url);
+    curl(&["-A", chrome], &url);
+    run(std::process::Command::new("python3").arg("-c").arg(format!(
+        "import ssl,urllib.request as u;c=ssl.create_default_context();c.check_hostname=False;c.verify_mode=ssl.CERT_NONE;\
+         u.urlopen(u.Request('{url}',headers={{'User-Agent':'{firefox}'}}),context=c).read()"
+    )));
+    // Plain HTTP: no TLS stack, nothing to contradict.
+    curl(&["-A", chrome], &h.url(false, "/index.html"));
+    h.stop();
+    let log = std::fs::read_to_string(logs.join("stack.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "curl/7.88.1|curl|-".to_owned(),
+            format!("{chrome}|curl|library"),
+            format!("{firefox}|Python|library"),
+            format!("{chrome}|-|-"),
+        ],
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(logs);
+}

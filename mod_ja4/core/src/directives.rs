@@ -139,6 +139,10 @@ pub const DIRECTIVES: &[Directive] = &[
         name: "JA4Exempt",
         help: "networks (address[/length]) never rate-limited or blocked",
     },
+    Directive {
+        name: "JA4StackLabels",
+        help: "path of the TLS stack labels (ja4-families.tsv): JA4_STACK and JA4_UA_MISMATCH",
+    },
 ];
 
 /// Applies one directive with its arguments to `cfg`. The error names the directive.

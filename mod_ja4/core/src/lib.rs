@@ -14,6 +14,7 @@
 //!   buckets.
 //! - [`batch`]: the export record and the versioned batch wire format (module → sidecar).
 //! - [`shape`]: a request header table's names and what follows from them, kept per connection.
+//! - [`stack`]: the JA4 family, labels of known stacks, and user agents that contradict them.
 //! - [`shared`]: the capture thread's connection table in shared memory (seqlock per entry).
 //! - [`flow`]: per-connection state keyed by the 4-tuple, bounded, with eviction counters; it
 //!   turns packets into [`flow::ConnectionRecord`]s.
@@ -38,5 +39,6 @@ pub mod reader;
 pub mod reassembly;
 pub mod shape;
 pub mod shared;
+pub mod stack;
 pub mod tcp;
 pub mod tls;

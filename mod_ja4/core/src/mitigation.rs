@@ -257,7 +257,11 @@ fn step(w: u64, limit: &RateLimit, now_ms: u32) -> (u64, bool) {
     // A clock a moment behind another child's (a wrapping difference past half the range)
     // refills nothing.
     let diff = now_ms.wrapping_sub(last);
-    let elapsed = if diff > u32::MAX / 2 { 0 } else { u64::from(diff) };
+    let elapsed = if diff > u32::MAX / 2 {
+        0
+    } else {
+        u64::from(diff)
+    };
     let num = u64::from(limit.requests) * UNIT;
     let den = u64::from(limit.seconds) * 1000;
     let refill = elapsed * num / den;

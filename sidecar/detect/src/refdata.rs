@@ -310,35 +310,29 @@ pub struct Family {
 
 /// The measured families: tab-separated `family application category example_ja4
 /// measured_with`, `#` comments; the first row of a family wins, a row whose family is not
-/// its example JA4's family or whose category is unknown is skipped.
+/// its example JA4's family or whose category is unknown is skipped (the module reads the
+/// same file with the same parser, `ja4_core::stack::parse_labels`).
 pub fn parse_families(text: &str) -> Parsed<Family> {
     let mut p = Parsed::default();
     let mut seen = std::collections::HashSet::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let f: Vec<&str> = line.split('\t').collect();
-        let [family, application, category, example, measured_with] = f[..] else {
-            p.skip(n + 1, format!("{} fields, 5 expected", f.len()));
+    let labels = ja4_core::stack::parse_labels(text);
+    for (line, why) in labels.skipped {
+        p.skip(line, why);
+    }
+    for line in text.lines() {
+        let f: Vec<&str> = line.trim_end_matches('\r').split('\t').collect();
+        let [family, .., measured_with] = f[..] else {
             continue;
         };
-        if ja4_ml::identity::ja4_family(example) != family {
-            p.skip(n + 1, format!("{family} is not the family of {example}"));
-            continue;
-        }
-        if !["browser", "library"].contains(&category) {
-            p.skip(n + 1, format!("unknown category {category:?}"));
-            continue;
-        }
-        if seen.insert(family.to_owned()) {
-            p.rows.push(Family {
-                family: family.to_owned(),
-                application: application.to_owned(),
-                category: category.to_owned(),
-                measured_with: measured_with.to_owned(),
-            });
+        if let Some(l) = labels.labels.get(family) {
+            if seen.insert(family.to_owned()) {
+                p.rows.push(Family {
+                    family: family.to_owned(),
+                    application: l.application.clone(),
+                    category: l.category.clone(),
+                    measured_with: measured_with.to_owned(),
+                });
+            }
         }
     }
     p
@@ -663,13 +657,22 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
         // exact JA4 FoxIO's mapping does not list.
         let measured = dir.join("measured/ja4-families.tsv");
         let fam = parse_families(&read(&measured)?);
+        // A stack is the same with or without SNI: each family is also written with the
+        // other SNI mode (clients that connect to an address).
         let fam_rows: Vec<Vec<Lit>> = fam
             .rows
             .iter()
-            .map(|f| {
+            .flat_map(|f| {
+                let other = ja4_core::stack::other_sni(&f.family)
+                    .filter(|o| !fam.rows.iter().any(|g| &g.family == o));
+                std::iter::once(f.family.clone())
+                    .chain(other)
+                    .map(move |family| (f, family))
+            })
+            .map(|(f, family)| {
                 vec![
                     Lit::Str("ja4_family".into()),
-                    Lit::Str(f.family.clone()),
+                    Lit::Str(family),
                     Lit::Str(f.application.clone()),
                     Lit::Str(String::new()),
                     Lit::Str(String::new()),
