@@ -8,25 +8,7 @@ use common::*;
 
 /// `n` requests over new connections (one curl each), returning the status codes.
 fn statuses(url: &str, n: usize, extra: &[&str]) -> Vec<String> {
-    (0..n)
-        .map(|_| {
-            let out = std::process::Command::new("curl")
-                .args([
-                    "-sk",
-                    "--max-time",
-                    "10",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                ])
-                .args(extra)
-                .arg(url)
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        })
-        .collect()
+    (0..n).map(|_| status_code(url, extra)).collect()
 }
 
 fn count(v: &[String], code: &str) -> usize {

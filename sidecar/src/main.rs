@@ -800,6 +800,30 @@ fn run_lists(c: ListsCommand) -> Result<ExitCode> {
         ja4_store::migrate::migrate(&s, &cfg.migrate_options())?;
         Ok((s, cfg.database.clone()))
     };
+    let change = |store: &ja4_sidecar::args::StoreArgs,
+                  subject: &ListSubject,
+                  action: Option<Action>,
+                  note: &str,
+                  expires_ms: Option<i64>,
+                  who: Option<String>|
+     -> Result<(String, String)> {
+        let (s, db) = open(store)?;
+        let who = analyst(who);
+        let value = lists::write(
+            &s,
+            &db,
+            &Change {
+                kind: &subject.kind,
+                value: &subject.value,
+                action,
+                note,
+                expires_ms,
+                actor: &who,
+                role: "cli",
+            },
+        )?;
+        Ok((value, who))
+    };
     match c {
         ListsCommand::Add {
             subject,
@@ -818,20 +842,13 @@ fn run_lists(c: ListsCommand) -> Result<ExitCode> {
                 }
                 None => None,
             };
-            let (s, db) = open(&store)?;
-            let who = analyst(who);
-            let value = lists::write(
-                &s,
-                &db,
-                &Change {
-                    kind: &subject.kind,
-                    value: &subject.value,
-                    action: Action::parse(&action),
-                    note: &reason,
-                    expires_ms,
-                    actor: &who,
-                    role: "cli",
-                },
+            let (value, who) = change(
+                &store,
+                &subject,
+                Action::parse(&action),
+                &reason,
+                expires_ms,
+                who,
             )?;
             println!("{action} {} {value} (by {who})", subject.kind);
         }
@@ -841,21 +858,7 @@ fn run_lists(c: ListsCommand) -> Result<ExitCode> {
             analyst: who,
             store,
         } => {
-            let (s, db) = open(&store)?;
-            let who = analyst(who);
-            let value = lists::write(
-                &s,
-                &db,
-                &Change {
-                    kind: &subject.kind,
-                    value: &subject.value,
-                    action: None,
-                    note: &reason,
-                    expires_ms: None,
-                    actor: &who,
-                    role: "cli",
-                },
-            )?;
+            let (value, who) = change(&store, &subject, None, &reason, None, who)?;
             println!("removed {} {value} (by {who})", subject.kind);
         }
         ListsCommand::Show { store } => {

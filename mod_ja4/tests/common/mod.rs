@@ -324,6 +324,25 @@ impl Drop for Httpd {
     }
 }
 
+/// The status code curl gets for `url` over a new connection (`extra`: more curl arguments).
+pub(crate) fn status_code(url: &str, extra: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(extra)
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub(crate) fn curl(args: &[&str], url: &str) -> Output {
     run(Command::new("curl")
         .args(["-sk", "--max-time", "10", "-o", "/dev/null"])

@@ -338,6 +338,19 @@ pub fn parse_families(text: &str) -> Parsed<Family> {
     p
 }
 
+/// The columns of `ref_fingerprints` the loader writes, in row order.
+const FINGERPRINT_COLUMNS: [&str; 9] = [
+    "kind",
+    "value",
+    "application",
+    "library",
+    "device",
+    "os",
+    "category",
+    "is_bot",
+    "notes",
+];
+
 const BROWSERS: [&str; 6] = ["browser", "chrome", "chromium", "firefox", "safari", "edge"];
 
 /// FoxIO's `ja4plus-mapping.csv`: one label per fingerprint column that is filled.
@@ -640,17 +653,7 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             db,
             "ref_fingerprints",
             "foxio",
-            &[
-                "kind",
-                "value",
-                "application",
-                "library",
-                "device",
-                "os",
-                "category",
-                "is_bot",
-                "notes",
-            ],
+            &FINGERPRINT_COLUMNS,
             &rows,
         )?;
         // Families measured here (refdata/measured): browsers and library stacks whose
@@ -688,17 +691,7 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
             db,
             "ref_fingerprints",
             "measured",
-            &[
-                "kind",
-                "value",
-                "application",
-                "library",
-                "device",
-                "os",
-                "category",
-                "is_bot",
-                "notes",
-            ],
+            &FINGERPRINT_COLUMNS,
             &fam_rows,
         )?;
         report.push(Loaded {
