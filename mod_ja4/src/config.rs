@@ -67,7 +67,7 @@ const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
 }
 
 /// Every directive, in the order `httpd -L` lists them.
-pub(crate) const DIRECTIVES: [Directive; 15] = [
+pub(crate) const DIRECTIVES: [Directive; 18] = [
     one(
         c"JA4Engine",
         c"On|Off: fingerprint connections and requests (default On)",
@@ -126,6 +126,19 @@ pub(crate) const DIRECTIVES: [Directive; 15] = [
         name: c"JA4Exempt",
         help: c"networks (address[/length]) never rate-limited or blocked",
         takes: Takes::List,
+    },
+    one(
+        c"JA4DecisionFile",
+        c"absolute path of the sidecar's decisions snapshot (re-read within 1 s of a change)",
+    ),
+    one(
+        c"JA4DecisionMaxAge",
+        c"seconds after which an unrefreshed decisions snapshot is ignored (10-604800, default 900)",
+    ),
+    Directive {
+        name: c"JA4Action",
+        help: c"<verdict> allow|block: what JA4Mitigation does with a decided verdict",
+        takes: Takes::Line,
     },
     one(
         c"JA4StackLabels",

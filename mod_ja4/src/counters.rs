@@ -59,6 +59,10 @@ counters! {
     mitigation_evicted: "rate-limit buckets evicted to make room (table too small)",
     mitigation_no_table: "requests not rate-limited because the bucket table is missing",
     ua_mismatches: "requests whose browser user agent contradicts their TLS stack (JA4_UA_MISMATCH)",
+    decision_loads: "decisions snapshots loaded (per child, on change)",
+    decision_errors: "decisions snapshots refused (malformed)",
+    decision_stale: "requests not decided because the snapshot is older than JA4DecisionMaxAge",
+    decision_hits: "requests the sidecar's decisions named",
 }
 
 static SHARED: SharedMapping<Counters> = SharedMapping::new();
@@ -96,6 +100,10 @@ static LOCAL: Counters = Counters {
     mitigation_evicted: AtomicU64::new(0),
     mitigation_no_table: AtomicU64::new(0),
     ua_mismatches: AtomicU64::new(0),
+    decision_loads: AtomicU64::new(0),
+    decision_errors: AtomicU64::new(0),
+    decision_stale: AtomicU64::new(0),
+    decision_hits: AtomicU64::new(0),
 };
 
 impl Counters {

@@ -247,7 +247,7 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
         .map_or(&b""[..], |t| t.ja4.ja4.as_bytes());
     let ip = r.connection().client().map(|(ip, _)| ip);
     let now_ms = u64::try_from(ffi::now_us() / 1000).unwrap_or(0);
-    let outcome = crate::mitigate::decide(&sc.cfg, ip, ja4, now_ms);
+    let outcome = crate::mitigate::decide(&mut r, &sc.cfg, ip, ja4, now_ms);
     crate::mitigate::apply(&mut r, &sc.cfg, outcome)
 }
 

@@ -186,3 +186,59 @@ fn stack_labels_name_the_stack_and_catch_browser_user_agents_on_libraries() {
     );
     let _ = std::fs::remove_dir_all(logs);
 }
+
+#[test]
+fn decisions_apply_in_count_mode_only_as_words_and_a_stale_snapshot_is_ignored() {
+    if !need_root() {
+        return;
+    }
+    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    let dir = tempdir("decisions-count");
+    let (fresh, stale) = (dir.join("fresh.bin"), dir.join("stale.bin"));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let bot = |reason: &str| Entry {
+        ip: Some("127.0.0.1".parse().unwrap()),
+        family: None,
+        verdict: Verdict::Bot,
+        threat: 3,
+        bot_score: 4,
+        action: Action::None,
+        reason: reason.into(),
+        expires_ms: 0,
+    };
+    std::fs::write(&fresh, encode(&[bot("model")], now_ms)).unwrap();
+    std::fs::write(&stale, encode(&[bot("old")], now_ms - 3_600_000)).unwrap();
+    for (file, mode, want) in [
+        (&fresh, "Count", "200|bot|model|4|count:block"),
+        (&stale, "Enforce", "200|-|-|-|allow"),
+        (&fresh, "Enforce", "403|bot|model|4|block"),
+    ] {
+        let extra = format!(
+            "JA4Mitigation {mode}\nJA4DecisionFile {}\nJA4DecisionMaxAge 60\nJA4Action bot block\n\
+             LogFormat \"%>s|%{{JA4_VERDICT}}e|%{{JA4_REASON}}e|%{{JA4_BOT_SCORE}}e|%{{JA4_ACTION}}e\" decisions\n\
+             CustomLog {}/{mode}-{}.log decisions",
+            file.display(),
+            dir.display(),
+            file.file_stem().unwrap().to_string_lossy()
+        );
+        let mut h = Httpd::start(
+            "decisions-count",
+            &Options {
+                extra: &extra,
+                ..Default::default()
+            },
+        );
+        status_code(&h.url(false, "/index.html"), &[]);
+        h.stop();
+        let log = std::fs::read_to_string(dir.join(format!(
+            "{mode}-{}.log",
+            file.file_stem().unwrap().to_string_lossy()
+        )))
+        .unwrap();
+        assert_eq!(log.trim(), want, "{mode} {}", file.display());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -53,6 +53,24 @@ enum Command {
     /// add, remove, show. Every change is audited.
     #[command(subcommand)]
     Lists(ListsCommand),
+    /// The decisions snapshot mod_ja4 enforces (`JA4DecisionFile`): publish it now.
+    #[command(subcommand)]
+    Decisions(DecisionsCommand),
+}
+
+#[derive(Subcommand)]
+enum DecisionsCommand {
+    /// Writes the latest verdict of every client scored in the last HOURS and the active
+    /// lists to OUT (atomically).
+    Publish {
+        /// The snapshot file (default: `[scoring] decisions_file` of --config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        #[command(flatten)]
+        store: ja4_sidecar::args::StoreArgs,
+    },
 }
 
 /// One list entry's subject.
@@ -84,6 +102,10 @@ enum ListsCommand {
         /// Who does it, for the audit log (default: $USER).
         #[arg(long)]
         analyst: Option<String>,
+        /// Publish the decisions snapshot to this file after the change (mod_ja4 applies it
+        /// within a second).
+        #[arg(long)]
+        publish: Option<PathBuf>,
         #[command(flatten)]
         store: ja4_sidecar::args::StoreArgs,
     },
@@ -97,6 +119,9 @@ enum ListsCommand {
         /// Who does it, for the audit log (default: $USER).
         #[arg(long)]
         analyst: Option<String>,
+        /// Publish the decisions snapshot to this file after the change.
+        #[arg(long)]
+        publish: Option<PathBuf>,
         #[command(flatten)]
         store: ja4_sidecar::args::StoreArgs,
     },
@@ -363,6 +388,9 @@ fn main() -> ExitCode {
         Command::User(c) => run_user(c),
         Command::DeadLetter(a) => run_dead_letter(a),
         Command::Lists(c) => run_lists(c),
+        Command::Decisions(DecisionsCommand::Publish { out, hours, store }) => {
+            run_publish(out, hours, &store)
+        }
         Command::Ml(MlCommand::FitScore(args)) => {
             ja4_sidecar::mlcmd::fit_score(args).map(|_| ExitCode::SUCCESS)
         }
@@ -788,6 +816,39 @@ fn duration_ms(s: &str) -> Result<i64> {
         .with_context(|| format!("--expires {s:?}: too far"))
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Publishes the decisions snapshot (to `out`, else the configured `decisions_file`).
+fn run_publish(
+    out: Option<PathBuf>,
+    hours: u32,
+    store: &ja4_sidecar::args::StoreArgs,
+) -> Result<ExitCode> {
+    let configured = match &store.config {
+        Some(p) => ja4_sidecar::serve::Config::load(p)?.scoring.decisions_file,
+        None => PathBuf::new(),
+    };
+    let out = out
+        .or_else(|| (!configured.as_os_str().is_empty()).then_some(configured))
+        .context("--out, or [scoring] decisions_file in --config, names the snapshot")?;
+    let cfg = store.store_config()?;
+    let s = cfg.open()?;
+    ja4_store::migrate::migrate(&s, &cfg.migrate_options())?;
+    let p = ja4_detect::decisions::publish(&s, &cfg.database, &out, hours, now_ms())?;
+    println!(
+        "published {} scored and {} listed decisions to {} ({} network entries apply in scoring only)",
+        p.scored,
+        p.listed,
+        out.display(),
+        p.networks_skipped
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_lists(c: ListsCommand) -> Result<ExitCode> {
     use ja4_detect::lists::{self, Action, Change};
     let analyst = |a: Option<String>| {
@@ -831,15 +892,11 @@ fn run_lists(c: ListsCommand) -> Result<ExitCode> {
             reason,
             expires,
             analyst: who,
+            publish,
             store,
         } => {
             let expires_ms = match expires.as_deref() {
-                Some(e) => {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as i64);
-                    Some(now + duration_ms(e)?)
-                }
+                Some(e) => Some(now_ms() + duration_ms(e)?),
                 None => None,
             };
             let (value, who) = change(
@@ -851,15 +908,22 @@ fn run_lists(c: ListsCommand) -> Result<ExitCode> {
                 who,
             )?;
             println!("{action} {} {value} (by {who})", subject.kind);
+            if publish.is_some() {
+                run_publish(publish, 24, &store)?;
+            }
         }
         ListsCommand::Remove {
             subject,
             reason,
             analyst: who,
+            publish,
             store,
         } => {
             let (value, who) = change(&store, &subject, None, &reason, None, who)?;
             println!("removed {} {value} (by {who})", subject.kind);
+            if publish.is_some() {
+                run_publish(publish, 24, &store)?;
+            }
         }
         ListsCommand::Show { store } => {
             let (s, db) = open(&store)?;

@@ -354,6 +354,7 @@ fn help_lists_only_production_commands() {
             "user",
             "dead-letter",
             "lists",
+            "decisions",
             "help"
         ],
         "{help}"

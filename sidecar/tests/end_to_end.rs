@@ -641,3 +641,126 @@ fn descriptor_exhaustion_is_counted_and_survived() {
     stop_sidecar(sidecar, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The status code of one request to `url` from source address `from`.
+fn status_from(url: &str, from: &str) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--interface",
+            from,
+        ])
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls until `from` gets `want`, returning how long that took (panics after 10 s).
+fn wait_status(url: &str, from: &str, want: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = status_from(url, from);
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{from} still gets {got}, not {want}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_analysts_deny_entry_is_enforced_by_httpd_and_lifted() {
+    if !need_root() {
+        return;
+    }
+    let dir = sidecar_dir("decisions");
+    let snapshot = dir.join("decisions.bin");
+    let logs = tempdir("decisions-log");
+    let extra = format!(
+        "JA4Mitigation Enforce\nJA4DecisionFile {}\nJA4Action bot block\n\
+         LogFormat \"%a %>s|%{{JA4_VERDICT}}e|%{{JA4_REASON}}e|%{{JA4_BOT_SCORE}}e|%{{JA4_ACTION}}e\" decisions\n\
+         CustomLog {}/decisions.log decisions",
+        snapshot.display(),
+        logs.display()
+    );
+    let mut h = Httpd::start(
+        "decisions",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let url = h.url(true, "/index.html");
+    assert_eq!(
+        status_from(&url, "127.0.0.5"),
+        "200",
+        "no snapshot yet: fail-open"
+    );
+    let publish = snapshot.to_str().unwrap();
+    let (ok, out) = admin(
+        &dir,
+        &[
+            "lists",
+            "add",
+            "--kind",
+            "ip",
+            "--value",
+            "127.0.0.5",
+            "--action",
+            "deny",
+            "--reason",
+            "stuffing",
+            "--analyst",
+            "alice",
+            "--publish",
+            publish,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("published 0 scored and 1 listed"), "{out}");
+    let took = wait_status(&url, "127.0.0.5", "403");
+    eprintln!("deny took effect after {took:?}");
+    // Other clients are unaffected.
+    assert_eq!(status_from(&url, "127.0.0.6"), "200");
+    let (ok, out) = admin(
+        &dir,
+        &[
+            "lists",
+            "remove",
+            "--kind",
+            "ip",
+            "--value",
+            "127.0.0.5",
+            "--analyst",
+            "alice",
+            "--publish",
+            publish,
+        ],
+    );
+    assert!(ok, "{out}");
+    let took = wait_status(&url, "127.0.0.5", "200");
+    eprintln!("removal took effect after {took:?}");
+    h.stop();
+    let log = std::fs::read_to_string(logs.join("decisions.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l == "127.0.0.5 403|bot|list:deny|1|block"),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l == "127.0.0.6 200|-|-|-|allow"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(logs);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -38,6 +38,13 @@ pub struct ModuleConfig {
     pub rate_limits: Vec<crate::mitigation::RateLimit>,
     /// `JA4Exempt`: networks never limited.
     pub exempt: Vec<crate::mitigation::Net>,
+    /// `JA4DecisionFile`: the sidecar's decisions snapshot.
+    pub decision_file: Option<PathBuf>,
+    /// `JA4DecisionMaxAge`: seconds after which a snapshot the sidecar stopped refreshing is
+    /// ignored (fail-open).
+    pub decision_max_age_s: u32,
+    /// `JA4Action`s: what to do per verdict (unlisted verdicts are allowed).
+    pub actions: Vec<(crate::decisions::Verdict, crate::decisions::Action)>,
 }
 
 impl Default for ModuleConfig {
@@ -57,6 +64,9 @@ impl Default for ModuleConfig {
             mitigation: crate::mitigation::Mode::Off,
             rate_limits: Vec::new(),
             exempt: Vec::new(),
+            decision_file: None,
+            decision_max_age_s: 900,
+            actions: Vec::new(),
         }
     }
 }
@@ -69,6 +79,9 @@ pub const BATCH_SIZE: (u32, u32) = (1, 65_536);
 pub const FLUSH_INTERVAL_MS: (u32, u32) = (10, 600_000);
 /// Bounds of `JA4QueueLimit`.
 pub const QUEUE_LIMIT: (u32, u32) = (16, 10_000_000);
+
+/// Bounds of `JA4DecisionMaxAge` (seconds).
+pub const DECISION_MAX_AGE: (u32, u32) = (10, 604_800);
 
 /// Most `JA4RateLimit` directives (each request checks every one).
 pub const MAX_RATE_LIMITS: usize = 8;
@@ -140,6 +153,18 @@ pub const DIRECTIVES: &[Directive] = &[
         help: "networks (address[/length]) never rate-limited or blocked",
     },
     Directive {
+        name: "JA4DecisionFile",
+        help: "absolute path of the sidecar's decisions snapshot (re-read within 1 s of a change)",
+    },
+    Directive {
+        name: "JA4DecisionMaxAge",
+        help: "seconds after which an unrefreshed decisions snapshot is ignored (10-604800, default 900)",
+    },
+    Directive {
+        name: "JA4Action",
+        help: "<verdict> allow|block: what JA4Mitigation does with a decided verdict",
+    },
+    Directive {
         name: "JA4StackLabels",
         help: "path of the TLS stack labels (ja4-families.tsv): JA4_STACK and JA4_UA_MISMATCH",
     },
@@ -172,6 +197,34 @@ pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), St
             }
             cfg.rate_limits
                 .push(crate::mitigation::parse_rate_limit(&args.join(" "))?);
+        }
+        "JA4DecisionFile" => cfg.decision_file = Some(path(name, one()?)?),
+        "JA4DecisionMaxAge" => cfg.decision_max_age_s = number(name, one()?, DECISION_MAX_AGE)?,
+        "JA4Action" => {
+            let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+            let [verdict, action] = words[..] else {
+                return Err(format!(
+                    "{name} takes a verdict and an action (allow or block)"
+                ));
+            };
+            let v = crate::decisions::Verdict::parse(verdict).ok_or_else(|| {
+                format!(
+                    "{name}: '{}' is not human, legitimate_browser, verified_bot, suspicious or bot",
+                    printable(verdict)
+                )
+            })?;
+            let a = match action {
+                "allow" => crate::decisions::Action::Allow,
+                "block" => crate::decisions::Action::Block,
+                _ => {
+                    return Err(format!(
+                        "{name}: '{}' is not allow or block (challenge needs the challenge page, not in this build)",
+                        printable(action)
+                    ))
+                }
+            };
+            cfg.actions.retain(|(x, _)| *x != v);
+            cfg.actions.push((v, a));
         }
         "JA4Exempt" => {
             if args.is_empty() {

@@ -2,6 +2,7 @@
 //!
 //! From raw packets or raw bytes to JA4+ fingerprints and the parsed facts the detector uses:
 //!
+//! - [`decisions`]: the sidecar's decisions snapshot (format, lookup) the module reads.
 //! - [`decode`]: link layer → IP (through tunnels) → TCP segment.
 //! - [`tcp`]: TCP options and SYN facts.
 //! - [`reader`]: the bounds-checked cursor every parser reads with.
@@ -28,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod decisions;
 pub mod decode;
 pub mod directives;
 pub mod fingerprint;

@@ -47,6 +47,9 @@ pub struct ScoringConfig {
     pub models_dir: PathBuf,
     /// DNS resolver for crawler verification (`ip:port`); empty: /etc/resolv.conf's first.
     pub resolver: String,
+    /// Where to publish the decisions snapshot for mod_ja4 (`JA4DecisionFile`) after every
+    /// run; empty: not published.
+    pub decisions_file: PathBuf,
 }
 
 impl Default for ScoringConfig {
@@ -62,6 +65,7 @@ impl Default for ScoringConfig {
             min_train_rows: 50,
             models_dir: PathBuf::from("/var/lib/ja4/models"),
             resolver: String::new(),
+            decisions_file: PathBuf::new(),
         }
     }
 }
@@ -335,6 +339,17 @@ pub fn run_cycle(
         detections = scored.detections,
         "scored"
     );
+    if !cfg.decisions_file.as_os_str().is_empty() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        // A failed publication leaves httpd the previous snapshot (it expires by itself).
+        match crate::decisions::publish(store, db, &cfg.decisions_file, window_hours.max(1), now_ms)
+        {
+            Ok(p) => tracing::info!(scored = p.scored, listed = p.listed, "published decisions"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "publishing decisions failed"),
+        }
+    }
     Ok(scored)
 }
 

@@ -4,7 +4,8 @@
 //! when to train, which window to score, the model's version); the windows of feature rows
 //! and the models on them ([`scoring`], over the feature registry of `ja4_ml::features`); crawler
 //! verification ([`verify`] over DNS, [`dns`]); host keys ([`host`]); the analysts'
-//! allow/deny lists ([`lists`]) and the reference data ([`refdata`]: IP→ASN, known bots,
+//! allow/deny lists ([`lists`]), the decisions snapshot httpd enforces ([`decisions`]) and the
+//! reference data ([`refdata`]: IP→ASN, known bots,
 //! crawler rules, fingerprint labels).
 //! Never: lets a failed training, classifier or DNS answer stop scoring (the failure is
 //! counted and the cycle goes on with what it has); never writes a detection without its
@@ -25,6 +26,7 @@
 pub use error::{Error, Result};
 
 pub mod cycle;
+pub mod decisions;
 pub mod dns;
 pub mod error;
 pub mod host;
