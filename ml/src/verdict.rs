@@ -10,8 +10,10 @@
 //! page assets, followed links — it shows too, once it has fetched enough pages to tell), and
 //! no contradiction (the SYN's TTL fits the OS its user agent names; client hints only from
 //! Chromium). A client that presents a browser without behaving like one is what an
-//! impersonation library or a headless crawler looks like: it is flagged, and a high anomaly
-//! score driven by behaviour overrules the pass at the ordinary `high` threshold.
+//! impersonation library or a headless crawler looks like: no page assets alone takes the pass
+//! away (a warm cache; its score decides), no followed links makes it suspicious, missing both
+//! makes it a bot, and a high anomaly score driven by behaviour overrules the pass at the
+//! ordinary `high` threshold.
 //! Never: lets a browser user agent pass on its own: with a non-browser JA4 it is evidence
 //! against the client; never lets claims alone pass a client that fetched enough pages to show
 //! behaviour.
@@ -297,7 +299,7 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
     // Automation that says so: a tool's user agent (or none), or a library's TLS stack
     // (crawlers a rule names are that rule's business).
     let named_crawler = f.crawler_rule.is_some();
-    if let Some(tool) = declared_tool(&f.user_agent).filter(|_| !named_crawler) {
+    if let Some(tool) = declared_tool(&f.user_agent).filter(|_| !named_crawler && f.requests > 0) {
         reasons.push(format!("automated client: its user agent is {tool}"));
         return Decision {
             verdict: Verdict::Bot,
@@ -401,11 +403,13 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
             reasons,
         };
     }
-    // Missing behaviour is itself a finding: suspicious at least, a bot when the model agrees
-    // or when it does none of what people do.
-    let floor = match missing.len() {
-        0 => Threat::None,
-        1 if score_threat < Threat::Medium => Threat::Low,
+    // Missing behaviour: no assets alone only takes the pass away (a returning visitor with a
+    // warm cache fetches none); pages never reached by a link make a client suspicious (people
+    // click through a site); none of what people do makes it a bot.
+    let floor = match missing {
+        [] => Threat::None,
+        [one] if *one == "asset_ratio" => Threat::None,
+        [_] => Threat::Low,
         _ => Threat::Medium,
     };
     let threat = score_threat.max(floor);
@@ -668,12 +672,18 @@ mod tests {
             "{:?}",
             d.reasons
         );
-        // One behaviour missing: suspicious; with a medium score: a bot.
+        // No followed links: suspicious; with a medium score: a bot. No assets alone (a warm
+        // cache) only takes the pass away: the score decides.
         let one = Facts {
             missing_behaviour: vec!["page_referer_ratio"],
             ..presents_browser()
         };
         assert_eq!(decide(&one, &t).verdict, Verdict::Suspicious);
+        let cached = Facts {
+            missing_behaviour: vec!["asset_ratio"],
+            ..presents_browser()
+        };
+        assert_eq!(decide(&cached, &t).verdict, Verdict::Human);
         assert_eq!(
             decide(
                 &Facts {
@@ -698,7 +708,7 @@ mod tests {
             ..presents_browser()
         };
         assert_eq!(decide(&unknown, &t).verdict, Verdict::LegitimateBrowser);
-        assert_eq!(
+        assert_ne!(
             decide(
                 &Facts {
                     missing_behaviour: vec!["asset_ratio"],
@@ -707,7 +717,7 @@ mod tests {
                 &t
             )
             .verdict,
-            Verdict::Suspicious
+            Verdict::LegitimateBrowser
         );
     }
 
