@@ -2,8 +2,8 @@
 //! httpd's command table), per-server configuration records and their merging. Values are validated by `ja4_core::directives`, whose errors name the
 //! directive, so `apachectl -t` reports exactly what is wrong.
 //!
-//! Capture, shared memory and export settings are global (main server only); `JA4Engine`,
-//! `JA4SetEnv` and `JA4RequestHeaders` may be set per virtual host.
+//! Capture, shared memory, export, rate limits, decisions file and challenge key are global
+//! (main server only); the directives of [`PER_VHOST`] may be set per virtual host.
 
 use std::ffi::CStr;
 
@@ -14,27 +14,48 @@ pub(crate) struct ServerConfig {
     pub(crate) cfg: ModuleConfig,
     /// `JA4StackLabels`: the labels of known TLS stacks, read at configuration time.
     pub(crate) labels: Option<std::sync::Arc<ja4_core::stack::Labels>>,
-    engine_set: bool,
-    set_env_set: bool,
-    request_headers_set: bool,
+    /// `JA4ChallengeKeyFile`'s key, read at configuration time.
+    pub(crate) challenge_key: Option<std::sync::Arc<ja4_core::challenge::Key>>,
+    /// Which of [`PER_VHOST`] this server set (bit i for entry i).
+    set_here: u16,
 }
 
-const PER_VHOST: [&str; 3] = ["JA4Engine", "JA4SetEnv", "JA4RequestHeaders"];
+/// The directives a `<VirtualHost>` may set for itself; the rest are global.
+const PER_VHOST: [&str; 8] = [
+    "JA4Engine",
+    "JA4SetEnv",
+    "JA4RequestHeaders",
+    "JA4Mitigation",
+    "JA4Action",
+    "JA4Exempt",
+    "JA4ChallengeTTL",
+    "JA4ChallengeDifficulty",
+];
 
-/// The configuration of a virtual host: `add`'s per-vhost settings over `base`'s.
+/// Copies directive `name`'s setting from `from` to `to`.
+fn copy_setting(name: &str, from: &ModuleConfig, to: &mut ModuleConfig) {
+    match name {
+        "JA4Engine" => to.engine = from.engine,
+        "JA4SetEnv" => to.set_env = from.set_env,
+        "JA4RequestHeaders" => to.request_headers = from.request_headers,
+        "JA4Mitigation" => to.mitigation = from.mitigation,
+        "JA4Action" => to.actions.clone_from(&from.actions),
+        "JA4Exempt" => to.exempt.clone_from(&from.exempt),
+        "JA4ChallengeTTL" => to.challenge_ttl_s = from.challenge_ttl_s,
+        "JA4ChallengeDifficulty" => to.challenge_difficulty = from.challenge_difficulty,
+        _ => {}
+    }
+}
+
+/// The configuration of a virtual host: `add`'s per-vhost settings over `base`'s (a vhost's
+/// `JA4Action`s and `JA4Exempt`s replace the main server's lists).
 pub(crate) fn merge(base: &ServerConfig, add: &ServerConfig) -> ServerConfig {
     let mut merged = base.clone();
-    if add.engine_set {
-        merged.cfg.engine = add.cfg.engine;
-        merged.engine_set = true;
-    }
-    if add.set_env_set {
-        merged.cfg.set_env = add.cfg.set_env;
-        merged.set_env_set = true;
-    }
-    if add.request_headers_set {
-        merged.cfg.request_headers = add.cfg.request_headers;
-        merged.request_headers_set = true;
+    for (i, name) in PER_VHOST.iter().enumerate() {
+        if add.set_here & (1 << i) != 0 {
+            copy_setting(name, &add.cfg, &mut merged.cfg);
+            merged.set_here |= 1 << i;
+        }
     }
     merged
 }
@@ -67,7 +88,7 @@ const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
 }
 
 /// Every directive, in the order `httpd -L` lists them.
-pub(crate) const DIRECTIVES: [Directive; 18] = [
+pub(crate) const DIRECTIVES: [Directive; 21] = [
     one(
         c"JA4Engine",
         c"On|Off: fingerprint connections and requests (default On)",
@@ -119,12 +140,12 @@ pub(crate) const DIRECTIVES: [Directive; 18] = [
     ),
     Directive {
         name: c"JA4RateLimit",
-        help: c"ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] block: token bucket per key, shared by all children",
+        help: c"ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] challenge|block: token bucket per key, shared by all children",
         takes: Takes::Line,
     },
     Directive {
         name: c"JA4Exempt",
-        help: c"networks (address[/length]) never rate-limited or blocked",
+        help: c"networks (address[/length]) never rate-limited, challenged or blocked",
         takes: Takes::List,
     },
     one(
@@ -137,9 +158,21 @@ pub(crate) const DIRECTIVES: [Directive; 18] = [
     ),
     Directive {
         name: c"JA4Action",
-        help: c"<verdict> allow|block: what JA4Mitigation does with a decided verdict",
+        help: c"<verdict> allow|challenge|block: what JA4Mitigation does with a decided verdict",
         takes: Takes::Line,
     },
+    one(
+        c"JA4ChallengeKeyFile",
+        c"file holding the HMAC key (>= 32 bytes) that signs challenge passes (default: a random key per start)",
+    ),
+    one(
+        c"JA4ChallengeTTL",
+        c"seconds a solved challenge's pass cookie lasts (60-2592000, default 86400)",
+    ),
+    one(
+        c"JA4ChallengeDifficulty",
+        c"leading zero bits of the challenge's proof of work (0-24, default 16)",
+    ),
     one(
         c"JA4StackLabels",
         c"path of the TLS stack labels (ja4-families.tsv): JA4_STACK and JA4_UA_MISMATCH",
@@ -171,6 +204,14 @@ pub(crate) fn set_directive(
         sc.labels = Some(std::sync::Arc::new(labels));
         return Ok(());
     }
+    if name == "JA4ChallengeKeyFile" {
+        directives::apply(&mut sc.cfg, name, &[arg])?;
+        let bytes = std::fs::read(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
+        let key =
+            ja4_core::challenge::Key::new(&bytes).map_err(|e| format!("{name} {arg}: {e}"))?;
+        sc.challenge_key = Some(std::sync::Arc::new(key));
+        return Ok(());
+    }
     let result = if name == "JA4CapturePorts" {
         let mut ports = sc.cfg.capture_ports.clone();
         directives::apply(&mut sc.cfg, name, &[arg]).map(|_| {
@@ -188,11 +229,8 @@ pub(crate) fn set_directive(
         Some(p) if name == "JA4ExportSocket" => directives::check_socket_path(p),
         _ => Ok(()),
     })?;
-    match name {
-        "JA4Engine" => sc.engine_set = true,
-        "JA4SetEnv" => sc.set_env_set = true,
-        "JA4RequestHeaders" => sc.request_headers_set = true,
-        _ => {}
+    if let Some(i) = PER_VHOST.iter().position(|n| *n == name) {
+        sc.set_here |= 1 << i;
     }
     Ok(())
 }

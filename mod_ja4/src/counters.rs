@@ -18,6 +18,11 @@ macro_rules! counters {
         pub(crate) struct Counters { $(pub(crate) $name: AtomicU64,)* }
 
         impl Counters {
+            /// Every counter at zero.
+            const fn zero() -> Counters {
+                Counters { $($name: AtomicU64::new(0),)* }
+            }
+
             fn stored(&self) -> Vec<(&'static str, &'static str, u64)> {
                 vec![$((stringify!($name), $help, self.$name.load(Ordering::Relaxed)),)*]
             }
@@ -53,9 +58,9 @@ counters! {
     capture_agree: "requests whose JA4 and JA4T from the capture equal the in-connection ones",
     capture_mismatch: "requests whose capture and in-connection fingerprints differ",
     shm_replaced: "shared-table entries replaced while still live (table too small)",
-    mitigation_blocked: "requests answered 429 by a JA4RateLimit (JA4Mitigation Enforce)",
-    mitigation_counted: "requests over a JA4RateLimit in count mode (not blocked)",
-    mitigation_exempt: "requests from JA4Exempt networks (never limited)",
+    mitigation_blocked: "requests refused: 429 by a JA4RateLimit or 403 by a decision (JA4Mitigation Enforce)",
+    mitigation_counted: "requests count mode would have challenged or blocked (not acted on)",
+    mitigation_exempt: "requests from JA4Exempt networks (never limited, challenged or blocked)",
     mitigation_evicted: "rate-limit buckets evicted to make room (table too small)",
     mitigation_no_table: "requests not rate-limited because the bucket table is missing",
     ua_mismatches: "requests whose browser user agent contradicts their TLS stack (JA4_UA_MISMATCH)",
@@ -63,48 +68,15 @@ counters! {
     decision_errors: "decisions snapshots refused (malformed)",
     decision_stale: "requests not decided because the snapshot is older than JA4DecisionMaxAge",
     decision_hits: "requests the sidecar's decisions named",
+    challenge_issued: "challenge pages sent (JA4Mitigation Enforce)",
+    challenge_passed: "challenges solved: pass cookies set",
+    challenge_failed: "challenge answers refused (wrong, forged or expired)",
+    challenge_pass_ok: "requests a challenge pass let through",
+    challenge_pass_refused: "requests with a pass cookie that did not verify (forged, expired, another client's)",
 }
 
 static SHARED: SharedMapping<Counters> = SharedMapping::new();
-static LOCAL: Counters = Counters {
-    connections: AtomicU64::new(0),
-    syns_saved: AtomicU64::new(0),
-    hellos: AtomicU64::new(0),
-    hello_errors: AtomicU64::new(0),
-    requests: AtomicU64::new(0),
-    fingerprinted: AtomicU64::new(0),
-    orphans: AtomicU64::new(0),
-    queued: AtomicU64::new(0),
-    exported: AtomicU64::new(0),
-    export_batches: AtomicU64::new(0),
-    json_records: AtomicU64::new(0),
-    dropped_queue_full: AtomicU64::new(0),
-    dropped_export: AtomicU64::new(0),
-    export_errors: AtomicU64::new(0),
-    json_errors: AtomicU64::new(0),
-    dequeued: AtomicU64::new(0),
-    capture_threads: AtomicU64::new(0),
-    capture_packets: AtomicU64::new(0),
-    capture_syns: AtomicU64::new(0),
-    capture_hellos: AtomicU64::new(0),
-    capture_decode_errors: AtomicU64::new(0),
-    capture_errors: AtomicU64::new(0),
-    capture_orphans: AtomicU64::new(0),
-    capture_lookups: AtomicU64::new(0),
-    capture_agree: AtomicU64::new(0),
-    capture_mismatch: AtomicU64::new(0),
-    shm_replaced: AtomicU64::new(0),
-    mitigation_blocked: AtomicU64::new(0),
-    mitigation_counted: AtomicU64::new(0),
-    mitigation_exempt: AtomicU64::new(0),
-    mitigation_evicted: AtomicU64::new(0),
-    mitigation_no_table: AtomicU64::new(0),
-    ua_mismatches: AtomicU64::new(0),
-    decision_loads: AtomicU64::new(0),
-    decision_errors: AtomicU64::new(0),
-    decision_stale: AtomicU64::new(0),
-    decision_hits: AtomicU64::new(0),
-};
+static LOCAL: Counters = Counters::zero();
 
 impl Counters {
     /// Every counter, with the queue depth derived after `dequeued` (records queued and

@@ -1,12 +1,16 @@
 //! In-module mitigation at post_read_request: the sidecar's decisions (`JA4DecisionFile`, a
 //! snapshot each child re-reads within a second of a change), `JA4Action`, the `JA4RateLimit`
-//! token buckets every child shares, `JA4Exempt`, and what a request sees — `JA4_VERDICT`,
-//! `JA4_BOT_SCORE`, `JA4_THREAT`, `JA4_REASON`, `JA4_ACTION` (`allow`, `block`, or in count mode
-//! `count:block`) — and, when enforcing, a 403 (decision) or 429 with `Retry-After` (limit).
+//! token buckets every child shares, `JA4Exempt`, the challenge (`ja4_core::challenge`: its
+//! page, the verify address [`VERIFY_PATH`] and the pass cookie), and what a request sees —
+//! `JA4_VERDICT`, `JA4_BOT_SCORE`, `JA4_THREAT`, `JA4_REASON`, `JA4_ACTION` (`allow`, `pass`
+//! (a valid challenge pass), `challenge`, `block`, or in count mode `count:challenge`,
+//! `count:block`) — and, when enforcing, a 403 (decision), 429 with `Retry-After` (limit) or
+//! the challenge page (403).
 //!
 //! Owns: the bucket table in anonymous shared memory (mapped by the parent in post_config,
-//! inherited by children), this child's copy of the decisions snapshot, and the decision per
-//! request.
+//! inherited by children), the random challenge key when `JA4ChallengeKeyFile` is not set
+//! (made by the parent, so every child shares it), this child's copy of the decisions
+//! snapshot, and the decision per request.
 //! Never: allocates or blocks on the request path (a bounded probe of atomic words, a read
 //! lock on the snapshot; the file is read by at most one thread per child per second), or
 //! fails closed: without a table, or with a snapshot older than `JA4DecisionMaxAge`, requests
@@ -16,11 +20,13 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
-use ja4_core::decisions::{self, Snapshot};
+use ja4_core::challenge::{self, Binding, VERIFY_PATH};
+use ja4_core::decisions::{self, Snapshot, Verdict};
 
 use ja4_core::directives::ModuleConfig;
 use ja4_core::mitigation::{exempt, Buckets, Key, Mode};
 
+use crate::config::ServerConfig;
 use crate::counters;
 use crate::ffi::os::SharedMapping;
 use crate::ffi::{Pool, Request};
@@ -30,12 +36,26 @@ static BUCKETS: SharedMapping<AtomicU64> = SharedMapping::new();
 /// Buckets in the table (two words each: 1 MiB).
 pub(crate) const SLOTS: usize = 65_536;
 
-/// Maps the bucket table (parent, post_config) when rate limits are configured.
+/// The challenge key of a start without `JA4ChallengeKeyFile`.
+static EPHEMERAL_KEY: std::sync::OnceLock<challenge::Key> = std::sync::OnceLock::new();
+
+/// Maps the bucket table (parent, post_config) when rate limits are configured, and makes the
+/// random challenge key before children fork.
 pub(crate) fn init(pconf: Pool<'_>, cfg: &ModuleConfig) -> std::io::Result<()> {
+    if EPHEMERAL_KEY.get().is_none() {
+        let mut k = [0u8; 48];
+        use std::io::Read as _;
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut k)?;
+        let _ = EPHEMERAL_KEY.set(challenge::Key::new(&k).map_err(std::io::Error::other)?);
+    }
     if cfg.mitigation == Mode::Off || cfg.rate_limits.is_empty() {
         return Ok(());
     }
     BUCKETS.map(pconf, 2 * SLOTS)
+}
+
+fn key(sc: &ServerConfig) -> Option<&challenge::Key> {
+    sc.challenge_key.as_deref().or_else(|| EPHEMERAL_KEY.get())
 }
 
 /// What the module decided for a request.
@@ -49,6 +69,10 @@ pub(crate) enum Outcome {
     Limited(usize),
     /// Blocked by a decision (`JA4Action` or the entry's own action).
     Blocked,
+    /// Let through by a valid challenge pass (a decision or a limit asked for a challenge).
+    Passed,
+    /// To be challenged: by a decision (`None`) or over limit number `usize`.
+    Challenge(Option<usize>),
 }
 
 /// This child's copy of the decisions snapshot: its bytes and the file's (mtime, length).
@@ -141,6 +165,9 @@ fn decided(
         r.add_env(c"JA4_THREAT", threat);
         r.add_env(c"JA4_REASON", reason);
     }
+    if found.verdict == Verdict::VerifiedBot {
+        return decisions::Action::Allow;
+    }
     match found.action {
         decisions::Action::None => cfg
             .actions
@@ -151,16 +178,42 @@ fn decided(
     }
 }
 
+/// Whether the request carries a valid challenge pass for `ip` and `ja4` (any `Cookie`
+/// header; a present but invalid pass is counted).
+fn has_pass(r: &Request<'_>, sc: &ServerConfig, ip: IpAddr, ja4: &[u8], now_ms: u64) -> bool {
+    let Some(key) = key(sc) else {
+        return false;
+    };
+    let who = Binding::new(ip, ja4);
+    let mut refused = false;
+    for h in r.headers() {
+        if !h.key().is_some_and(|k| k.eq_ignore_ascii_case(b"cookie")) {
+            continue;
+        }
+        if let Some(token) = challenge::cookie(h.val(), challenge::COOKIE) {
+            match challenge::check_pass(key, &who, token, now_ms / 1000) {
+                Ok(()) => return true,
+                Err(_) => refused = true,
+            }
+        }
+    }
+    if refused {
+        counters::add(|c| &c.challenge_pass_refused, 1);
+    }
+    false
+}
+
 /// The decision for a request from `ip` on a connection with JA4 `ja4` (empty without TLS)
 /// at `now_ms`: the sidecar's decision first (its variables set on `r`), then every rate
-/// limit.
+/// limit; a challenge pass lets through what would be challenged.
 pub(crate) fn decide(
     r: &mut Request<'_>,
-    cfg: &ModuleConfig,
+    sc: &ServerConfig,
     ip: Option<IpAddr>,
     ja4: &[u8],
     now_ms: u64,
 ) -> Outcome {
+    let cfg = &sc.cfg;
     if cfg.mitigation == Mode::Off {
         return Outcome::Off;
     }
@@ -171,16 +224,29 @@ pub(crate) fn decide(
         counters::add(|c| &c.mitigation_exempt, 1);
         return Outcome::Allow;
     }
-    if decided(r, cfg, ip, ja4, now_ms) == decisions::Action::Block {
-        return Outcome::Blocked;
+    // Whether the client holds a pass, looked up once and only when a challenge is asked.
+    let mut pass = None;
+    let mut passed =
+        |r: &Request<'_>| *pass.get_or_insert_with(|| has_pass(r, sc, ip, ja4, now_ms));
+    let mut challenged_by_decision = false;
+    match decided(r, cfg, ip, ja4, now_ms) {
+        decisions::Action::Block => return Outcome::Blocked,
+        decisions::Action::Challenge if !passed(r) => return Outcome::Challenge(None),
+        decisions::Action::Challenge => challenged_by_decision = true,
+        _ => {}
     }
     let Some(words) = BUCKETS.get() else {
         if !cfg.rate_limits.is_empty() {
             counters::add(|c| &c.mitigation_no_table, 1);
         }
-        return Outcome::Allow;
+        return if challenged_by_decision {
+            Outcome::Passed
+        } else {
+            Outcome::Allow
+        };
     };
     let table = Buckets::new(words);
+    let mut over_but_passed = false;
     for (i, limit) in cfg.rate_limits.iter().enumerate() {
         if ja4.is_empty() && limit.by != ja4_core::mitigation::By::Ip {
             continue;
@@ -189,27 +255,163 @@ pub(crate) fn decide(
         if taken.evicted {
             counters::add(|c| &c.mitigation_evicted, 1);
         }
-        if !taken.allowed {
+        if taken.allowed {
+            continue;
+        }
+        if !limit.challenge {
             return Outcome::Limited(i);
         }
+        if !passed(r) {
+            return Outcome::Challenge(Some(i));
+        }
+        over_but_passed = true;
     }
-    Outcome::Allow
+    if challenged_by_decision || over_but_passed {
+        Outcome::Passed
+    } else {
+        Outcome::Allow
+    }
 }
 
-/// Applies the outcome to `r`: its variables, and in enforce mode the status to return
-/// (429) with `Retry-After`.
-pub(crate) fn apply(r: &mut Request<'_>, cfg: &ModuleConfig, outcome: Outcome) -> Option<i32> {
+/// Answers the challenge page's verify request ([`VERIFY_PATH`]): a solved challenge gets
+/// its pass cookie and a redirect (303) back where it came from; an expired one goes back for
+/// a new page; a wrong one gets 403. `None` for any other request.
+pub(crate) fn verify(
+    r: &mut Request<'_>,
+    sc: &ServerConfig,
+    ip: Option<IpAddr>,
+    ja4: &[u8],
+    now_ms: u64,
+) -> Option<i32> {
+    if sc.cfg.mitigation == Mode::Off || r.uri() != VERIFY_PATH.as_bytes() {
+        return None;
+    }
+    let (Some(ip), Some(key)) = (ip, key(sc)) else {
+        return Some(404);
+    };
+    let who = Binding::new(ip, ja4);
+    let now_s = now_ms / 1000;
+    let pool = r.pool();
+    let keep = |s: String| pool.keep_cstr(&std::ffi::CString::new(s).unwrap_or_default());
+    let answer = challenge::parse_solution(r.args()).and_then(|s| {
+        challenge::check_solution(key, &who, &s, sc.cfg.challenge_difficulty, now_s).map(|()| s)
+    });
+    r.add_err_header(c"Cache-Control", c"no-store");
+    match answer {
+        Ok(s) => {
+            counters::add(|c| &c.challenge_passed, 1);
+            let token = challenge::pass_token(key, &who, now_s + u64::from(sc.cfg.challenge_ttl_s));
+            let secure = r.ssl_var(c"HTTPS") == b"on";
+            let cookie = keep(challenge::set_cookie(
+                &token,
+                sc.cfg.challenge_ttl_s,
+                secure,
+            ));
+            r.add_err_header(c"Set-Cookie", cookie);
+            let back = keep(String::from_utf8_lossy(&s.back).into_owned());
+            r.add_header_out(c"Location", back);
+            if sc.cfg.set_env {
+                r.add_env(c"JA4_ACTION", c"challenge:passed");
+            }
+            Some(303)
+        }
+        Err(challenge::Refused::Expired) => {
+            counters::add(|c| &c.challenge_failed, 1);
+            let back = challenge::parse_solution(r.args())
+                .map(|s| s.back)
+                .unwrap_or(b"/".to_vec());
+            let back = keep(String::from_utf8_lossy(&back).into_owned());
+            r.add_header_out(c"Location", back);
+            if sc.cfg.set_env {
+                r.add_env(c"JA4_ACTION", c"challenge:expired");
+            }
+            Some(303)
+        }
+        Err(why) => {
+            counters::add(|c| &c.challenge_failed, 1);
+            if sc.cfg.set_env {
+                r.add_env(c"JA4_ACTION", c"challenge:failed");
+                r.add_env(c"JA4_REASON", keep(why.to_string()));
+            }
+            r.custom_response(403, c"<!DOCTYPE html><p>The browser check was not passed. Reload the page to try again.</p>\n");
+            Some(403)
+        }
+    }
+}
+
+/// Sends the challenge page (enforce mode): 403 with the page as its body, never cached.
+fn issue(
+    r: &mut Request<'_>,
+    sc: &ServerConfig,
+    ip: IpAddr,
+    ja4: &[u8],
+    now_ms: u64,
+) -> Option<i32> {
+    let key = key(sc)?;
+    counters::add(|c| &c.challenge_issued, 1);
+    let now_s = now_ms / 1000;
+    let nonce = challenge::nonce(key, &Binding::new(ip, ja4), now_s);
+    let html = challenge::page(&nonce, now_s, sc.cfg.challenge_difficulty, r.unparsed_uri());
+    let body = r
+        .pool()
+        .keep_cstr(&std::ffi::CString::new(html).unwrap_or_default());
+    r.add_err_header(c"Cache-Control", c"no-store");
+    r.custom_response(403, body);
+    Some(403)
+}
+
+/// Applies the outcome to `r`: its variables, and in enforce mode the status to answer with:
+/// 403 (blocked), the challenge page (403), or 429 with `Retry-After` (limit).
+pub(crate) fn apply(
+    r: &mut Request<'_>,
+    sc: &ServerConfig,
+    outcome: Outcome,
+    ip: Option<IpAddr>,
+    ja4: &[u8],
+    now_ms: u64,
+) -> Option<i32> {
+    let cfg = &sc.cfg;
+    let enforce = cfg.mitigation == Mode::Enforce;
     let limit = match outcome {
         Outcome::Off => return None,
-        Outcome::Allow => {
+        Outcome::Allow | Outcome::Passed => {
+            if outcome == Outcome::Passed {
+                counters::add(|c| &c.challenge_pass_ok, 1);
+            }
             if cfg.set_env {
-                r.add_env(c"JA4_ACTION", c"allow");
+                r.add_env(
+                    c"JA4_ACTION",
+                    if outcome == Outcome::Passed {
+                        c"pass"
+                    } else {
+                        c"allow"
+                    },
+                );
             }
             return None;
         }
+        Outcome::Challenge(which) => {
+            if cfg.set_env {
+                r.add_env(
+                    c"JA4_ACTION",
+                    if enforce {
+                        c"challenge"
+                    } else {
+                        c"count:challenge"
+                    },
+                );
+                if let Some(l) = which.and_then(|i| cfg.rate_limits.get(i)) {
+                    r.add_env(c"JA4_REASON", limit_reason(l));
+                }
+            }
+            if !enforce {
+                counters::add(|c| &c.mitigation_counted, 1);
+                return None;
+            }
+            return issue(r, sc, ip?, ja4, now_ms);
+        }
         Outcome::Limited(i) => cfg.rate_limits.get(i)?,
         Outcome::Blocked => {
-            let enforce = cfg.mitigation == Mode::Enforce;
             if cfg.set_env {
                 r.add_env(
                     c"JA4_ACTION",
@@ -224,18 +426,12 @@ pub(crate) fn apply(r: &mut Request<'_>, cfg: &ModuleConfig, outcome: Outcome) -
             return Some(403);
         }
     };
-    let reason = match limit.by {
-        ja4_core::mitigation::By::Ip => c"ratelimit:ip",
-        ja4_core::mitigation::By::Ja4 => c"ratelimit:ja4",
-        ja4_core::mitigation::By::IpJa4 => c"ratelimit:ip+ja4",
-    };
-    let enforce = cfg.mitigation == Mode::Enforce;
     if cfg.set_env {
         r.add_env(
             c"JA4_ACTION",
             if enforce { c"block" } else { c"count:block" },
         );
-        r.add_env(c"JA4_REASON", reason);
+        r.add_env(c"JA4_REASON", limit_reason(limit));
     }
     if !enforce {
         counters::add(|c| &c.mitigation_counted, 1);
@@ -248,4 +444,12 @@ pub(crate) fn apply(r: &mut Request<'_>, cfg: &ModuleConfig, outcome: Outcome) -
     let kept = r.pool().keep_cstr(&text);
     r.add_err_header(c"Retry-After", kept);
     Some(429)
+}
+
+fn limit_reason(limit: &ja4_core::mitigation::RateLimit) -> &'static std::ffi::CStr {
+    match limit.by {
+        ja4_core::mitigation::By::Ip => c"ratelimit:ip",
+        ja4_core::mitigation::By::Ja4 => c"ratelimit:ja4",
+        ja4_core::mitigation::By::IpJa4 => c"ratelimit:ip+ja4",
+    }
 }

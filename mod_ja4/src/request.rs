@@ -247,8 +247,11 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
         .map_or(&b""[..], |t| t.ja4.ja4.as_bytes());
     let ip = r.connection().client().map(|(ip, _)| ip);
     let now_ms = u64::try_from(ffi::now_us() / 1000).unwrap_or(0);
-    let outcome = crate::mitigate::decide(&mut r, &sc.cfg, ip, ja4, now_ms);
-    crate::mitigate::apply(&mut r, &sc.cfg, outcome)
+    if let Some(status) = crate::mitigate::verify(&mut r, sc, ip, ja4, now_ms) {
+        return Some(status);
+    }
+    let outcome = crate::mitigate::decide(&mut r, sc, ip, ja4, now_ms);
+    crate::mitigate::apply(&mut r, sc, outcome, ip, ja4, now_ms)
 }
 
 /// Adds our variables with APR's public table API, as httpd's own modules do

@@ -242,3 +242,281 @@ fn decisions_apply_in_count_mode_only_as_words_and_a_stale_snapshot_is_ignored()
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The value of `data-<name>="…"` in a challenge page.
+fn page_data(page: &str, name: &str) -> String {
+    let tag = format!("data-{name}=\"");
+    page.split(&tag)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no data-{name} in {page}"))
+        .to_owned()
+}
+
+/// A curl request's status, headers and body (`extra`: more curl arguments).
+fn fetch(url: &str, extra: &[&str]) -> (String, String, String) {
+    let out = run(std::process::Command::new("curl")
+        .args([
+            "-sk",
+            "--max-time",
+            "10",
+            "-D",
+            "/dev/stderr",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(extra)
+        .arg(url));
+    let all = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = all.rsplit_once('\n').unwrap();
+    (
+        code.to_owned(),
+        String::from_utf8_lossy(&out.stderr).to_ascii_lowercase(),
+        body.to_owned(),
+    )
+}
+
+/// Python's urllib (OpenSSL, its own JA4) asking for `url` with `cookie`: the status.
+fn python_status(url: &str, cookie: &str) -> String {
+    let out = run(std::process::Command::new("python3").arg("-c").arg(format!(
+        "import ssl, urllib.request, urllib.error\n\
+         ctx = ssl._create_unverified_context()\n\
+         req = urllib.request.Request({url:?}, headers={{'Cookie': {cookie:?}}})\n\
+         try:\n    print(urllib.request.urlopen(req, context=ctx, timeout=10).status)\n\
+         except urllib.error.HTTPError as e:\n    print(e.code)\n"
+    )));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn chromium_passes_the_challenge_and_scripts_never_do() {
+    if !need_root() {
+        return;
+    }
+    use ja4_core::challenge::{self, Binding, Key};
+    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    let dir = tempdir("challenge");
+    std::fs::write(
+        dir.join("key"),
+        "this-is-the-challenge-key-of-the-test-0123456789\n",
+    )
+    .unwrap();
+    let key = Key::new(&std::fs::read(dir.join("key")).unwrap()).unwrap();
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let entry = |ip: &str, verdict: Verdict, action: Action| Entry {
+        ip: Some(ip.parse().unwrap()),
+        family: None,
+        verdict,
+        threat: 2,
+        bot_score: 20,
+        action,
+        reason: "model".into(),
+        expires_ms: 0,
+    };
+    std::fs::write(
+        dir.join("decisions.bin"),
+        encode(
+            &[
+                entry("127.0.0.1", Verdict::Suspicious, Action::None),
+                entry("127.0.0.2", Verdict::Suspicious, Action::None),
+                // A verified crawler is never challenged, whatever its entry says; nor is an
+                // exempt network.
+                entry("127.0.0.3", Verdict::VerifiedBot, Action::Challenge),
+                entry("127.0.0.4", Verdict::Suspicious, Action::None),
+            ],
+            now_s as i64 * 1000,
+        ),
+    )
+    .unwrap();
+    let extra = format!(
+        "JA4Mitigation Enforce\nJA4DecisionFile {d}/decisions.bin\nJA4Action suspicious challenge\n\
+         JA4ChallengeKeyFile {d}/key\nJA4ChallengeDifficulty 10\nJA4Exempt 127.0.0.4\n\
+         LogFormat \"%a|%U|%>s|%{{JA4_ACTION}}e|%{{JA4}}e\" challenge\nCustomLog {d}/challenge.log challenge",
+        d = dir.display()
+    );
+    let mut h = Httpd::start(
+        "challenge",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let url = h.url(true, "/index.html?x=1");
+
+    // curl gets the page, never the document, and the page is never cached.
+    let (code, head, page) = fetch(&url, &[]);
+    assert_eq!(code, "403", "{head}{page}");
+    assert!(head.contains("cache-control: no-store"), "{head}");
+    assert!(
+        page.contains("data-nonce") && !page.contains("hello from httpd"),
+        "{page}"
+    );
+    // Following redirects does not help a client that runs no script; nor does Python.
+    assert_eq!(fetch(&url, &["-L"]).0, "403");
+    assert_eq!(python_status(&url, ""), "403");
+
+    // Chromium runs the page's script, is sent back with its pass, and gets the document.
+    let profile = dir.join("chromium");
+    let out = run(std::process::Command::new("chromium").args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--ignore-certificate-errors",
+        &format!("--user-data-dir={}", profile.display()),
+        "--virtual-time-budget=20000",
+        "--dump-dom",
+        &url,
+    ]));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("hello from httpd"),
+        "{dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The same answer computed here for curl's connection: a pass cookie and a way back.
+    let verify = page_data(&page, "verify");
+    let (nonce, bits) = (page_data(&page, "nonce"), page_data(&page, "bits"));
+    let bits: u32 = bits.parse().unwrap();
+    let counter = (0..)
+        .find(|&c| challenge::work_bits(&nonce, c) >= bits)
+        .unwrap();
+    let wrong = (0..)
+        .find(|&c| challenge::work_bits(&nonce, c) < bits)
+        .unwrap();
+    let base = h.url(true, "");
+    let (code, head, _) = fetch(&format!("{base}{verify}{wrong}"), &[]);
+    assert_eq!(code, "403", "a wrong answer: {head}");
+    let (code, head, _) = fetch(&format!("{base}{verify}{counter}"), &[]);
+    assert_eq!(code, "303", "{head}");
+    assert!(head.contains("location: /index.html?x=1"), "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("no pass cookie: {head}"))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        head.contains("httponly") && head.contains("secure"),
+        "{head}"
+    );
+    // Lower-cased with the headers: the token is hex and digits, its name is lower case.
+    let cookie_hdr = format!("Cookie: {cookie}");
+    assert_eq!(fetch(&url, &["-H", &cookie_hdr]).0, "200");
+    // Replayed from another address, or by another TLS stack from the same one: refused.
+    assert_eq!(
+        fetch(&url, &["-H", &cookie_hdr, "--interface", "127.0.0.2"]).0,
+        "403"
+    );
+    assert_eq!(python_status(&url, &cookie), "403");
+    // Forged and expired passes are refused; one the key file's key makes is accepted (curl's
+    // JA4 from its wrong answer, which only curl sent).
+    let log = std::fs::read_to_string(dir.join("challenge.log")).unwrap();
+    let curl_ja4 = log
+        .lines()
+        .find(|l| l.contains("|/.ja4/challenge|403|"))
+        .and_then(|l| l.rsplit('|').next())
+        .unwrap()
+        .to_owned();
+    let me = Binding::new("127.0.0.1".parse().unwrap(), curl_ja4.as_bytes());
+    let mut forged = cookie.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(fetch(&url, &["-H", &format!("Cookie: {forged}")]).0, "403");
+    let expired = challenge::pass_token(&key, &me, now_s - 10);
+    assert_eq!(
+        fetch(&url, &["-H", &format!("Cookie: ja4_pass={expired}")]).0,
+        "403"
+    );
+    let minted = challenge::pass_token(&key, &me, now_s + 600);
+    assert_eq!(
+        fetch(&url, &["-H", &format!("Cookie: a=b; ja4_pass={minted}")]).0,
+        "200"
+    );
+
+    // Verified crawlers and exempt networks are never challenged.
+    let log = || std::fs::read_to_string(dir.join("challenge.log")).unwrap();
+    assert_eq!(
+        fetch(&url, &["--interface", "127.0.0.3"]).0,
+        "200",
+        "{}",
+        log()
+    );
+    assert_eq!(
+        fetch(&url, &["--interface", "127.0.0.4"]).0,
+        "200",
+        "{}",
+        log()
+    );
+
+    // The status page too is behind the challenge: read it from the exempt address.
+    let (_, _, status) = fetch(
+        &h.url(false, "/ja4-status?json"),
+        &["--interface", "127.0.0.4"],
+    );
+    let j: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let c = &j["counters"];
+    assert!(c["challenge_issued"].as_u64() >= Some(6), "{j}");
+    assert!(c["challenge_passed"].as_u64() >= Some(2), "{j}");
+    assert!(c["challenge_failed"].as_u64() >= Some(1), "{j}");
+    assert!(c["challenge_pass_refused"].as_u64() >= Some(4), "{j}");
+    h.stop();
+    // Chromium's own requests: the page, the answer, then the document on its pass.
+    let log = std::fs::read_to_string(dir.join("challenge.log")).unwrap();
+    let chromium: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("127.0.0.1|") && !l.contains(&curl_ja4))
+        .collect();
+    let steps: Vec<String> = chromium
+        .iter()
+        .map(|l| l.split('|').skip(1).take(3).collect::<Vec<_>>().join("|"))
+        .collect();
+    assert!(
+        steps.windows(3).any(|w| w
+            == [
+                "/index.html|403|challenge",
+                "/.ja4/challenge|303|challenge:passed",
+                "/index.html|200|pass"
+            ]),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn count_mode_says_it_would_challenge() {
+    if !need_root() {
+        return;
+    }
+    let logs = tempdir("challenge-count");
+    let extra = format!(
+        "JA4Mitigation Count\nJA4RateLimit ip 1/60 challenge\nLogFormat \"%>s|%{{JA4_ACTION}}e|%{{JA4_REASON}}e\" m\nCustomLog {}/m.log m",
+        logs.display()
+    );
+    let mut h = Httpd::start(
+        "challenge-count",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let got = statuses(&h.url(false, "/index.html"), 3, &[]);
+    assert_eq!(count(&got, "200"), 3, "{got:?}");
+    h.stop();
+    let log = std::fs::read_to_string(logs.join("m.log")).unwrap();
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "200|allow|-",
+            "200|count:challenge|ratelimit:ip",
+            "200|count:challenge|ratelimit:ip"
+        ],
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(logs);
+}

@@ -45,6 +45,13 @@ pub struct ModuleConfig {
     pub decision_max_age_s: u32,
     /// `JA4Action`s: what to do per verdict (unlisted verdicts are allowed).
     pub actions: Vec<(crate::decisions::Verdict, crate::decisions::Action)>,
+    /// `JA4ChallengeKeyFile`: the HMAC key of challenge passes (without one, the parent makes
+    /// a random key at start: passes then last until the next restart, on this server only).
+    pub challenge_key_file: Option<PathBuf>,
+    /// `JA4ChallengeTTL`: seconds a solved challenge's pass lasts.
+    pub challenge_ttl_s: u32,
+    /// `JA4ChallengeDifficulty`: leading zero bits the page's proof of work must find.
+    pub challenge_difficulty: u32,
 }
 
 impl Default for ModuleConfig {
@@ -67,6 +74,9 @@ impl Default for ModuleConfig {
             decision_file: None,
             decision_max_age_s: 900,
             actions: Vec::new(),
+            challenge_key_file: None,
+            challenge_ttl_s: 86_400,
+            challenge_difficulty: 16,
         }
     }
 }
@@ -146,11 +156,11 @@ pub const DIRECTIVES: &[Directive] = &[
     },
     Directive {
         name: "JA4RateLimit",
-        help: "ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] block: token bucket per key, shared by all children",
+        help: "ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] challenge|block: token bucket per key, shared by all children",
     },
     Directive {
         name: "JA4Exempt",
-        help: "networks (address[/length]) never rate-limited or blocked",
+        help: "networks (address[/length]) never rate-limited, challenged or blocked",
     },
     Directive {
         name: "JA4DecisionFile",
@@ -162,7 +172,19 @@ pub const DIRECTIVES: &[Directive] = &[
     },
     Directive {
         name: "JA4Action",
-        help: "<verdict> allow|block: what JA4Mitigation does with a decided verdict",
+        help: "<verdict> allow|challenge|block: what JA4Mitigation does with a decided verdict",
+    },
+    Directive {
+        name: "JA4ChallengeKeyFile",
+        help: "file holding the HMAC key (>= 32 bytes) that signs challenge passes (default: a random key per start)",
+    },
+    Directive {
+        name: "JA4ChallengeTTL",
+        help: "seconds a solved challenge's pass cookie lasts (60-2592000, default 86400)",
+    },
+    Directive {
+        name: "JA4ChallengeDifficulty",
+        help: "leading zero bits of the challenge's proof of work (0-24, default 16)",
     },
     Directive {
         name: "JA4StackLabels",
@@ -199,12 +221,19 @@ pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), St
                 .push(crate::mitigation::parse_rate_limit(&args.join(" "))?);
         }
         "JA4DecisionFile" => cfg.decision_file = Some(path(name, one()?)?),
+        "JA4ChallengeKeyFile" => cfg.challenge_key_file = Some(path(name, one()?)?),
+        "JA4ChallengeTTL" => {
+            cfg.challenge_ttl_s = number(name, one()?, crate::challenge::TTL)?;
+        }
+        "JA4ChallengeDifficulty" => {
+            cfg.challenge_difficulty = number(name, one()?, crate::challenge::DIFFICULTY)?;
+        }
         "JA4DecisionMaxAge" => cfg.decision_max_age_s = number(name, one()?, DECISION_MAX_AGE)?,
         "JA4Action" => {
             let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
             let [verdict, action] = words[..] else {
                 return Err(format!(
-                    "{name} takes a verdict and an action (allow or block)"
+                    "{name} takes a verdict and an action (allow, challenge or block)"
                 ));
             };
             let v = crate::decisions::Verdict::parse(verdict).ok_or_else(|| {
@@ -215,14 +244,20 @@ pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), St
             })?;
             let a = match action {
                 "allow" => crate::decisions::Action::Allow,
+                "challenge" => crate::decisions::Action::Challenge,
                 "block" => crate::decisions::Action::Block,
                 _ => {
                     return Err(format!(
-                        "{name}: '{}' is not allow or block (challenge needs the challenge page, not in this build)",
+                        "{name}: '{}' is not allow, challenge or block",
                         printable(action)
                     ))
                 }
             };
+            if v == crate::decisions::Verdict::VerifiedBot && a != crate::decisions::Action::Allow {
+                return Err(format!(
+                    "{name}: verified crawlers are never challenged or blocked"
+                ));
+            }
             cfg.actions.retain(|(x, _)| *x != v);
             cfg.actions.push((v, a));
         }

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod challenge;
 pub mod decisions;
 pub mod decode;
 pub mod directives;

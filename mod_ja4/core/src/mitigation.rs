@@ -79,12 +79,14 @@ pub struct RateLimit {
     pub seconds: u32,
     /// The bucket's size (default: `requests`).
     pub burst: u32,
+    /// Over the limit: challenge (a client with a pass goes on) rather than block.
+    pub challenge: bool,
 }
 
 /// Most tokens a bucket holds (the state word keeps them in 1/1024 units in 32 bits).
 pub const MAX_BURST: u32 = 1_000_000;
 
-/// Parses `JA4RateLimit ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] block`.
+/// Parses `JA4RateLimit ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] challenge|block`.
 pub fn parse_rate_limit(args: &str) -> Result<RateLimit, String> {
     let err = |why: String| format!("JA4RateLimit: {why}");
     let words: Vec<&str> = args.split_whitespace().collect();
@@ -92,7 +94,7 @@ pub fn parse_rate_limit(args: &str) -> Result<RateLimit, String> {
         [by, rate, rest @ ..] => (*by, *rate, rest),
         _ => {
             return Err(err(
-                "expects ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] block".into(),
+                "expects ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] challenge|block".into(),
             ))
         }
     };
@@ -125,22 +127,21 @@ pub fn parse_rate_limit(args: &str) -> Result<RateLimit, String> {
                 .filter(|&b| (1..=MAX_BURST).contains(&b))
                 .ok_or_else(|| err(format!("burst {b:?} is not 1-{MAX_BURST}")))?;
         } else if w.eq_ignore_ascii_case("block") {
-            action = Some(());
+            action = Some(false);
         } else if w.eq_ignore_ascii_case("challenge") {
-            return Err(err(
-                "challenge needs the challenge page, which this build does not have: use block"
-                    .into(),
-            ));
+            action = Some(true);
         } else {
             return Err(err(format!("unexpected {w:?}")));
         }
     }
-    action.ok_or_else(|| err("the action (block) is missing".into()))?;
+    let challenge =
+        action.ok_or_else(|| err("the action (challenge or block) is missing".into()))?;
     Ok(RateLimit {
         by,
         requests,
         seconds,
         burst,
+        challenge,
     })
 }
 
@@ -387,10 +388,12 @@ mod tests {
                 by: By::IpJa4,
                 requests: 100,
                 seconds: 60,
-                burst: 20
+                burst: 20,
+                challenge: false,
             }
         );
         assert_eq!(parse_rate_limit("ja4 5/1 block").unwrap().burst, 5);
+        assert!(parse_rate_limit("ja4 5/1 challenge").unwrap().challenge);
         for bad in [
             "",
             "ja4",
@@ -401,7 +404,7 @@ mod tests {
             "ja4 5/1",
             "ja4 5/1 burst=0 block",
             "ja4 5/1 block extra",
-            "ja4 5/1 challenge",
+            "ja4 5/1 tarpit",
         ] {
             let e = parse_rate_limit(bad).unwrap_err();
             assert!(e.contains("JA4RateLimit"), "{bad}: {e}");

@@ -56,6 +56,16 @@ impl<'r> Request<'r> {
         self.str(self.0.args)
     }
 
+    /// The path of the request (`r->uri`, decoded by httpd).
+    pub(crate) fn uri(&self) -> &'r [u8] {
+        self.str(self.0.uri)
+    }
+
+    /// The path and query as the client sent them (`r->unparsed_uri`).
+    pub(crate) fn unparsed_uri(&self) -> &'r [u8] {
+        self.str(self.0.unparsed_uri)
+    }
+
     /// Whether the handler is `name`, compared without measuring the handler first (this
     /// runs for every request).
     #[inline(always)]
@@ -125,6 +135,22 @@ impl<'r> Request<'r> {
     pub(crate) fn add_err_header(&mut self, key: &'static CStr, val: &'r CStr) {
         // SAFETY: the request's error header table; both strings outlive it.
         unsafe { table::add(self.0.err_headers_out, key, val) }
+    }
+
+    /// Adds a response header (`headers_out`: kept for a redirect's `Location` on an error
+    /// response; pointers kept: `val` outlives the request).
+    pub(crate) fn add_header_out(&mut self, key: &'static CStr, val: &'r CStr) {
+        // SAFETY: the request's response header table; both strings outlive it.
+        unsafe { table::add(self.0.headers_out, key, val) }
+    }
+
+    /// Makes `body` (HTML) the text httpd sends when this request ends with `status`
+    /// (`ap_custom_response`: for this request only, over any `ErrorDocument`).
+    pub(crate) fn custom_response(&mut self, status: i32, body: &'r CStr) {
+        // SAFETY: a live request; httpd keeps the pointer (or a copy) in the request's pool,
+        // which `body` outlives. A body that starts with '/' or looks like a URL would be
+        // taken as an address, so the caller's text starts with '<'.
+        unsafe { sys::ap_custom_response(self.0 as *const _ as *mut _, status, body.as_ptr()) }
     }
 
     /// Removes every request header `key`.
