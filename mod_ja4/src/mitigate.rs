@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
+use ja4_core::batch::{Mitigation, MitigationAction, MitigationReason};
 use ja4_core::challenge::{self, Binding, VERIFY_PATH};
 use ja4_core::decisions::{self, Snapshot, Verdict};
 
@@ -131,24 +132,24 @@ fn decided(
     ip: IpAddr,
     ja4: &[u8],
     now_ms: u64,
-) -> decisions::Action {
+) -> (decisions::Action, Option<(Verdict, u8)>) {
     let Some(path) = &cfg.decision_file else {
-        return decisions::Action::None;
+        return (decisions::Action::None, None);
     };
     refresh(path, now_ms);
     let Ok(guard) = SNAPSHOT.read() else {
-        return decisions::Action::None;
+        return (decisions::Action::None, None);
     };
     let Some(snap) = guard.as_ref().and_then(|l| Snapshot::parse(&l.bytes).ok()) else {
-        return decisions::Action::None;
+        return (decisions::Action::None, None);
     };
     let age_ms = i64::try_from(now_ms).unwrap_or(0) - snap.published_ms;
     if age_ms > i64::from(cfg.decision_max_age_s) * 1000 {
         counters::add(|c| &c.decision_stale, 1);
-        return decisions::Action::None;
+        return (decisions::Action::None, None);
     }
     let Some(found) = snap.lookup(ip, ja4, i64::try_from(now_ms).unwrap_or(0)) else {
-        return decisions::Action::None;
+        return (decisions::Action::None, None);
     };
     counters::add(|c| &c.decision_hits, 1);
     if cfg.set_env {
@@ -165,17 +166,19 @@ fn decided(
         r.add_env(c"JA4_THREAT", threat);
         r.add_env(c"JA4_REASON", reason);
     }
+    let named = Some((found.verdict, found.bot_score));
     if found.verdict == Verdict::VerifiedBot {
-        return decisions::Action::Allow;
+        return (decisions::Action::Allow, named);
     }
-    match found.action {
+    let action = match found.action {
         decisions::Action::None => cfg
             .actions
             .iter()
             .find(|(v, _)| *v == found.verdict)
             .map_or(decisions::Action::Allow, |(_, a)| *a),
         a => a,
-    }
+    };
+    (action, named)
 }
 
 /// Whether the request carries a valid challenge pass for `ip` and `ja4` (any `Cookie`
@@ -212,24 +215,39 @@ pub(crate) fn decide(
     ip: Option<IpAddr>,
     ja4: &[u8],
     now_ms: u64,
-) -> Outcome {
+) -> (Outcome, Option<(Verdict, u8)>) {
     let cfg = &sc.cfg;
     if cfg.mitigation == Mode::Off {
-        return Outcome::Off;
+        return (Outcome::Off, None);
     }
     let Some(ip) = ip else {
-        return Outcome::Allow;
+        return (Outcome::Allow, None);
     };
     if exempt(&cfg.exempt, ip) {
         counters::add(|c| &c.mitigation_exempt, 1);
-        return Outcome::Allow;
+        return (Outcome::Allow, None);
     }
+    let (action, named) = decided(r, cfg, ip, ja4, now_ms);
+    (limits(r, sc, ip, ja4, now_ms, action), named)
+}
+
+/// The outcome once the decision asked for `action`: a challenge pass lets through what
+/// would be challenged, then every rate limit.
+fn limits(
+    r: &mut Request<'_>,
+    sc: &ServerConfig,
+    ip: IpAddr,
+    ja4: &[u8],
+    now_ms: u64,
+    action: decisions::Action,
+) -> Outcome {
+    let cfg = &sc.cfg;
     // Whether the client holds a pass, looked up once and only when a challenge is asked.
     let mut pass = None;
     let mut passed =
         |r: &Request<'_>| *pass.get_or_insert_with(|| has_pass(r, sc, ip, ja4, now_ms));
     let mut challenged_by_decision = false;
-    match decided(r, cfg, ip, ja4, now_ms) {
+    match action {
         decisions::Action::Block => return Outcome::Blocked,
         decisions::Action::Challenge if !passed(r) => return Outcome::Challenge(None),
         decisions::Action::Challenge => challenged_by_decision = true,
@@ -282,12 +300,16 @@ pub(crate) fn verify(
     ip: Option<IpAddr>,
     ja4: &[u8],
     now_ms: u64,
-) -> Option<i32> {
+) -> Option<(i32, Mitigation)> {
     if sc.cfg.mitigation == Mode::Off || r.uri() != VERIFY_PATH.as_bytes() {
         return None;
     }
+    let answered = |action| Mitigation {
+        action,
+        ..Mitigation::default()
+    };
     let (Some(ip), Some(key)) = (ip, key(sc)) else {
-        return Some(404);
+        return Some((404, answered(MitigationAction::ChallengeFailed)));
     };
     let who = Binding::new(ip, ja4);
     let now_s = now_ms / 1000;
@@ -313,7 +335,7 @@ pub(crate) fn verify(
             if sc.cfg.set_env {
                 r.add_env(c"JA4_ACTION", c"challenge:passed");
             }
-            Some(303)
+            Some((303, answered(MitigationAction::ChallengePassed)))
         }
         Err(challenge::Refused::Expired) => {
             counters::add(|c| &c.challenge_failed, 1);
@@ -325,7 +347,7 @@ pub(crate) fn verify(
             if sc.cfg.set_env {
                 r.add_env(c"JA4_ACTION", c"challenge:expired");
             }
-            Some(303)
+            Some((303, answered(MitigationAction::ChallengeFailed)))
         }
         Err(why) => {
             counters::add(|c| &c.challenge_failed, 1);
@@ -334,7 +356,7 @@ pub(crate) fn verify(
                 r.add_env(c"JA4_REASON", keep(why.to_string()));
             }
             r.custom_response(403, c"<!DOCTYPE html><p>The browser check was not passed. Reload the page to try again.</p>\n");
-            Some(403)
+            Some((403, answered(MitigationAction::ChallengeFailed)))
         }
     }
 }
@@ -451,5 +473,45 @@ fn limit_reason(limit: &ja4_core::mitigation::RateLimit) -> &'static std::ffi::C
         ja4_core::mitigation::By::Ip => c"ratelimit:ip",
         ja4_core::mitigation::By::Ja4 => c"ratelimit:ja4",
         ja4_core::mitigation::By::IpJa4 => c"ratelimit:ip+ja4",
+    }
+}
+
+/// What the export record says of `outcome` (the decision's verdict and score when
+/// `named`).
+pub(crate) fn recorded(
+    sc: &ServerConfig,
+    outcome: Outcome,
+    named: Option<(Verdict, u8)>,
+) -> Mitigation {
+    let by_limit = |i: usize| match sc.cfg.rate_limits.get(i).map(|l| l.by) {
+        Some(ja4_core::mitigation::By::Ip) => MitigationReason::RateLimitIp,
+        Some(ja4_core::mitigation::By::Ja4) => MitigationReason::RateLimitJa4,
+        Some(ja4_core::mitigation::By::IpJa4) => MitigationReason::RateLimitIpJa4,
+        None => MitigationReason::None,
+    };
+    let by_decision = if named.is_some() {
+        MitigationReason::Decision
+    } else {
+        MitigationReason::None
+    };
+    let (action, reason) = match outcome {
+        Outcome::Off => return Mitigation::default(),
+        Outcome::Allow => (MitigationAction::Allow, by_decision),
+        Outcome::Passed => (MitigationAction::Pass, by_decision),
+        Outcome::Blocked => (MitigationAction::Block, MitigationReason::Decision),
+        Outcome::Limited(i) => (MitigationAction::Block, by_limit(i)),
+        Outcome::Challenge(None) => (MitigationAction::Challenge, MitigationReason::Decision),
+        Outcome::Challenge(Some(i)) => (MitigationAction::Challenge, by_limit(i)),
+    };
+    Mitigation {
+        action,
+        counted: sc.cfg.mitigation == Mode::Count
+            && matches!(
+                action,
+                MitigationAction::Block | MitigationAction::Challenge
+            ),
+        reason,
+        verdict: named.map(|n| n.0),
+        bot_score: named.map_or(0, |n| n.1),
     }
 }

@@ -5,7 +5,7 @@
 //! Owns: the record's layout and its string copies. Never: reads httpd's structures (the
 //! hooks fill the record) or outlives the request whose strings it points to.
 
-use ja4_core::batch::{SynRecord, STRINGS, S_JA4H};
+use ja4_core::batch::{Mitigation, SynRecord, MITIGATION_TRAILER_LEN, STRINGS, S_JA4H};
 use ja4_core::fingerprint::ja4h::JA4H_LEN;
 
 /// What post_read_request leaves for log_transaction (kept by `ffi::Request::keep_record`
@@ -24,6 +24,8 @@ pub(crate) struct ReqRecord<'r> {
     /// JA4H, and the NUL that ends it as a C string for its variable.
     ja4h: [u8; JA4H_LEN + 1],
     pub(crate) has_referer: bool,
+    /// What `JA4Mitigation` decided.
+    pub(crate) mitigation: Mitigation,
 }
 
 impl Default for ReqRecord<'_> {
@@ -35,6 +37,7 @@ impl Default for ReqRecord<'_> {
             total: 0,
             ja4h: [0; JA4H_LEN + 1],
             has_referer: false,
+            mitigation: Mitigation::default(),
         }
     }
 }
@@ -91,6 +94,25 @@ impl<'r> ReqRecord<'r> {
     pub(crate) fn string(&self, i: usize) -> &'r [u8] {
         debug_assert!(i != S_JA4H);
         self.strs[i]
+    }
+
+    /// The bytes after the strings table: the strings and the trailers.
+    #[inline(always)]
+    pub(crate) fn tail_len(&self) -> usize {
+        self.total
+            + if self.mitigation.is_some() {
+                MITIGATION_TRAILER_LEN
+            } else {
+                0
+            }
+    }
+
+    /// Appends the trailers (the mitigation's, when it was on).
+    #[inline(always)]
+    pub(crate) fn write_trailers(&self, out: &mut Vec<u8>) {
+        if self.mitigation.is_some() {
+            out.extend_from_slice(&self.mitigation.trailer());
+        }
     }
 
     /// Appends the present strings, in `S_*` order (the record's strings section).

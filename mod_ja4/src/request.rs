@@ -213,7 +213,12 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
     }
     counters::add(|s| &s.requests, 1);
     let state = r.connection().state();
-    let rec = r.keep_record(state.map(|s| &s.record), |rec| scan(&r, state, rec));
+    // Mitigation first: what it decides goes into the record.
+    let (status, mitigation) = mitigate(&mut r, sc, state);
+    let rec = r.keep_record(state.map(|s| &s.record), |rec| {
+        scan(&r, state, rec);
+        rec.mitigation = mitigation;
+    });
     if let Some(st) = state {
         st.requests.fetch_add(1, Ordering::Relaxed);
         if st.tls.get().is_some() {
@@ -239,19 +244,30 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
             }
         }
     }
+    status
+}
+
+/// The mitigation of `r` ([`crate::mitigate`]): the status to answer with when enforcing,
+/// and what the record says of it.
+fn mitigate(
+    r: &mut Request<'_>,
+    sc: &crate::config::ServerConfig,
+    state: Option<&ConnState>,
+) -> (Option<i32>, ja4_core::batch::Mitigation) {
     if sc.cfg.mitigation == ja4_core::mitigation::Mode::Off {
-        return None;
+        return (None, Default::default());
     }
     let ja4 = state
         .and_then(|s| s.tls.get())
         .map_or(&b""[..], |t| t.ja4.ja4.as_bytes());
     let ip = r.connection().client().map(|(ip, _)| ip);
     let now_ms = u64::try_from(ffi::now_us() / 1000).unwrap_or(0);
-    if let Some(status) = crate::mitigate::verify(&mut r, sc, ip, ja4, now_ms) {
-        return Some(status);
+    if let Some((status, m)) = crate::mitigate::verify(r, sc, ip, ja4, now_ms) {
+        return (Some(status), m);
     }
-    let outcome = crate::mitigate::decide(&mut r, sc, ip, ja4, now_ms);
-    crate::mitigate::apply(&mut r, sc, outcome, ip, ja4, now_ms)
+    let (outcome, named) = crate::mitigate::decide(r, sc, ip, ja4, now_ms);
+    let m = crate::mitigate::recorded(sc, outcome, named);
+    (crate::mitigate::apply(r, sc, outcome, ip, ja4, now_ms), m)
 }
 
 /// Adds our variables with APR's public table API, as httpd's own modules do
@@ -366,12 +382,13 @@ fn export_record(req: &Request<'_>, state: Option<&ConnState>, rec: Option<&ReqR
             Some(st) => Segment::Ref(st.segment_offset.load(Ordering::Relaxed)),
             None => Segment::Bytes(segment),
         };
-        let at = batch::write_record_start(slot.buf, start, head, seg, &rec.lens, rec.total);
+        let at = batch::write_record_start(slot.buf, start, head, seg, &rec.lens, rec.tail_len());
         if let (Some(st), None) = (settled, earlier) {
             st.segment_serial.store(slot.serial, Ordering::Relaxed);
             st.segment_offset.store(at, Ordering::Relaxed);
         }
         rec.write_strings(slot.buf);
+        rec.write_trailers(slot.buf);
     });
 }
 

@@ -454,6 +454,18 @@ fn chromium_passes_the_challenge_and_scripts_never_do() {
         log()
     );
 
+    // The export records carry the action and the decision that led to it.
+    let recs = h.records();
+    let of = |action: &str| recs.iter().filter(|r| r["action"] == action).count();
+    assert!(
+        of("challenge") >= 6 && of("challenge_passed") >= 2 && of("pass") >= 3,
+        "{recs:#?}"
+    );
+    assert!(of("challenge_failed") >= 1, "{recs:#?}");
+    let challenged = recs.iter().find(|r| r["action"] == "challenge").unwrap();
+    assert_eq!(challenged["decision_verdict"], "suspicious", "{challenged}");
+    assert_eq!(challenged["decision_bot_score"], 20, "{challenged}");
+    assert_eq!(challenged["action_reason"], "decision", "{challenged}");
     // The status page too is behind the challenge: read it from the exempt address.
     let (_, _, status) = fetch(
         &h.url(false, "/ja4-status?json"),
@@ -507,6 +519,26 @@ fn count_mode_says_it_would_challenge() {
     );
     let got = statuses(&h.url(false, "/index.html"), 3, &[]);
     assert_eq!(count(&got, "200"), 3, "{got:?}");
+    // The export records say it too.
+    let recs = h.wait_requests(3);
+    let actions: Vec<(String, String)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or("").to_owned(),
+                r["action_reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("allow".into(), "".into()),
+            ("count:challenge".into(), "ratelimit:ip".into()),
+            ("count:challenge".into(), "ratelimit:ip".into())
+        ],
+        "{recs:#?}"
+    );
     h.stop();
     let log = std::fs::read_to_string(logs.join("m.log")).unwrap();
     assert_eq!(

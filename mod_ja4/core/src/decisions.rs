@@ -74,11 +74,11 @@ impl Verdict {
         })
     }
 
-    fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         self as u8 + 1
     }
 
-    fn from_code(c: u8) -> Option<Verdict> {
+    pub(crate) fn from_code(c: u8) -> Option<Verdict> {
         [
             Verdict::Human,
             Verdict::LegitimateBrowser,

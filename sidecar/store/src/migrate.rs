@@ -67,6 +67,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "feature_view", "0012_feature_view.sql"),
     migration!(13, "bot_score", "0013_bot_score.sql"),
     migration!(14, "list_expiry", "0014_list_expiry.sql"),
+    migration!(15, "mitigation", "0015_mitigation.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

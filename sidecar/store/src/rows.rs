@@ -75,6 +75,10 @@ pub const COLUMNS: &[&str] = &[
     "sec_ch_ua_platform",
     "has_cookie",
     "has_referer",
+    "action",
+    "action_reason",
+    "decision_verdict",
+    "decision_bot_score",
 ];
 
 fn ipv6(o: &mut Vec<u8>, ip: Option<IpAddr>) {
@@ -163,6 +167,11 @@ pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
     }
     o.push(u8::from(r.has_cookie));
     o.push(u8::from(r.has_referer));
+    let m = &r.mitigation;
+    put_bytes(o, m.action_text().as_bytes());
+    put_bytes(o, m.reason.as_str().as_bytes());
+    put_bytes(o, m.verdict.map_or("", |v| v.as_str()).as_bytes());
+    o.push(m.bot_score);
 }
 
 /// Days `http_logs` keeps a row: its TTL (`sql/0003_http_logs.sql`). The engine drops an

@@ -122,6 +122,13 @@ fn migrations_apply_twice_and_records_round_trip() {
             header_names: &b"user-agent,accept"[..],
             user_agent: b"Mozilla/5.0",
             has_cookie: true,
+            mitigation: batch::Mitigation {
+                action: batch::MitigationAction::Challenge,
+                counted: true,
+                reason: batch::MitigationReason::Decision,
+                verdict: Some(ja4_core::decisions::Verdict::Suspicious),
+                bot_score: 12,
+            },
             ..Default::default()
         },
         Record {
@@ -157,6 +164,17 @@ fn migrations_apply_twice_and_records_round_trip() {
         lines[1].starts_with(&format!("{}\torphan\t::\t0\t", clock::utc(t0))),
         "{}",
         lines[1]
+    );
+    // What mitigation did reaches the enriched log; a record without it stays empty.
+    let m = db
+        .query(
+            "SELECT kind, action, action_reason, decision_verdict, decision_bot_score FROM ja4test.http_logs ORDER BY ts DESC",
+            "TSV",
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(m).unwrap(),
+        "request\tcount:challenge\tdecision\tsuspicious\t12\norphan\t\t\t\t0\n"
     );
     // Records the store would drop unseen (older than its TTL) or keep past it (stamped ahead
     // of the clock) are kept out and counted, not sent.

@@ -153,7 +153,14 @@ pub(super) fn decode_record<'a>(
     ) = (site, mode, dest, user);
     (rec.sec_ch_ua, rec.sec_ch_ua_mobile, rec.sec_ch_ua_platform) = (ch_ua, ch_mobile, ch_platform);
     (rec.cookie, rec.ja4h_r, rec.ja4h_o, rec.ja4h_ro) = (cookie, ja4h_r, ja4h_o, ja4h_ro);
-    // Anything left belongs to a newer version of the format: ignored.
+    // Trailers: tag, length, value. Tags this decoder does not know (a newer module's) are
+    // skipped; a malformed mitigation trailer is left out, the record kept.
+    while let (Some(tag), Some(len)) = (r.u8(), r.u8()) {
+        let v = r.take(usize::from(len)).ok_or("trailer length")?;
+        if tag == TRAILER_MITIGATION {
+            rec.mitigation = Mitigation::from_trailer(v).unwrap_or_default();
+        }
+    }
     Ok(rec)
 }
 

@@ -178,16 +178,19 @@ impl HeadTemplate {
 ///
 /// Record body: the head ([`HEAD_LEN`] bytes), the connection segment (tag 0 and its fields,
 /// or tag 1 and a u32 payload offset), the strings block: the length of every string (u32
-/// each, in `S_*` order), then the bytes of the strings in that order.
+/// each, in `S_*` order), then the bytes of the strings in that order; then the trailers
+/// (`trailers`: each a tag byte, a length byte and that many bytes, e.g.
+/// [`Mitigation::trailer`]), which a decoder that does not know a tag skips.
 pub fn write_record(
     out: &mut Vec<u8>,
     payload_start: usize,
     head: &Head,
     segment: Segment,
     strings: &[&[u8]; STRINGS],
+    trailers: &[u8],
 ) -> u32 {
     let lengths: [u32; STRINGS] = std::array::from_fn(|i| strings[i].len() as u32);
-    let total = strings.iter().map(|s| s.len()).sum();
+    let total = strings.iter().map(|s| s.len()).sum::<usize>() + trailers.len();
     let (template, values) = (head.template(), head.request());
     let at = write_record_start(
         out,
@@ -200,14 +203,16 @@ pub fn write_record(
     for s in strings {
         out.extend_from_slice(s);
     }
+    out.extend_from_slice(trailers);
     at
 }
 
-/// [`write_record`] up to the strings' bytes: the length prefix (counting `strings_len` bytes
-/// of strings), the head (the connection's template with the request's values written over
-/// it in the frame), the segment and the strings table of `lengths`. The caller then
-/// appends the strings' bytes in `S_*` order, `strings_len` of them in all. The module does
-/// so at log time with one copy per string, straight from where the request holds them.
+/// [`write_record`] up to the strings' bytes: the length prefix (counting `tail_len` bytes
+/// after the table: strings and trailers), the head (the connection's template with the
+/// request's values written over it in the frame), the segment and the strings table of
+/// `lengths`. The caller then appends the strings' bytes in `S_*` order and the trailers,
+/// `tail_len` bytes in all. The module does so at log time with one copy per string,
+/// straight from where the request holds them.
 #[inline(always)]
 pub fn write_record_start(
     out: &mut Vec<u8>,
@@ -215,13 +220,13 @@ pub fn write_record_start(
     (template, values): (&HeadTemplate, &RequestValues),
     segment: Segment,
     lengths: &[u32; STRINGS],
-    strings_len: usize,
+    tail_len: usize,
 ) -> u32 {
     let seg_len = match segment {
         Segment::Bytes(b) => b.len(),
         Segment::Ref(_) => 5,
     };
-    let len = HEAD_LEN + seg_len + TABLE_LEN + strings_len;
+    let len = HEAD_LEN + seg_len + TABLE_LEN + tail_len;
     out.reserve(4 + len);
     out.extend_from_slice(&(len as u32).to_le_bytes());
     // The head: the connection's values, then the request's written over them in place.
@@ -256,7 +261,20 @@ impl<S: AsRef<[u8]>> Record<S> {
         let mut line = Vec::new();
         self.write_request_line(&mut line);
         let strings = self.strings(&line);
-        write_record(out, payload_start, &self.head(), segment, &strings)
+        let trailer = self.mitigation.trailer();
+        let trailers: &[u8] = if self.mitigation.is_some() {
+            &trailer
+        } else {
+            &[]
+        };
+        write_record(
+            out,
+            payload_start,
+            &self.head(),
+            segment,
+            &strings,
+            trailers,
+        )
     }
 
     /// The record's strings in `S_*` order, its request line given.

@@ -154,6 +154,21 @@ impl<S: AsRef<[u8]>> Record<S> {
         o.extend_from_slice(if self.has_cookie { b"true" } else { b"false" });
         key(o, "has_referer");
         o.extend_from_slice(if self.has_referer { b"true" } else { b"false" });
+        let m = &self.mitigation;
+        if m.is_some() {
+            key(o, "action");
+            json_str(o, m.action_text().as_bytes());
+            if m.reason != MitigationReason::None {
+                key(o, "action_reason");
+                json_str(o, m.reason.as_str().as_bytes());
+            }
+            if let Some(v) = m.verdict {
+                key(o, "decision_verdict");
+                json_str(o, v.as_str().as_bytes());
+                key(o, "decision_bot_score");
+                put_u64(o, u64::from(m.bot_score));
+            }
+        }
         o.extend_from_slice(b"}\n");
     }
 }

@@ -144,6 +144,164 @@ pub struct Record<S> {
     pub has_cookie: bool,
     /// The request carried a Referer header.
     pub has_referer: bool,
+    /// What `JA4Mitigation` decided for the request (nothing when it is off).
+    pub mitigation: Mitigation,
+}
+
+/// What the module did with a request (`JA4_ACTION`), or would have done in count mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MitigationAction {
+    /// Mitigation off: nothing decided.
+    #[default]
+    None = 0,
+    /// Served: no decision or limit against it.
+    Allow = 1,
+    /// Served on a valid challenge pass.
+    Pass = 2,
+    /// Answered with the challenge page.
+    Challenge = 3,
+    /// Refused: 403 (decision) or 429 (rate limit).
+    Block = 4,
+    /// The answer to a challenge, accepted: the pass cookie set.
+    ChallengePassed = 5,
+    /// The answer to a challenge, refused (wrong, forged or expired).
+    ChallengeFailed = 6,
+}
+
+impl MitigationAction {
+    /// Its name, as in `JA4_ACTION` (without the `count:` prefix).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MitigationAction::None => "",
+            MitigationAction::Allow => "allow",
+            MitigationAction::Pass => "pass",
+            MitigationAction::Challenge => "challenge",
+            MitigationAction::Block => "block",
+            MitigationAction::ChallengePassed => "challenge_passed",
+            MitigationAction::ChallengeFailed => "challenge_failed",
+        }
+    }
+
+    fn from_code(c: u8) -> Option<MitigationAction> {
+        use MitigationAction::*;
+        [
+            None,
+            Allow,
+            Pass,
+            Challenge,
+            Block,
+            ChallengePassed,
+            ChallengeFailed,
+        ]
+        .get(usize::from(c))
+        .copied()
+    }
+}
+
+/// Why the module acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MitigationReason {
+    /// No decision or limit named the request.
+    #[default]
+    None = 0,
+    /// The sidecar's decision (its verdict is [`Mitigation::verdict`]).
+    Decision = 1,
+    /// A `JA4RateLimit ip`.
+    RateLimitIp = 2,
+    /// A `JA4RateLimit ja4`.
+    RateLimitJa4 = 3,
+    /// A `JA4RateLimit ip+ja4`.
+    RateLimitIpJa4 = 4,
+}
+
+impl MitigationReason {
+    /// Its name (`JA4_REASON` for limits).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MitigationReason::None => "",
+            MitigationReason::Decision => "decision",
+            MitigationReason::RateLimitIp => "ratelimit:ip",
+            MitigationReason::RateLimitJa4 => "ratelimit:ja4",
+            MitigationReason::RateLimitIpJa4 => "ratelimit:ip+ja4",
+        }
+    }
+
+    fn from_code(c: u8) -> Option<MitigationReason> {
+        use MitigationReason::*;
+        [None, Decision, RateLimitIp, RateLimitJa4, RateLimitIpJa4]
+            .get(usize::from(c))
+            .copied()
+    }
+}
+
+/// The mitigation part of a record: the action taken (or, `counted`, the one count mode would
+/// have taken), why, and the decision's verdict and bot score when one named the client.
+/// Travels as a trailer after the strings block (tag [`TRAILER_MITIGATION`]) only when
+/// mitigation is on, so records of servers without it are unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mitigation {
+    /// What was done.
+    pub action: MitigationAction,
+    /// Count mode: `action` is what would have been done; the request was served.
+    pub counted: bool,
+    /// Why.
+    pub reason: MitigationReason,
+    /// The decision's verdict, when the sidecar's decisions named the client.
+    pub verdict: Option<crate::decisions::Verdict>,
+    /// The decision's bot score (1–99; 0 without a decision).
+    pub bot_score: u8,
+}
+
+/// Tag of the mitigation trailer.
+pub const TRAILER_MITIGATION: u8 = 1;
+/// Bytes of the mitigation trailer: tag, length, then action (count mode in bit 7), reason,
+/// verdict code, bot score.
+pub const MITIGATION_TRAILER_LEN: usize = 6;
+
+impl Mitigation {
+    /// Whether there is anything to say (mitigation was on).
+    pub fn is_some(&self) -> bool {
+        self.action != MitigationAction::None
+    }
+
+    /// The trailer that carries it.
+    pub fn trailer(&self) -> [u8; MITIGATION_TRAILER_LEN] {
+        [
+            TRAILER_MITIGATION,
+            4,
+            self.action as u8 | if self.counted { 0x80 } else { 0 },
+            self.reason as u8,
+            self.verdict.map_or(0, |v| v.code()),
+            self.bot_score,
+        ]
+    }
+
+    /// From a trailer's value (the 4 bytes after tag and length); `None` if malformed.
+    pub fn from_trailer(v: &[u8]) -> Option<Mitigation> {
+        let [a, reason, verdict, bot_score] = *v else {
+            return None;
+        };
+        Some(Mitigation {
+            action: MitigationAction::from_code(a & 0x7f)?,
+            counted: a & 0x80 != 0,
+            reason: MitigationReason::from_code(reason)?,
+            verdict: match verdict {
+                0 => None,
+                c => Some(crate::decisions::Verdict::from_code(c)?),
+            },
+            bot_score,
+        })
+    }
+
+    /// `JA4_ACTION`'s words: the action, `count:` before it in count mode.
+    pub fn action_text(&self) -> String {
+        let a = self.action.as_str();
+        if self.counted {
+            format!("count:{a}")
+        } else {
+            a.to_owned()
+        }
+    }
 }
 
 /// A decoded record.
@@ -206,6 +364,7 @@ impl<S> Record<S> {
             sec_ch_ua_platform: f(self.sec_ch_ua_platform),
             has_cookie: self.has_cookie,
             has_referer: self.has_referer,
+            mitigation: self.mitigation,
         }
     }
 }

@@ -248,7 +248,14 @@ fn strings_given_whole_equal_the_record_encoding() {
     let mut seg = Vec::new();
     rec.connection_segment(&mut seg);
     let mut out = vec![0xEE; 3];
-    let at = write_record(&mut out, 3, &rec.head(), Segment::Bytes(&seg), &strings);
+    let at = write_record(
+        &mut out,
+        3,
+        &rec.head(),
+        Segment::Bytes(&seg),
+        &strings,
+        &[],
+    );
     assert_eq!(at as usize, 4 + HEAD_LEN);
     let mut want = Vec::new();
     rec.encode(&mut want);
@@ -292,18 +299,52 @@ fn ja4h_raw_forms_are_derived_unless_sent() {
 }
 
 #[test]
-fn newer_fields_are_ignored() {
-    // Bytes after the last string belong to a newer module: skipped.
+fn newer_trailers_are_skipped_and_mitigation_round_trips() {
+    use crate::decisions::Verdict;
+    // A trailer with a tag this decoder does not know (a newer module's) is skipped.
     let mut payload = Vec::new();
     sample().encode(&mut payload);
     let body_len = u32::from_le_bytes(payload[..4].try_into().unwrap()) as usize;
     assert_eq!(body_len + 4, payload.len());
-    payload.extend_from_slice(b"future fields");
-    payload[..4].copy_from_slice(&((body_len + 13) as u32).to_le_bytes());
+    payload.extend_from_slice(&[9, 3, b'n', b'e', b'w']);
+    payload[..4].copy_from_slice(&((body_len + 5) as u32).to_le_bytes());
     let (back, _) = decode_frame(&frame(&payload, 1)).unwrap();
     let mut want = owned(&sample());
     want.derive_ja4h_raw();
     assert_eq!(back[0], want);
+    // A trailer longer than its record is an error, not a read past it.
+    let mut bad = Vec::new();
+    sample().encode(&mut bad);
+    bad.extend_from_slice(&[9, 200, 1]);
+    bad[..4].copy_from_slice(&((body_len + 3) as u32).to_le_bytes());
+    assert!(decode_frame(&frame(&bad, 1)).is_err());
+    // The mitigation trailer: present only when mitigation was on, and back as it went.
+    let m = Mitigation {
+        action: MitigationAction::Challenge,
+        counted: true,
+        reason: MitigationReason::Decision,
+        verdict: Some(Verdict::Suspicious),
+        bot_score: 17,
+    };
+    let with = Record {
+        mitigation: m,
+        ..sample()
+    };
+    let mut p2 = Vec::new();
+    with.encode(&mut p2);
+    assert_eq!(p2.len(), payload.len() - 5 + MITIGATION_TRAILER_LEN);
+    let (back, _) = decode_frame(&frame(&p2, 1)).unwrap();
+    assert_eq!(back[0].mitigation, m);
+    let mut json = Vec::new();
+    with.write_json(&mut json);
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["action"], "count:challenge");
+    assert_eq!(v["action_reason"], "decision");
+    assert_eq!(v["decision_verdict"], "suspicious");
+    assert_eq!(v["decision_bot_score"], 17);
+    let mut plain = Vec::new();
+    sample().write_json(&mut plain);
+    assert!(!String::from_utf8_lossy(&plain).contains("\"action\""));
 }
 
 #[test]
