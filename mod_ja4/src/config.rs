@@ -16,12 +16,14 @@ pub(crate) struct ServerConfig {
     pub(crate) labels: Option<std::sync::Arc<ja4_core::stack::Labels>>,
     /// `JA4ChallengeKeyFile`'s key, read at configuration time.
     pub(crate) challenge_key: Option<std::sync::Arc<ja4_core::challenge::Key>>,
+    /// `JA4BlockResponse`'s body, read at configuration time.
+    pub(crate) block_body: Option<std::sync::Arc<std::ffi::CString>>,
     /// Which of [`PER_VHOST`] this server set (bit i for entry i).
     set_here: u16,
 }
 
 /// The directives a `<VirtualHost>` may set for itself; the rest are global.
-const PER_VHOST: [&str; 8] = [
+const PER_VHOST: [&str; 10] = [
     "JA4Engine",
     "JA4SetEnv",
     "JA4RequestHeaders",
@@ -30,10 +32,16 @@ const PER_VHOST: [&str; 8] = [
     "JA4Exempt",
     "JA4ChallengeTTL",
     "JA4ChallengeDifficulty",
+    "JA4BlockResponse",
+    "JA4TarpitDelay",
 ];
 
 /// Copies directive `name`'s setting from `from` to `to`.
-fn copy_setting(name: &str, from: &ModuleConfig, to: &mut ModuleConfig) {
+fn copy_setting(name: &str, from: &ServerConfig, to: &mut ServerConfig) {
+    if name == "JA4BlockResponse" {
+        to.block_body.clone_from(&from.block_body);
+    }
+    let (from, to) = (&from.cfg, &mut to.cfg);
     match name {
         "JA4Engine" => to.engine = from.engine,
         "JA4SetEnv" => to.set_env = from.set_env,
@@ -43,6 +51,11 @@ fn copy_setting(name: &str, from: &ModuleConfig, to: &mut ModuleConfig) {
         "JA4Exempt" => to.exempt.clone_from(&from.exempt),
         "JA4ChallengeTTL" => to.challenge_ttl_s = from.challenge_ttl_s,
         "JA4ChallengeDifficulty" => to.challenge_difficulty = from.challenge_difficulty,
+        "JA4BlockResponse" => {
+            to.block_status = from.block_status;
+            to.block_body_file.clone_from(&from.block_body_file);
+        }
+        "JA4TarpitDelay" => to.tarpit_delay_ms = from.tarpit_delay_ms,
         _ => {}
     }
 }
@@ -53,7 +66,7 @@ pub(crate) fn merge(base: &ServerConfig, add: &ServerConfig) -> ServerConfig {
     let mut merged = base.clone();
     for (i, name) in PER_VHOST.iter().enumerate() {
         if add.set_here & (1 << i) != 0 {
-            copy_setting(name, &add.cfg, &mut merged.cfg);
+            copy_setting(name, add, &mut merged);
             merged.set_here |= 1 << i;
         }
     }
@@ -88,7 +101,7 @@ const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
 }
 
 /// Every directive, in the order `httpd -L` lists them.
-pub(crate) const DIRECTIVES: [Directive; 21] = [
+pub(crate) const DIRECTIVES: [Directive; 23] = [
     one(
         c"JA4Engine",
         c"On|Off: fingerprint connections and requests (default On)",
@@ -158,9 +171,18 @@ pub(crate) const DIRECTIVES: [Directive; 21] = [
     ),
     Directive {
         name: c"JA4Action",
-        help: c"<verdict> allow|challenge|block: what JA4Mitigation does with a decided verdict",
+        help: c"<verdict> allow|challenge|block|tarpit: what JA4Mitigation does with a decided verdict",
         takes: Takes::Line,
     },
+    Directive {
+        name: c"JA4BlockResponse",
+        help: c"<status 400-599> [file]: the answer to a blocked request (default 403, httpd's error page)",
+        takes: Takes::Line,
+    },
+    one(
+        c"JA4TarpitDelay",
+        c"milliseconds a tarpitted request is held before it is refused (100-30000, default 5000)",
+    ),
     one(
         c"JA4ChallengeKeyFile",
         c"file holding the HMAC key (>= 32 bytes) that signs challenge passes (default: a random key per start)",
@@ -204,6 +226,19 @@ pub(crate) fn set_directive(
         sc.labels = Some(std::sync::Arc::new(labels));
         return Ok(());
     }
+    if name == "JA4BlockResponse" {
+        directives::apply(&mut sc.cfg, name, &[arg])?;
+        sc.block_body = match &sc.cfg.block_body_file {
+            None => None,
+            Some(f) => Some(std::sync::Arc::new(
+                block_body(f).map_err(|e| format!("{name} {}: {e}", f.display()))?,
+            )),
+        };
+        if let Some(i) = PER_VHOST.iter().position(|n| *n == name) {
+            sc.set_here |= 1 << i;
+        }
+        return Ok(());
+    }
     if name == "JA4ChallengeKeyFile" {
         directives::apply(&mut sc.cfg, name, &[arg])?;
         let bytes = std::fs::read(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
@@ -233,4 +268,22 @@ pub(crate) fn set_directive(
         sc.set_here |= 1 << i;
     }
     Ok(())
+}
+
+/// Most bytes a `JA4BlockResponse` body may hold.
+const MAX_BLOCK_BODY: u64 = 65_536;
+
+/// The body of `JA4BlockResponse`'s file, as httpd's custom response text: a body that
+/// starts like a path or an address would be taken for a redirect, so such a body gets a
+/// leading newline.
+fn block_body(f: &std::path::Path) -> Result<std::ffi::CString, String> {
+    let len = std::fs::metadata(f).map_err(|e| e.to_string())?.len();
+    if len > MAX_BLOCK_BODY {
+        return Err(format!("{len} bytes, at most {MAX_BLOCK_BODY}"));
+    }
+    let mut body = std::fs::read(f).map_err(|e| e.to_string())?;
+    if body.first() != Some(&b'<') {
+        body.insert(0, b'\n');
+    }
+    std::ffi::CString::new(body).map_err(|_| "the file holds a NUL byte".to_owned())
 }

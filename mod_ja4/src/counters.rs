@@ -73,6 +73,8 @@ counters! {
     challenge_failed: "challenge answers refused (wrong, forged or expired)",
     challenge_pass_ok: "requests a challenge pass let through",
     challenge_pass_refused: "requests with a pass cookie that did not verify (forged, expired, another client's)",
+    tarpit_held: "tarpitted requests held JA4TarpitDelay before their refusal",
+    tarpit_full: "tarpitted requests refused at once: the child already held its most",
 }
 
 static SHARED: SharedMapping<Counters> = SharedMapping::new();

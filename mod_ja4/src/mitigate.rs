@@ -70,6 +70,8 @@ pub(crate) enum Outcome {
     Limited(usize),
     /// Blocked by a decision (`JA4Action` or the entry's own action).
     Blocked,
+    /// Held, then blocked, by a decision (`JA4Action <verdict> tarpit`).
+    Tarpit,
     /// Let through by a valid challenge pass (a decision or a limit asked for a challenge).
     Passed,
     /// To be challenged: by a decision (`None`) or over limit number `usize`.
@@ -249,6 +251,7 @@ fn limits(
     let mut challenged_by_decision = false;
     match action {
         decisions::Action::Block => return Outcome::Blocked,
+        decisions::Action::Tarpit => return Outcome::Tarpit,
         decisions::Action::Challenge if !passed(r) => return Outcome::Challenge(None),
         decisions::Action::Challenge => challenged_by_decision = true,
         _ => {}
@@ -433,19 +436,28 @@ pub(crate) fn apply(
             return issue(r, sc, ip?, ja4, now_ms);
         }
         Outcome::Limited(i) => cfg.rate_limits.get(i)?,
-        Outcome::Blocked => {
+        Outcome::Blocked | Outcome::Tarpit => {
+            let tarpit = outcome == Outcome::Tarpit;
             if cfg.set_env {
                 r.add_env(
                     c"JA4_ACTION",
-                    if enforce { c"block" } else { c"count:block" },
+                    match (tarpit, enforce) {
+                        (false, true) => c"block",
+                        (false, false) => c"count:block",
+                        (true, true) => c"tarpit",
+                        (true, false) => c"count:tarpit",
+                    },
                 );
             }
             if !enforce {
                 counters::add(|c| &c.mitigation_counted, 1);
                 return None;
             }
+            if tarpit {
+                hold(cfg.tarpit_delay_ms);
+            }
             counters::add(|c| &c.mitigation_blocked, 1);
-            return Some(403);
+            return Some(block(r, sc));
         }
     };
     if cfg.set_env {
@@ -499,6 +511,7 @@ pub(crate) fn recorded(
         Outcome::Allow => (MitigationAction::Allow, by_decision),
         Outcome::Passed => (MitigationAction::Pass, by_decision),
         Outcome::Blocked => (MitigationAction::Block, MitigationReason::Decision),
+        Outcome::Tarpit => (MitigationAction::Tarpit, MitigationReason::Decision),
         Outcome::Limited(i) => (MitigationAction::Block, by_limit(i)),
         Outcome::Challenge(None) => (MitigationAction::Challenge, MitigationReason::Decision),
         Outcome::Challenge(Some(i)) => (MitigationAction::Challenge, by_limit(i)),
@@ -508,10 +521,38 @@ pub(crate) fn recorded(
         counted: sc.cfg.mitigation == Mode::Count
             && matches!(
                 action,
-                MitigationAction::Block | MitigationAction::Challenge
+                MitigationAction::Block | MitigationAction::Challenge | MitigationAction::Tarpit
             ),
         reason,
         verdict: named.map(|n| n.0),
         bot_score: named.map_or(0, |n| n.1),
     }
+}
+
+/// Most requests one child holds in the tarpit at once: each holds a worker, so beyond this
+/// a tarpitted request is refused at once (counted), never queued.
+const MAX_TARPITTED: u32 = 4;
+
+static TARPITTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Holds the request `ms` milliseconds, unless this child already holds [`MAX_TARPITTED`].
+fn hold(ms: u32) {
+    if TARPITTED.fetch_add(1, Ordering::AcqRel) < MAX_TARPITTED {
+        counters::add(|c| &c.tarpit_held, 1);
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(ms)));
+    } else {
+        counters::add(|c| &c.tarpit_full, 1);
+    }
+    TARPITTED.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// The answer to a blocked request: `JA4BlockResponse`'s status, with its body when one is
+/// configured (httpd's error page for the status otherwise).
+fn block(r: &mut Request<'_>, sc: &ServerConfig) -> i32 {
+    let status = i32::from(sc.cfg.block_status);
+    if let Some(body) = &sc.block_body {
+        let kept = r.pool().keep_cstr(body);
+        r.custom_response(status, kept);
+    }
+    status
 }

@@ -552,3 +552,59 @@ fn count_mode_says_it_would_challenge() {
     );
     let _ = std::fs::remove_dir_all(logs);
 }
+
+#[test]
+fn tarpits_hold_then_refuse_with_the_configured_response() {
+    if !need_root() {
+        return;
+    }
+    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    let dir = tempdir("tarpit");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let entry = Entry {
+        ip: Some("127.0.0.1".parse().unwrap()),
+        family: None,
+        verdict: Verdict::Bot,
+        threat: 3,
+        bot_score: 2,
+        action: Action::None,
+        reason: "model".into(),
+        expires_ms: 0,
+    };
+    std::fs::write(dir.join("decisions.bin"), encode(&[entry], now_ms)).unwrap();
+    std::fs::write(
+        dir.join("blocked.html"),
+        "<p>automated traffic is not served here</p>\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "JA4Mitigation Enforce\nJA4DecisionFile {d}/decisions.bin\nJA4Action bot tarpit\nJA4TarpitDelay 600\n\
+         JA4BlockResponse 429 {d}/blocked.html",
+        d = dir.display()
+    );
+    let mut h = Httpd::start(
+        "tarpit",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let (code, _, body) = fetch(&h.url(false, "/index.html"), &[]);
+    let held = started.elapsed();
+    assert_eq!(code, "429");
+    assert_eq!(body, "<p>automated traffic is not served here</p>\n");
+    assert!(
+        held >= std::time::Duration::from_millis(600),
+        "held {held:?}"
+    );
+    let recs = h.wait_requests(1);
+    assert_eq!(recs[0]["action"], "tarpit", "{recs:#?}");
+    let j = h.status_json_from(&["--interface", "127.0.0.2"]);
+    assert_eq!(j["counters"]["tarpit_held"], 1, "{j}");
+    h.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}

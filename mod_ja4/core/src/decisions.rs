@@ -103,6 +103,8 @@ pub enum Action {
     Challenge,
     /// Refuse it.
     Block,
+    /// Hold it (`JA4TarpitDelay`), then refuse it.
+    Tarpit,
 }
 
 impl Action {
@@ -113,6 +115,7 @@ impl Action {
             Action::Allow => "allow",
             Action::Challenge => "challenge",
             Action::Block => "block",
+            Action::Tarpit => "tarpit",
         }
     }
 
@@ -121,6 +124,7 @@ impl Action {
             1 => Action::Allow,
             2 => Action::Challenge,
             3 => Action::Block,
+            4 => Action::Tarpit,
             _ => Action::None,
         }
     }
@@ -206,6 +210,7 @@ pub fn encode(entries: &[Entry], published_ms: i64) -> Vec<u8> {
                     Action::Allow => 1,
                     Action::Challenge => 2,
                     Action::Block => 3,
+                    Action::Tarpit => 4,
                 };
                 let reason: Vec<u8> = e
                     .reason

@@ -52,6 +52,13 @@ pub struct ModuleConfig {
     pub challenge_ttl_s: u32,
     /// `JA4ChallengeDifficulty`: leading zero bits the page's proof of work must find.
     pub challenge_difficulty: u32,
+    /// `JA4BlockResponse`: the status of a blocked request (decisions and tarpits; rate
+    /// limits answer 429)…
+    pub block_status: u16,
+    /// …and the file whose contents are its body (httpd's own error page without one).
+    pub block_body_file: Option<PathBuf>,
+    /// `JA4TarpitDelay`: milliseconds a tarpitted request is held before its refusal.
+    pub tarpit_delay_ms: u32,
 }
 
 impl Default for ModuleConfig {
@@ -77,6 +84,9 @@ impl Default for ModuleConfig {
             challenge_key_file: None,
             challenge_ttl_s: 86_400,
             challenge_difficulty: 16,
+            block_status: 403,
+            block_body_file: None,
+            tarpit_delay_ms: 5_000,
         }
     }
 }
@@ -92,6 +102,9 @@ pub const QUEUE_LIMIT: (u32, u32) = (16, 10_000_000);
 
 /// Bounds of `JA4DecisionMaxAge` (seconds).
 pub const DECISION_MAX_AGE: (u32, u32) = (10, 604_800);
+
+/// Bounds of `JA4TarpitDelay` (milliseconds).
+pub const TARPIT_DELAY_MS: (u32, u32) = (100, 30_000);
 
 /// Most `JA4RateLimit` directives (each request checks every one).
 pub const MAX_RATE_LIMITS: usize = 8;
@@ -172,7 +185,15 @@ pub const DIRECTIVES: &[Directive] = &[
     },
     Directive {
         name: "JA4Action",
-        help: "<verdict> allow|challenge|block: what JA4Mitigation does with a decided verdict",
+        help: "<verdict> allow|challenge|block|tarpit: what JA4Mitigation does with a decided verdict",
+    },
+    Directive {
+        name: "JA4BlockResponse",
+        help: "<status 400-599> [file]: the answer to a blocked request (default 403, httpd's error page)",
+    },
+    Directive {
+        name: "JA4TarpitDelay",
+        help: "milliseconds a tarpitted request is held before it is refused (100-30000, default 5000)",
     },
     Directive {
         name: "JA4ChallengeKeyFile",
@@ -222,6 +243,17 @@ pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), St
         }
         "JA4DecisionFile" => cfg.decision_file = Some(path(name, one()?)?),
         "JA4ChallengeKeyFile" => cfg.challenge_key_file = Some(path(name, one()?)?),
+        "JA4TarpitDelay" => cfg.tarpit_delay_ms = number(name, one()?, TARPIT_DELAY_MS)?,
+        "JA4BlockResponse" => {
+            let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+            let (status, file) = match words[..] {
+                [s] => (s, None),
+                [s, f] => (s, Some(f)),
+                _ => return Err(format!("{name} takes a status and optionally a file")),
+            };
+            cfg.block_status = number(name, status, (400, 599))? as u16;
+            cfg.block_body_file = file.map(|f| path(name, f)).transpose()?;
+        }
         "JA4ChallengeTTL" => {
             cfg.challenge_ttl_s = number(name, one()?, crate::challenge::TTL)?;
         }
@@ -233,7 +265,7 @@ pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), St
             let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
             let [verdict, action] = words[..] else {
                 return Err(format!(
-                    "{name} takes a verdict and an action (allow, challenge or block)"
+                    "{name} takes a verdict and an action (allow, challenge, block or tarpit)"
                 ));
             };
             let v = crate::decisions::Verdict::parse(verdict).ok_or_else(|| {
@@ -246,9 +278,10 @@ pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), St
                 "allow" => crate::decisions::Action::Allow,
                 "challenge" => crate::decisions::Action::Challenge,
                 "block" => crate::decisions::Action::Block,
+                "tarpit" => crate::decisions::Action::Tarpit,
                 _ => {
                     return Err(format!(
-                        "{name}: '{}' is not allow, challenge or block",
+                        "{name}: '{}' is not allow, challenge, block or tarpit",
                         printable(action)
                     ))
                 }

@@ -294,8 +294,15 @@ impl Httpd {
     }
 
     pub(crate) fn status_json(&self) -> serde_json::Value {
+        self.status_json_from(&[])
+    }
+
+    /// The status page as JSON, fetched with more curl arguments (another source address,
+    /// when mitigation would answer 127.0.0.1 otherwise).
+    pub(crate) fn status_json_from(&self, extra: &[&str]) -> serde_json::Value {
         let out = run(Command::new("curl")
             .args(["-s", "--max-time", "5"])
+            .args(extra)
             .arg(self.url(false, "/ja4-status?json")));
         serde_json::from_slice(&out.stdout).unwrap()
     }

@@ -166,6 +166,8 @@ pub enum MitigationAction {
     ChallengePassed = 5,
     /// The answer to a challenge, refused (wrong, forged or expired).
     ChallengeFailed = 6,
+    /// Held (`JA4TarpitDelay`), then refused.
+    Tarpit = 7,
 }
 
 impl MitigationAction {
@@ -179,6 +181,7 @@ impl MitigationAction {
             MitigationAction::Block => "block",
             MitigationAction::ChallengePassed => "challenge_passed",
             MitigationAction::ChallengeFailed => "challenge_failed",
+            MitigationAction::Tarpit => "tarpit",
         }
     }
 
@@ -192,6 +195,7 @@ impl MitigationAction {
             Block,
             ChallengePassed,
             ChallengeFailed,
+            Tarpit,
         ]
         .get(usize::from(c))
         .copied()

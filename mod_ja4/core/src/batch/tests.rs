@@ -342,6 +342,22 @@ fn newer_trailers_are_skipped_and_mitigation_round_trips() {
     assert_eq!(v["action_reason"], "decision");
     assert_eq!(v["decision_verdict"], "suspicious");
     assert_eq!(v["decision_bot_score"], 17);
+    // Every action and reason survives the trailer.
+    for a in 0..=7u8 {
+        for counted in [false, true] {
+            let t = [
+                TRAILER_MITIGATION,
+                4,
+                a | if counted { 0x80 } else { 0 },
+                2,
+                0,
+                0,
+            ];
+            let m = Mitigation::from_trailer(&t[2..]).unwrap();
+            assert_eq!(m.trailer(), t);
+        }
+    }
+    assert_eq!(Mitigation::from_trailer(&[8, 0, 0, 0]), None);
     let mut plain = Vec::new();
     sample().write_json(&mut plain);
     assert!(!String::from_utf8_lossy(&plain).contains("\"action\""));
