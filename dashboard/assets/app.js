@@ -432,6 +432,9 @@
         h("dt", null, "Hosts / paths"), h("dd", null, num(s.hosts) + " / " + num(s.paths)),
         h("dt", null, "First / last seen"), h("dd", null, ts(s.first_seen) + " → " + ts(s.last_seen)))),
       section("Requests over time", (() => { const c = h("div"); setTimeout(() => { const [from, to] = rangeOf(); const ser = seriesFrom(d.timeline, d.bucket_seconds, from, to, STATUS); Charts.bars(c, { x: ser.x, time: true, step: d.bucket_seconds, series: ser.series, unit: "requests / " + stepLabel(d.bucket_seconds), height: 200 }); }); return c; })())));
+    if ((d.actions || []).length) root.append(section("What mitigation did", table([
+      { label: "Action", render: r => actionLabel(r.action) }, { label: "Reason", render: r => r.reason || "—" },
+      { label: "Requests", num: true, render: r => num(r.requests) }, { label: "Last", nowrap: true, render: r => ts(r.last_seen) }], d.actions)));
     root.append(h("div", { class: "card" }, h("h2", null, "Fingerprints seen"), table([
       { label: "JA4", render: r => fpLink("ja4", r.ja4) }, { label: "JA4H", render: r => fpLink("ja4h", r.ja4h) }, { label: "JA4T", render: r => fpLink("ja4t", r.ja4t) },
       { label: "TLS", key: "tls_version" }, { label: "ALPN", key: "alpn" }, { label: "HTTP", key: "protocol" },
@@ -450,7 +453,7 @@
     const cols = [
       { label: "Time", nowrap: true, render: r => ts(r.ts) }, { label: "Method", key: "method" }, { label: "Host", key: "host" },
       { label: "Path", render: r => h("span", { class: "cell mono", title: r.path + (r.query ? "?" + r.query : "") }, r.path + (r.query ? "?" + r.query : "")) },
-      { label: "Status", num: true, key: "status" }, { label: "HTTP", key: "protocol" }, { label: "JA4H", render: r => h("span", { class: "mono" }, r.ja4h) },
+      { label: "Status", num: true, key: "status" }, { label: "Action", render: r => r.action ? actionLabel(r.action) : "" }, { label: "HTTP", key: "protocol" }, { label: "JA4H", render: r => h("span", { class: "mono" }, r.ja4h) },
       { label: "Headers", num: true, render: r => String((r.header_names || []).length) }];
     const t = table(cols, rq.rows, { onRow: (r, tr) => {
       if (tr.nextSibling && tr.nextSibling.classList && tr.nextSibling.classList.contains("detail")) { tr.nextSibling.remove(); return; }
@@ -461,6 +464,56 @@
       tr.after(h("tr", { class: "detail" }, h("td", { colspan: cols.length }, h("pre", null, lines.join("\n")))));
     } });
     reqCard.replaceChildren(reqCard.firstChild, t, pager(rq));
+  };
+
+  const ACTIONS = [
+    ["block", "#e03131", "Blocked"], ["tarpit", "#c92a2a", "Tarpitted"], ["challenge", "#fd7e14", "Challenged"],
+    ["challenge_failed", "#fab005", "Challenge failed"], ["challenge_passed", "#22b8cf", "Challenge solved"],
+    ["pass", "#339af0", "Let through on a pass"], ["allow", "#51cf66", "Allowed"],
+    ["count:block", "#9c36b5", "Would block (count mode)"], ["count:tarpit", "#862e9c", "Would tarpit (count mode)"],
+    ["count:challenge", "#cc5de8", "Would challenge (count mode)"],
+  ];
+  const actionLabel = a => (ACTIONS.find(x => x[0] === a) || [a, "", a])[2];
+
+  views.mitigation = async (root) => {
+    const d = await api("mitigation", apiParams());
+    renderChips(d.ignored_filters);
+    const by = Object.fromEntries(d.actions.map(r => [r.action, r]));
+    const n = a => Number((by[a] || {}).requests || 0);
+    const total = d.actions.reduce((t, r) => t + Number(r.requests), 0);
+    const challenged = Number((by.challenge || {}).challenged_clients || 0), solved = Number((by.challenge_passed || {}).solved_clients || 0);
+    root.append(
+      h("h1", null, "Mitigation", h("span", { class: "sub" }, "what mod_ja4 allowed, challenged, blocked and rate-limited")),
+      h("div", { class: "grid kpis" },
+        kpi("Requests decided", num(total)), kpi("Allowed", num(n("allow") + n("pass"))), kpi("Challenged", num(n("challenge"))),
+        kpi("Blocked", num(n("block") + n("tarpit"))), kpi("Challenge solve rate", challenged ? pct(Math.min(1, solved / challenged)) : "—"),
+        kpi("Would act (count mode)", num(n("count:block") + n("count:tarpit") + n("count:challenge")))));
+    if (!total) {
+      root.append(section("No decisions in this range", h("p", { class: "muted" },
+        "mod_ja4 records what it does once JA4Mitigation is Count or Enforce (see the README: JA4Mitigation, JA4Action, JA4RateLimit).")));
+      return;
+    }
+    const [from, to] = rangeOf();
+    const ser = seriesFrom(d.series, d.bucket_seconds, from, to, ACTIONS);
+    const chart = h("div", { id: "chart-mitigation" });
+    root.append(h("div", { class: "grid two" },
+      section("Requests over time by action", chart),
+      section("By action", table([{ label: "Action", render: r => fcell("action", r.action, actionLabel(r.action)) },
+        { label: "Requests", num: true, render: r => num(r.requests) }, { label: "Clients", num: true, render: r => num(r.clients) }], d.actions))));
+    Charts.bars(chart, { x: ser.x, time: true, step: d.bucket_seconds, series: ser.series, unit: "requests / " + stepLabel(d.bucket_seconds), onLegend: a => addFilter("action", a), title: "Requests over time by action" });
+    root.append(section("Why: mitigated requests by reason", table([
+      { label: "Action", render: r => actionLabel(r.action) },
+      { label: "Reason", render: r => r.reason === "decision" ? "sidecar decision" : r.reason },
+      { label: "Verdict", render: r => r.verdict === "bot" ? h("span", { class: "badge v-bot_high" }, "Bot") : r.verdict ? badge(r.verdict) : "—" },
+      { label: "Requests", num: true, render: r => num(r.requests) }, { label: "Clients", num: true, render: r => num(r.clients) }], d.reasons)));
+    root.append(h("div", { class: "grid two" },
+      section("Most mitigated clients", table([
+        { label: "Client", render: r => ipLink(r.value) }, { label: "JA4", render: r => fpLink("ja4", r.example, true) },
+        { label: "Mitigated", num: true, render: r => num(r.mitigated) }, { label: "Last action", render: r => actionLabel(r.last_action) },
+        { label: "Last seen", nowrap: true, render: r => tshort(r.last_seen) }], d.clients)),
+      section("Most mitigated JA4s", table([
+        { label: "JA4", render: r => fpLink("ja4", r.value, true) }, { label: "Clients", num: true, render: r => num(r.clients) },
+        { label: "Mitigated", num: true, render: r => num(r.mitigated) }], d.ja4s))));
   };
 
   views.audit = async (root) => {

@@ -94,6 +94,12 @@ try {
   await page.waitForSelector("#view .loading", { state: "detached", timeout: 30000 });
   await shots("campaign");
 
+  await open("mitigation?range=24h", "#chart-mitigation svg");
+  check(await page.locator("#chart-mitigation rect").count() > 10, "mitigation chart has bars");
+  check(/Most mitigated clients/.test(await page.textContent("#view")), "mitigation view lists clients");
+  check(await page.locator("#view table").count() >= 4, "mitigation tables: actions, reasons, clients, JA4s");
+  await shots("mitigation");
+
   await open("fingerprint?range=24h&kind=ja4&value=t13d1516h2_8daaf6152771_02713d6af862", ".kpi");
   await shots("fingerprint");
 

@@ -313,6 +313,7 @@ pub fn router(d: Arc<Dashboard>) -> Router {
         .route("/api/client", get(client))
         .route("/api/client/requests", get(client_requests))
         .route("/api/audit", get(audit))
+        .route("/api/mitigation", get(mitigation))
         .route("/api/labels", get(labels).post(add_label))
         .route("/api/lists", get(lists).post(set_list))
         .route("/api/users", get(users).post(set_user))
@@ -723,8 +724,10 @@ async fn client(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Value>>
         .or_else(|_| Ok::<_, ApiError>(Table::default()))?;
     let lists = d.run(list_entries(Some(("ip", &ip)))).await?;
     let labels = d.run(label_entries(Some(("ip", &ip)))).await?;
+    let actions = d.run(views::client_actions(&q, &ip)).await?;
     Ok(Json(json!({
         "ip": ip,
+        "actions": actions.rows,
         "summary": summary.rows.first(),
         "fingerprints": fps.rows,
         "scores": scores.rows,
@@ -739,6 +742,26 @@ async fn client_requests(State(d): St, a: Authed, q: RawQuery) -> ApiResult<Resp
     let q = parse(&q)?;
     let ip = ip_param(&q)?;
     table_response(&d, &a, &q, "requests", views::client_requests(&q, &ip)).await
+}
+
+async fn mitigation(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Value>> {
+    let q = parse(&q)?;
+    let totals = views::mitigation_totals(&q);
+    let ignored = ignored_json(&totals);
+    let totals = d.run(totals).await?;
+    let series = d.run(views::mitigation_series(&q)).await?;
+    let reasons = d.run(views::mitigation_reasons(&q)).await?;
+    let clients = d.run(views::mitigation_top(&q, false)).await?;
+    let ja4s = d.run(views::mitigation_top(&q, true)).await?;
+    Ok(Json(json!({
+        "actions": totals.rows,
+        "series": series.rows,
+        "bucket_seconds": views::bucket_seconds(&q),
+        "reasons": reasons.rows,
+        "clients": clients.rows,
+        "ja4s": ja4s.rows,
+        "ignored_filters": ignored,
+    })))
 }
 
 async fn audit(State(d): St, a: Authed, q: RawQuery) -> ApiResult<Response> {

@@ -85,6 +85,7 @@ fn field(source: Source, field: &str) -> Option<(&'static str, Kind)> {
         (Scores | Detections, "campaign") => ("campaign_id", Int),
         (Audit, "actor") => ("actor", Text),
         (Audit, "action") => ("action", Text),
+        (Logs, "action") => ("action", Text),
         _ => return None,
     })
 }

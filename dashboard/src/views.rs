@@ -573,13 +573,97 @@ pub fn client_requests(q: &ViewQuery, ip: &str) -> Stmt {
     Stmt {
         sql: format!(
             "SELECT toUnixTimestamp64Milli(ts) AS ts, kind, method, vhost AS host, path, query, protocol, status, \
-             bytes_out, client_port, ja4, ja4h, ja4t, tls_version, tls_sni AS sni, user_agent AS ua, \
+             bytes_out, client_port, ja4, ja4h, ja4t, tls_version, tls_sni AS sni, user_agent AS ua, action, \
              header_names, accept, accept_language, accept_encoding, sec_fetch_site, sec_fetch_mode, \
              sec_fetch_dest, sec_ch_ua, sec_ch_ua_platform, has_cookie, has_referer, syn_ttl, syn_window, syn_mss, \
              count() OVER () AS _total \
              FROM {{db}}.http_logs WHERE {range} AND client_ip = toIPv6OrDefault({a}) \
              ORDER BY ts DESC {}",
             q.page_sql()
+        ),
+        params: p,
+        ignored: Vec::new(),
+    }
+}
+
+/// Actions that held a request back (what "mitigated" counts): challenged, refused, held,
+/// and what count mode would have done. Allowed, passed and solved requests are not.
+const MITIGATED: &str = "action NOT IN ('', 'allow', 'pass', 'challenge_passed')";
+
+/// The mitigation view's statements over `q`'s range and filters.
+fn mitigation_stmt(q: &ViewQuery, body: impl FnOnce(&str, &mut Params) -> String) -> Stmt {
+    let mut p = Params::new();
+    let range = q.range_sql("ts", &mut p);
+    let (filters, ignored) = q.filter_sql(Source::Logs, "{db}", &mut p);
+    let wher = format!("{range} AND {filters} AND kind = 'request' AND action != ''");
+    let sql = body(&wher, &mut p);
+    Stmt {
+        sql,
+        params: p,
+        ignored,
+    }
+}
+
+/// Requests and clients per action (count mode's as `count:<action>`), and the challenge's
+/// solve figures: clients shown the page, clients that solved it.
+pub fn mitigation_totals(q: &ViewQuery) -> Stmt {
+    mitigation_stmt(q, |w, _| {
+        format!(
+            "SELECT action, count() AS requests, uniq(client_ip) AS clients,              uniqIf(client_ip, action = 'challenge') AS challenged_clients,              uniqIf(client_ip, action = 'challenge_passed') AS solved_clients              FROM {{db}}.http_logs WHERE {w} GROUP BY action ORDER BY requests DESC"
+        )
+    })
+}
+
+/// Requests per time bucket and action.
+pub fn mitigation_series(q: &ViewQuery) -> Stmt {
+    let step = bucket_seconds(q);
+    mitigation_stmt(q, |w, p| {
+        let step = p.bind("UInt32", step.to_string());
+        format!(
+            "SELECT toUnixTimestamp(toStartOfInterval(ts, toIntervalSecond({step}))) AS t, action AS cls,              count() AS requests FROM {{db}}.http_logs WHERE {w} GROUP BY t, cls ORDER BY t LIMIT 20000"
+        )
+    })
+}
+
+/// Mitigated requests by reason: the decision's verdict or the rate limit.
+pub fn mitigation_reasons(q: &ViewQuery) -> Stmt {
+    mitigation_stmt(q, |w, _| {
+        format!(
+            "SELECT action, action_reason AS reason, decision_verdict AS verdict, count() AS requests,              uniq(client_ip) AS clients FROM {{db}}.http_logs WHERE {w} AND {MITIGATED}              GROUP BY action, reason, verdict ORDER BY requests DESC LIMIT 50"
+        )
+    })
+}
+
+/// The most mitigated clients (`by` = `ip`) or JA4s (`by` = `ja4`).
+pub fn mitigation_top(q: &ViewQuery, by_ja4: bool) -> Stmt {
+    let ip = ip_display("client_ip");
+    mitigation_stmt(q, |w, _| {
+        let (key, other) = if by_ja4 {
+            (
+                "ja4 AS value",
+                format!("uniq(client_ip) AS clients, any({ip}) AS example"),
+            )
+        } else {
+            (
+                "client_ip AS key_ip",
+                format!("{ip} AS value, uniq(ja4) AS ja4s, any(ja4) AS example"),
+            )
+        };
+        let group = if by_ja4 { "value" } else { "key_ip" };
+        format!(
+            "SELECT {key}, {other}, count() AS mitigated, argMax(action, ts) AS last_action,              toUnixTimestamp64Milli(max(ts)) AS last_seen, any(decision_verdict) AS verdict              FROM {{db}}.http_logs WHERE {w} AND {MITIGATED} GROUP BY {group}              ORDER BY mitigated DESC LIMIT 20"
+        )
+    })
+}
+
+/// One client's requests per action.
+pub fn client_actions(q: &ViewQuery, ip: &str) -> Stmt {
+    let mut p = Params::new();
+    let range = q.range_sql("ts", &mut p);
+    let a = p.bind("String", ip);
+    Stmt {
+        sql: format!(
+            "SELECT action, action_reason AS reason, count() AS requests,              toUnixTimestamp64Milli(max(ts)) AS last_seen FROM {{db}}.http_logs              WHERE {range} AND client_ip = toIPv6OrDefault({a}) AND action != ''              GROUP BY action, reason ORDER BY requests DESC"
         ),
         params: p,
         ignored: Vec::new(),

@@ -273,6 +273,7 @@ const GET_ENDPOINTS: &[&str] = &[
     "/api/client?ip=81.2.1.1",
     "/api/client/requests?ip=81.2.1.1",
     "/api/audit",
+    "/api/mitigation",
     "/api/labels",
     "/api/lists",
     "/api/users",
@@ -325,6 +326,52 @@ fn dashboard_api() {
     );
     assert!(!o["series"].as_array().unwrap().is_empty());
     assert!(!o["scores"].as_array().unwrap().is_empty());
+    // Mitigation: what the module did, by action and reason, and who it held back most.
+    let m = admin.get(&s, "/api/mitigation?range=6h").json();
+    let actions: std::collections::HashMap<String, u64> = m["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for a in [
+        "allow",
+        "pass",
+        "challenge",
+        "challenge_passed",
+        "challenge_failed",
+        "block",
+        "tarpit",
+        "count:challenge",
+    ] {
+        assert!(actions.get(a).copied().unwrap_or(0) > 0, "{a}: {m}");
+    }
+    assert!(!actions.contains_key(""), "orphans have no action: {m}");
+    let top = &m["clients"][0];
+    assert!(
+        top["mitigated"].as_u64().unwrap() > 0 && top["value"].as_str().is_some(),
+        "{m}"
+    );
+    assert!(m["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["reason"] == "ratelimit:ja4" && r["action"] == "block"));
+    // Filtering on an action narrows every panel to it.
+    let blocked = admin
+        .get(&s, "/api/mitigation?range=6h&f=action:block")
+        .json();
+    assert_eq!(blocked["actions"].as_array().unwrap().len(), 1, "{blocked}");
+    let c = admin.get(&s, "/api/client?ip=45.10.2.3").json();
+    assert!(
+        c["actions"].as_array().is_some_and(|a| !a.is_empty()),
+        "{c}"
+    );
     let d = admin.get(&s, "/api/detections?range=6h&limit=5").json();
     assert!(d["total"].as_u64().unwrap() > 0, "{d}");
     assert!(d["rows"].as_array().unwrap().len() <= 5);

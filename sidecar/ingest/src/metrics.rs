@@ -116,6 +116,24 @@ pub struct Metrics {
     pub spool_bytes: Gauge,
     /// Spool frames found damaged when read back (power loss mid-write), skipped.
     pub spool_corrupt_frames: Counter,
+    /// Requests received per action mod_ja4's mitigation took (or, `mode="count"`, would
+    /// have taken): `ja4_mitigation_requests_total{action=…,mode=…}`.
+    pub actions: Family<[(&'static str, &'static str); 2], Counter>,
+}
+
+impl Metrics {
+    /// Counts the mitigation actions of `records` (records without one are not counted).
+    pub fn count_actions<S>(&self, records: &[ja4_core::batch::Record<S>]) {
+        for r in records {
+            let m = &r.mitigation;
+            if m.is_some() {
+                let mode = if m.counted { "count" } else { "enforce" };
+                self.actions
+                    .get_or_create(&[("action", m.action.as_str()), ("mode", mode)])
+                    .inc();
+            }
+        }
+    }
 }
 
 impl Metrics {
@@ -218,6 +236,11 @@ impl Metrics {
             "Connections closed by a limit, by limit.",
             self.rejected.family.clone(),
         );
+        r.register(
+            "ja4_mitigation_requests",
+            "Requests by the action mod_ja4's mitigation took (mode=count: would have taken).",
+            self.actions.clone(),
+        );
     }
 }
 
@@ -249,6 +272,21 @@ mod tests {
         m.rejected.idle.inc();
         m.queued.set(5);
         m.insert_seconds.inc_by(0.25);
+        use ja4_core::batch::{Mitigation, MitigationAction, Record};
+        let rec = |action, counted| Record::<&[u8]> {
+            mitigation: Mitigation {
+                action,
+                counted,
+                ..Mitigation::default()
+            },
+            ..Default::default()
+        };
+        m.count_actions(&[
+            rec(MitigationAction::Block, false),
+            rec(MitigationAction::Block, false),
+            rec(MitigationAction::Challenge, true),
+            rec(MitigationAction::None, false),
+        ]);
         let s = text(&m);
         for line in [
             "ja4_ingest_received_total 7",
@@ -258,6 +296,8 @@ mod tests {
             "ja4_ingest_queue_records 5",
             "ja4_store_insert_seconds_total 0.25",
             "ja4_spool_bytes 0",
+            "ja4_mitigation_requests_total{action=\"block\",mode=\"enforce\"} 2",
+            "ja4_mitigation_requests_total{action=\"challenge\",mode=\"count\"} 1",
         ] {
             assert!(s.lines().any(|l| l == line), "{line} missing:\n{s}");
         }

@@ -106,6 +106,7 @@ pub(crate) async fn read_peer(
                             frame_started = None;
                             m.frames.inc();
                             m.received.inc_by(records.len() as u64);
+                            m.count_actions(&records);
                             m.queued.inc_by(records.len() as i64);
                             if tx.send(records).await.is_err() {
                                 return;

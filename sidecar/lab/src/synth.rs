@@ -29,7 +29,8 @@ pub(crate) struct Synth {
 const COLUMNS: &str = "ts, kind, conn_id, client_ip, client_port, server_ip, server_port, vhost, method, path, query, \
     protocol, status, bytes_out, duration_us, tls_version, tls_sni, tls_alpn, ja4, ja3, ja4h, ja4t, syn_ttl, \
     syn_window, syn_mss, header_names, user_agent, accept, accept_language, accept_encoding, sec_fetch_site, \
-    sec_fetch_mode, sec_fetch_dest, sec_ch_ua, sec_ch_ua_platform, has_cookie, has_referer, sources";
+    sec_fetch_mode, sec_fetch_dest, sec_ch_ua, sec_ch_ua_platform, has_cookie, has_referer, sources, \
+    action, action_reason, decision_verdict, decision_bot_score";
 
 /// The reference rows behind the generated addresses.
 const REFERENCE: &str =
@@ -74,6 +75,9 @@ struct Population {
     browser: &'static str,
     /// Requests cluster in bursts within this many seconds per client (0 = spread).
     burst_s: u32,
+    /// What mod_ja4's mitigation did (a site in `JA4Mitigation Enforce`): a
+    /// `(action, action_reason, decision_verdict, decision_bot_score)` tuple expression.
+    mitigation: &'static str,
 }
 
 const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
@@ -98,6 +102,11 @@ fn populations() -> Vec<Population> {
                  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15'][c % 3 + 1]",
             browser: "1",
             burst_s: 1800,
+            // A few people land on the challenge (a shared address a rule named): most solve it
+            // once and browse on with the pass.
+            mitigation: "multiIf(c % 150 = 7 AND h(9) % 10 = 0, ('challenge', 'decision', 'suspicious', toUInt8(28)), \
+                         c % 150 = 7 AND h(9) % 10 = 1, ('challenge_passed', '', '', toUInt8(0)), \
+                         c % 150 = 7, ('pass', 'decision', 'suspicious', toUInt8(28)), ('allow', '', '', toUInt8(0)))",
         },
         Population {
             name: "scrapers",
@@ -112,6 +121,8 @@ fn populations() -> Vec<Population> {
             ua: "['python-requests/2.32.3', 'curl/8.5.0', 'Go-http-client/2.0', 'Java/21.0.5'][c % 4 + 1]",
             browser: "0",
             burst_s: 600,
+            mitigation: "multiIf(h(9) % 4 = 0, ('block', 'ratelimit:ja4', '', toUInt8(0)), \
+                         h(9) % 4 = 1, ('block', 'decision', 'bot', toUInt8(2)), ('allow', '', '', toUInt8(0)))",
         },
         Population {
             name: "credential stuffing",
@@ -126,6 +137,7 @@ fn populations() -> Vec<Population> {
             ua: "'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36'",
             browser: "0",
             burst_s: 300,
+            mitigation: "if(h(9) % 5 = 0, ('challenge_failed', '', '', toUInt8(0)), ('challenge', 'decision', 'bot', toUInt8(4)))",
         },
         Population {
             name: "path fuzzers",
@@ -140,6 +152,7 @@ fn populations() -> Vec<Population> {
             ua: "['Mozilla/5.0 zgrab/0.x', 'Nuclei - Open-source project (github.com/projectdiscovery/nuclei)', 'curl/7.88.1'][c % 3 + 1]",
             browser: "0",
             burst_s: 120,
+            mitigation: "if(h(9) % 3 = 0, ('tarpit', 'decision', 'bot', toUInt8(1)), ('block', 'decision', 'bot', toUInt8(1)))",
         },
         Population {
             name: "crawlers",
@@ -155,6 +168,7 @@ fn populations() -> Vec<Population> {
             ua: "'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)'",
             browser: "0",
             burst_s: 3600,
+            mitigation: "if(c % 2 = 0, ('allow', 'decision', 'verified_bot', toUInt8(99)), ('block', 'decision', 'bot', toUInt8(3)))",
         },
         Population {
             name: "campaign",
@@ -171,6 +185,8 @@ fn populations() -> Vec<Population> {
                  'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0'][h(9) % 3 + 1]",
             browser: "0",
             burst_s: 900,
+            // A campaign met in count mode first: what would have been challenged.
+            mitigation: "if(h(9) % 2 = 0, ('count:challenge', 'decision', 'bot', toUInt8(9)), ('count:challenge', 'ratelimit:ip+ja4', '', toUInt8(0)))",
         },
         Population {
             name: "handshake-only scanners",
@@ -185,6 +201,7 @@ fn populations() -> Vec<Population> {
             ua: "''",
             browser: "0",
             burst_s: 60,
+            mitigation: "('', '', '', toUInt8(0))",
         },
     ]
 }
@@ -229,7 +246,8 @@ fn insert_sql(p: &Population, rows: u64, hours: u32, seed: u64, offset: u64) -> 
          if({b} = 1, 'gzip, deflate, br, zstd', 'gzip, deflate'), \
          if({b} = 1, 'same-origin', ''), if({b} = 1, 'navigate', ''), if({b} = 1, 'document', ''), \
          if({b} = 1 AND c % 3 = 0, '\"Chromium\";v=\"131\", \"Google Chrome\";v=\"131\"', ''), if({b} = 1 AND c % 3 = 0, '\"Windows\"', ''), \
-         if({b} = 1 AND {h7} % 10 > 0, 1, 0), if({b} = 1 AND {h8} % 10 > 1, 1, 0), 3 \
+         if({b} = 1 AND {h7} % 10 > 0, 1, 0), if({b} = 1 AND {h8} % 10 > 1, 1, 0), 3, \
+         tupleElement({mit}, 1), tupleElement({mit}, 2), tupleElement({mit}, 3), tupleElement({mit}, 4) \
          FROM (SELECT number, cityHash64(number, {seed}, 0) % {clients} AS c FROM numbers({rows}))",
         kind = p.kind,
         ip = p.ip,
@@ -238,6 +256,7 @@ fn insert_sql(p: &Population, rows: u64, hours: u32, seed: u64, offset: u64) -> 
         status = sub(p.status),
         ja4 = sub(p.ja4),
         ua = sub(p.ua),
+        mit = sub(p.mitigation),
         clients = p.clients,
         h2 = h(2),
         h3 = h(3),
