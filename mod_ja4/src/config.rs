@@ -101,7 +101,7 @@ const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
 }
 
 /// Every directive, in the order `httpd -L` lists them.
-pub(crate) const DIRECTIVES: [Directive; 23] = [
+pub(crate) const DIRECTIVES: [Directive; 24] = [
     one(
         c"JA4Engine",
         c"On|Off: fingerprint connections and requests (default On)",
@@ -163,11 +163,15 @@ pub(crate) const DIRECTIVES: [Directive; 23] = [
     },
     one(
         c"JA4DecisionFile",
-        c"absolute path of the sidecar's decisions snapshot (re-read within 1 s of a change)",
+        c"absolute path of the sidecar's decisions snapshot (loaded within 1 s of a change)",
     ),
     one(
         c"JA4DecisionMaxAge",
         c"seconds after which an unrefreshed decisions snapshot is ignored (10-604800, default 900)",
+    ),
+    one(
+        c"JA4DecisionEntries",
+        c"entries of the decisions table shared by all children (1024-4194304, default 65536; 128 bytes each)",
     ),
     Directive {
         name: c"JA4Action",

@@ -54,6 +54,8 @@ pub(crate) struct ConnState {
     pub tls: OnceLock<TlsFacts>,
     /// Variable values computed at the connection's first request, reused by the others.
     pub vars: OnceLock<ConnVars>,
+    /// What mitigation remembers of this client (lookup keys, a verified pass).
+    pub mitigation: crate::mitigate::ConnMemo,
     pub requests: AtomicU32,
     /// The header shapes of this connection's requests (keep-alive clients repeat their
     /// header names): records point into them, so they live as long as the connection.
@@ -180,6 +182,7 @@ pub(crate) fn pre_connection(c: Connection<'_>, csd: Socket<'_>) -> bool {
         syn,
         tls: OnceLock::new(),
         vars: OnceLock::new(),
+        mitigation: Default::default(),
         requests: AtomicU32::new(0),
         shapes: ShapeCache::default(),
         cookies: Default::default(),

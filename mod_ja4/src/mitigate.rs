@@ -1,27 +1,30 @@
-//! In-module mitigation at post_read_request: the sidecar's decisions (`JA4DecisionFile`, a
-//! snapshot each child re-reads within a second of a change), `JA4Action`, the `JA4RateLimit`
-//! token buckets every child shares, `JA4Exempt`, the challenge (`ja4_core::challenge`: its
-//! page, the verify address [`VERIFY_PATH`] and the pass cookie), and what a request sees —
-//! `JA4_VERDICT`, `JA4_BOT_SCORE`, `JA4_THREAT`, `JA4_REASON`, `JA4_ACTION` (`allow`, `pass`
-//! (a valid challenge pass), `challenge`, `block`, or in count mode `count:challenge`,
-//! `count:block`) — and, when enforcing, a 403 (decision), 429 with `Retry-After` (limit) or
-//! the challenge page (403).
+//! In-module mitigation at post_read_request: the sidecar's decisions (`JA4DecisionFile`,
+//! loaded into a table in shared memory that every child reads without a lock), `JA4Action`,
+//! the `JA4RateLimit` token buckets every child shares, `JA4Exempt`, the challenge
+//! (`ja4_core::challenge`: its page, the verify address [`challenge::VERIFY_PATH`] and the
+//! pass cookie), tarpits and the block response, and what a request sees — `JA4_VERDICT`,
+//! `JA4_BOT_SCORE`, `JA4_THREAT`, `JA4_REASON`, `JA4_ACTION` (`allow`, `pass` (a valid
+//! challenge pass), `challenge`, `block`, `tarpit`, or in count mode `count:challenge`,
+//! `count:block`, `count:tarpit`) — and, when enforcing, the block response (decision),
+//! 429 with `Retry-After` (limit) or the challenge page (403).
 //!
-//! Owns: the bucket table in anonymous shared memory (mapped by the parent in post_config,
-//! inherited by children), the random challenge key when `JA4ChallengeKeyFile` is not set
-//! (made by the parent, so every child shares it), this child's copy of the decisions
-//! snapshot, and the decision per request.
-//! Never: allocates or blocks on the request path (a bounded probe of atomic words, a read
-//! lock on the snapshot; the file is read by at most one thread per child per second), or
-//! fails closed: without a table, or with a snapshot older than `JA4DecisionMaxAge`, requests
-//! pass (counted).
+//! Owns: the decisions table and the bucket table in anonymous shared memory (mapped by the
+//! parent in post_config, kept in httpd's retained data across graceful restarts, inherited
+//! by children), loading a changed snapshot into the table (one process at a time), the
+//! random challenge key when `JA4ChallengeKeyFile` is not set (made by the parent, so every
+//! child shares it), what a connection remembers ([`ConnMemo`]), and the decision per
+//! request.
+//! Never: allocates or blocks on the request path (bounded probes of atomic words; the file
+//! is looked at by at most one thread per child per second and loaded by one process per
+//! change), holds more than 4 tarpitted requests per child, or fails closed: without a
+//! table, or with a snapshot older than `JA4DecisionMaxAge`, requests pass (counted).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
 
 use ja4_core::batch::{Mitigation, MitigationAction, MitigationReason};
-use ja4_core::challenge::{self, Binding, VERIFY_PATH};
+use ja4_core::challenge::{self, Binding, VERIFY_PATH_C};
+use ja4_core::decisions::shared::{Keys, Table};
 use ja4_core::decisions::{self, Snapshot, Verdict};
 
 use ja4_core::directives::ModuleConfig;
@@ -40,8 +43,11 @@ pub(crate) const SLOTS: usize = 65_536;
 /// The challenge key of a start without `JA4ChallengeKeyFile`.
 static EPHEMERAL_KEY: std::sync::OnceLock<challenge::Key> = std::sync::OnceLock::new();
 
-/// Maps the bucket table (parent, post_config) when rate limits are configured, and makes the
-/// random challenge key before children fork.
+/// Maps the tables (parent, post_config): the rate-limit buckets when limits are configured,
+/// the decisions table (loaded from the file at once, so the children of a new generation
+/// start with it) when a decisions file is; and makes the random challenge key before
+/// children fork. Virtual hosts may turn mitigation on, so the main server's mode does not
+/// matter here.
 pub(crate) fn init(pconf: Pool<'_>, cfg: &ModuleConfig) -> std::io::Result<()> {
     if EPHEMERAL_KEY.get().is_none() {
         let mut k = [0u8; 48];
@@ -49,10 +55,23 @@ pub(crate) fn init(pconf: Pool<'_>, cfg: &ModuleConfig) -> std::io::Result<()> {
         std::fs::File::open("/dev/urandom")?.read_exact(&mut k)?;
         let _ = EPHEMERAL_KEY.set(challenge::Key::new(&k).map_err(std::io::Error::other)?);
     }
-    if cfg.mitigation == Mode::Off || cfg.rate_limits.is_empty() {
+    if let Some(path) = &cfg.decision_file {
+        DECISIONS.map_retained(
+            pconf,
+            c"mod_ja4:decisions",
+            Table::words(cfg.decision_entries),
+        )?;
+        if let Some(t) = table(cfg) {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            reload(&t, path, now_ms);
+        }
+    }
+    if cfg.rate_limits.is_empty() {
         return Ok(());
     }
-    BUCKETS.map(pconf, 2 * SLOTS)
+    BUCKETS.map_retained(pconf, c"mod_ja4:buckets", 2 * SLOTS)
 }
 
 fn key(sc: &ServerConfig) -> Option<&challenge::Key> {
@@ -78,19 +97,78 @@ pub(crate) enum Outcome {
     Challenge(Option<usize>),
 }
 
-/// This child's copy of the decisions snapshot: its bytes and the file's (mtime, length).
-struct Loaded {
-    bytes: Vec<u8>,
-    stamp: (std::time::SystemTime, u64),
+/// What mitigation remembers per connection (its address and TLS stack do not change):
+/// the decisions table's lookup keys, and the last challenge pass that verified.
+#[derive(Debug, Default)]
+pub(crate) struct ConnMemo {
+    keys: std::sync::OnceLock<Keys>,
+    /// A hash of the last pass token whose HMAC verified on this connection (0: none)…
+    pass: AtomicU64,
+    /// …and the expiry (Unix s) its verified MAC covers.
+    pass_expires: AtomicU64,
 }
 
-static SNAPSHOT: RwLock<Option<Loaded>> = RwLock::new(None);
-/// When (ms) this child next looks at the file.
+/// A 64-bit hash of a pass token (FNV-1a; never 0).
+fn token_hash(t: &[u8]) -> u64 {
+    t.iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+        .max(1)
+}
+
+/// The expiry (Unix s) a pass token states, unchecked (read once its MAC verified).
+fn token_expiry(t: &[u8]) -> Option<u64> {
+    let rest = t.strip_prefix(b"1.")?;
+    let end = rest.iter().position(|&c| c == b'.')?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// The decisions table (`ja4_core::decisions::shared`), mapped by the parent.
+static DECISIONS: SharedMapping<AtomicU64> = SharedMapping::new();
+/// When (ms) this child next looks at the snapshot file.
 static NEXT_CHECK_MS: AtomicU64 = AtomicU64::new(0);
 
-/// Re-reads the snapshot when the file changed, at most once a second per child (one thread
-/// wins the check; the others go on with the copy they have).
-fn refresh(path: &std::path::Path, now_ms: u64) {
+fn table(cfg: &ModuleConfig) -> Option<Table<'static>> {
+    Table::new(DECISIONS.get()?, cfg.decision_entries)
+}
+
+/// The file's stamp: its modification time and length, so a replaced file differs.
+fn stamp(path: &std::path::Path) -> Option<u64> {
+    let m = std::fs::metadata(path).ok()?;
+    let t = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some((t.as_nanos() as u64 ^ m.len().rotate_left(48)).max(1))
+}
+
+/// Loads the snapshot file into the table when it changed since the table's last load. One
+/// process at a time does (the table's writer word); the others go on with the live half.
+fn reload(t: &Table<'_>, path: &std::path::Path, now_ms: u64) {
+    let Some(stamp) = stamp(path) else {
+        return;
+    };
+    let owner = u64::from(std::process::id());
+    if stamp == t.stamp() || !t.try_lock(owner, now_ms / 1000) {
+        return;
+    }
+    match std::fs::read(path).map(|b| (Snapshot::parse(&b).map(|s| t.load(&s, stamp)), b)) {
+        Ok((Ok(loaded), _)) => {
+            counters::add(|c| &c.decision_loads, 1);
+            counters::add(|c| &c.decision_dropped, u64::from(loaded.dropped));
+        }
+        _ => {
+            counters::add(|c| &c.decision_errors, 1);
+            t.set_stamp(stamp);
+        }
+    }
+    t.unlock(owner);
+}
+
+/// Looks at the file at most once a second per child (one thread wins the check).
+fn refresh(t: &Table<'_>, path: &std::path::Path, now_ms: u64) {
     let due = NEXT_CHECK_MS.load(Ordering::Relaxed);
     if now_ms < due
         || NEXT_CHECK_MS
@@ -99,70 +177,49 @@ fn refresh(path: &std::path::Path, now_ms: u64) {
     {
         return;
     }
-    let stamp = std::fs::metadata(path)
-        .ok()
-        .and_then(|m| Some((m.modified().ok()?, m.len())));
-    let same = SNAPSHOT
-        .read()
-        .ok()
-        .is_some_and(|g| g.as_ref().map(|l| l.stamp) == stamp);
-    if same {
-        return;
-    }
-    let fresh = stamp.and_then(|stamp| {
-        let bytes = std::fs::read(path).ok()?;
-        match Snapshot::parse(&bytes) {
-            Ok(_) => Some(Loaded { bytes, stamp }),
-            Err(_) => {
-                counters::add(|c| &c.decision_errors, 1);
-                None
-            }
-        }
-    });
-    if let Ok(mut g) = SNAPSHOT.write() {
-        if fresh.is_some() {
-            counters::add(|c| &c.decision_loads, 1);
-        }
-        *g = fresh;
-    }
+    reload(t, path, now_ms);
 }
 
-/// The decision for `ip`/`ja4`, its variables set on `r`, and what the verdict asks for.
+/// The decision for the client of `keys` (computed once per connection when `cache` is
+/// given), its variables set on `r`, and what the verdict asks for.
 fn decided(
     r: &mut Request<'_>,
     cfg: &ModuleConfig,
-    ip: IpAddr,
-    ja4: &[u8],
+    keys: (IpAddr, &[u8], Option<&std::sync::OnceLock<Keys>>),
     now_ms: u64,
 ) -> (decisions::Action, Option<(Verdict, u8)>) {
-    let Some(path) = &cfg.decision_file else {
+    let (Some(path), Some(t)) = (&cfg.decision_file, table(cfg)) else {
         return (decisions::Action::None, None);
     };
-    refresh(path, now_ms);
-    let Ok(guard) = SNAPSHOT.read() else {
-        return (decisions::Action::None, None);
-    };
-    let Some(snap) = guard.as_ref().and_then(|l| Snapshot::parse(&l.bytes).ok()) else {
-        return (decisions::Action::None, None);
-    };
-    let age_ms = i64::try_from(now_ms).unwrap_or(0) - snap.published_ms;
-    if age_ms > i64::from(cfg.decision_max_age_s) * 1000 {
-        counters::add(|c| &c.decision_stale, 1);
-        return (decisions::Action::None, None);
+    refresh(&t, path, now_ms);
+    let now = i64::try_from(now_ms).unwrap_or(0);
+    match t.published_ms() {
+        Some(p) if now - p <= i64::from(cfg.decision_max_age_s) * 1000 => {}
+        Some(_) => {
+            counters::add(|c| &c.decision_stale, 1);
+            return (decisions::Action::None, None);
+        }
+        None => return (decisions::Action::None, None),
     }
-    let Some(found) = snap.lookup(ip, ja4, i64::try_from(now_ms).unwrap_or(0)) else {
+    let (ip, ja4, cache) = keys;
+    let k = match cache {
+        Some(c) => *c.get_or_init(|| Keys::new(ip, ja4)),
+        None => Keys::new(ip, ja4),
+    };
+    let Some(found) = t.lookup(&k, now) else {
         return (decisions::Action::None, None);
     };
     counters::add(|c| &c.decision_hits, 1);
     if cfg.set_env {
+        // Static names and pool copies: nothing on the heap per request.
+        let verdict = found.verdict.as_cstr();
+        let threat =
+            [c"none", c"low", c"medium", c"high", c"critical"][usize::from(found.threat.min(4))];
+        let score = found.bot_score.min(99);
+        let digits = [b'0' + score / 10, b'0' + score % 10];
         let pool = r.pool();
-        let text = |s: &str| pool.keep_cstr(&std::ffi::CString::new(s).unwrap_or_default());
-        let (verdict, score, threat, reason) = (
-            text(found.verdict.as_str()),
-            text(&found.bot_score.to_string()),
-            text(["none", "low", "medium", "high", "critical"][usize::from(found.threat.min(4))]),
-            text(found.reason()),
-        );
+        let score = pool.keep_text(if score < 10 { &digits[1..] } else { &digits });
+        let reason = pool.keep_text(found.reason());
         r.add_env(c"JA4_VERDICT", verdict);
         r.add_env(c"JA4_BOT_SCORE", score);
         r.add_env(c"JA4_THREAT", threat);
@@ -184,22 +241,42 @@ fn decided(
 }
 
 /// Whether the request carries a valid challenge pass for `ip` and `ja4` (any `Cookie`
-/// header; a present but invalid pass is counted).
-fn has_pass(r: &Request<'_>, sc: &ServerConfig, ip: IpAddr, ja4: &[u8], now_ms: u64) -> bool {
+/// header; a present but invalid pass is counted). A token that already verified on this
+/// connection (`memo`) is only checked for its expiry: keep-alive requests pay the HMAC once.
+fn has_pass(
+    r: &Request<'_>,
+    sc: &ServerConfig,
+    (ip, ja4, memo): (IpAddr, &[u8], Option<&ConnMemo>),
+    now_ms: u64,
+) -> bool {
     let Some(key) = key(sc) else {
         return false;
     };
-    let who = Binding::new(ip, ja4);
+    let now_s = now_ms / 1000;
     let mut refused = false;
     for h in r.headers() {
         if !h.key().is_some_and(|k| k.eq_ignore_ascii_case(b"cookie")) {
             continue;
         }
-        if let Some(token) = challenge::cookie(h.val(), challenge::COOKIE) {
-            match challenge::check_pass(key, &who, token, now_ms / 1000) {
-                Ok(()) => return true,
-                Err(_) => refused = true,
+        let Some(token) = challenge::cookie(h.val(), challenge::COOKIE) else {
+            continue;
+        };
+        let hash = token_hash(token);
+        if memo.is_some_and(|m| {
+            m.pass.load(Ordering::Acquire) == hash && now_s < m.pass_expires.load(Ordering::Relaxed)
+        }) {
+            return true;
+        }
+        match challenge::check_pass(key, &Binding::new(ip, ja4), token, now_s) {
+            Ok(()) => {
+                if let Some(m) = memo {
+                    m.pass_expires
+                        .store(token_expiry(token).unwrap_or(0), Ordering::Relaxed);
+                    m.pass.store(hash, Ordering::Release);
+                }
+                return true;
             }
+            Err(_) => refused = true,
         }
     }
     if refused {
@@ -214,8 +291,7 @@ fn has_pass(r: &Request<'_>, sc: &ServerConfig, ip: IpAddr, ja4: &[u8], now_ms: 
 pub(crate) fn decide(
     r: &mut Request<'_>,
     sc: &ServerConfig,
-    ip: Option<IpAddr>,
-    ja4: &[u8],
+    (ip, ja4, memo): (Option<IpAddr>, &[u8], Option<&ConnMemo>),
     now_ms: u64,
 ) -> (Outcome, Option<(Verdict, u8)>) {
     let cfg = &sc.cfg;
@@ -229,8 +305,8 @@ pub(crate) fn decide(
         counters::add(|c| &c.mitigation_exempt, 1);
         return (Outcome::Allow, None);
     }
-    let (action, named) = decided(r, cfg, ip, ja4, now_ms);
-    (limits(r, sc, ip, ja4, now_ms, action), named)
+    let (action, named) = decided(r, cfg, (ip, ja4, memo.map(|m| &m.keys)), now_ms);
+    (limits(r, sc, (ip, ja4, memo), now_ms, action), named)
 }
 
 /// The outcome once the decision asked for `action`: a challenge pass lets through what
@@ -238,8 +314,7 @@ pub(crate) fn decide(
 fn limits(
     r: &mut Request<'_>,
     sc: &ServerConfig,
-    ip: IpAddr,
-    ja4: &[u8],
+    (ip, ja4, memo): (IpAddr, &[u8], Option<&ConnMemo>),
     now_ms: u64,
     action: decisions::Action,
 ) -> Outcome {
@@ -247,7 +322,7 @@ fn limits(
     // Whether the client holds a pass, looked up once and only when a challenge is asked.
     let mut pass = None;
     let mut passed =
-        |r: &Request<'_>| *pass.get_or_insert_with(|| has_pass(r, sc, ip, ja4, now_ms));
+        |r: &Request<'_>| *pass.get_or_insert_with(|| has_pass(r, sc, (ip, ja4, memo), now_ms));
     let mut challenged_by_decision = false;
     match action {
         decisions::Action::Block => return Outcome::Blocked,
@@ -294,7 +369,7 @@ fn limits(
     }
 }
 
-/// Answers the challenge page's verify request ([`VERIFY_PATH`]): a solved challenge gets
+/// Answers the challenge page's verify request ([`challenge::VERIFY_PATH`]): a solved challenge gets
 /// its pass cookie and a redirect (303) back where it came from; an expired one goes back for
 /// a new page; a wrong one gets 403. `None` for any other request.
 pub(crate) fn verify(
@@ -304,7 +379,7 @@ pub(crate) fn verify(
     ja4: &[u8],
     now_ms: u64,
 ) -> Option<(i32, Mitigation)> {
-    if sc.cfg.mitigation == Mode::Off || r.uri() != VERIFY_PATH.as_bytes() {
+    if sc.cfg.mitigation == Mode::Off || !r.uri_is(VERIFY_PATH_C) {
         return None;
     }
     let answered = |action| Mitigation {

@@ -260,12 +260,17 @@ fn mitigate(
     let ja4 = state
         .and_then(|s| s.tls.get())
         .map_or(&b""[..], |t| t.ja4.ja4.as_bytes());
-    let ip = r.connection().client().map(|(ip, _)| ip);
+    // The address parsed once per connection (pre_connection), not per request.
+    let ip = match state {
+        Some(st) => st.client.map(|(ip, _)| ip),
+        None => r.connection().client().map(|(ip, _)| ip),
+    };
     let now_ms = u64::try_from(ffi::now_us() / 1000).unwrap_or(0);
     if let Some((status, m)) = crate::mitigate::verify(r, sc, ip, ja4, now_ms) {
         return (Some(status), m);
     }
-    let (outcome, named) = crate::mitigate::decide(r, sc, ip, ja4, now_ms);
+    let memo = state.map(|st| &st.mitigation);
+    let (outcome, named) = crate::mitigate::decide(r, sc, (ip, ja4, memo), now_ms);
     let m = crate::mitigate::recorded(sc, outcome, named);
     (crate::mitigate::apply(r, sc, outcome, ip, ja4, now_ms), m)
 }

@@ -608,3 +608,105 @@ fn tarpits_hold_then_refuse_with_the_configured_response() {
     h.stop();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The shared decisions table: every child of every MPM answers from it at once, a new
+/// snapshot reaches them all within the refresh second, a graceful restart starts the new
+/// generation with the table loaded, and a file that is not a snapshot is counted and the
+/// live table kept.
+#[test]
+fn the_decisions_table_is_shared_and_survives_a_graceful_restart() {
+    if !need_root() {
+        return;
+    }
+    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    for mpm in ["prefork", "event"] {
+        let dir = tempdir("decisions-shared");
+        let file = dir.join("decisions.bin");
+        let now_ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        let bot = |ip: &str| Entry {
+            ip: Some(ip.parse().unwrap()),
+            family: None,
+            verdict: Verdict::Bot,
+            threat: 3,
+            bot_score: 2,
+            action: Action::None,
+            reason: "model".into(),
+            expires_ms: 0,
+        };
+        std::fs::write(&file, encode(&[bot("127.0.0.1")], now_ms())).unwrap();
+        let extra = format!(
+            "JA4Mitigation Enforce\nJA4DecisionFile {}\nJA4DecisionEntries 2048\nJA4Action bot block",
+            file.display()
+        );
+        let mut h = Httpd::start(
+            "decisions-shared",
+            &Options {
+                mpm,
+                extra: &extra,
+                ..Default::default()
+            },
+        );
+        let url = h.url(false, "/index.html");
+        // Every connection, whichever child takes it, is refused from the first request.
+        let got = statuses(&url, 8, &[]);
+        assert_eq!(count(&got, "403"), 8, "{mpm}: {got:?}");
+        assert_eq!(fetch(&url, &["--interface", "127.0.0.2"]).0, "200");
+        // A new snapshot: 127.0.0.2 is the bot now. Within the refresh second every child
+        // answers from it.
+        std::fs::write(&file, encode(&[bot("127.0.0.2")], now_ms())).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+        let (a, b) = (
+            statuses(&url, 6, &[]),
+            statuses(&url, 6, &["--interface", "127.0.0.2"]),
+        );
+        assert_eq!(
+            (count(&a, "200"), count(&b, "403")),
+            (6, 6),
+            "{mpm}: {a:?} {b:?}"
+        );
+        // A graceful restart: the new generation starts with the table.
+        h.graceful();
+        let b = statuses(&url, 6, &["--interface", "127.0.0.2"]);
+        assert_eq!(count(&b, "403"), 6, "{mpm} after restart: {b:?}");
+        // A broken file is refused (counted), the live table stays.
+        std::fs::write(&file, b"not a snapshot").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+        let b = statuses(&url, 4, &["--interface", "127.0.0.2"]);
+        assert_eq!(count(&b, "403"), 4, "{mpm} after a broken file: {b:?}");
+        // Counted once (the file is not read again until it changes). The counters are the
+        // new generation's: it loaded nothing, it kept the table.
+        let j = h.status_json();
+        assert_eq!(j["counters"]["decision_errors"], 1, "{j}");
+        assert_eq!(j["counters"]["decision_loads"], 0, "{j}");
+        h.assert_no_crash();
+        h.stop();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn rate_limit_buckets_survive_a_graceful_restart() {
+    if !need_root() {
+        return;
+    }
+    let mut h = Httpd::start(
+        "ratelimit-restart",
+        &Options {
+            extra: "JA4Mitigation Enforce\nJA4RateLimit ip 2/3600 block",
+            ..Default::default()
+        },
+    );
+    let url = h.url(false, "/index.html");
+    assert_eq!(statuses(&url, 3, &[]), ["200", "200", "429"]);
+    // The new generation finds the same buckets: the client is still over its limit.
+    h.graceful();
+    assert_eq!(statuses(&url, 2, &[]), ["429", "429"]);
+    assert_eq!(statuses(&url, 1, &["--interface", "127.0.0.2"]), ["200"]);
+    h.assert_no_crash();
+    h.stop();
+}

@@ -36,6 +36,8 @@ use sha2::{Digest, Sha256};
 pub const COOKIE: &str = "ja4_pass";
 /// Where the page sends its solution (answered by the module, never by the site).
 pub const VERIFY_PATH: &str = "/.ja4/challenge";
+/// [`VERIFY_PATH`] as a C string (the module compares it with `r->uri` in place).
+pub const VERIFY_PATH_C: &std::ffi::CStr = c"/.ja4/challenge";
 /// Seconds a page's nonce stays valid: the time a browser has to solve it.
 pub const NONCE_TTL_S: u64 = 300;
 /// Bounds of `JA4ChallengeTTL` (seconds).
@@ -388,6 +390,11 @@ mod tests {
 
     fn at(ip: &str, ja4: &[u8]) -> Binding {
         Binding::new(ip.parse().unwrap(), ja4)
+    }
+
+    #[test]
+    fn the_verify_path_is_one_path() {
+        assert_eq!(VERIFY_PATH_C.to_str(), Ok(VERIFY_PATH));
     }
 
     #[test]

@@ -22,6 +22,8 @@
 
 use std::net::IpAddr;
 
+pub mod shared;
+
 /// First bytes of a snapshot.
 pub const MAGIC: [u8; 4] = *b"JA4D";
 /// Format version written; others are refused.
@@ -76,6 +78,17 @@ impl Verdict {
 
     pub(crate) fn code(self) -> u8 {
         self as u8 + 1
+    }
+
+    /// Its name as a C string (for the module's variables).
+    pub fn as_cstr(self) -> &'static std::ffi::CStr {
+        match self {
+            Verdict::Human => c"human",
+            Verdict::LegitimateBrowser => c"legitimate_browser",
+            Verdict::VerifiedBot => c"verified_bot",
+            Verdict::Suspicious => c"suspicious",
+            Verdict::Bot => c"bot",
+        }
     }
 
     pub(crate) fn from_code(c: u8) -> Option<Verdict> {
@@ -168,13 +181,17 @@ fn family_hash(family: &[u8]) -> u64 {
     h.max(1)
 }
 
-fn slot_of(ip: &[u8; 16], fam: u64, slots: usize) -> usize {
+/// The hash of a key (address, family hash): where its probe starts in any table.
+fn key_hash(ip: &[u8; 16], fam: u64) -> u64 {
     let mut h = fam ^ 0x9e37_79b9_7f4a_7c15;
     for &b in ip {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
-    h ^= h >> 31;
-    (h as usize) & (slots - 1)
+    h ^ (h >> 31)
+}
+
+fn slot_of(ip: &[u8; 16], fam: u64, slots: usize) -> usize {
+    (key_hash(ip, fam) as usize) & (slots - 1)
 }
 
 /// The snapshot of `entries` published at `published_ms` (the last entry for a key wins;
@@ -307,6 +324,11 @@ impl<'a> Snapshot<'a> {
             published_ms: i64::from_le_bytes(h[16..24].try_into().unwrap_or([0; 8])),
             count: u32::from_le_bytes([h[12], h[13], h[14], h[15]]),
         })
+    }
+
+    /// The used slots of the table, 64 bytes each (for [`shared::Table::load`]).
+    pub fn used_slots(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.table.chunks_exact(SLOT).filter(|s| s[24] != 0)
     }
 
     fn get(&self, ip: &[u8; 16], fam: u64, now_ms: i64) -> Option<Found<'a>> {

@@ -43,6 +43,8 @@ pub struct ModuleConfig {
     /// `JA4DecisionMaxAge`: seconds after which a snapshot the sidecar stopped refreshing is
     /// ignored (fail-open).
     pub decision_max_age_s: u32,
+    /// `JA4DecisionEntries`: entries the shared decisions table holds.
+    pub decision_entries: u32,
     /// `JA4Action`s: what to do per verdict (unlisted verdicts are allowed).
     pub actions: Vec<(crate::decisions::Verdict, crate::decisions::Action)>,
     /// `JA4ChallengeKeyFile`: the HMAC key of challenge passes (without one, the parent makes
@@ -80,6 +82,7 @@ impl Default for ModuleConfig {
             exempt: Vec::new(),
             decision_file: None,
             decision_max_age_s: 900,
+            decision_entries: 65_536,
             actions: Vec::new(),
             challenge_key_file: None,
             challenge_ttl_s: 86_400,
@@ -100,6 +103,8 @@ pub const FLUSH_INTERVAL_MS: (u32, u32) = (10, 600_000);
 /// Bounds of `JA4QueueLimit`.
 pub const QUEUE_LIMIT: (u32, u32) = (16, 10_000_000);
 
+/// Bounds of `JA4DecisionEntries`.
+pub const DECISION_ENTRIES: (u32, u32) = (1_024, 4_194_304);
 /// Bounds of `JA4DecisionMaxAge` (seconds).
 pub const DECISION_MAX_AGE: (u32, u32) = (10, 604_800);
 
@@ -177,11 +182,15 @@ pub const DIRECTIVES: &[Directive] = &[
     },
     Directive {
         name: "JA4DecisionFile",
-        help: "absolute path of the sidecar's decisions snapshot (re-read within 1 s of a change)",
+        help: "absolute path of the sidecar's decisions snapshot (loaded within 1 s of a change)",
     },
     Directive {
         name: "JA4DecisionMaxAge",
         help: "seconds after which an unrefreshed decisions snapshot is ignored (10-604800, default 900)",
+    },
+    Directive {
+        name: "JA4DecisionEntries",
+        help: "entries of the decisions table shared by all children (1024-4194304, default 65536; 128 bytes each)",
     },
     Directive {
         name: "JA4Action",
@@ -261,6 +270,7 @@ pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), St
             cfg.challenge_difficulty = number(name, one()?, crate::challenge::DIFFICULTY)?;
         }
         "JA4DecisionMaxAge" => cfg.decision_max_age_s = number(name, one()?, DECISION_MAX_AGE)?,
+        "JA4DecisionEntries" => cfg.decision_entries = number(name, one()?, DECISION_ENTRIES)?,
         "JA4Action" => {
             let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
             let [verdict, action] = words[..] else {

@@ -96,6 +96,83 @@ impl<T: ZeroValid> SharedMapping<T> {
         });
         Ok(())
     }
+
+    /// Maps `len` zeroed Ts once per httpd parent and keeps them across graceful restarts:
+    /// the mapping's address is kept in httpd's retained data under `key` (which outlives
+    /// the module's reload), so the next generation finds the same memory, contents and all.
+    /// A new size makes a new mapping; the old one stays mapped (children of the old
+    /// generation may still use it) until httpd exits.
+    pub(crate) fn map_retained(
+        &'static self,
+        pool: Pool<'_>,
+        key: &'static std::ffi::CStr,
+        len: usize,
+    ) -> std::io::Result<()> {
+        #[repr(C)]
+        struct Retained {
+            addr: usize,
+            bytes: usize,
+        }
+        let bytes = len.max(1) * std::mem::size_of::<T>();
+        // SAFETY: httpd's retained data for `key`: NULL, or the block made below on an
+        // earlier pass, sized and aligned for a Retained, alive until httpd exits.
+        let kept = unsafe { apr_sys::ap_retained_data_get(key.as_ptr()) }.cast::<Retained>();
+        // SAFETY: as above; read only when not NULL.
+        let found = unsafe { kept.as_ref() }.filter(|r| r.bytes == bytes && r.addr != 0);
+        let addr = match found {
+            Some(r) => r.addr,
+            None => {
+                // SAFETY: an anonymous shared mapping, zero-filled, which is a valid [T]
+                // (ZeroValid).
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        bytes,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let slot = if kept.is_null() {
+                    // SAFETY: httpd allocates (and zeroes) a block of this size for `key` in
+                    // its process pool; `key` is a static C string.
+                    unsafe {
+                        apr_sys::ap_retained_data_create(
+                            key.as_ptr(),
+                            std::mem::size_of::<Retained>(),
+                        )
+                    }
+                    .cast::<Retained>()
+                } else {
+                    kept
+                };
+                // SAFETY: the retained block for `key`, sized for a Retained.
+                if let Some(r) = unsafe { slot.as_mut() } {
+                    *r = Retained {
+                        addr: p as usize,
+                        bytes,
+                    };
+                }
+                p as usize
+            }
+        };
+        self.len.store(len, Ordering::Release);
+        self.ptr.store(addr as *mut T, Ordering::Release);
+        // The memory stays; this generation's view of it goes with its pool.
+        pool.on_clear(move || {
+            let _ = self.ptr.compare_exchange(
+                addr as *mut T,
+                std::ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        });
+        Ok(())
+    }
 }
 
 /// Asks the kernel to keep the SYN of connections accepted on listener `fd`.

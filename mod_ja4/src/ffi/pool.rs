@@ -54,6 +54,18 @@ impl<'p> Pool<'p> {
         }
     }
 
+    /// `v` up to its first NUL, copied into the pool as a C string (no heap allocation).
+    pub(crate) fn keep_text(self, v: &[u8]) -> &'p std::ffi::CStr {
+        let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+        let b = &v[..end];
+        // SAFETY: apr_pstrmemdup copies `len` bytes and NUL-terminates them (aborting rather
+        // than returning NULL); `b` holds no NUL, so the copy is that C string, alive as
+        // long as the pool.
+        unsafe {
+            std::ffi::CStr::from_ptr(sys::apr_pstrmemdup(self.raw(), b.as_ptr().cast(), b.len()))
+        }
+    }
+
     /// A NUL-terminated copy of `v` in the pool, for httpd (errors of directives).
     pub(super) fn c_copy(self, v: &[u8]) -> *const std::ffi::c_char {
         self.copy(v).as_ptr().cast()

@@ -56,9 +56,24 @@ impl<'r> Request<'r> {
         self.str(self.0.args)
     }
 
-    /// The path of the request (`r->uri`, decoded by httpd).
-    pub(crate) fn uri(&self) -> &'r [u8] {
-        self.str(self.0.uri)
+    /// Whether the path (`r->uri`) is `path`, compared without measuring the path first.
+    #[inline(always)]
+    pub(crate) fn uri_is(&self, path: &CStr) -> bool {
+        let u = self.0.uri;
+        if u.is_null() {
+            return false;
+        }
+        for (i, &want) in path.to_bytes_with_nul().iter().enumerate() {
+            // SAFETY: a C string has at least its NUL; the byte after a non-NUL is in bounds.
+            let got = unsafe { *u.add(i) } as u8;
+            if got != want {
+                return false;
+            }
+            if got == 0 {
+                break;
+            }
+        }
+        true
     }
 
     /// The path and query as the client sent them (`r->unparsed_uri`).

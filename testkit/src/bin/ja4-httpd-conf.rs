@@ -2,7 +2,8 @@
 //! (`bench/httpd-conf.sh`), written to `ROOT/httpd.conf` by the test kit's renderer.
 //! MODE: `base` (no mod_ja4), `module` (exporting to `ROOT/ingest.sock`, the production
 //! shape) or `module-json` (exporting to `ROOT/ja4.jsonl`); the module is `$MODULE`. The
-//! server loads Debian's default module set, as a real site does.
+//! server loads Debian's default module set, as a real site does. `$JA4_EXTRA`: more
+//! directives for the main server (e.g. `JA4Mitigation …` for bench/mitigation.sh).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,10 @@ fn main() -> ExitCode {
             eprintln!("ja4-httpd-conf: mode {m}: base, or module/module-json with $MODULE set");
             return ExitCode::from(2);
         }
+    }
+    if let Ok(extra) = std::env::var("JA4_EXTRA") {
+        c.directives.push_str(&extra);
+        c.directives.push('\n');
     }
     match c.write() {
         Ok(_) => ExitCode::SUCCESS,
