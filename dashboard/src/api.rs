@@ -946,6 +946,7 @@ async fn set_list(
         p.bind("String", note),
     );
     d.exec(&sql, p).await?;
+    d.backend.lists_changed();
     d.audit(
         (&a.session.user, a.session.role.as_str()),
         if active == 1 {

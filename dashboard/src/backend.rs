@@ -49,4 +49,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs `sql` (with `{db}` already replaced) with its placeholders bound to `params` and
     /// returns the output in ClickHouse's `JSON` format.
     fn query_json(&self, sql: &str, params: &Params) -> Result<Vec<u8>, BackendError>;
+    /// An analyst changed an allow/deny/challenge list: the owner publishes the decisions
+    /// at once (the default does nothing).
+    fn lists_changed(&self) {}
 }

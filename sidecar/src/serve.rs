@@ -206,6 +206,15 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
                 }
             },
         ));
+    let lists_changed = Arc::new(tokio::sync::Notify::new());
+    let publisher = (!cfg.scoring.decisions_file.as_os_str().is_empty()).then(|| {
+        tokio::spawn(publish_loop(
+            cfg.scoring.clone(),
+            cfg.store.database.clone(),
+            Arc::clone(&store),
+            Arc::clone(&lists_changed),
+        ))
+    });
     let dashboard = if cfg.dashboard.enabled {
         Some(
             spawn_dashboard(
@@ -213,6 +222,7 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
                 Arc::clone(&store),
                 stop_rx.clone(),
                 refused.dashboard.clone(),
+                lists_changed,
             )
             .await?,
         )
@@ -237,6 +247,9 @@ async fn run(cfg: Config, store: Arc<Store>) -> Result<()> {
         _ = tokio::signal::ctrl_c() => {},
     }
     tracing::info!("shutting down: flushing what was received");
+    if let Some(p) = publisher {
+        p.abort();
+    }
     if let Some(s) = scorer {
         s.abort();
     }
@@ -267,8 +280,12 @@ fn loopback_hosts(listen: &str) -> Vec<String> {
 
 /// The store as the dashboard's query layer: the same engine, parameters bound by it.
 pub struct DashboardBackend {
+    /// The store.
     pub store: Arc<Store>,
+    /// Its database.
     pub database: String,
+    /// Woken when an analyst changes a list: the publisher publishes at once.
+    pub lists_changed: Arc<tokio::sync::Notify>,
 }
 
 impl ja4_dashboard::Backend for DashboardBackend {
@@ -290,6 +307,10 @@ impl ja4_dashboard::Backend for DashboardBackend {
             .query_params(sql, "JSON", &p)
             .map_err(|e| ja4_dashboard::BackendError(e.to_string()))
     }
+
+    fn lists_changed(&self) {
+        self.lists_changed.notify_one();
+    }
 }
 
 /// Binds the dashboard listener (HTTPS when a certificate is configured) and serves it
@@ -299,11 +320,13 @@ async fn spawn_dashboard(
     store: Arc<Store>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     refused: Counter,
+    lists_changed: Arc<tokio::sync::Notify>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let d = &cfg.dashboard;
     let backend = Arc::new(DashboardBackend {
         store,
         database: cfg.store.database.clone(),
+        lists_changed,
     });
     let state = ja4_dashboard::Dashboard::new(d, backend).map_err(anyhow::Error::msg)?;
     let app = ja4_dashboard::router(state);
@@ -332,6 +355,39 @@ async fn spawn_dashboard(
         }
         _ => anyhow::bail!("dashboard: set both tls_cert and tls_key, or neither"),
     })
+}
+
+/// Publishes the decisions snapshot every `publish_every_s` and at once when an analyst
+/// changes a list in the dashboard (blocking work on the blocking pool). A failed
+/// publication leaves httpd the previous snapshot, which expires by itself.
+async fn publish_loop(
+    cfg: ScoringConfig,
+    db: String,
+    store: Arc<Store>,
+    lists_changed: Arc<tokio::sync::Notify>,
+) {
+    let every = std::time::Duration::from_secs(cfg.publish_every_s.max(1));
+    let periodic = cfg.publish_every_s > 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every), if periodic => {},
+            _ = lists_changed.notified() => {},
+        }
+        let (path, db2, store2) = (cfg.decisions_file.clone(), db.clone(), Arc::clone(&store));
+        let hours = cfg.window_hours.max(1);
+        let _ = tokio::task::spawn_blocking(move || {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            match ja4_detect::decisions::publish(&store2, &db2, &path, hours, now_ms) {
+                Ok(p) => {
+                    tracing::debug!(scored = p.scored, listed = p.listed, "published decisions")
+                }
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "publishing decisions failed"),
+            }
+        })
+        .await;
+    }
 }
 
 /// Every `interval_s`: one detection cycle (blocking work on the blocking pool). Failures are

@@ -50,6 +50,11 @@ pub struct ScoringConfig {
     /// Where to publish the decisions snapshot for mod_ja4 (`JA4DecisionFile`) after every
     /// run; empty: not published.
     pub decisions_file: PathBuf,
+    /// `serve` also publishes the snapshot this often (seconds; 0: only after scoring runs
+    /// and the dashboard's list changes), so analysts' entries and the decisions of other
+    /// sidecars sharing the store reach this node's httpd. Runs whether or not this node
+    /// scores (`enabled`).
+    pub publish_every_s: u64,
 }
 
 impl Default for ScoringConfig {
@@ -66,6 +71,7 @@ impl Default for ScoringConfig {
             models_dir: PathBuf::from("/var/lib/ja4/models"),
             resolver: String::new(),
             decisions_file: PathBuf::new(),
+            publish_every_s: 3,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! tested end to end without a ClickHouse server (none installs here).
 //!
 //! Serves: POST (or GET) `/` with the SQL in the body or in `query` (then the body is INSERT
-//! data), `database`, `default_format`, other parameters as settings, `decompress=1` bodies in
+//! data), `database`, `default_format`, query parameters (`param_<name>`, bound by the
+//! engine as ClickHouse binds them), other parameters as settings, `decompress=1` bodies in
 //! ClickHouse's compressed-block framing (CityHash128 checksum, LZ4), `/ping`; errors as HTTP
 //! 500 with `X-ClickHouse-Exception-Code` and the engine's `Code: N. DB::Exception: …` text.
 //! INSERT data goes to a file read with `FROM INFILE` (the engine has no streaming insert).
@@ -57,11 +58,31 @@ pub(crate) async fn start(chdb: Arc<Chdb>, tmp: std::path::PathBuf) -> String {
     url
 }
 
-async fn handle(State(front): State<Arc<Front>>, uri: Uri, body: Bytes) -> Response {
-    let params: Vec<(String, String)> =
+async fn handle(
+    State(front): State<Arc<Front>>,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut params: Vec<(String, String)> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
+    // A query with parameters comes as multipart/form-data: the query and each `param_*`
+    // a part of its own.
+    let boundary = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| t.starts_with("multipart/form-data"))
+        .and_then(|t| t.split("boundary=").nth(1))
+        .map(|b| b.trim_matches('"').to_owned());
+    let body = match boundary {
+        Some(b) => {
+            params.extend(form_parts(&body, &b));
+            Bytes::new()
+        }
+        None => body,
+    };
     match tokio::task::spawn_blocking(move || front.run(&params, &body)).await {
         Ok(Ok(out)) => (StatusCode::OK, out).into_response(),
         Ok(Err(msg)) => {
@@ -118,8 +139,13 @@ impl Front {
             return Err(format!("Code: 81. DB::Exception: bad database name {db}"));
         }
         self.exec(&format!("USE {db}"))?;
+        let mut bound: Vec<(String, String)> = Vec::new();
         for (name, value) in params {
-            if NOT_SETTINGS.contains(&name.as_str()) || name.starts_with("param_") {
+            if let Some(n) = name.strip_prefix("param_") {
+                bound.push((n.to_owned(), unescape(value)));
+                continue;
+            }
+            if NOT_SETTINGS.contains(&name.as_str()) {
                 continue;
             }
             if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -131,6 +157,14 @@ impl Front {
             return self.insert(&sql, &data).map(|_| Vec::new());
         }
         let format = get("default_format").unwrap_or("TabSeparated");
+        if !bound.is_empty() {
+            let p: Vec<(&str, String)> =
+                bound.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+            return self
+                .chdb
+                .query_params(&sql, format, &p)
+                .map_err(|e| strip(e.to_string()));
+        }
         self.chdb
             .query(&sql, format)
             .map_err(|e| strip(e.to_string()))
@@ -168,6 +202,47 @@ fn strip(msg: String) -> String {
     msg.strip_prefix("ClickHouse: ")
         .map(str::to_owned)
         .unwrap_or(msg)
+}
+
+/// The named parts of a multipart/form-data body.
+fn form_parts(body: &[u8], boundary: &str) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    let delim = format!("--{boundary}");
+    text.split(delim.as_str())
+        .filter_map(|part| {
+            let part = part.strip_prefix("\r\n")?;
+            let (head, value) = part.split_once("\r\n\r\n")?;
+            let name = head.split("name=\"").nth(1)?.split('"').next()?;
+            Some((
+                name.to_owned(),
+                value.strip_suffix("\r\n").unwrap_or(value).to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// A query parameter's value as sent over HTTP (escaped as in TSV), unescaped: the engine's
+/// binding escapes it again.
+fn unescape(v: &str) -> String {
+    let mut o = String::with_capacity(v.len());
+    let mut it = v.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            o.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('t') => o.push('\t'),
+            Some('n') => o.push('\n'),
+            Some('r') => o.push('\r'),
+            Some('0') => o.push('\0'),
+            Some('b') => o.push('\u{8}'),
+            Some('f') => o.push('\u{c}'),
+            Some(other) => o.push(other),
+            None => o.push('\\'),
+        }
+    }
+    o
 }
 
 fn quote(s: &str) -> String {
