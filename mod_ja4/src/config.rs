@@ -22,6 +22,64 @@ pub(crate) struct ServerConfig {
     set_here: u16,
 }
 
+/// The directives a `<Directory>`, `<Location>` or `<Files>` section may set for itself.
+pub(crate) const PER_DIR: [&str; 2] = ["JA4Mitigation", "JA4Action"];
+
+/// A `<Directory>`/`<Location>`'s mitigation: its mode and actions, when it sets them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DirConfig {
+    pub(crate) mitigation: Option<ja4_core::mitigation::Mode>,
+    pub(crate) actions: Option<Vec<(ja4_core::decisions::Verdict, ja4_core::decisions::Action)>>,
+}
+
+/// A section's settings over its parent's.
+pub(crate) fn merge_dir(base: &DirConfig, add: &DirConfig) -> DirConfig {
+    DirConfig {
+        mitigation: add.mitigation.or(base.mitigation),
+        actions: add.actions.clone().or_else(|| base.actions.clone()),
+    }
+}
+
+/// Whether any section sets a per-directory mitigation directive: then the module decides at
+/// post_read_request and acts in the access checker, where the section's settings are known.
+static DIR_OVERRIDES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// See [`DIR_OVERRIDES`].
+pub(crate) fn dir_overrides() -> bool {
+    DIR_OVERRIDES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether mitigation can be on for a request of `sc` (its own mode, or a section's).
+pub(crate) fn mitigation_anywhere(sc: &ServerConfig) -> bool {
+    sc.cfg.mitigation != ja4_core::mitigation::Mode::Off || dir_overrides()
+}
+
+/// Applies directive `name` with `arg` inside a `<Directory>`/`<Location>`/`<Files>`.
+pub(crate) fn set_dir_directive(dc: &mut DirConfig, name: &str, arg: &str) -> Result<(), String> {
+    // The same parsing and errors as for a server, on a scratch configuration.
+    let mut scratch = ModuleConfig::default();
+    directives::apply(&mut scratch, name, &[arg])?;
+    match name {
+        "JA4Mitigation" => dc.mitigation = Some(scratch.mitigation),
+        "JA4Action" => {
+            let mut actions = dc.actions.take().unwrap_or_default();
+            for (v, a) in scratch.actions {
+                actions.retain(|(x, _)| *x != v);
+                actions.push((v, a));
+            }
+            dc.actions = Some(actions);
+        }
+        _ => {
+            return Err(format!(
+                "{name} is not allowed in <Directory>, <Location> or <Files> (only {})",
+                PER_DIR.join(", ")
+            ))
+        }
+    }
+    DIR_OVERRIDES.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
 /// The directives a `<VirtualHost>` may set for itself; the rest are global.
 const PER_VHOST: [&str; 10] = [
     "JA4Engine",
@@ -90,6 +148,8 @@ pub(crate) struct Directive {
     pub(crate) name: &'static CStr,
     pub(crate) help: &'static CStr,
     pub(crate) takes: Takes,
+    /// Allowed in `<Directory>`, `<Location>` and `<Files>` too ([`PER_DIR`]).
+    pub(crate) per_dir: bool,
 }
 
 const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
@@ -97,6 +157,7 @@ const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
         name,
         help,
         takes: Takes::One,
+        per_dir: false,
     }
 }
 
@@ -114,6 +175,7 @@ pub(crate) const DIRECTIVES: [Directive; 24] = [
         name: c"JA4CapturePorts",
         help: c"TCP ports to capture (default: the ports of Listen)",
         takes: Takes::List,
+        per_dir: false,
     },
     one(
         c"JA4SharedEntries",
@@ -147,19 +209,23 @@ pub(crate) const DIRECTIVES: [Directive; 24] = [
         c"JA4RequestHeaders",
         c"On|Off: add X-JA4* request headers for backends (default Off)",
     ),
-    one(
-        c"JA4Mitigation",
-        c"Off|Count|Enforce: act on decisions and rate limits, or only say what would be done (default Off)",
-    ),
+    Directive {
+        name: c"JA4Mitigation",
+        help: c"Off|Count|Enforce: act on decisions and rate limits, or only say what would be done (default Off)",
+        takes: Takes::One,
+        per_dir: true,
+    },
     Directive {
         name: c"JA4RateLimit",
         help: c"ip|ja4|ip+ja4 <requests>/<seconds> [burst=N] challenge|block: token bucket per key, shared by all children",
         takes: Takes::Line,
+        per_dir: false,
     },
     Directive {
         name: c"JA4Exempt",
         help: c"networks (address[/length]) never rate-limited, challenged or blocked",
         takes: Takes::List,
+        per_dir: false,
     },
     one(
         c"JA4DecisionFile",
@@ -177,11 +243,13 @@ pub(crate) const DIRECTIVES: [Directive; 24] = [
         name: c"JA4Action",
         help: c"<verdict> allow|challenge|block|tarpit: what JA4Mitigation does with a decided verdict",
         takes: Takes::Line,
+        per_dir: true,
     },
     Directive {
         name: c"JA4BlockResponse",
         help: c"<status 400-599> [file]: the answer to a blocked request (default 403, httpd's error page)",
         takes: Takes::Line,
+        per_dir: false,
     },
     one(
         c"JA4TarpitDelay",
@@ -291,3 +359,16 @@ fn block_body(f: &std::path::Path) -> Result<std::ffi::CString, String> {
     }
     std::ffi::CString::new(body).map_err(|_| "the file holds a NUL byte".to_owned())
 }
+
+const _: () = {
+    // PER_DIR names exactly the directives marked per_dir.
+    let mut i = 0;
+    let mut n = 0;
+    while i < DIRECTIVES.len() {
+        if DIRECTIVES[i].per_dir {
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == PER_DIR.len());
+};

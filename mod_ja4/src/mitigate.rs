@@ -181,15 +181,15 @@ fn refresh(t: &Table<'_>, path: &std::path::Path, now_ms: u64) {
 }
 
 /// The decision for the client of `keys` (computed once per connection when `cache` is
-/// given), its variables set on `r`, and what the verdict asks for.
+/// given), its variables set on `r`: verdict, bot score and the entry's own action.
 fn decided(
     r: &mut Request<'_>,
     cfg: &ModuleConfig,
     keys: (IpAddr, &[u8], Option<&std::sync::OnceLock<Keys>>),
     now_ms: u64,
-) -> (decisions::Action, Option<(Verdict, u8)>) {
+) -> Option<(Verdict, u8, decisions::Action)> {
     let (Some(path), Some(t)) = (&cfg.decision_file, table(cfg)) else {
-        return (decisions::Action::None, None);
+        return None;
     };
     refresh(&t, path, now_ms);
     let now = i64::try_from(now_ms).unwrap_or(0);
@@ -197,9 +197,9 @@ fn decided(
         Some(p) if now - p <= i64::from(cfg.decision_max_age_s) * 1000 => {}
         Some(_) => {
             counters::add(|c| &c.decision_stale, 1);
-            return (decisions::Action::None, None);
+            return None;
         }
-        None => return (decisions::Action::None, None),
+        None => return None,
     }
     let (ip, ja4, cache) = keys;
     let k = match cache {
@@ -207,7 +207,7 @@ fn decided(
         None => Keys::new(ip, ja4),
     };
     let Some(found) = t.lookup(&k, now) else {
-        return (decisions::Action::None, None);
+        return None;
     };
     counters::add(|c| &c.decision_hits, 1);
     if cfg.set_env {
@@ -225,19 +225,7 @@ fn decided(
         r.add_env(c"JA4_THREAT", threat);
         r.add_env(c"JA4_REASON", reason);
     }
-    let named = Some((found.verdict, found.bot_score));
-    if found.verdict == Verdict::VerifiedBot {
-        return (decisions::Action::Allow, named);
-    }
-    let action = match found.action {
-        decisions::Action::None => cfg
-            .actions
-            .iter()
-            .find(|(v, _)| *v == found.verdict)
-            .map_or(decisions::Action::Allow, |(_, a)| *a),
-        a => a,
-    };
-    (action, named)
+    Some((found.verdict, found.bot_score, found.action))
 }
 
 /// Whether the request carries a valid challenge pass for `ip` and `ja4` (any `Cookie`
@@ -285,73 +273,140 @@ fn has_pass(
     false
 }
 
-/// The decision for a request from `ip` on a connection with JA4 `ja4` (empty without TLS)
-/// at `now_ms`: the sidecar's decision first (its variables set on `r`), then every rate
-/// limit; a challenge pass lets through what would be challenged.
-pub(crate) fn decide(
+/// What post_read_request found under the server's configuration, before any action: a
+/// `<Directory>`/`<Location>`'s `JA4Mitigation` and `JA4Action` may decide later what to do
+/// with it (in the access checker), with the same facts.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Facts {
+    /// The client's address (none: nothing to decide on, the request is allowed).
+    ip: Option<IpAddr>,
+    /// In a `JA4Exempt` network.
+    exempt: bool,
+    /// The sidecar's decision that named the client: verdict, bot score, the entry's own
+    /// action.
+    decision: Option<(Verdict, u8, decisions::Action)>,
+    /// Bit i: over rate limit i (its tokens are taken here, once).
+    over: u8,
+}
+
+impl Facts {
+    /// The decision's verdict and bot score, for the record.
+    pub(crate) fn named(&self) -> Option<(Verdict, u8)> {
+        self.decision.map(|(v, s, _)| (v, s))
+    }
+}
+
+/// The mode and the verdicts' actions in force for a request: the server's, or its
+/// directory's.
+#[derive(Clone, Copy)]
+pub(crate) struct Policy<'a> {
+    /// `JA4Mitigation`.
+    pub(crate) mode: Mode,
+    /// `JA4Action`s.
+    pub(crate) actions: &'a [(Verdict, decisions::Action)],
+}
+
+impl<'a> Policy<'a> {
+    /// The server's policy.
+    pub(crate) fn of(cfg: &'a ModuleConfig) -> Policy<'a> {
+        Policy {
+            mode: cfg.mitigation,
+            actions: &cfg.actions,
+        }
+    }
+}
+
+/// The facts of a request from `ip` on a connection with JA4 `ja4` (empty without TLS) at
+/// `now_ms`: the sidecar's decision (its variables set on `r`) and the rate limits it is
+/// over.
+pub(crate) fn facts(
     r: &mut Request<'_>,
     sc: &ServerConfig,
     (ip, ja4, memo): (Option<IpAddr>, &[u8], Option<&ConnMemo>),
     now_ms: u64,
-) -> (Outcome, Option<(Verdict, u8)>) {
+) -> Facts {
     let cfg = &sc.cfg;
-    if cfg.mitigation == Mode::Off {
-        return (Outcome::Off, None);
-    }
-    let Some(ip) = ip else {
-        return (Outcome::Allow, None);
+    let Some(addr) = ip else {
+        return Facts::default();
     };
-    if exempt(&cfg.exempt, ip) {
+    if exempt(&cfg.exempt, addr) {
         counters::add(|c| &c.mitigation_exempt, 1);
-        return (Outcome::Allow, None);
+        return Facts {
+            ip,
+            exempt: true,
+            ..Facts::default()
+        };
     }
-    let (action, named) = decided(r, cfg, (ip, ja4, memo.map(|m| &m.keys)), now_ms);
-    (limits(r, sc, (ip, ja4, memo), now_ms, action), named)
+    let decision = decided(r, cfg, (addr, ja4, memo.map(|m| &m.keys)), now_ms);
+    let mut over = 0u8;
+    match BUCKETS.get() {
+        Some(words) => {
+            let table = Buckets::new(words);
+            for (i, limit) in cfg.rate_limits.iter().enumerate() {
+                if ja4.is_empty() && limit.by != ja4_core::mitigation::By::Ip {
+                    continue;
+                }
+                let taken = table.take(Key::of(limit, i, addr, ja4), limit, now_ms);
+                if taken.evicted {
+                    counters::add(|c| &c.mitigation_evicted, 1);
+                }
+                if !taken.allowed {
+                    over |= 1 << i;
+                }
+            }
+        }
+        None if !cfg.rate_limits.is_empty() => counters::add(|c| &c.mitigation_no_table, 1),
+        None => {}
+    }
+    Facts {
+        ip,
+        exempt: false,
+        decision,
+        over,
+    }
 }
 
-/// The outcome once the decision asked for `action`: a challenge pass lets through what
-/// would be challenged, then every rate limit.
-fn limits(
-    r: &mut Request<'_>,
+/// What `policy` does with `f`: the decision's action (the entry's own, else the verdict's
+/// `JA4Action`) first, then the rate limits in order; a challenge pass lets through what
+/// would be challenged.
+pub(crate) fn outcome(
+    r: &Request<'_>,
     sc: &ServerConfig,
-    (ip, ja4, memo): (IpAddr, &[u8], Option<&ConnMemo>),
+    policy: Policy<'_>,
+    f: &Facts,
+    (ja4, memo): (&[u8], Option<&ConnMemo>),
     now_ms: u64,
-    action: decisions::Action,
 ) -> Outcome {
-    let cfg = &sc.cfg;
+    if policy.mode == Mode::Off {
+        return Outcome::Off;
+    }
+    let Some(ip) = f.ip.filter(|_| !f.exempt) else {
+        return Outcome::Allow;
+    };
     // Whether the client holds a pass, looked up once and only when a challenge is asked.
     let mut pass = None;
     let mut passed =
         |r: &Request<'_>| *pass.get_or_insert_with(|| has_pass(r, sc, (ip, ja4, memo), now_ms));
-    let mut challenged_by_decision = false;
+    let action = match f.decision {
+        None => decisions::Action::None,
+        Some((Verdict::VerifiedBot, _, _)) => decisions::Action::Allow,
+        Some((v, _, decisions::Action::None)) => policy
+            .actions
+            .iter()
+            .find(|(x, _)| *x == v)
+            .map_or(decisions::Action::Allow, |(_, a)| *a),
+        Some((_, _, a)) => a,
+    };
+    let mut let_through = false;
     match action {
         decisions::Action::Block => return Outcome::Blocked,
         decisions::Action::Tarpit => return Outcome::Tarpit,
         decisions::Action::Challenge if !passed(r) => return Outcome::Challenge(None),
-        decisions::Action::Challenge => challenged_by_decision = true,
+        decisions::Action::Challenge => let_through = true,
         _ => {}
     }
-    let Some(words) = BUCKETS.get() else {
-        if !cfg.rate_limits.is_empty() {
-            counters::add(|c| &c.mitigation_no_table, 1);
-        }
-        return if challenged_by_decision {
-            Outcome::Passed
-        } else {
-            Outcome::Allow
-        };
-    };
-    let table = Buckets::new(words);
-    let mut over_but_passed = false;
-    for (i, limit) in cfg.rate_limits.iter().enumerate() {
-        if ja4.is_empty() && limit.by != ja4_core::mitigation::By::Ip {
-            continue;
-        }
-        let taken = table.take(Key::of(limit, i, ip, ja4), limit, now_ms);
-        if taken.evicted {
-            counters::add(|c| &c.mitigation_evicted, 1);
-        }
-        if taken.allowed {
+    for (i, limit) in sc.cfg.rate_limits.iter().enumerate() {
+        if f.over & (1 << i) == 0 {
             continue;
         }
         if !limit.challenge {
@@ -360,9 +415,9 @@ fn limits(
         if !passed(r) {
             return Outcome::Challenge(Some(i));
         }
-        over_but_passed = true;
+        let_through = true;
     }
-    if challenged_by_decision || over_but_passed {
+    if let_through {
         Outcome::Passed
     } else {
         Outcome::Allow
@@ -379,7 +434,7 @@ pub(crate) fn verify(
     ja4: &[u8],
     now_ms: u64,
 ) -> Option<(i32, Mitigation)> {
-    if sc.cfg.mitigation == Mode::Off || !r.uri_is(VERIFY_PATH_C) {
+    if !crate::config::mitigation_anywhere(sc) || !r.uri_is(VERIFY_PATH_C) {
         return None;
     }
     let answered = |action| Mitigation {
@@ -465,13 +520,14 @@ fn issue(
 pub(crate) fn apply(
     r: &mut Request<'_>,
     sc: &ServerConfig,
+    mode: Mode,
     outcome: Outcome,
     ip: Option<IpAddr>,
     ja4: &[u8],
     now_ms: u64,
 ) -> Option<i32> {
     let cfg = &sc.cfg;
-    let enforce = cfg.mitigation == Mode::Enforce;
+    let enforce = mode == Mode::Enforce;
     let limit = match outcome {
         Outcome::Off => return None,
         Outcome::Allow | Outcome::Passed => {
@@ -567,6 +623,7 @@ fn limit_reason(limit: &ja4_core::mitigation::RateLimit) -> &'static std::ffi::C
 /// `named`).
 pub(crate) fn recorded(
     sc: &ServerConfig,
+    mode: Mode,
     outcome: Outcome,
     named: Option<(Verdict, u8)>,
 ) -> Mitigation {
@@ -593,7 +650,7 @@ pub(crate) fn recorded(
     };
     Mitigation {
         action,
-        counted: sc.cfg.mitigation == Mode::Count
+        counted: mode == Mode::Count
             && matches!(
                 action,
                 MitigationAction::Block | MitigationAction::Challenge | MitigationAction::Tarpit

@@ -26,6 +26,9 @@ pub(crate) struct ReqRecord<'r> {
     pub(crate) has_referer: bool,
     /// What `JA4Mitigation` decided.
     pub(crate) mitigation: Mitigation,
+    /// What post_read_request found, for the access checker to act on under the request's
+    /// `<Directory>`/`<Location>` settings (taken there).
+    pub(crate) pending: Option<crate::mitigate::Facts>,
 }
 
 impl Default for ReqRecord<'_> {
@@ -38,6 +41,7 @@ impl Default for ReqRecord<'_> {
             ja4h: [0; JA4H_LEN + 1],
             has_referer: false,
             mitigation: Mitigation::default(),
+            pending: None,
         }
     }
 }

@@ -214,10 +214,11 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
     counters::add(|s| &s.requests, 1);
     let state = r.connection().state();
     // Mitigation first: what it decides goes into the record.
-    let (status, mitigation) = mitigate(&mut r, sc, state);
+    let (status, mitigation, pending) = mitigate(&mut r, sc, state);
     let rec = r.keep_record(state.map(|s| &s.record), |rec| {
         scan(&r, state, rec);
         rec.mitigation = mitigation;
+        rec.pending = pending;
     });
     if let Some(st) = state {
         st.requests.fetch_add(1, Ordering::Relaxed);
@@ -247,32 +248,83 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
     status
 }
 
-/// The mitigation of `r` ([`crate::mitigate`]): the status to answer with when enforcing,
-/// and what the record says of it.
-fn mitigate(
-    r: &mut Request<'_>,
-    sc: &crate::config::ServerConfig,
-    state: Option<&ConnState>,
-) -> (Option<i32>, ja4_core::batch::Mitigation) {
-    if sc.cfg.mitigation == ja4_core::mitigation::Mode::Off {
-        return (None, Default::default());
-    }
+/// The connection's JA4 (empty without TLS) and client address (parsed once per connection,
+/// at pre_connection).
+fn client_of<'s>(
+    r: &Request<'_>,
+    state: Option<&'s ConnState>,
+) -> (&'s [u8], Option<std::net::IpAddr>) {
     let ja4 = state
         .and_then(|s| s.tls.get())
         .map_or(&b""[..], |t| t.ja4.ja4.as_bytes());
-    // The address parsed once per connection (pre_connection), not per request.
     let ip = match state {
         Some(st) => st.client.map(|(ip, _)| ip),
         None => r.connection().client().map(|(ip, _)| ip),
     };
+    (ja4, ip)
+}
+
+/// The mitigation of `r` ([`crate::mitigate`]): the status to answer with when enforcing,
+/// what the record says of it, and — when a `<Directory>`/`<Location>` may have its own
+/// mitigation — the facts the access checker acts on instead.
+fn mitigate(
+    r: &mut Request<'_>,
+    sc: &crate::config::ServerConfig,
+    state: Option<&ConnState>,
+) -> (
+    Option<i32>,
+    ja4_core::batch::Mitigation,
+    Option<crate::mitigate::Facts>,
+) {
+    if !crate::config::mitigation_anywhere(sc) {
+        return (None, Default::default(), None);
+    }
+    let (ja4, ip) = client_of(r, state);
     let now_ms = u64::try_from(ffi::now_us() / 1000).unwrap_or(0);
     if let Some((status, m)) = crate::mitigate::verify(r, sc, ip, ja4, now_ms) {
-        return (Some(status), m);
+        return (Some(status), m, None);
     }
     let memo = state.map(|st| &st.mitigation);
-    let (outcome, named) = crate::mitigate::decide(r, sc, (ip, ja4, memo), now_ms);
-    let m = crate::mitigate::recorded(sc, outcome, named);
-    (crate::mitigate::apply(r, sc, outcome, ip, ja4, now_ms), m)
+    let facts = crate::mitigate::facts(r, sc, (ip, ja4, memo), now_ms);
+    if crate::config::dir_overrides() {
+        return (None, Default::default(), Some(facts));
+    }
+    let policy = crate::mitigate::Policy::of(&sc.cfg);
+    let outcome = crate::mitigate::outcome(r, sc, policy, &facts, (ja4, memo), now_ms);
+    let m = crate::mitigate::recorded(sc, policy.mode, outcome, facts.named());
+    (
+        crate::mitigate::apply(r, sc, policy.mode, outcome, ip, ja4, now_ms),
+        m,
+        None,
+    )
+}
+
+/// The access checker (first of them): acts on the facts post_read_request left, under the
+/// request's `<Directory>`/`<Location>` mitigation (its `JA4Mitigation` and `JA4Action`
+/// over the server's). Only when some section sets them; otherwise post_read_request acted.
+pub(crate) fn access_checker(mut r: Request<'_>) -> Option<i32> {
+    if !crate::config::dir_overrides() {
+        return None;
+    }
+    let facts = r.record_mut()?.pending.take()?;
+    let sc = r.server().and_then(|s| s.config())?;
+    let dc = r.dir_config::<crate::config::DirConfig>();
+    let policy = crate::mitigate::Policy {
+        mode: dc.and_then(|d| d.mitigation).unwrap_or(sc.cfg.mitigation),
+        actions: dc
+            .and_then(|d| d.actions.as_deref())
+            .unwrap_or(&sc.cfg.actions),
+    };
+    let state = r.connection().state();
+    let (ja4, ip) = client_of(&r, state);
+    let memo = state.map(|st| &st.mitigation);
+    let now_ms = u64::try_from(ffi::now_us() / 1000).unwrap_or(0);
+    let outcome = crate::mitigate::outcome(&r, sc, policy, &facts, (ja4, memo), now_ms);
+    let m = crate::mitigate::recorded(sc, policy.mode, outcome, facts.named());
+    if let Some(rec) = r.record_mut() {
+        rec.mitigation = m;
+    }
+    crate::mitigate::apply(&mut r, sc, policy.mode, outcome, ip, ja4, now_ms)
 }
 
 /// Adds our variables with APR's public table API, as httpd's own modules do

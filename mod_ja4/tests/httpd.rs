@@ -393,6 +393,18 @@ fn bad_directive_values_fail_config_test() {
         ("JA4BlockResponse 403 relative.html", "JA4BlockResponse"),
         ("JA4TarpitDelay 60000", "JA4TarpitDelay"),
         (
+            "<Location /a>\nJA4Mitigation sometimes\n</Location>",
+            "JA4Mitigation",
+        ),
+        (
+            "<Location /a>\nJA4Action bot maybe\n</Location>",
+            "JA4Action",
+        ),
+        (
+            "<Location /a>\nJA4RateLimit ip 5/60 block\n</Location>",
+            "JA4RateLimit",
+        ),
+        (
             "<VirtualHost *:1>\nJA4ChallengeKeyFile /etc/hostname\n</VirtualHost>",
             "JA4ChallengeKeyFile",
         ),
@@ -431,7 +443,7 @@ fn bad_directive_values_fail_config_test() {
         );
     }
     // And good values pass.
-    let ok = "JA4Engine On\nJA4SharedEntries 4096\nJA4CapturePorts 443 8443\nJA4BatchSize 64\nJA4QueueLimit 1000\nJA4SetEnv Off\nJA4RequestHeaders On\nJA4Mitigation Count\nJA4RateLimit ip+ja4 100/60 burst=20 block\nJA4RateLimit ip 1000/3600 block\nJA4RateLimit ja4 50/10 challenge\nJA4Exempt 10.0.0.0/8 2001:db8::/32 192.0.2.1\nJA4Action suspicious challenge\nJA4ChallengeTTL 3600\nJA4ChallengeDifficulty 14\nJA4BlockResponse 429 /etc/hostname\nJA4TarpitDelay 2000\n<VirtualHost *:1>\nJA4Mitigation Enforce\nJA4Action bot tarpit\nJA4Exempt 192.0.2.0/24\nJA4BlockResponse 451\n</VirtualHost>";
+    let ok = "JA4Engine On\nJA4SharedEntries 4096\nJA4CapturePorts 443 8443\nJA4BatchSize 64\nJA4QueueLimit 1000\nJA4SetEnv Off\nJA4RequestHeaders On\nJA4Mitigation Count\nJA4RateLimit ip+ja4 100/60 burst=20 block\nJA4RateLimit ip 1000/3600 block\nJA4RateLimit ja4 50/10 challenge\nJA4Exempt 10.0.0.0/8 2001:db8::/32 192.0.2.1\nJA4Action suspicious challenge\nJA4ChallengeTTL 3600\nJA4ChallengeDifficulty 14\nJA4BlockResponse 429 /etc/hostname\nJA4TarpitDelay 2000\n<Location /login>\nJA4Mitigation Enforce\nJA4Action suspicious challenge\n</Location>\n<VirtualHost *:1>\nJA4Mitigation Enforce\nJA4Action bot tarpit\nJA4Exempt 192.0.2.0/24\nJA4BlockResponse 451\n</VirtualHost>";
     let h = Httpd::prepare(
         "goodconf",
         &Options {

@@ -710,3 +710,82 @@ fn rate_limit_buckets_survive_a_graceful_restart() {
     h.assert_no_crash();
     h.stop();
 }
+
+/// `JA4Mitigation` and `JA4Action` in `<Location>` sections: the server counts, a shop
+/// enforces, a part of it challenges instead, a health path is off; the records say what
+/// was done where.
+#[test]
+fn locations_set_their_own_mitigation() {
+    if !need_root() {
+        return;
+    }
+    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    let dir = tempdir("mitigation-dirs");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let bot = Entry {
+        ip: Some("127.0.0.1".parse().unwrap()),
+        family: None,
+        verdict: Verdict::Bot,
+        threat: 3,
+        bot_score: 3,
+        action: Action::None,
+        reason: "model".into(),
+        expires_ms: 0,
+    };
+    std::fs::write(dir.join("decisions.bin"), encode(&[bot], now_ms)).unwrap();
+    let extra = format!(
+        "JA4Mitigation Count\nJA4DecisionFile {d}/decisions.bin\nJA4Action bot block\n\
+         <Location /shop>\n  JA4Mitigation Enforce\n</Location>\n\
+         <Location /shop/browse>\n  JA4Action bot challenge\n</Location>\n\
+         <Location /healthz>\n  JA4Mitigation Off\n</Location>\n\
+         LogFormat \"%U %>s %{{JA4_ACTION}}e\" m\nCustomLog {d}/m.log m",
+        d = dir.display()
+    );
+    let mut h = Httpd::start(
+        "mitigation-dirs",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let get = |path: &str| fetch(&h.url(false, path), &[]);
+    assert_eq!(get("/index.html").0, "200", "the server only counts");
+    assert_eq!(get("/shop/cart").0, "403", "the shop enforces");
+    let (code, _, page) = get("/shop/browse/item");
+    assert_eq!(code, "403");
+    assert!(
+        page.contains("data-nonce"),
+        "browsing is challenged, not blocked: {page}"
+    );
+    assert_eq!(
+        get("/healthz").0,
+        "404",
+        "off: the request goes on (no such file)"
+    );
+    let recs = h.wait_requests(4);
+    h.stop();
+    let log = std::fs::read_to_string(dir.join("m.log")).unwrap();
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "/index.html 200 count:block",
+            "/shop/cart 403 block",
+            "/shop/browse/item 403 challenge",
+            "/healthz 404 -"
+        ],
+        "{log}"
+    );
+    let actions: Vec<&str> = recs
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        actions,
+        ["count:block", "block", "challenge", ""],
+        "{recs:#?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

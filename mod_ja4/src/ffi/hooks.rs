@@ -23,8 +23,8 @@ pub static mut ja4_module: sys::module = sys::module {
     next: std::ptr::null_mut(),
     magic: sys::MODULE_MAGIC_COOKIE as std::ffi::c_ulong,
     rewrite_args: None,
-    create_dir_config: None,
-    merge_dir_config: None,
+    create_dir_config: Some(create_dir_config),
+    merge_dir_config: Some(merge_dir_config),
     create_server_config: Some(create_server_config),
     merge_server_config: Some(merge_server_config),
     cmds: &COMMANDS.0 as *const _ as *const sys::command_rec,
@@ -63,6 +63,9 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
             sys::ap_hook_post_read_request(Some(post_read_request), none, none, FIRST - 10);
             // Last: a record's JA4H variable must stay valid while other modules log.
             sys::ap_hook_log_transaction(Some(log_transaction), none, none, REALLY_LAST);
+            // First of the access checkers: a section's JA4Mitigation acts before any
+            // authentication or authorization.
+            sys::ap_hook_access_checker(Some(access_checker), none, none, FIRST);
             sys::ap_hook_handler(Some(handler), none, none, MIDDLE);
             // Below mod_ssl (CONNECTION + 5) and above the core socket filter (NETWORK).
             sys::ap_register_input_filter(
@@ -139,6 +142,35 @@ unsafe extern "C" fn merge_server_config(
     })
 }
 
+unsafe extern "C" fn create_dir_config(p: *mut sys::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: the configuration pool, which outlives the section's configuration.
+        let Some(p) = (unsafe { Pool::from_raw(p) }) else {
+            return std::ptr::null_mut();
+        };
+        p.keep_raw(config::DirConfig::default(), drop).cast()
+    })
+}
+
+unsafe extern "C" fn merge_dir_config(
+    p: *mut sys::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    guard(base, || {
+        // SAFETY: both are DirConfigs our create callback made (or merged) in pools that
+        // outlive this call.
+        let (Some(p), Some(base), Some(add)) = (
+            unsafe { Pool::from_raw(p) },
+            unsafe { (base as *const config::DirConfig).as_ref() },
+            unsafe { (add as *const config::DirConfig).as_ref() },
+        ) else {
+            return base;
+        };
+        p.keep_raw(config::merge_dir(base, add), drop).cast()
+    })
+}
+
 /// Every directive's `command_rec`, from [`config::DIRECTIVES`], NULL-terminated.
 struct Commands([sys::command_rec; config::DIRECTIVES.len() + 1]);
 // SAFETY: static, never written; the pointers are to static C strings and our function.
@@ -156,7 +188,11 @@ static COMMANDS: Commands = Commands({
                 take1: Some(set_directive),
             },
             cmd_data: std::ptr::null_mut(),
-            req_override: sys::RSRC_CONF as i32,
+            req_override: if d.per_dir {
+                (sys::RSRC_CONF | sys::ACCESS_CONF) as i32
+            } else {
+                sys::RSRC_CONF as i32
+            },
             args_how: match d.takes {
                 config::Takes::One => sys::cmd_how_TAKE1,
                 config::Takes::List => sys::cmd_how_ITERATE,
@@ -171,7 +207,7 @@ static COMMANDS: Commands = Commands({
 
 unsafe extern "C" fn set_directive(
     cmd: *mut sys::cmd_parms,
-    _mconfig: *mut c_void,
+    mconfig: *mut c_void,
     arg: *const c_char,
 ) -> *const c_char {
     guard(
@@ -202,6 +238,18 @@ unsafe extern "C" fn set_directive(
             };
             let name = String::from_utf8_lossy(name);
             let arg = String::from_utf8_lossy(arg);
+            // Inside <Directory>, <Location> or <Files>: `mconfig` is the section's DirConfig.
+            if !cmd.path.is_null() {
+                // SAFETY: httpd passes our create_dir_config's DirConfig of the section being
+                // read, which only this (single-threaded) configuration pass touches now.
+                let Some(dc) = (unsafe { (mconfig as *mut config::DirConfig).as_mut() }) else {
+                    return pool.c_copy(b"mod_ja4: no directory configuration");
+                };
+                return match config::set_dir_directive(dc, &name, &arg) {
+                    Ok(()) => std::ptr::null(),
+                    Err(e) => pool.c_copy(e.as_bytes()),
+                };
+            }
             let in_vhost = server.is_some_and(|s| s.is_virtual());
             match config::set_directive(sc, &name, &arg, in_vhost) {
                 Ok(()) => std::ptr::null(),
@@ -268,6 +316,16 @@ unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
         // SAFETY: httpd passes the live request of this hook call.
         match unsafe { Request::from_raw(r) } {
             Some(r) => crate::request::post_read_request(r).unwrap_or(DECLINED),
+            None => DECLINED,
+        }
+    })
+}
+
+unsafe extern "C" fn access_checker(r: *mut sys::request_rec) -> c_int {
+    guard(DECLINED, || {
+        // SAFETY: httpd passes the live request of this hook call.
+        match unsafe { Request::from_raw(r) } {
+            Some(r) => crate::request::access_checker(r).unwrap_or(DECLINED),
             None => DECLINED,
         }
     })

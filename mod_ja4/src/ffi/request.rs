@@ -307,6 +307,22 @@ impl<'r> Request<'r> {
         unsafe { (module_config(self.first().request_config) as *const ReqRecord<'r>).as_ref() }
     }
 
+    /// The record, to change (the access checker's part of it). The borrow of the view
+    /// keeps [`Request::record`]'s out of the way meanwhile.
+    #[inline]
+    pub(crate) fn record_mut(&mut self) -> Option<&mut ReqRecord<'r>> {
+        // SAFETY: as in record(); `&mut self` means no other reference to the record made
+        // through this view is alive, and no earlier hook's is (they have returned).
+        unsafe { (module_config(self.first().request_config) as *mut ReqRecord<'r>).as_mut() }
+    }
+
+    /// Our configuration of the request's `<Directory>`/`<Location>` sections, merged.
+    pub(crate) fn dir_config<T>(&self) -> Option<&'r T> {
+        // SAFETY: our slot of the request's per-directory vector holds NULL or the T our
+        // create/merge_dir_config made in the configuration pool, which outlives requests.
+        unsafe { (module_config(self.0.per_dir_config) as *const T).as_ref() }
+    }
+
     /// Gives back the record's slot (if it is in `slot`); the request has no record after.
     #[inline]
     pub(crate) fn release_record(self, slot: Option<&RecordSlot>) {
