@@ -206,9 +206,7 @@ fn decided(
         Some(c) => *c.get_or_init(|| Keys::new(ip, ja4)),
         None => Keys::new(ip, ja4),
     };
-    let Some(found) = t.lookup(&k, now) else {
-        return None;
-    };
+    let found = t.lookup(&k, now)?;
     counters::add(|c| &c.decision_hits, 1);
     if cfg.set_env {
         // Static names and pool copies: nothing on the heap per request.
