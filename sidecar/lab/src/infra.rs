@@ -77,7 +77,7 @@ pub(crate) struct Httpd {
     pub port: u16,
 }
 
-pub(crate) fn start_httpd(root: &Path, module: &Path, socket: &Path) -> Result<Httpd> {
+pub(crate) fn start_httpd(root: &Path, module: &Path, socket: &Path, extra: &str) -> Result<Httpd> {
     if !module.exists() {
         bail!(
             "{} not found: build it (`cargo build --release -p mod_ja4`) or pass --module",
@@ -105,7 +105,7 @@ pub(crate) fn start_httpd(root: &Path, module: &Path, socket: &Path) -> Result<H
     c.listen = vec![format!("127.0.0.1:{port}")];
     c.log_format = Some("%a %r %>s %{JA4}e %{JA4H}e".into());
     c.directives = format!(
-        "DirectoryIndex index.html\nKeepAliveTimeout 5\nSSLSessionCache shmcb:{root}/ssl_cache(512000)\nJA4ExportSocket {socket}\nJA4FlushInterval 100\nJA4CaptureInterface lo\nJA4CapturePorts {port}",
+        "DirectoryIndex index.html\nKeepAliveTimeout 5\nSSLSessionCache shmcb:{root}/ssl_cache(512000)\nJA4ExportSocket {socket}\nJA4FlushInterval 100\nJA4CaptureInterface lo\nJA4CapturePorts {port}\n{extra}",
         root = root.display(),
         socket = socket.display(),
     );

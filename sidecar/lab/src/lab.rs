@@ -102,6 +102,16 @@ impl Scenario {
         )
     }
 
+    /// Bots whose requests mitigation should stop (not the genuine crawlers).
+    pub(crate) fn bot(self) -> bool {
+        !self.legitimate()
+    }
+
+    /// Bots that fetch pages (the handshake-only clients make no request to refuse).
+    pub(crate) fn fetches_pages(self) -> bool {
+        self.bot() && self != Scenario::HandshakeOnly
+    }
+
     /// People (the false-positive target is about them).
     pub(crate) fn people(self) -> bool {
         matches!(self, Scenario::Humans | Scenario::HumansFirefox)
@@ -186,6 +196,34 @@ pub(crate) struct Report {
     pub variants: Vec<VariantReport>,
     pub time_to_detect_s: f64,
     pub records: u64,
+    /// Phase 2: the same clients again, with mod_ja4 enforcing the published decisions.
+    pub mitigation: MitigationReport,
+}
+
+/// What mod_ja4 did with the decisions of the scoring run (phase 2): `JA4Mitigation
+/// Enforce`, `JA4Action bot block`, `JA4Action suspicious challenge`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct MitigationReport {
+    pub scenarios: Vec<ScenarioMitigation>,
+    /// Share of the bots' requests (genuine crawlers apart) blocked, tarpitted or answered
+    /// with the challenge (or a refused answer to it).
+    pub bot_requests_stopped: f64,
+    /// Share of the people's requests answered with the challenge or blocked.
+    pub people_requests_challenged: f64,
+    /// Scrapers (bots that fetch pages): median seconds from their first request (phase 1) to
+    /// their first refused one, the whole loop of score, publish and enforce.
+    pub time_to_first_block_s: Option<f64>,
+}
+
+/// One scenario's requests in phase 2, by what mod_ja4 did.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ScenarioMitigation {
+    pub name: &'static str,
+    pub requests: u64,
+    pub allowed: u64,
+    pub challenged: u64,
+    pub solved: u64,
+    pub blocked: u64,
 }
 
 /// Detection and false positives of the models of one way of training.
@@ -358,7 +396,7 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
         ja4_store::migrate::migrate(&store, &ja4_store::migrate::Options::new(db))?;
         ja4_detect::refdata::load(&store, db, &ja4_detect::refdata::Sources::default())?;
     }
-    let mut httpd = infra::start_httpd(&dir.join("httpd"), &opts.module, &socket)?;
+    let mut httpd = infra::start_httpd(&dir.join("httpd"), &opts.module, &socket, "")?;
 
     // Phase 0: the baseline, people browsing.
     eprintln!(
@@ -444,16 +482,149 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
         variants.push(evaluate(training, model.trained_rows, &scored, &by_ip));
     }
     let time_to_detect_s = started.elapsed().as_secs_f64();
+
+    // Phase 2: publish the decisions (the mixed model's, scored last, as production would)
+    // and let every client come back to an httpd that enforces them.
+    eprintln!("lab: enforcing the decisions…");
+    let decisions = dir.join("decisions.bin");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    ja4_detect::decisions::publish(&store, db, &decisions, 1, now_ms)
+        .context("publishing the decisions")?;
+    drop(store);
+    if ja4_testkit::is_root() {
+        let _ = std::process::Command::new("chmod")
+            .arg("644")
+            .arg(&decisions)
+            .status();
+    }
+    let phase2_us = ja4_testkit::clock::now_second_us();
+    let enforce = format!(
+        "JA4Mitigation Enforce\nJA4DecisionFile {}\nJA4Action bot block\nJA4Action suspicious challenge\nJA4ChallengeDifficulty 12",
+        decisions.display()
+    );
+    let mut httpd = infra::start_httpd(&dir.join("httpd"), &opts.module, &socket, &enforce)?;
+    let sidecar = infra::start_sidecar(&opts.sidecar, dir)?;
+    std::thread::scope(|sc| {
+        let hs: Vec<_> = Scenario::ALL
+            .iter()
+            .map(|&s| {
+                let port = httpd.port;
+                let quick = opts.quick;
+                sc.spawn(move || run_scenario(dir, tools, s, 1, quick, port))
+            })
+            .collect();
+        // A client turned away early is what we measure; its errors are not the lab's.
+        for h in hs {
+            let _ = h.join();
+        }
+    });
+    let mut sidecar = sidecar;
+    records += infra::settle(&sidecar, Duration::from_secs(3), Duration::from_secs(120));
+    sidecar.stop();
+    httpd.proc.stop(Duration::from_secs(10));
+    let store = Store::embedded(&ja4_store::chdb::default_library(), &dir.join("store"))?;
+    let mitigation = mitigation_report(&store, db, phase2_us, &by_ip)?;
+
     let report = Report {
         variants,
         time_to_detect_s,
         records,
+        mitigation,
     };
     if !opts.keep {
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }
     Ok(report)
+}
+
+/// Phase 2's requests by scenario and action, and the scrapers' time to their first refusal.
+fn mitigation_report(
+    store: &Store,
+    db: &str,
+    phase2_us: i64,
+    by_ip: &HashMap<IpAddr, Scenario>,
+) -> Result<MitigationReport> {
+    let rows = store
+        .query_rows::<(String, String, u64)>(&format!(
+            "SELECT toString(client_ip), action, count() FROM {db}.http_logs \
+             WHERE kind = 'request' AND ts >= fromUnixTimestamp64Micro({phase2_us}) \
+             GROUP BY client_ip, action"
+        ))
+        .context("reading phase 2's actions")?;
+    let ip_of = |s: &str| -> Option<IpAddr> {
+        let ip: IpAddr = s.parse().ok()?;
+        Some(match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        })
+    };
+    let mut per: HashMap<Scenario, ScenarioMitigation> = HashMap::new();
+    for (ip, action, n) in &rows.rows {
+        let Some(s) = ip_of(ip).and_then(|ip| by_ip.get(&ip)) else {
+            continue;
+        };
+        let e = per.entry(*s).or_insert(ScenarioMitigation {
+            name: s.name(),
+            requests: 0,
+            allowed: 0,
+            challenged: 0,
+            solved: 0,
+            blocked: 0,
+        });
+        e.requests += n;
+        match action.as_str() {
+            "challenge" | "challenge_failed" => e.challenged += n,
+            "challenge_passed" => e.solved += n,
+            "block" | "tarpit" => e.blocked += n,
+            _ => e.allowed += n,
+        }
+    }
+    let scenarios: Vec<ScenarioMitigation> = Scenario::ALL
+        .iter()
+        .filter_map(|s| per.get(s).cloned())
+        .collect();
+    let sum = |f: &dyn Fn(&&ScenarioMitigation) -> bool, g: &dyn Fn(&ScenarioMitigation) -> u64| {
+        scenarios.iter().filter(f).map(g).sum::<u64>()
+    };
+    let is = |name: &str| Scenario::ALL.iter().find(|s| s.name() == name).copied();
+    let bot = |m: &&ScenarioMitigation| is(m.name).is_some_and(|s| s.bot());
+    let person = |m: &&ScenarioMitigation| is(m.name).is_some_and(|s| s.people());
+    let share = |k: u64, n: u64| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    // Scrapers: the first request ever against the first refused one.
+    let firsts = store
+        .query_rows::<(String, i64, i64)>(&format!(
+            "SELECT toString(client_ip), toUnixTimestamp64Micro(min(ts)), \
+             toUnixTimestamp64Micro(minIf(ts, action IN ('block', 'tarpit', 'challenge'))) \
+             FROM {db}.http_logs WHERE kind = 'request' GROUP BY client_ip \
+             HAVING countIf(action IN ('block', 'tarpit', 'challenge')) > 0"
+        ))
+        .context("reading the first refusals")?;
+    let mut waits: Vec<f64> = firsts
+        .rows
+        .iter()
+        .filter(|(ip, _, _)| {
+            ip_of(ip)
+                .and_then(|ip| by_ip.get(&ip))
+                .is_some_and(|s| s.bot() && s.fetches_pages())
+        })
+        .map(|(_, first, refused)| (refused - first) as f64 / 1e6)
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    Ok(MitigationReport {
+        bot_requests_stopped: share(
+            sum(&bot, &|m| m.challenged + m.blocked),
+            sum(&bot, &|m| m.requests),
+        ),
+        people_requests_challenged: share(
+            sum(&person, &|m| m.challenged + m.blocked),
+            sum(&person, &|m| m.requests),
+        ),
+        time_to_first_block_s: waits.get(waits.len() / 2).copied(),
+        scenarios,
+    })
 }
 
 /// One training variant's report from its scored clients; `by_ip` labels every address by
@@ -677,6 +848,24 @@ pub(crate) fn table(r: &Report) -> String {
         }
         s.push('\n');
     }
+    let m = &r.mitigation;
+    s.push_str(&format!(
+        "enforcing the decisions (phase 2)\n{:<24} {:>8} {:>8} {:>10} {:>7} {:>8}\n",
+        "scenario", "requests", "allowed", "challenged", "solved", "blocked"
+    ));
+    for sc in &m.scenarios {
+        s.push_str(&format!(
+            "{:<24} {:>8} {:>8} {:>10} {:>7} {:>8}\n",
+            sc.name, sc.requests, sc.allowed, sc.challenged, sc.solved, sc.blocked
+        ));
+    }
+    s.push_str(&format!(
+        "bot requests stopped {:.1}%  people's requests challenged {:.2}%  scrapers' first refusal after {}\n\n",
+        m.bot_requests_stopped * 100.0,
+        m.people_requests_challenged * 100.0,
+        m.time_to_first_block_s
+            .map_or("-".to_owned(), |t| format!("{t:.1}s (median)"))
+    ));
     s.push_str(&format!(
         "time_to_detect {:.1}s  records {}\n",
         r.time_to_detect_s, r.records

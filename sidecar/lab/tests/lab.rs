@@ -5,7 +5,9 @@
 //! issue's targets on the smaller run, for both ways of training (a people-only baseline and
 //! the mixed window, as production trains): bots ≥ 90% detected with every bot scenario ≥ 2/3
 //! of its clients, at most 1 of its 46 people flagged (2%), verified crawlers labelled,
-//! spoofers caught, the campaign one cluster. The lab is statistical: a run that misses is
+//! spoofers caught, the campaign one cluster; then, with mod_ja4 enforcing the published
+//! decisions, at most 0.5% of the people's requests challenged, at least 80% of the bots'
+//! requests stopped, genuine crawlers never. The lab is statistical: a run that misses is
 //! repeated once with fresh traffic, and the second run must meet the targets (both tables
 //! are printed).
 //! Needs root (httpd's User, capture) and the setup script's chromium, firefox-esr,
@@ -116,5 +118,27 @@ fn run_once(module: &std::path::Path, attempt: u32) -> Result<(), String> {
             return miss(format!("{training}: ROC AUC below 0.95"));
         }
     }
+    // Phase 2: mod_ja4 enforcing the published decisions.
+    let m = &r["mitigation"];
+    if m["people_requests_challenged"].as_f64().unwrap() > 0.005 {
+        return miss(format!(
+            "people challenged {}",
+            m["people_requests_challenged"]
+        ));
+    }
+    if m["bot_requests_stopped"].as_f64().unwrap() < 0.80 {
+        return miss(format!(
+            "bot requests stopped {}",
+            m["bot_requests_stopped"]
+        ));
+    }
+    let verified = m["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "verified_good_bots")
+        .unwrap_or_else(|| panic!("verified_good_bots missing in phase 2:\n{table}"));
+    assert_eq!(verified["blocked"], 0, "{table}");
+    assert_eq!(verified["challenged"], 0, "{table}");
     Ok(())
 }
