@@ -642,42 +642,6 @@ fn descriptor_exhaustion_is_counted_and_survived() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The status code of one request to `url` from source address `from`.
-fn status_from(url: &str, from: &str) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-sk",
-            "--max-time",
-            "10",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--interface",
-            from,
-        ])
-        .arg(url)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Polls until `from` gets `want`, returning how long that took (panics after 10 s).
-fn wait_status(url: &str, from: &str, want: &str) -> Duration {
-    let started = Instant::now();
-    loop {
-        let got = status_from(url, from);
-        if got == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{from} still gets {got}, not {want}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn an_analysts_deny_entry_is_enforced_by_httpd_and_lifted() {
     if !need_root() {

@@ -10,45 +10,11 @@ mod common;
 
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use ja4_store::chdb::{default_library, Chdb};
 use ja4_testkit::sidecar::SidecarConf;
-
-fn status_from(url: &str, from: &str) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-sk",
-            "--max-time",
-            "10",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args(["--interface", from])
-        .arg(url)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Polls until `from` gets `want`; the time it took (fails after 10 s).
-fn wait_status(url: &str, from: &str, want: &str) -> Duration {
-    let started = Instant::now();
-    loop {
-        let got = status_from(url, from);
-        if got == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{from} still gets {got}, not {want}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn lists(config: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_ja4-sidecar"))

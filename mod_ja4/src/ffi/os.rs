@@ -61,20 +61,7 @@ impl<T: ZeroValid> SharedMapping<T> {
     /// Maps `len` zeroed Ts, unmapped when `pool` is cleared.
     pub(crate) fn map(&'static self, pool: Pool<'_>, len: usize) -> std::io::Result<()> {
         let bytes = len.max(1) * std::mem::size_of::<T>();
-        // SAFETY: an anonymous shared mapping, zero-filled, which is a valid [T] (ZeroValid).
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
+        let p = map_anonymous(bytes)?;
         self.len.store(len, Ordering::Release);
         self.ptr.store(p.cast(), Ordering::Release);
         let addr = p as usize;
@@ -122,21 +109,7 @@ impl<T: ZeroValid> SharedMapping<T> {
         let addr = match found {
             Some(r) => r.addr,
             None => {
-                // SAFETY: an anonymous shared mapping, zero-filled, which is a valid [T]
-                // (ZeroValid).
-                let p = unsafe {
-                    libc::mmap(
-                        std::ptr::null_mut(),
-                        bytes,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                        -1,
-                        0,
-                    )
-                };
-                if p == libc::MAP_FAILED {
-                    return Err(std::io::Error::last_os_error());
-                }
+                let p = map_anonymous(bytes)?;
                 let slot = if kept.is_null() {
                     // SAFETY: httpd allocates (and zeroes) a block of this size for `key` in
                     // its process pool; `key` is a static C string.
@@ -173,6 +146,26 @@ impl<T: ZeroValid> SharedMapping<T> {
         });
         Ok(())
     }
+}
+
+/// `bytes` of anonymous shared memory, zero-filled (a valid `[T]` for any [`ZeroValid`] T),
+/// shared with the children forked after.
+fn map_anonymous(bytes: usize) -> std::io::Result<*mut c_void> {
+    // SAFETY: a fresh anonymous mapping; no existing memory is touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(p)
 }
 
 /// Asks the kernel to keep the SYN of connections accepted on listener `fd`.

@@ -356,3 +356,24 @@ pub(crate) fn curl(args: &[&str], url: &str) -> Output {
         .args(args)
         .arg(url))
 }
+
+/// The status code curl gets for `url` from source address `from`.
+pub(crate) fn status_from(url: &str, from: &str) -> String {
+    status_code(url, &["--interface", from])
+}
+
+/// Polls until `from` gets `want`, returning how long that took (panics after 10 s).
+pub(crate) fn wait_status(url: &str, from: &str, want: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = status_from(url, from);
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{from} still gets {got}, not {want}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
