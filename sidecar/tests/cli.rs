@@ -168,8 +168,17 @@ fn migrate_then_query_the_embedded_store() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout)
-        .contains("applied migrations [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]"));
+    // Every shipped migration, in order (the list comes from the store crate, not from here).
+    let all: Vec<u32> = ja4_store::migrate::MIGRATIONS
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("applied migrations {all:?}")),
+        "{stdout}"
+    );
+    assert!(all.len() >= 15 && all.windows(2).all(|w| w[1] == w[0] + 1));
     let again = bin().arg("migrate").args(store).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
     let q = bin()
