@@ -14,6 +14,8 @@ pub(crate) struct ServerConfig {
     pub(crate) cfg: ModuleConfig,
     /// `JA4StackLabels`: the labels of known TLS stacks, read at configuration time.
     pub(crate) labels: Option<std::sync::Arc<ja4_core::stack::Labels>>,
+    /// `JA4KnownBad`: the known-bad JA4 list, read at configuration time.
+    pub(crate) known_bad: Option<std::sync::Arc<ja4_core::knownbad::KnownBad>>,
     /// `JA4ChallengeKeyFile`'s key, read at configuration time.
     pub(crate) challenge_key: Option<std::sync::Arc<ja4_core::challenge::Key>>,
     /// `JA4BlockResponse`'s body, read at configuration time.
@@ -162,7 +164,7 @@ const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
 }
 
 /// Every directive, in the order `httpd -L` lists them.
-pub(crate) const DIRECTIVES: [Directive; 24] = [
+pub(crate) const DIRECTIVES: [Directive; 25] = [
     one(
         c"JA4Engine",
         c"On|Off: fingerprint connections and requests (default On)",
@@ -271,6 +273,10 @@ pub(crate) const DIRECTIVES: [Directive; 24] = [
         c"JA4StackLabels",
         c"path of the TLS stack labels (ja4-families.tsv): JA4_STACK and JA4_UA_MISMATCH",
     ),
+    one(
+        c"JA4KnownBad",
+        c"path of the known-bad JA4 list (known-bad-ja4.tsv): JA4_KNOWN_BAD",
+    ),
 ];
 
 const _: () = assert!(directives::DIRECTIVES.len() == DIRECTIVES.len());
@@ -296,6 +302,18 @@ pub(crate) fn set_directive(
             return Err(format!("JA4StackLabels {arg}: line {line}: {why}"));
         }
         sc.labels = Some(std::sync::Arc::new(labels));
+        return Ok(());
+    }
+    if name == "JA4KnownBad" {
+        let text = std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
+        let list = ja4_core::knownbad::parse(&text).map_err(|e| format!("{name} {arg}: {e}"))?;
+        sc.known_bad = Some(std::sync::Arc::new(list));
+        return Ok(());
+    }
+    if name == "JA4KnownBad" {
+        let text = std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
+        let list = ja4_core::knownbad::parse(&text).map_err(|e| format!("{name} {arg}: {e}"))?;
+        sc.known_bad = Some(std::sync::Arc::new(list));
         return Ok(());
     }
     if name == "JA4BlockResponse" {

@@ -3,7 +3,8 @@
 //! the `JA4RateLimit` token buckets every child shares, `JA4Exempt`, the challenge
 //! (`ja4_core::challenge`: its page, the verify address [`challenge::VERIFY_PATH`] and the
 //! pass cookie), tarpits and the block response, and what a request sees — `JA4_VERDICT`,
-//! `JA4_BOT_SCORE`, `JA4_THREAT`, `JA4_REASON`, `JA4_ACTION` (`allow`, `pass` (a valid
+//! `JA4_BOT_SCORE`, `JA4_THREAT`, `JA4_REASON`, `JA4_VERIFIED_BOT` (the crawler's name, from
+//! a verified crawler's `verified:<name>` reason), `JA4_ACTION` (`allow`, `pass` (a valid
 //! challenge pass), `challenge`, `block`, `tarpit`, or in count mode `count:challenge`,
 //! `count:block`, `count:tarpit`) — and, when enforcing, the block response (decision),
 //! 429 with `Retry-After` (limit) or the challenge page (403).
@@ -222,6 +223,17 @@ fn decided(
         r.add_env(c"JA4_BOT_SCORE", score);
         r.add_env(c"JA4_THREAT", threat);
         r.add_env(c"JA4_REASON", reason);
+        if found.verdict == Verdict::VerifiedBot {
+            // The sidecar names the crawler in the reason: `verified:<name>`.
+            let name = found
+                .reason()
+                .strip_prefix(b"verified:")
+                .filter(|n| !n.is_empty());
+            r.add_env(
+                c"JA4_VERIFIED_BOT",
+                name.map_or(c"crawler", |n| pool.keep_text(n)),
+            );
+        }
     }
     Some((found.verdict, found.bot_score, found.action))
 }

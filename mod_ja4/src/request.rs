@@ -134,7 +134,7 @@ fn scan<'r>(r: &Request<'r>, st: Option<&'r ConnState>, rec: &mut ReqRecord<'r>)
 
 /// Our variables and the request headers that carry the same values (`JA4RequestHeaders`;
 /// a client's own copies are removed first): the connection's, then JA4H (per request).
-const VARIABLES: [(&CStr, &CStr); 12] = [
+const VARIABLES: [(&CStr, &CStr); 13] = [
     (c"JA4", c"X-JA4"),
     (c"JA4_R", c"X-JA4-R"),
     (c"JA4_O", c"X-JA4-O"),
@@ -146,17 +146,21 @@ const VARIABLES: [(&CStr, &CStr); 12] = [
     (c"JA4_TLS_VERSION", c"X-JA4-TLS-Version"),
     (c"JA4_TLS_CIPHER", c"X-JA4-Cipher"),
     (c"JA4_STACK", c"X-JA4-Stack"),
+    (c"JA4_KNOWN_BAD", c"X-JA4-Known-Bad"),
     (c"JA4H", c"X-JA4H"),
 ];
 /// Index of JA4H in [`VARIABLES`]; the ones before it belong to the connection.
-const JA4H_VARIABLE: usize = 11;
+const JA4H_VARIABLE: usize = 12;
 
 /// The connection's variables, computed at its first request; `labels` name its TLS stack
-/// (`JA4StackLabels`).
+/// (`JA4StackLabels`), `known_bad` whether its JA4 is listed (`JA4KnownBad`).
 fn conn_vars<'a>(
     r: &Request<'_>,
     st: &'a ConnState,
-    labels: Option<&ja4_core::stack::Labels>,
+    (labels, known_bad): (
+        Option<&ja4_core::stack::Labels>,
+        Option<&ja4_core::knownbad::KnownBad>,
+    ),
 ) -> &'a ConnVars {
     st.vars.get_or_init(|| {
         let tls = st.tls.get();
@@ -191,6 +195,11 @@ fn conn_vars<'a>(
                 label
                     .as_ref()
                     .map_or(&b""[..], |l| l.application.as_bytes()),
+            ),
+            cstring(
+                tls.and_then(|t| known_bad?.find(t.ja4.ja4.as_bytes()))
+                    .unwrap_or("")
+                    .as_bytes(),
             ),
         ];
         let values: Vec<(&'static CStr, &'static CStr, CString)> = VARIABLES[..JA4H_VARIABLE]
@@ -228,7 +237,8 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
     }
     let (set_env, set_headers) = (sc.cfg.set_env, sc.cfg.request_headers);
     if set_env || set_headers {
-        let vars = state.map(|st| conn_vars(&r, st, sc.labels.as_deref()));
+        let vars =
+            state.map(|st| conn_vars(&r, st, (sc.labels.as_deref(), sc.known_bad.as_deref())));
         add_each(&mut r, vars, rec.ja4h_c(), set_env, set_headers);
         // A browser's user agent on a stack that is not that browser's (JA4StackLabels).
         let label = vars.and_then(|v| v.label.as_ref());
@@ -476,11 +486,12 @@ fn connection_fields<'a>(
     let b = |s: &'a String| s.as_bytes();
     let empty: &[u8] = b"";
     let server = r.server();
-    let labels = server
-        .as_ref()
-        .and_then(|s| s.config())
-        .and_then(|c| c.labels.as_deref());
-    let vars = st.map(|s| conn_vars(r, s, labels));
+    let sc = server.as_ref().and_then(|s| s.config());
+    let lists = (
+        sc.and_then(|c| c.labels.as_deref()),
+        sc.and_then(|c| c.known_bad.as_deref()),
+    );
+    let vars = st.map(|s| conn_vars(r, s, lists));
     let mut sources = 0;
     if tls.is_some() {
         sources |= SOURCE_INLINE_HELLO;

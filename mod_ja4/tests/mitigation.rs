@@ -5,6 +5,31 @@
 mod common;
 
 use common::*;
+use ja4_core::decisions::{Action, Entry, Verdict};
+
+/// Now, Unix ms (decision snapshots are stamped with the clock, never a fixed date).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A model's decision about one address: `verdict`, bot score `score`, reason `model`, the
+/// action left to `JA4Action`.
+fn decision(ip: &str, verdict: Verdict, score: u8) -> Entry {
+    Entry {
+        ip: Some(ip.parse().unwrap()),
+        prefix: None,
+        family: None,
+        verdict,
+        threat: 3,
+        bot_score: score,
+        action: Action::None,
+        reason: "model".into(),
+        expires_ms: 0,
+    }
+}
 
 /// `n` requests over new connections (one curl each), returning the status codes.
 fn statuses(url: &str, n: usize, extra: &[&str]) -> Vec<String> {
@@ -192,22 +217,13 @@ fn decisions_apply_in_count_mode_only_as_words_and_a_stale_snapshot_is_ignored()
     if !need_root() {
         return;
     }
-    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    use ja4_core::decisions::encode;
     let dir = tempdir("decisions-count");
     let (fresh, stale) = (dir.join("fresh.bin"), dir.join("stale.bin"));
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now_ms = now_ms();
     let bot = |reason: &str| Entry {
-        ip: Some("127.0.0.1".parse().unwrap()),
-        family: None,
-        verdict: Verdict::Bot,
-        threat: 3,
-        bot_score: 4,
-        action: Action::None,
         reason: reason.into(),
-        expires_ms: 0,
+        ..decision("127.0.0.1", Verdict::Bot, 4)
     };
     std::fs::write(&fresh, encode(&[bot("model")], now_ms)).unwrap();
     std::fs::write(&stale, encode(&[bot("old")], now_ms - 3_600_000)).unwrap();
@@ -294,7 +310,7 @@ fn chromium_passes_the_challenge_and_scripts_never_do() {
         return;
     }
     use ja4_core::challenge::{self, Binding, Key};
-    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    use ja4_core::decisions::encode;
     let dir = tempdir("challenge");
     std::fs::write(
         dir.join("key"),
@@ -307,14 +323,8 @@ fn chromium_passes_the_challenge_and_scripts_never_do() {
         .unwrap()
         .as_secs();
     let entry = |ip: &str, verdict: Verdict, action: Action| Entry {
-        ip: Some(ip.parse().unwrap()),
-        family: None,
-        verdict,
-        threat: 2,
-        bot_score: 20,
         action,
-        reason: "model".into(),
-        expires_ms: 0,
+        ..decision(ip, verdict, 20)
     };
     std::fs::write(
         dir.join("decisions.bin"),
@@ -558,22 +568,10 @@ fn tarpits_hold_then_refuse_with_the_configured_response() {
     if !need_root() {
         return;
     }
-    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    use ja4_core::decisions::encode;
     let dir = tempdir("tarpit");
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let entry = Entry {
-        ip: Some("127.0.0.1".parse().unwrap()),
-        family: None,
-        verdict: Verdict::Bot,
-        threat: 3,
-        bot_score: 2,
-        action: Action::None,
-        reason: "model".into(),
-        expires_ms: 0,
-    };
+    let now_ms = now_ms();
+    let entry = decision("127.0.0.1", Verdict::Bot, 2);
     std::fs::write(dir.join("decisions.bin"), encode(&[entry], now_ms)).unwrap();
     std::fs::write(
         dir.join("blocked.html"),
@@ -618,26 +616,11 @@ fn the_decisions_table_is_shared_and_survives_a_graceful_restart() {
     if !need_root() {
         return;
     }
-    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    use ja4_core::decisions::encode;
     for mpm in ["prefork", "event"] {
         let dir = tempdir("decisions-shared");
         let file = dir.join("decisions.bin");
-        let now_ms = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64
-        };
-        let bot = |ip: &str| Entry {
-            ip: Some(ip.parse().unwrap()),
-            family: None,
-            verdict: Verdict::Bot,
-            threat: 3,
-            bot_score: 2,
-            action: Action::None,
-            reason: "model".into(),
-            expires_ms: 0,
-        };
+        let bot = |ip: &str| decision(ip, Verdict::Bot, 2);
         std::fs::write(&file, encode(&[bot("127.0.0.1")], now_ms())).unwrap();
         let extra = format!(
             "JA4Mitigation Enforce\nJA4DecisionFile {}\nJA4DecisionEntries 2048\nJA4Action bot block",
@@ -719,22 +702,10 @@ fn locations_set_their_own_mitigation() {
     if !need_root() {
         return;
     }
-    use ja4_core::decisions::{encode, Action, Entry, Verdict};
+    use ja4_core::decisions::encode;
     let dir = tempdir("mitigation-dirs");
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let bot = Entry {
-        ip: Some("127.0.0.1".parse().unwrap()),
-        family: None,
-        verdict: Verdict::Bot,
-        threat: 3,
-        bot_score: 3,
-        action: Action::None,
-        reason: "model".into(),
-        expires_ms: 0,
-    };
+    let now_ms = now_ms();
+    let bot = decision("127.0.0.1", Verdict::Bot, 3);
     std::fs::write(dir.join("decisions.bin"), encode(&[bot], now_ms)).unwrap();
     let extra = format!(
         "JA4Mitigation Count\nJA4DecisionFile {d}/decisions.bin\nJA4Action bot block\n\
@@ -786,6 +757,100 @@ fn locations_set_their_own_mitigation() {
         actions,
         ["count:block", "block", "challenge", ""],
         "{recs:#?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// What a request sees without a scoring run of its own: a network entry of the decisions
+/// table (the longest network wins, other addresses are untouched), a verified crawler's name
+/// (`JA4_VERIFIED_BOT`) and the connection's JA4 on the known-bad list (`JA4_KNOWN_BAD`,
+/// read at configuration time: a graceful restart picks up a new list).
+#[test]
+fn networks_verified_crawlers_and_known_bad_ja4s_reach_the_request() {
+    if !need_root() {
+        return;
+    }
+    use ja4_core::decisions::encode;
+    let dir = tempdir("decision-kinds");
+    let known_bad = dir.join("known-bad.tsv");
+    std::fs::write(
+        &known_bad,
+        "# none of ours yet\nt13d190900_9dc949149365_97f8aa674fd9\tSliver Agent\n",
+    )
+    .unwrap();
+    let net = |cidr: &str, verdict: Verdict, action: Action, reason: &str| {
+        let (a, l) = cidr.split_once('/').unwrap();
+        Entry {
+            prefix: Some(l.parse().unwrap()),
+            action,
+            reason: reason.into(),
+            ..decision(a, verdict, 2)
+        }
+    };
+    let entries = [
+        net("127.0.0.0/29", Verdict::Suspicious, Action::None, "net29"),
+        net("127.0.0.0/30", Verdict::Bot, Action::Block, "list:deny"),
+        Entry {
+            reason: "verified:googlebot".into(),
+            ..decision("127.0.0.6", Verdict::VerifiedBot, 99)
+        },
+    ];
+    std::fs::write(dir.join("decisions.bin"), encode(&entries, now_ms())).unwrap();
+    let extra = format!(
+        "JA4Mitigation Enforce\nJA4DecisionFile {d}/decisions.bin\nJA4KnownBad {kb}\n\
+         JA4Action suspicious block\n\
+         LogFormat \"%a|%>s|%{{JA4_VERDICT}}e|%{{JA4_REASON}}e|%{{JA4_VERIFIED_BOT}}e|%{{JA4_KNOWN_BAD}}e|%{{JA4}}e\" kinds\n\
+         CustomLog {d}/kinds.log kinds",
+        d = dir.display(),
+        kb = known_bad.display()
+    );
+    let mut h = Httpd::start(
+        "decision-kinds",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let url = h.url(true, "/index.html");
+    for from in ["127.0.0.2", "127.0.0.5", "127.0.0.6", "127.0.0.9"] {
+        curl(&["--interface", from], &url);
+    }
+    // curl's JA4, as the module saw it, goes on the list; the restart reads it.
+    let log = || std::fs::read_to_string(dir.join("kinds.log")).unwrap_or_default();
+    let first = log();
+    let curl_ja4 = first
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit('|').next())
+        .unwrap()
+        .to_owned();
+    assert!(ja4_core::knownbad::is_ja4(&curl_ja4), "{first}");
+    std::fs::write(
+        &known_bad,
+        format!("{curl_ja4}\tour test tool\tthis test\n"),
+    )
+    .unwrap();
+    h.graceful();
+    curl(&["--interface", "127.0.0.9"], &url);
+    python_status(&url, "");
+    h.assert_no_crash();
+    h.stop();
+    let all = log();
+    let lines: Vec<String> = all
+        .lines()
+        .map(|l| l.rsplit_once('|').unwrap().0.to_owned())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "127.0.0.2|403|bot|list:deny|-|-",
+            "127.0.0.5|403|suspicious|net29|-|-",
+            "127.0.0.6|200|verified_bot|verified:googlebot|googlebot|-",
+            "127.0.0.9|200|-|-|-|-",
+            "127.0.0.9|200|-|-|-|our test tool",
+            "127.0.0.1|403|bot|list:deny|-|-",
+        ],
+        "{all}"
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -840,7 +840,8 @@ fn run_publish(
     ja4_store::migrate::migrate(&s, &cfg.migrate_options())?;
     let p = ja4_detect::decisions::publish(&s, &cfg.database, &out, hours, now_ms())?;
     println!(
-        "published {} scored and {} listed decisions to {} ({} network entries apply in scoring only)",
+        "published {} scored and {} listed decisions to {} ({} network entries too wide to hold \
+         apply in scoring only)",
         p.scored,
         p.listed,
         out.display(),

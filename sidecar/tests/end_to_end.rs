@@ -728,3 +728,135 @@ fn an_analysts_deny_entry_is_enforced_by_httpd_and_lifted() {
     let _ = std::fs::remove_dir_all(logs);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One HTTP/1.1 exchange with the dashboard on 127.0.0.1:`port`: status, headers, body.
+fn dashboard_req(
+    port: u16,
+    method: &str,
+    path: &str,
+    hdrs: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in hdrs {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str("\r\n");
+    r.push_str(body);
+    s.write_all(r.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// An analyst's deny entry for a network made in the dashboard: the sidecar publishes at once
+/// (no periodic publication here: `publish_every_s = 0`), httpd refuses every address of the
+/// network within 2 s and no other; the dashboard's removal lifts it.
+#[test]
+fn a_dashboard_deny_entry_for_a_network_is_enforced_by_httpd() {
+    if !need_root() {
+        return;
+    }
+    let dir = sidecar_dir("dash-deny");
+    let snapshot = dir.join("decisions.bin");
+    let (http, port) = (free_port(), free_port());
+    let mut c = SidecarConf::new(
+        std::path::Path::new(env!("CARGO_BIN_EXE_ja4-sidecar")),
+        &dir,
+    );
+    c.http = http;
+    c.database = "e2e".into();
+    c.sections = format!(
+        "[dashboard]\nlisten = \"127.0.0.1:{port}\"\nusers_file = \"{d}/users.json\"\n\
+         [scoring]\nenabled = false\ndecisions_file = \"{s}\"\npublish_every_s = 0\n",
+        d = dir.display(),
+        s = snapshot.display()
+    );
+    let cfg = dir.join("sidecar.toml");
+    std::fs::write(&cfg, c.toml()).unwrap();
+    let mut add = Command::new(env!("CARGO_BIN_EXE_ja4-sidecar"))
+        .args(["user", "add", "alice", "--role", "admin", "--config"])
+        .arg(&cfg)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"amber-falcon-71\n")
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    let sidecar = c
+        .start(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let extra = format!(
+        "JA4Mitigation Enforce\nJA4DecisionFile {}\nJA4Action bot block",
+        snapshot.display()
+    );
+    let mut h = Httpd::start(
+        "dash-deny",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let url = h.url(true, "/index.html");
+    assert_eq!(status_from(&url, "127.0.0.9"), "200");
+
+    let (status, head, body) = dashboard_req(
+        port,
+        "POST",
+        "/api/login",
+        &[],
+        r#"{"user":"alice","password":"amber-falcon-71"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let csrf = body
+        .split("\"csrf\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let list = |action: &str| {
+        let (status, _, body) = dashboard_req(
+            port,
+            "POST",
+            "/api/lists",
+            &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+            &format!(r#"{{"kind":"net","value":"127.0.0.8/30","action":"{action}","note":"e2e"}}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    list("deny");
+    let took = wait_status(&url, "127.0.0.9", "403");
+    eprintln!("the dashboard's network deny took effect after {took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(status_from(&url, "127.0.0.11"), "403", "the whole network");
+    assert_eq!(status_from(&url, "127.0.0.12"), "200", "outside it");
+    list("remove");
+    let took = wait_status(&url, "127.0.0.9", "200");
+    eprintln!("the dashboard's removal took effect after {took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    h.assert_no_crash();
+    h.stop();
+    stop_sidecar(sidecar, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}

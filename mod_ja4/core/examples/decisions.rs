@@ -18,6 +18,7 @@ fn main() -> Result<(), String> {
             let n: u32 = n.parse().map_err(|e| format!("N: {e}"))?;
             let entry = |ip: std::net::IpAddr, verdict| Entry {
                 ip: Some(ip),
+                prefix: None,
                 family: None,
                 verdict,
                 threat: 2,

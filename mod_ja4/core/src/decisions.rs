@@ -3,15 +3,18 @@
 //! reads when it changes.
 //!
 //! Owns: the file format (a 32-byte header, then an open-addressed table of 64-byte slots
-//! keyed by client address and JA4 family), [`encode`], [`Snapshot::parse`] and the lookup
-//! a request makes ([`Snapshot::lookup`]: address and family, then address, then family).
+//! keyed by client address and JA4 family; a network entry is keyed by its masked address and
+//! a key word that names its prefix length, and the header lists the (at most eight) lengths
+//! in use), [`encode`], [`Snapshot::parse`] and the reference lookup
+//! ([`Snapshot::lookup`]: address and family, then address, then the longest network, then
+//! family), which [`shared::Table::lookup`] — the module's — answers the same way.
 //! Never: trusts the bytes (every length and index is checked; a bad file is an error, never
 //! a panic), allocates on lookup, or loops unboundedly (a probe stops at an empty slot or
 //! after every slot).
 //!
 //! ```
 //! use ja4_core::decisions::{encode, Action, Entry, Snapshot, Verdict};
-//! let e = Entry { ip: Some("203.0.113.9".parse().unwrap()), family: None, verdict: Verdict::Bot,
+//! let e = Entry { ip: Some("203.0.113.9".parse().unwrap()), prefix: None, family: None, verdict: Verdict::Bot,
 //!     threat: 4, bot_score: 1, action: Action::Block, reason: "list:deny".into(), expires_ms: 0 };
 //! let bytes = encode(&[e], 1_000);
 //! let s = Snapshot::parse(&bytes).unwrap();
@@ -36,6 +39,11 @@ pub const SLOT: usize = 64;
 pub const REASON: usize = 24;
 /// Most entries a snapshot holds.
 pub const MAX_ENTRIES: usize = 1 << 22;
+/// Most distinct network prefix lengths a snapshot holds (a network of another length is
+/// split into networks of a longer one that is held, at most [`MAX_SPLIT`] of them).
+pub const NET_LENGTHS: usize = 8;
+/// Most networks one list entry is split into.
+pub const MAX_SPLIT: usize = 256;
 
 /// What a client is, as the detector says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,12 +151,15 @@ impl Action {
     }
 }
 
-/// One decision to write: for an address (`ip`), a JA4 family (`family`, see
-/// [`crate::stack::ja4_family`]), or both.
+/// One decision to write: for an address (`ip`), a network (`ip` and `prefix`), a JA4
+/// family (`family`, see [`crate::stack::ja4_family`]), or an address and a family.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// The client address, or any.
     pub ip: Option<IpAddr>,
+    /// With `ip`: the entry covers the network `ip/prefix` (an IPv4 length for an IPv4
+    /// address); `None` is the one address. A network entry has no family.
+    pub prefix: Option<u8>,
     /// The JA4 family, or any.
     pub family: Option<String>,
     /// The verdict.
@@ -172,13 +183,98 @@ fn v6(ip: IpAddr) -> [u8; 16] {
     }
 }
 
-/// The key hash of a JA4 family (never 0; 0 means "any").
+/// The key hash of a JA4 family (never 0, which means "any", nor a [`net_key`]).
 fn family_hash(family: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in family {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
+    if h >= net_key(128) {
+        h -= 129;
+    }
     h.max(1)
+}
+
+/// The key word of a network entry whose prefix is `len6` bits of the IPv6(-mapped) address.
+fn net_key(len6: u8) -> u64 {
+    u64::MAX - u64::from(len6.min(128))
+}
+
+/// `ip` with all but its first `len6` bits cleared.
+fn masked(ip: &[u8; 16], len6: u8) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let len = usize::from(len6.min(128));
+    for (i, (o, b)) in out.iter_mut().zip(ip).enumerate() {
+        let keep = len.saturating_sub(i * 8).min(8);
+        *o = if keep == 0 {
+            0
+        } else {
+            b & (0xffu8 << (8 - keep))
+        };
+    }
+    out
+}
+
+/// The prefix lengths (IPv6-mapped bits, longest first) a header lists: byte `i` is a length
+/// plus one, 0 for none.
+fn lengths_of(header: [u8; NET_LENGTHS]) -> impl Iterator<Item = u8> {
+    header.into_iter().filter(|&b| b != 0).map(|b| b - 1)
+}
+
+/// The entry's IPv6-mapped address and prefix length (128: one address).
+fn net_of(ip: IpAddr, prefix: Option<u8>) -> ([u8; 16], u8) {
+    let len6 = match (ip, prefix) {
+        (_, None) => 128,
+        (IpAddr::V4(_), Some(p)) => 96 + p.min(32),
+        (IpAddr::V6(_), Some(p)) => p.min(128),
+    };
+    (masked(&v6(ip), len6), len6)
+}
+
+/// The prefix lengths kept (the most used, at most [`NET_LENGTHS`], longest first) for
+/// networks of `lens`.
+fn chosen_lengths(lens: impl Iterator<Item = u8>) -> Vec<u8> {
+    let mut count = [0usize; 129];
+    for l in lens {
+        count[usize::from(l.min(128))] += 1;
+    }
+    let mut used: Vec<u8> = (0..=128u8).filter(|&l| count[usize::from(l)] > 0).collect();
+    used.sort_by_key(|&l| {
+        (
+            std::cmp::Reverse(count[usize::from(l)]),
+            std::cmp::Reverse(l),
+        )
+    });
+    used.truncate(NET_LENGTHS);
+    used.sort_unstable_by(|a, b| b.cmp(a));
+    used
+}
+
+/// The keys of a network `net/len6` under the kept lengths `chosen`: itself, or its split
+/// into the shortest longer kept length (none when that takes more than [`MAX_SPLIT`]).
+fn split(net: [u8; 16], len6: u8, chosen: &[u8]) -> Vec<([u8; 16], u8)> {
+    if chosen.contains(&len6) {
+        return vec![(net, len6)];
+    }
+    let Some(&to) = chosen.iter().rev().find(|&&c| c > len6) else {
+        return Vec::new();
+    };
+    let bits = u32::from(to - len6);
+    if bits > MAX_SPLIT.trailing_zeros() {
+        return Vec::new();
+    }
+    (0..1u32 << bits)
+        .map(|i| {
+            let mut a = net;
+            for b in 0..bits {
+                if i >> (bits - 1 - b) & 1 == 1 {
+                    let pos = usize::from(len6) + b as usize;
+                    a[pos / 8] |= 0x80 >> (pos % 8);
+                }
+            }
+            (a, to)
+        })
+        .collect()
 }
 
 /// The hash of a key (address, family hash): where its probe starts in any table.
@@ -195,22 +291,58 @@ fn slot_of(ip: &[u8; 16], fam: u64, slots: usize) -> usize {
 }
 
 /// The snapshot of `entries` published at `published_ms` (the last entry for a key wins;
-/// beyond [`MAX_ENTRIES`] entries are left out).
+/// beyond [`MAX_ENTRIES`] keys are left out).
 pub fn encode(entries: &[Entry], published_ms: i64) -> Vec<u8> {
-    let n = entries.len().min(MAX_ENTRIES);
-    let slots = (2 * n).next_power_of_two().max(8);
+    encode_counted(entries, published_ms).0
+}
+
+/// [`encode`], and how many network entries were left out: their prefix length was not one
+/// of the [`NET_LENGTHS`] kept and splitting them took more than [`MAX_SPLIT`] networks.
+pub fn encode_counted(entries: &[Entry], published_ms: i64) -> (Vec<u8>, usize) {
+    let nets = |e: &&Entry| e.prefix.is_some() && e.ip.is_some();
+    let chosen = chosen_lengths(
+        entries
+            .iter()
+            .filter(nets)
+            .filter_map(|e| e.ip.map(|ip| net_of(ip, e.prefix).1))
+            .filter(|&l| l < 128),
+    );
+    let mut keys: Vec<([u8; 16], u64, &Entry)> = Vec::new();
+    let mut dropped = 0;
+    for e in entries {
+        match (e.ip, e.prefix) {
+            (Some(ip), Some(_)) => {
+                let (net, len6) = net_of(ip, e.prefix);
+                if len6 == 128 {
+                    keys.push((net, 0, e));
+                    continue;
+                }
+                let parts = split(net, len6, &chosen);
+                dropped += usize::from(parts.is_empty());
+                keys.extend(parts.into_iter().map(|(a, l)| (a, net_key(l), e)));
+            }
+            (ip, None) => {
+                let ip = ip.map_or([0u8; 16], v6);
+                let fam = e.family.as_deref().map_or(0, |f| family_hash(f.as_bytes()));
+                if e.ip.is_some() || fam != 0 {
+                    keys.push((ip, fam, e));
+                }
+            }
+            (None, Some(_)) => dropped += 1,
+        }
+    }
+    keys.truncate(MAX_ENTRIES);
+    let slots = (2 * keys.len()).next_power_of_two().max(8);
     let mut out = vec![0u8; HEADER + slots * SLOT];
     out[..4].copy_from_slice(&MAGIC);
     out[4..6].copy_from_slice(&VERSION.to_le_bytes());
     out[8..12].copy_from_slice(&(slots as u32).to_le_bytes());
     out[16..24].copy_from_slice(&published_ms.to_le_bytes());
+    for (i, l) in chosen.iter().enumerate() {
+        out[24 + i] = l + 1;
+    }
     let mut count = 0u32;
-    for e in &entries[..n] {
-        let ip = e.ip.map_or([0u8; 16], v6);
-        let fam = e.family.as_deref().map_or(0, |f| family_hash(f.as_bytes()));
-        if e.ip.is_none() && fam == 0 {
-            continue;
-        }
+    for (ip, fam, e) in keys {
         let mut i = slot_of(&ip, fam, slots);
         loop {
             let s = &mut out[HEADER + i * SLOT..HEADER + (i + 1) * SLOT];
@@ -248,7 +380,7 @@ pub fn encode(entries: &[Entry], published_ms: i64) -> Vec<u8> {
         }
     }
     out[12..16].copy_from_slice(&count.to_le_bytes());
-    out
+    (out, dropped)
 }
 
 /// Why bytes are not a snapshot.
@@ -277,6 +409,8 @@ pub struct Snapshot<'a> {
     pub published_ms: i64,
     /// Entries in it.
     pub count: u32,
+    /// The network prefix lengths in use (header bytes 24–31: length + 1, 0 for none).
+    pub(crate) net_lengths: [u8; NET_LENGTHS],
 }
 
 /// One decision found.
@@ -323,6 +457,7 @@ impl<'a> Snapshot<'a> {
             slots: slots as usize,
             published_ms: i64::from_le_bytes(h[16..24].try_into().unwrap_or([0; 8])),
             count: u32::from_le_bytes([h[12], h[13], h[14], h[15]]),
+            net_lengths: h[24..32].try_into().unwrap_or_default(),
         })
     }
 
@@ -358,7 +493,9 @@ impl<'a> Snapshot<'a> {
     }
 
     /// The decision for a request from `ip` on a connection with JA4 `ja4` (empty without
-    /// TLS) at `now_ms`: the entry for both, else for the address, else for the JA4 family.
+    /// TLS) at `now_ms`: the entry for both, else for the address, else for the longest
+    /// network that holds it, else for the JA4 family. The module's lookup is
+    /// [`shared::Table::lookup`]; this one is its reference (and the tools').
     pub fn lookup(&self, ip: IpAddr, ja4: &[u8], now_ms: i64) -> Option<Found<'a>> {
         let ip = v6(ip);
         let fam = crate::stack::family_key(ja4).map_or(0, |k| family_hash(&k));
@@ -367,11 +504,17 @@ impl<'a> Snapshot<'a> {
                 return Some(f);
             }
         }
-        self.get(&ip, 0, now_ms).or_else(|| {
-            (fam != 0)
-                .then(|| self.get(&[0; 16], fam, now_ms))
-                .flatten()
-        })
+        if let Some(f) = self.get(&ip, 0, now_ms) {
+            return Some(f);
+        }
+        for len6 in lengths_of(self.net_lengths) {
+            if let Some(f) = self.get(&masked(&ip, len6), net_key(len6), now_ms) {
+                return Some(f);
+            }
+        }
+        (fam != 0)
+            .then(|| self.get(&[0; 16], fam, now_ms))
+            .flatten()
     }
 }
 
@@ -386,6 +529,7 @@ mod tests {
     fn entry(ip: Option<&str>, family: Option<&str>, verdict: Verdict, reason: &str) -> Entry {
         Entry {
             ip: ip.map(|i| i.parse().unwrap()),
+            prefix: None,
             family: family.map(crate::stack::ja4_family),
             verdict,
             threat: 2,
@@ -437,6 +581,86 @@ mod tests {
             (Verdict::Human, "new-but-a-very-long-reas")
         );
         assert_eq!(d.reason().len(), REASON);
+    }
+
+    fn net(cidr: &str, verdict: Verdict, reason: &str) -> Entry {
+        let (a, l) = cidr.split_once('/').unwrap();
+        Entry {
+            prefix: Some(l.parse().unwrap()),
+            ..entry(Some(a), None, verdict, reason)
+        }
+    }
+
+    #[test]
+    fn networks_match_longest_first_after_the_address() {
+        let entries = [
+            net("10.20.0.0/16", Verdict::Suspicious, "net16"),
+            net("10.20.30.0/24", Verdict::Bot, "net24"),
+            // Host bits in a network entry are ignored.
+            net("10.21.255.255/16", Verdict::Bot, "net16b"),
+            net("2001:db8:1::/48", Verdict::Bot, "net48"),
+            net("192.0.2.7/32", Verdict::Human, "host32"),
+            entry(Some("10.20.30.40"), None, Verdict::Human, "addr"),
+            entry(None, Some(CURL), Verdict::Bot, "fam"),
+        ];
+        let (bytes, dropped) = encode_counted(&entries, 1);
+        assert_eq!(dropped, 0);
+        let s = Snapshot::parse(&bytes).unwrap();
+        let at = |ip: &str, ja4: &str| {
+            s.lookup(ip.parse().unwrap(), ja4.as_bytes(), 0)
+                .map(|f| f.reason())
+        };
+        assert_eq!(at("10.20.30.40", ""), Some("addr"));
+        assert_eq!(at("10.20.30.41", ""), Some("net24"));
+        assert_eq!(
+            at("10.20.31.1", CURL),
+            Some("net16"),
+            "network before family"
+        );
+        assert_eq!(at("10.21.0.1", ""), Some("net16b"));
+        assert_eq!(at("10.22.0.1", CURL), Some("fam"));
+        assert_eq!(at("10.22.0.1", ""), None);
+        assert_eq!(at("2001:db8:1:ffff::9", ""), Some("net48"));
+        assert_eq!(at("2001:db8:2::9", ""), None);
+        assert_eq!(at("192.0.2.7", ""), Some("host32"));
+        assert_eq!(at("192.0.2.8", ""), None);
+        // An IPv4 network never holds IPv6 addresses that merely share bits.
+        assert_eq!(at("::a14:1e29", ""), None);
+    }
+
+    #[test]
+    fn networks_of_more_lengths_than_kept_are_split_or_counted() {
+        // Ten lengths: the eight most used are kept; a /15 splits into two /16s, a /1 cannot.
+        let mut entries = Vec::new();
+        for (i, len) in [16u8, 17, 18, 19, 20, 21, 22, 23].iter().enumerate() {
+            for k in 0..2 {
+                entries.push(net(
+                    &format!("10.{}.{k}.0/{len}", 100 + i),
+                    Verdict::Bot,
+                    &format!("len{len}"),
+                ));
+            }
+        }
+        entries.push(net("172.16.0.0/15", Verdict::Bot, "len15"));
+        entries.push(net("128.0.0.0/1", Verdict::Bot, "len1"));
+        let (bytes, dropped) = encode_counted(&entries, 1);
+        assert_eq!(dropped, 1, "the /1 would take 2^15 networks");
+        let s = Snapshot::parse(&bytes).unwrap();
+        let at = |ip: &str| s.lookup(ip.parse().unwrap(), b"", 0).map(|f| f.reason());
+        assert_eq!(at("172.16.9.9"), Some("len15"));
+        assert_eq!(at("172.17.200.1"), Some("len15"));
+        assert_eq!(at("172.18.0.1"), None);
+        assert_eq!(at("10.100.0.1"), Some("len16"));
+        assert_eq!(at("10.107.1.1"), Some("len23"));
+        assert_eq!(at("200.0.0.1"), None);
+    }
+
+    #[test]
+    fn family_hashes_never_take_network_keys() {
+        for l in 0..=128u8 {
+            assert_ne!(family_hash(&[l]), net_key(l));
+        }
+        assert!(family_hash(b"t13d_8daaf6152771") < net_key(128));
     }
 
     #[test]

@@ -220,6 +220,10 @@ pub const DIRECTIVES: &[Directive] = &[
         name: "JA4StackLabels",
         help: "path of the TLS stack labels (ja4-families.tsv): JA4_STACK and JA4_UA_MISMATCH",
     },
+    Directive {
+        name: "JA4KnownBad",
+        help: "path of the known-bad JA4 list (known-bad-ja4.tsv): JA4_KNOWN_BAD",
+    },
 ];
 
 /// Applies one directive with its arguments to `cfg`. The error names the directive.

@@ -37,6 +37,7 @@ pub mod fingerprint;
 pub mod flow;
 pub mod hash;
 pub mod http;
+pub mod knownbad;
 pub mod mitigation;
 pub mod reader;
 pub mod reassembly;

@@ -6,12 +6,12 @@
 //! active, unexpired list entries by address and by JA4, which win), their reason codes, and
 //! the atomic replacement of the file (write beside it, then rename).
 //! Never: writes a partial file where httpd reads (a child sees the old snapshot or the new
-//! one), or publishes network list entries it cannot key (they apply in scoring only; said in
-//! the count it returns).
+//! one), or leaves out a list entry without saying so (a network the snapshot cannot hold —
+//! more than eight prefix lengths and too wide to split — is counted in what it returns).
 
 use std::path::Path;
 
-use ja4_core::decisions::{encode, Action, Entry, Verdict};
+use ja4_core::decisions::{encode_counted, Action, Entry, Verdict};
 use ja4_store::Store;
 
 use crate::error::{Context, Result};
@@ -23,21 +23,41 @@ pub struct Published {
     pub scored: usize,
     /// Entries from the lists.
     pub listed: usize,
-    /// Network list entries left out (the snapshot keys addresses and JA4 families).
+    /// Network list entries left out (`ja4_core::decisions::encode_counted`: more prefix
+    /// lengths than the snapshot keeps, too wide to split); they still apply in scoring.
     pub networks_skipped: usize,
 }
 
-/// The short reason code of a decision's first reason (`JA4_REASON`).
-pub fn reason_code(first_reason: &str) -> &'static str {
+/// The short reason code of a decision's first reason (`JA4_REASON`); a verified crawler's
+/// is `verified:<name>` (the module's `JA4_VERIFIED_BOT`).
+pub fn reason_code(first_reason: &str) -> String {
     let r = first_reason;
+    if let Some(rest) = r.strip_prefix("verified ") {
+        let name: String = rest
+            .split(' ')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .map(|c| c.to_ascii_lowercase())
+            .take(ja4_core::decisions::REASON - "verified:".len())
+            .collect();
+        return if name.is_empty() {
+            "verified".into()
+        } else {
+            format!("verified:{name}")
+        };
+    }
+    reason_family(r).into()
+}
+
+fn reason_family(r: &str) -> &'static str {
     if r.starts_with("deny-listed") {
         "list:deny"
     } else if r.starts_with("allow-listed") {
         "list:allow"
     } else if r.starts_with("challenge-listed") {
         "list:challenge"
-    } else if r.starts_with("verified ") {
-        "verified"
     } else if r.starts_with("claims to be") {
         "rule:spoofed-crawler"
     } else if r.starts_with("browser user agent on a non-browser") {
@@ -86,12 +106,13 @@ pub fn publish(store: &Store, db: &str, path: &Path, hours: u32, now_ms: i64) ->
         };
         entries.push(Entry {
             ip: Some(ip.to_canonical()),
+            prefix: None,
             family: (!ja4.is_empty()).then(|| ja4_core::stack::ja4_family(ja4)),
             verdict,
             threat: threat_level(threat),
             bot_score: *bot_score,
             action: Action::None,
-            reason: reason_code(reasons.first().map_or("", String::as_str)).to_owned(),
+            reason: reason_code(reasons.first().map_or("", String::as_str)),
             expires_ms: 0,
         });
     }
@@ -103,7 +124,7 @@ pub fn publish(store: &Store, db: &str, path: &Path, hours: u32, now_ms: i64) ->
              WHERE active = 1 AND (expires_at = toDateTime64(0, 3, 'UTC') OR expires_at > now64(3))"
         ))
         .context("reading the lists")?;
-    let (mut listed, mut networks_skipped) = (0, 0);
+    let mut listed = 0;
     for (kind, value, action, expires_ms) in &lists.rows {
         let (verdict, action, threat, bot_score) = match action.as_str() {
             "deny" => (Verdict::Bot, Action::Block, 3, 1),
@@ -111,19 +132,21 @@ pub fn publish(store: &Store, db: &str, path: &Path, hours: u32, now_ms: i64) ->
             "allow" => (Verdict::Human, Action::Allow, 0, 99),
             _ => continue,
         };
-        let (ip, family) = match kind.as_str() {
+        let (ip, prefix, family) = match kind.as_str() {
             "ip" => match value.parse::<std::net::IpAddr>() {
-                Ok(ip) => (Some(ip.to_canonical()), None),
+                Ok(ip) => (Some(ip.to_canonical()), None, None),
                 Err(_) => continue,
             },
-            "ja4" => (None, Some(ja4_core::stack::ja4_family(value))),
-            _ => {
-                networks_skipped += 1;
-                continue;
-            }
+            "net" => match crate::lists::parse_net(value) {
+                Some((net, len)) => (Some(net), Some(len), None),
+                None => continue,
+            },
+            "ja4" => (None, None, Some(ja4_core::stack::ja4_family(value))),
+            _ => continue,
         };
         entries.push(Entry {
             ip,
+            prefix,
             family,
             verdict,
             threat,
@@ -134,7 +157,7 @@ pub fn publish(store: &Store, db: &str, path: &Path, hours: u32, now_ms: i64) ->
         });
         listed += 1;
     }
-    let bytes = encode(&entries, now_ms);
+    let (bytes, networks_skipped) = encode_counted(&entries, now_ms);
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
@@ -165,5 +188,14 @@ mod tests {
         );
         assert_eq!(reason_code("anomaly score 0.990: a, b"), "model");
         assert_eq!(reason_code(""), "model");
+        assert_eq!(
+            reason_code("verified Googlebot (forward-confirmed reverse DNS)"),
+            "verified:googlebot"
+        );
+        assert_eq!(
+            reason_code("verified a-very-long-crawler-name-indeed (x)"),
+            "verified:a-very-long-cra"
+        );
+        assert_eq!(reason_code("verified  (x)"), "verified");
     }
 }

@@ -70,6 +70,22 @@ pub struct AccessLists {
     ja4: HashMap<String, Entry>,
 }
 
+/// A network `address/length` (`10.0.0.0/8`, `2001:db8::/32`), its address canonical (an
+/// IPv4-mapped address is IPv4) and its length within the family's bits.
+pub fn parse_net(value: &str) -> Option<(IpAddr, u8)> {
+    let (a, n) = value.split_once('/')?;
+    let (a, n) = (
+        a.trim().parse::<IpAddr>().ok()?,
+        n.trim().parse::<u8>().ok()?,
+    );
+    let (a, n) = match a {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() && n >= 96 => (a.to_canonical(), n - 96),
+        _ => (a.to_canonical(), n),
+    };
+    let max = if a.is_ipv4() { 32 } else { 128 };
+    (n <= max).then_some((a, n))
+}
+
 /// True when `ip` is inside `net`/`len` (same family).
 pub fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     match (ip.to_canonical(), net.to_canonical()) {
@@ -113,10 +129,8 @@ impl AccessLists {
                     }
                 }
                 "net" => {
-                    if let Some((a, n)) = value.split_once('/') {
-                        if let (Ok(a), Ok(n)) = (a.parse::<IpAddr>(), n.parse::<u8>()) {
-                            l.nets.push((a, n, entry));
-                        }
+                    if let Some((a, n)) = parse_net(value) {
+                        l.nets.push((a, n, entry));
                     }
                 }
                 "ja4" => {

@@ -16,7 +16,7 @@
 //! use ja4_core::decisions::{encode, shared::{Keys, Table}, Action, Entry, Snapshot, Verdict};
 //! let words: Vec<AtomicU64> = (0..Table::words(16)).map(|_| AtomicU64::new(0)).collect();
 //! let t = Table::new(&words, 16).unwrap();
-//! let e = Entry { ip: Some("203.0.113.9".parse().unwrap()), family: None, verdict: Verdict::Bot,
+//! let e = Entry { ip: Some("203.0.113.9".parse().unwrap()), prefix: None, family: None, verdict: Verdict::Bot,
 //!     threat: 4, bot_score: 1, action: Action::Block, reason: "list:deny".into(), expires_ms: 0 };
 //! let bytes = encode(&[e], 1_000);
 //! assert!(t.try_lock(7, 0));
@@ -31,7 +31,10 @@
 use std::net::IpAddr;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-use super::{family_hash, key_hash, v6, Action, Snapshot, Verdict, REASON, SLOT};
+use super::{
+    family_hash, key_hash, lengths_of, masked, net_key, v6, Action, Snapshot, Verdict, NET_LENGTHS,
+    REASON, SLOT,
+};
 
 /// Header words: the live half (0 or 1), the writer's word (its owner, 0 when free), when it
 /// was taken (Unix s), and the stamp of the file loaded last.
@@ -41,7 +44,8 @@ const H_LOCKED_AT: usize = 2;
 const H_STAMP: usize = 3;
 const HEADER_WORDS: usize = 4;
 /// Each half: its sequence (odd while a writer is in it), the snapshot's publication time
-/// (Unix ms, 0 = none loaded) and entry count, then the slots.
+/// (Unix ms, 0 = none loaded), entry count and network prefix lengths (the snapshot header's
+/// eight bytes), then the slots.
 const HALF_META: usize = 4;
 const SLOT_WORDS: usize = SLOT / 8;
 /// Seconds after which a writer's word is taken to belong to a dead writer.
@@ -80,6 +84,15 @@ fn words_of(ip: &[u8; 16]) -> [u64; 2] {
         u64::from_le_bytes(b.try_into().unwrap_or_default()),
     ]
 }
+
+fn bytes_of(w: [u64; 2]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&w[0].to_le_bytes());
+    out[8..].copy_from_slice(&w[1].to_le_bytes());
+    out
+}
+
+const _: () = assert!(NET_LENGTHS == 8, "the lengths fill one word");
 
 /// A decision found in the table (a copy: the table may change after the lookup).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +238,7 @@ impl<'a> Table<'a> {
         }
         self.w[base + 1].store(snap.published_ms.max(1) as u64, Ordering::Relaxed);
         self.w[base + 2].store(u64::from(entries), Ordering::Relaxed);
+        self.w[base + 3].store(u64::from_le_bytes(snap.net_lengths), Ordering::Relaxed);
         seq.fetch_add(1, Ordering::AcqRel);
         self.w[H_ACTIVE].store(h as u64, Ordering::Release);
         self.w[H_STAMP].store(stamp, Ordering::Release);
@@ -232,7 +246,8 @@ impl<'a> Table<'a> {
     }
 
     /// The decision for `k` at `now_ms`: the entry for address and family, else for the
-    /// address, else for the family. A read a writer overlapped is retried (at most three
+    /// address, else for the longest network that holds the address, else for the family.
+    /// A read a writer overlapped is retried (at most three
     /// times, then it is a miss).
     pub fn lookup(&self, k: &Keys, now_ms: i64) -> Option<Decision> {
         for _ in 0..3 {
@@ -243,7 +258,8 @@ impl<'a> Table<'a> {
             if before & 1 == 1 {
                 continue;
             }
-            let found = self.find(base + HALF_META, k, now_ms);
+            let lengths = self.w[base + 3].load(Ordering::Relaxed);
+            let found = self.find(base + HALF_META, k, lengths, now_ms);
             fence(Ordering::Acquire);
             if seq.load(Ordering::Relaxed) == before {
                 return found;
@@ -252,7 +268,7 @@ impl<'a> Table<'a> {
         None
     }
 
-    fn find(&self, slots_at: usize, k: &Keys, now_ms: i64) -> Option<Decision> {
+    fn find(&self, slots_at: usize, k: &Keys, lengths: u64, now_ms: i64) -> Option<Decision> {
         if k.fam != 0 {
             if let Some(d) = self.probe(slots_at, k.ip, k.fam, k.hash[0], now_ms) {
                 return Some(d);
@@ -260,6 +276,17 @@ impl<'a> Table<'a> {
         }
         if let Some(d) = self.probe(slots_at, k.ip, 0, k.hash[1], now_ms) {
             return Some(d);
+        }
+        if lengths != 0 {
+            let addr = bytes_of(k.ip);
+            for len6 in lengths_of(lengths.to_le_bytes()) {
+                let net = masked(&addr, len6);
+                let key = net_key(len6);
+                let found = self.probe(slots_at, words_of(&net), key, key_hash(&net, key), now_ms);
+                if found.is_some() {
+                    return found;
+                }
+            }
         }
         if k.fam != 0 {
             return self.probe(slots_at, [0, 0], k.fam, k.hash[2], now_ms);
@@ -317,6 +344,7 @@ mod tests {
     fn entry(ip: Option<&str>, family: Option<&str>, verdict: Verdict, reason: &str) -> Entry {
         Entry {
             ip: ip.map(|i| i.parse().unwrap()),
+            prefix: None,
             family: family.map(crate::stack::ja4_family),
             verdict,
             threat: 2,
@@ -352,13 +380,25 @@ mod tests {
             entry(None, Some(CURL), Verdict::Bot, "list:deny"),
             entry(Some("::ffff:10.0.0.2"), None, Verdict::Human, "list:allow"),
             expiring,
+            Entry {
+                prefix: Some(16),
+                ..entry(Some("10.0.0.0"), None, Verdict::Suspicious, "net16")
+            },
+            Entry {
+                prefix: Some(24),
+                ..entry(Some("10.0.9.0"), None, Verdict::Bot, "net24")
+            },
+            Entry {
+                prefix: Some(32),
+                ..entry(Some("2001:db8::"), None, Verdict::Bot, "net32")
+            },
         ];
         let w = block(64);
         let (t, l) = loaded(&w, 64, &entries, 1_234);
         assert_eq!(
             l,
             Loaded {
-                entries: 5,
+                entries: 8,
                 dropped: 0
             }
         );
@@ -373,6 +413,12 @@ mod tests {
             ("10.9.9.9", CHROME, 1_000),
             ("10.0.0.3", "", 1_000),
             ("10.0.0.3", "", 5_000),
+            ("10.0.7.7", CURL, 1_000),
+            ("10.0.9.7", CURL, 1_000),
+            ("10.1.9.7", CURL, 1_000),
+            ("10.1.9.7", "", 1_000),
+            ("2001:db8:0:1::1", "", 1_000),
+            ("2001:db9::1", "", 1_000),
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             let want = snap.lookup(ip, ja4.as_bytes(), now);
