@@ -860,3 +860,118 @@ fn a_dashboard_deny_entry_for_a_network_is_enforced_by_httpd() {
     stop_sidecar(sidecar, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Seconds curl takes for `n` keep-alive-less requests to `url` from `from`: the median.
+fn median_latency(url: &str, from: &str, n: usize) -> f64 {
+    let mut t: Vec<f64> = (0..n)
+        .map(|_| {
+            let out = Command::new("curl")
+                .args([
+                    "-sk",
+                    "--max-time",
+                    "10",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{time_total}",
+                ])
+                .args(["--interface", from])
+                .arg(url)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .parse()
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[n / 2]
+}
+
+/// The sidecar killed (SIGKILL, no goodbye): httpd keeps serving, its exporters drop what the
+/// sidecar cannot take (counted), the deny entry holds until the snapshot is older than
+/// `JA4DecisionMaxAge` and then expires (fail-open).
+#[test]
+fn a_killed_sidecar_fails_open_and_requests_keep_flowing() {
+    if !need_root() {
+        return;
+    }
+    let dir = sidecar_dir("killed");
+    let snapshot = dir.join("decisions.bin");
+    // The entry is in the store before the sidecar starts (one engine per data directory).
+    let (ok, out) = admin(
+        &dir,
+        &[
+            "lists",
+            "add",
+            "--kind",
+            "ip",
+            "--value",
+            "127.0.0.5",
+            "--action",
+            "deny",
+            "--reason",
+            "kill test",
+            "--analyst",
+            "alice",
+        ],
+    );
+    assert!(ok, "{out}");
+    let http = free_port();
+    let mut sidecar = start_sidecar_with(
+        &dir,
+        http,
+        &format!(
+            "---\n[scoring]\nenabled = false\ndecisions_file = \"{}\"\npublish_every_s = 1\n",
+            snapshot.display()
+        ),
+        &[],
+    );
+    let extra = format!(
+        "JA4ExportSocket {}\nJA4BatchSize 4\nJA4FlushInterval 50\nJA4Mitigation Enforce\n\
+         JA4DecisionFile {}\nJA4DecisionMaxAge 10\nJA4Action bot block",
+        dir.join("ingest.sock").display(),
+        snapshot.display()
+    );
+    let mut h = Httpd::start(
+        "killed",
+        &Options {
+            extra: &extra,
+            ..Default::default()
+        },
+    );
+    let url = h.url(true, "/index.html");
+    wait_status(&url, "127.0.0.5", "403");
+    let before = median_latency(&url, "127.0.0.6", 40);
+    let pid = sidecar.pid().unwrap();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let killed = Instant::now();
+    let _ = sidecar.stop();
+    // Served at once and throughout; the exporters' records have nowhere to go.
+    let after = median_latency(&url, "127.0.0.6", 40);
+    eprintln!("median latency before the kill {before:.6} s, after {after:.6} s");
+    assert_eq!(
+        status_from(&url, "127.0.0.5"),
+        "403",
+        "the table holds meanwhile"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status_from(&url, "127.0.0.5") != "200" {
+        assert!(Instant::now() < deadline, "the stale table never expired");
+        assert_eq!(status_from(&url, "127.0.0.6"), "200");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let expired = killed.elapsed();
+    eprintln!("fail-open {expired:?} after the kill (JA4DecisionMaxAge 10)");
+    assert!(expired >= Duration::from_secs(8), "{expired:?}");
+    let j = h.status_json();
+    assert!(j["counters"]["decision_stale"].as_u64().unwrap() > 0, "{j}");
+    assert!(j["counters"]["export_errors"].as_u64().unwrap() > 0, "{j}");
+    h.assert_no_crash();
+    h.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
