@@ -182,6 +182,9 @@ pub struct Facts {
     pub orphans: u64,
     /// Share of its requests answered 4xx.
     pub error_4xx_ratio: f64,
+    /// Challenges it solved in the window (mod_ja4's proof of work: it runs a JavaScript
+    /// engine).
+    pub challenges_solved: u64,
 }
 
 /// The decision with its reasons.
@@ -412,7 +415,21 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
         [_] => Threat::Low,
         _ => Threat::Medium,
     };
-    let threat = score_threat.max(floor);
+    let mut threat = score_threat.max(floor);
+    // A solved challenge proves a JavaScript engine, not a person: one that solved it and
+    // still does not browse like this site's people is a browser under a script (a headless
+    // crawler passes the challenge; it does not follow links as people do).
+    if f.challenges_solved > 0 {
+        if missing.is_empty() {
+            reasons.push(format!("solved {} challenge(s)", f.challenges_solved));
+        } else {
+            reasons.push(format!(
+                "solved {} challenge(s) yet does not browse like this site's people: a scripted browser",
+                f.challenges_solved
+            ));
+            threat = threat.max(Threat::Medium);
+        }
+    }
     let verdict = match threat {
         Threat::None => Verdict::Human,
         Threat::Low => Verdict::Suspicious,
@@ -539,6 +556,7 @@ mod tests {
             requests: 10,
             orphans: 0,
             error_4xx_ratio: 0.0,
+            challenges_solved: 0,
         }
     }
 
@@ -719,6 +737,40 @@ mod tests {
             .verdict,
             Verdict::LegitimateBrowser
         );
+    }
+
+    #[test]
+    fn a_solved_challenge_without_peoples_behaviour_is_a_scripted_browser() {
+        let t = Thresholds::default();
+        let headless = Facts {
+            missing_behaviour: vec!["page_referer_ratio"],
+            challenges_solved: 2,
+            ..presents_browser()
+        };
+        let d = decide(&headless, &t);
+        assert_eq!(
+            (d.verdict, d.threat),
+            (Verdict::Bot, Threat::Medium),
+            "{d:?}"
+        );
+        assert!(
+            d.reasons.iter().any(|r| r.contains("a scripted browser")),
+            "{:?}",
+            d.reasons
+        );
+        // Without the solve it was only suspicious (challenged).
+        let unsolved = Facts {
+            challenges_solved: 0,
+            ..headless
+        };
+        assert_eq!(decide(&unsolved, &t).verdict, Verdict::Suspicious);
+        // A person who solved one and browses as people do keeps the pass.
+        let person = Facts {
+            challenges_solved: 1,
+            ..presents_browser()
+        };
+        let d = decide(&person, &t);
+        assert_eq!(d.verdict, Verdict::LegitimateBrowser, "{d:?}");
     }
 
     #[test]

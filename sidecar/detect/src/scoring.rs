@@ -48,6 +48,8 @@ pub struct Client {
     pub hits: u64,
     /// Rows that were requests (the rest are connections without one).
     pub requests: u64,
+    /// Challenges it solved (`action = 'challenge_passed'`).
+    pub challenges_solved: u64,
     /// One of its User-Agents (a sample).
     pub user_agent: String,
     /// Its autonomous system (0: unknown).
@@ -181,6 +183,7 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
             host,
             hits: r.hits,
             requests: r.requests,
+            challenges_solved: 0,
             user_agent: r.user_agent,
             asn: r.asn,
             country: r.country,
@@ -209,6 +212,24 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
         if let Some(host) = host_key(&host_hex) {
             ja4h.entry((ip, ja4, host)).or_default().push((h, n));
         }
+    }
+    // Challenges each client solved (mod_ja4's records of an accepted answer): a verdict fact.
+    let solved = store
+        .query_rows::<(String, String, String, u64)>(&format!(
+            "SELECT toString(client_ip), toString({family}) AS family, hex(if(vhost = '', tls_sni, toString(vhost))) AS host, count() \
+             FROM {db}.http_logs WHERE ts >= now64(6) - toIntervalHour({hours}) AND action = 'challenge_passed' \
+             GROUP BY client_ip, family, host",
+            family = ja4_ml::identity::ja4_family_sql("ja4")
+        ))
+        .context("reading solved challenges")?;
+    skipped += solved.skipped;
+    let solved: std::collections::HashMap<(String, String, String), u64> = solved
+        .rows
+        .into_iter()
+        .filter_map(|(ip, fam, host_hex, n)| Some(((ip, fam, host_key(&host_hex)?), n)))
+        .collect();
+    for (c, k) in clients.iter_mut().zip(&keys) {
+        c.challenges_solved = solved.get(k).copied().unwrap_or(0);
     }
     if skipped > 0 {
         tracing::warn!(
@@ -467,6 +488,7 @@ pub fn score_with(
             requests: c.requests,
             orphans: c.hits.saturating_sub(c.requests),
             error_4xx_ratio: row[idx("error_4xx_ratio")],
+            challenges_solved: c.challenges_solved,
         };
         let decision = if c.requests == 0 && requests_by_ip.get(&c.src_ip).is_some_and(|&r| r > 0) {
             verdict::Decision {

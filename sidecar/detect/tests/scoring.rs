@@ -610,6 +610,29 @@ fn train_and_score_synthetic_traffic() {
     ja4_detect::cycle::run_cycle(&cfg, "ja4m", &store, &m, None, 1).unwrap();
     let hour = slow("1h");
     assert!(hour.is_empty() || hour.starts_with("1\t"), "{hour}");
+
+    // Solved challenges (mod_ja4's records of the answer) reach the verdict's facts.
+    store
+        .execute(
+            "INSERT INTO ja4m.requests_raw (ts, kind, client_ip, vhost, method, path, protocol, status, ja4, user_agent, header_names, action) \
+             SELECT now64(6) - toIntervalSecond(number + 1), 'request', toIPv6('198.18.7.7'), 'shop.test', 'POST', '/.ja4/challenge', \
+             'HTTP/1.1', 303, 't13d1516h2_8daaf6152771_02713d6af862', 'Mozilla/5.0', ['host'], if(number < 3, 'challenge_passed', 'allow') \
+             FROM numbers(5)",
+        )
+        .unwrap();
+    let w = scoring::read_window(&store, "ja4m", 1).unwrap();
+    let solved: Vec<u64> = w
+        .clients
+        .iter()
+        .filter(|c| c.src_ip.to_string() == "198.18.7.7")
+        .map(|c| c.challenges_solved)
+        .collect();
+    assert_eq!(solved, [3]);
+    assert!(w
+        .clients
+        .iter()
+        .filter(|c| c.src_ip.to_string() != "198.18.7.7")
+        .all(|c| c.challenges_solved == 0));
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -633,6 +656,7 @@ fn verdicts_keep_hostile_values_byte_for_byte() {
         host: "shop'.test".into(),
         hits: 3,
         requests: 3,
+        challenges_solved: 0,
         user_agent: ua.into(),
         asn: 64_500,
         country: "ZZ".into(),
