@@ -652,8 +652,28 @@ fn the_decisions_table_is_shared_and_survives_a_graceful_restart() {
             (6, 6),
             "{mpm}: {a:?} {b:?}"
         );
-        // A graceful restart: the new generation starts with the table.
-        h.graceful();
+        // A graceful restart under load: the new generation starts with the table, so the
+        // client is refused by every child of both generations, before and after.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let during = std::thread::scope(|s| {
+            let load = s.spawn(|| {
+                let mut got = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || got.len() < 20 {
+                    got.push(status_code(&url, &["--interface", "127.0.0.2"]));
+                }
+                got
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            h.graceful();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            load.join().unwrap()
+        });
+        assert_eq!(
+            count(&during, "403"),
+            during.len(),
+            "{mpm} during the restart: {during:?}"
+        );
         let b = statuses(&url, 6, &["--interface", "127.0.0.2"]);
         assert_eq!(count(&b, "403"), 6, "{mpm} after restart: {b:?}");
         // A broken file is refused (counted), the live table stays.
