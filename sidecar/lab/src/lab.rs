@@ -213,6 +213,9 @@ pub(crate) struct MitigationReport {
     /// Scrapers (bots that fetch pages): median seconds from their first request (phase 1) to
     /// their first refused one, the whole loop of score, publish and enforce.
     pub time_to_first_block_s: Option<f64>,
+    /// The scoring run after phase 2: clients that solved a challenge, as (scenario, whether
+    /// it is a bot scenario, verdict).
+    pub solvers_rescored: Vec<(&'static str, bool, &'static str)>,
 }
 
 /// One scenario's requests in phase 2, by what mod_ja4 did.
@@ -525,7 +528,29 @@ pub(crate) fn run(opts: &LabOptions) -> Result<Report> {
     sidecar.stop();
     httpd.proc.stop(Duration::from_secs(10));
     let store = Store::embedded(&ja4_store::chdb::default_library(), &dir.join("store"))?;
-    let mitigation = mitigation_report(&store, db, phase2_us, &by_ip)?;
+    let mut mitigation = mitigation_report(&store, db, phase2_us, &by_ip)?;
+    // The next scoring run sees who solved a challenge (a JavaScript engine, not a person).
+    let rescored = ja4_detect::scoring::score(
+        &store,
+        db,
+        1,
+        &mixed,
+        Some(&verifier),
+        &ja4_ml::verdict::Thresholds::default(),
+    )
+    .context("scoring after enforcement")?;
+    mitigation.solvers_rescored = rescored
+        .iter()
+        .filter(|c| c.client.challenges_solved > 0)
+        .filter_map(|c| {
+            let ip = match c.client.src_ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(c.client.src_ip, IpAddr::V4),
+                v4 => v4,
+            };
+            let sc = by_ip.get(&ip)?;
+            Some((sc.name(), sc.bot(), c.decision.verdict.as_str()))
+        })
+        .collect();
 
     let report = Report {
         variants,
@@ -624,6 +649,7 @@ fn mitigation_report(
         ),
         time_to_first_block_s: waits.get(waits.len() / 2).copied(),
         scenarios,
+        solvers_rescored: Vec::new(),
     })
 }
 
@@ -866,6 +892,13 @@ pub(crate) fn table(r: &Report) -> String {
         m.time_to_first_block_s
             .map_or("-".to_owned(), |t| format!("{t:.1}s (median)"))
     ));
+    if !m.solvers_rescored.is_empty() {
+        s.push_str("challenge solvers at the next scoring run:");
+        for (name, _, verdict) in &m.solvers_rescored {
+            s.push_str(&format!(" {name}={verdict}"));
+        }
+        s.push_str("\n\n");
+    }
     s.push_str(&format!(
         "time_to_detect {:.1}s  records {}\n",
         r.time_to_detect_s, r.records
