@@ -35,6 +35,7 @@ pub mod decode;
 pub mod directives;
 pub mod fingerprint;
 pub mod flow;
+pub mod h2;
 pub mod hash;
 pub mod http;
 pub mod knownbad;
