@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-20}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(tls_hello packet_decode http_request flow batch_decode)
+[ ${#targets[@]} -gt 0 ] || targets=(tls_hello packet_decode http_request flow batch_decode h2_preface)
 export RUSTC_BOOTSTRAP=1
 root=$PWD
 seeds=$root/target/fuzz-seeds

@@ -420,19 +420,26 @@ impl Scanner {
         Step::Done(r)
     }
 
-    /// The first bytes: the preface, or a request head (kept until its end).
+    /// The first bytes: the preface, or a request head (kept until its end). Bytes that may
+    /// still become the preface are kept until they do or cannot.
     fn start(&mut self, data: &[u8]) -> Step {
-        if self.buf.is_empty() {
-            let n = PREFACE.len().min(data.len());
-            if data[..n] == PREFACE[..n] {
-                self.state = State::Preface(0);
-                return self.feed_inner(data);
-            }
-        }
-        // An HTTP/1.x request: is it an upgrade to h2c? Read its head.
         let before = self.buf.len();
         let take = (MAX_UPGRADE_HEAD - before).min(data.len());
         self.buf.extend_from_slice(&data[..take]);
+        let n = PREFACE.len().min(self.buf.len());
+        if self.buf[..n] == PREFACE[..n] {
+            if n < PREFACE.len() {
+                return Step::More;
+            }
+            let buffered = std::mem::take(&mut self.buf);
+            self.state = State::Preface(0);
+            let step = self.feed_inner(&buffered);
+            if step != Step::More {
+                return step;
+            }
+            return self.feed(&data[take..]);
+        }
+        // An HTTP/1.x request: is it an upgrade to h2c? Read its head.
         let Some(end) = find(&self.buf, b"\r\n\r\n") else {
             if self.buf.len() >= MAX_UPGRADE_HEAD || !self.buf.iter().all(|&c| c != 0) {
                 return self.not_h2();
