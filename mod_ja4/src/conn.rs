@@ -28,6 +28,58 @@ use crate::{counters, export};
 
 /// Bytes of ClientHello we are ready to buffer per connection.
 pub(crate) const MAX_HELLO: usize = 16 * 1024;
+/// The HTTP/2 filter: above mod_ssl (decrypted bytes), below mod_http2 and HTTP_IN.
+pub(crate) const H2_FILTER_NAME: &CStr = c"JA4_H2_IN";
+
+/// The connection's HTTP/2 fingerprint (`ja4_core::h2`), as requests read it.
+#[derive(Debug)]
+pub(crate) struct H2Facts {
+    /// The Akamai string (`JA4_H2`).
+    pub akamai: CString,
+    /// Its short form (`JA4_H2_HASH`).
+    pub hash: CString,
+}
+
+/// The HTTP/2 filter's state (its `f->ctx`): the scanner until it has decided, then nothing
+/// but a flag (the filter passes through for the rest of the connection).
+pub(crate) struct H2Scan<'c> {
+    state: &'c ConnState,
+    scanner: Option<Box<ja4_core::h2::Scanner>>,
+}
+
+impl H2Scan<'_> {
+    /// Whether the scan has ended (fingerprint, not HTTP/2, or given up).
+    #[inline(always)]
+    pub(crate) fn is_done(&self) -> bool {
+        self.scanner.is_none()
+    }
+}
+
+/// Feeds what a read of the HTTP/2 filter returned to its scanner; a fingerprint goes into
+/// the connection's state, a hostile preface is counted.
+pub(crate) fn inspect_h2(scan: &mut H2Scan<'_>, bb: &Brigade<'_>) {
+    let Some(scanner) = scan.scanner.as_mut() else {
+        return;
+    };
+    let mut step = ja4_core::h2::Step::More;
+    bb.each_data(|data| {
+        step = scanner.feed(data);
+        step == ja4_core::h2::Step::More
+    });
+    match step {
+        ja4_core::h2::Step::More => return,
+        ja4_core::h2::Step::NotH2 => {}
+        ja4_core::h2::Step::Done(Ok(fp)) => {
+            let _ = scan.state.h2.set(H2Facts {
+                akamai: cstring(fp.akamai().as_bytes()),
+                hash: cstring(fp.hash().as_bytes()),
+            });
+            counters::add(|s| &s.h2_fingerprinted, 1);
+        }
+        ja4_core::h2::Step::Done(Err(_)) => counters::add(|s| &s.h2_hostile, 1),
+    }
+    scan.scanner = None;
+}
 /// The raw input filter's name.
 pub(crate) const FILTER_NAME: &CStr = c"JA4_RAW_IN";
 
@@ -52,6 +104,8 @@ pub(crate) struct ConnState {
     pub ja4t: String,
     /// Set once by the raw filter when the ClientHello is complete.
     pub tls: OnceLock<TlsFacts>,
+    /// The HTTP/2 fingerprint, once the first request's frames were read.
+    pub h2: OnceLock<H2Facts>,
     /// Variable values computed at the connection's first request, reused by the others.
     pub vars: OnceLock<ConnVars>,
     /// What mitigation remembers of this client (lookup keys, a verified pass).
@@ -181,6 +235,7 @@ pub(crate) fn pre_connection(c: Connection<'_>, csd: Socket<'_>) -> bool {
         ja4t: syn.as_ref().map(ja4t).unwrap_or_default(),
         syn,
         tls: OnceLock::new(),
+        h2: OnceLock::new(),
         vars: OnceLock::new(),
         mitigation: Default::default(),
         requests: AtomicU32::new(0),
@@ -209,6 +264,19 @@ pub(crate) fn pre_connection(c: Connection<'_>, csd: Socket<'_>) -> bool {
             },
         );
     }
+    // HTTP/2's first frames, decrypted: above mod_ssl (the preface or nothing), or the
+    // first bytes of a cleartext connection (the preface, or an `Upgrade: h2c` request).
+    c.add_filter(
+        H2_FILTER_NAME,
+        H2Scan {
+            state,
+            scanner: Some(Box::new(if tls == ffi::Tls::ModSsl {
+                ja4_core::h2::Scanner::tls()
+            } else {
+                ja4_core::h2::Scanner::new()
+            })),
+        },
+    );
     true
 }
 

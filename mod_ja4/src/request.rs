@@ -134,7 +134,7 @@ fn scan<'r>(r: &Request<'r>, st: Option<&'r ConnState>, rec: &mut ReqRecord<'r>)
 
 /// Our variables and the request headers that carry the same values (`JA4RequestHeaders`;
 /// a client's own copies are removed first): the connection's, then JA4H (per request).
-const VARIABLES: [(&CStr, &CStr); 13] = [
+const VARIABLES: [(&CStr, &CStr); 15] = [
     (c"JA4", c"X-JA4"),
     (c"JA4_R", c"X-JA4-R"),
     (c"JA4_O", c"X-JA4-O"),
@@ -148,9 +148,13 @@ const VARIABLES: [(&CStr, &CStr); 13] = [
     (c"JA4_STACK", c"X-JA4-Stack"),
     (c"JA4_KNOWN_BAD", c"X-JA4-Known-Bad"),
     (c"JA4H", c"X-JA4H"),
+    (c"JA4_H2", c"X-JA4-H2"),
+    (c"JA4_H2_HASH", c"X-JA4-H2-Hash"),
 ];
 /// Index of JA4H in [`VARIABLES`]; the ones before it belong to the connection.
 const JA4H_VARIABLE: usize = 12;
+/// Index of JA4_H2 (then JA4_H2_HASH) in [`VARIABLES`].
+const H2_VARIABLE: usize = 13;
 
 /// The connection's variables, computed at its first request; `labels` name its TLS stack
 /// (`JA4StackLabels`), `known_bad` whether its JA4 is listed (`JA4KnownBad`).
@@ -239,7 +243,8 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
     if set_env || set_headers {
         let vars =
             state.map(|st| conn_vars(&r, st, (sc.labels.as_deref(), sc.known_bad.as_deref())));
-        add_each(&mut r, vars, rec.ja4h_c(), set_env, set_headers);
+        let h2 = state.and_then(|st| st.h2.get());
+        add_each(&mut r, (vars, h2), rec.ja4h_c(), set_env, set_headers);
         // A browser's user agent on a stack that is not that browser's (JA4StackLabels).
         let label = vars.and_then(|v| v.label.as_ref());
         if let Some(m) = ja4_core::stack::mismatch(rec.string(S_PICKED), label) {
@@ -347,7 +352,7 @@ pub(crate) fn access_checker(mut r: Request<'_>) -> Option<i32> {
 /// case-insensitive search of the table per variable.
 fn add_each<'r>(
     r: &mut Request<'r>,
-    vars: Option<&'r ConnVars>,
+    (vars, h2): (Option<&'r ConnVars>, Option<&'r crate::conn::H2Facts>),
     ja4h: &'r CStr,
     to_env: bool,
     to_headers: bool,
@@ -368,6 +373,11 @@ fn add_each<'r>(
     }
     let (env, header) = VARIABLES[JA4H_VARIABLE];
     set(env, header, ja4h);
+    if let Some(h2) = h2 {
+        let [(e1, h1), (e2, h2h)] = [VARIABLES[H2_VARIABLE], VARIABLES[H2_VARIABLE + 1]];
+        set(e1, h1, h2.akamai.as_c_str());
+        set(e2, h2h, h2.hash.as_c_str());
+    }
 }
 
 /// Removes a client's own copies of our request headers.

@@ -233,6 +233,8 @@ pub struct Scanner {
     block_stream: u32,
     continuations: u32,
     headers_priority: Option<Priority>,
+    /// Whether an HTTP/1.1 `Upgrade: h2c` request may come first (cleartext only).
+    upgrade: bool,
 }
 
 impl Default for Scanner {
@@ -343,6 +345,16 @@ impl Scanner {
             block_stream: 0,
             continuations: 0,
             headers_priority: None,
+            upgrade: true,
+        }
+    }
+
+    /// A scanner for a TLS connection: HTTP/2 there starts with the preface (ALPN `h2`); any
+    /// other first byte ends the scan at once (no request head is read).
+    pub fn tls() -> Scanner {
+        Scanner {
+            upgrade: false,
+            ..Scanner::new()
         }
     }
 
@@ -440,6 +452,9 @@ impl Scanner {
             return self.feed(&data[take..]);
         }
         // An HTTP/1.x request: is it an upgrade to h2c? Read its head.
+        if !self.upgrade {
+            return self.not_h2();
+        }
         let Some(end) = find(&self.buf, b"\r\n\r\n") else {
             if self.buf.len() >= MAX_UPGRADE_HEAD || !self.buf.iter().all(|&c| c != 0) {
                 return self.not_h2();

@@ -8,7 +8,7 @@ use std::os::fd::BorrowedFd;
 use apr_sys as sys;
 
 use super::{cbytes, module_config, set_module_config, Pool, Server};
-use crate::conn::{ConnState, HelloScan};
+use crate::conn::{ConnState, H2Scan, HelloScan};
 
 /// A connection httpd keeps for `'c`.
 #[derive(Clone, Copy)]
@@ -120,7 +120,16 @@ impl<'c> Connection<'c> {
     /// Adds the raw input filter `name` with `scan` as its context (owned by the connection
     /// pool; registered after the state, so freed before it).
     pub(crate) fn add_raw_filter(self, name: &'static CStr, scan: HelloScan<'c>) {
-        let ctx = self.pool().keep_raw(scan, drop);
+        self.add_input_filter(name, scan);
+    }
+
+    /// Adds the HTTP/2 input filter `name` with `scan` as its context (as the raw filter's).
+    pub(crate) fn add_filter(self, name: &'static CStr, scan: H2Scan<'c>) {
+        self.add_input_filter(name, scan);
+    }
+
+    fn add_input_filter<T: Send + 'c>(self, name: &'static CStr, ctx: T) {
+        let ctx = self.pool().keep_raw(ctx, drop);
         // SAFETY: a registered filter name, a context living as long as the connection.
         unsafe {
             sys::ap_add_input_filter(

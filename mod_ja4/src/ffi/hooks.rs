@@ -8,7 +8,7 @@ use apr_sys as sys;
 
 use super::{guard, module_config, Brigade, Connection, Pool, Request, Server, Socket};
 use crate::config::{self, ServerConfig};
-use crate::conn::{self, HelloScan};
+use crate::conn::{self, H2Scan, HelloScan};
 
 /// The module record. httpd writes into it (module_index, next, dynamic_load_handle), so it
 /// lives in writable memory.
@@ -73,6 +73,13 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
                 Some(raw_in_filter),
                 None,
                 sys::ap_filter_type_AP_FTYPE_NETWORK - 1,
+            );
+            // Above mod_ssl (CONNECTION + 5): it reads what mod_http2 and HTTP_IN read.
+            sys::ap_register_input_filter(
+                conn::H2_FILTER_NAME.as_ptr(),
+                Some(h2_in_filter),
+                None,
+                sys::ap_filter_type_AP_FTYPE_CONNECTION + 4,
             );
         }
     })
@@ -307,6 +314,37 @@ unsafe extern "C" fn raw_in_filter(
         // SAFETY: removing ourselves from the live chain after our read returned (httpd's
         // idiom); the filter above us is mod_ssl's, whose next pointer is relinked.
         unsafe { sys::ap_remove_input_filter(f) };
+    }
+    rv
+}
+
+/// The HTTP/2 input filter: passes every read down unchanged and lets [`conn::inspect_h2`]
+/// look at what comes back until the scan has ended; then only forwards. It stays in the
+/// chain (HTTP_IN of a request in progress may still point at it).
+unsafe extern "C" fn h2_in_filter(
+    f: *mut sys::ap_filter_t,
+    bb: *mut sys::apr_bucket_brigade,
+    mode: sys::ap_input_mode_t,
+    block: sys::apr_read_type_e,
+    readbytes: sys::apr_off_t,
+) -> sys::apr_status_t {
+    // SAFETY: httpd passes the live filter; ctx is NULL or the H2Scan that pre_connection
+    // added with the filter (in the connection pool), and only this connection's thread runs
+    // its input filters.
+    let (next, scan) = unsafe { ((*f).next, ((*f).ctx as *mut H2Scan<'_>).as_mut()) };
+    // SAFETY: pass the read down unchanged; we only look at what comes back.
+    let rv = unsafe { sys::ap_get_brigade(next, bb, mode, block, readbytes) };
+    let Some(scan) = scan else { return rv };
+    if scan.is_done()
+        || rv != 0
+        || mode == sys::ap_input_mode_t_AP_MODE_SPECULATIVE
+        || mode == sys::ap_input_mode_t_AP_MODE_INIT
+    {
+        return rv;
+    }
+    // SAFETY: the brigade our read filled, not changed by anyone else during this call.
+    if let Some(bb) = unsafe { Brigade::from_raw(bb) } {
+        guard((), || conn::inspect_h2(scan, &bb));
     }
     rv
 }

@@ -155,6 +155,10 @@ fn http1_and_garbage_are_not_h2() {
     ] {
         assert_eq!(Scanner::new().feed(bytes), Step::NotH2, "{bytes:?}");
     }
+    // Over TLS only the preface counts: the first byte that differs ends it.
+    let mut tls = Scanner::tls();
+    assert_eq!(tls.feed(b"G"), Step::NotH2);
+    assert!(matches!(Scanner::tls().feed(&chrome()), Step::Done(Ok(_))));
     // A head that never ends within the limit.
     let mut s = Scanner::new();
     assert_eq!(s.feed(b"GET / HTTP/1.1\r\n"), Step::More);

@@ -1,0 +1,429 @@
+//! The HTTP/2 fingerprint (`JA4_H2`) through a real httpd with mod_http2 (event and worker):
+//! real clients — curl (TLS, h2c prior knowledge, h2c upgrade), nghttp, Python httpx, Node's
+//! http2, Go net/http, Java's HttpClient, headless Chromium — each asked once of httpd and
+//! once of a reference server (`h2_reference.py`) that reads the same client's raw frames
+//! with its own framing and the `hpack` package: the strings must be equal. HTTP/1.1
+//! connections carry none; hostile prefaces are counted, never crash, and mod_http2 answers
+//! them with the same bytes as without the module. Needs root (the module tests' httpd).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The published Chrome string (Akamai; browserleaks, fingerproxy) our Chromium must give.
+const CHROME_PUBLISHED: &str = "1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn venv_python() -> PathBuf {
+    let p = workspace().join(".cache/lab-venv/bin/python");
+    assert!(p.exists(), "{} missing: run scripts/setup.sh", p.display());
+    p
+}
+
+/// The reference server: its ports and the file it writes `path|akamai` lines to.
+struct Reference {
+    child: Child,
+    tls: u16,
+    clear: u16,
+    out: PathBuf,
+}
+
+impl Reference {
+    fn start(dir: &Path) -> Reference {
+        ja4_testkit::tls::self_signed(dir, "localhost", false).unwrap();
+        let (tls, clear) = (free_port(), free_port());
+        let out = dir.join("reference.txt");
+        let mut child = Command::new(venv_python())
+            .arg(workspace().join("mod_ja4/tests/h2_reference.py"))
+            .arg(dir.join("cert.pem"))
+            .arg(dir.join("key.pem"))
+            .args([tls.to_string(), clear.to_string()])
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        use std::io::BufRead as _;
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Reference {
+            child,
+            tls,
+            clear,
+            out,
+        }
+    }
+
+    /// The string the reference computed for the connection whose first request was `path`.
+    fn value(&self, path: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+            if let Some(v) = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{path}|")))
+            {
+                return Some(v.to_owned());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const GO_CLIENT: &str = r#"package main
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"os"
+)
+
+func main() {
+	c := &http.Client{Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+		ForceAttemptHTTP2: true,
+	}}
+	resp, err := c.Get(os.Args[1])
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(1)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.ProtoMajor != 2 {
+		os.Stderr.WriteString("not HTTP/2: " + resp.Proto + "\n")
+		os.Exit(1)
+	}
+}
+"#;
+
+const JAVA_CLIENT: &str = r#"import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.security.cert.X509Certificate;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.X509TrustManager;
+
+public class H2Client {
+    public static void main(String[] a) throws Exception {
+        System.setProperty("jdk.internal.httpclient.disableHostnameVerification", "true");
+        TrustManager[] all = { new X509TrustManager() {
+            public X509Certificate[] getAcceptedIssuers() { return new X509Certificate[0]; }
+            public void checkClientTrusted(X509Certificate[] c, String t) {}
+            public void checkServerTrusted(X509Certificate[] c, String t) {}
+        } };
+        SSLContext ssl = SSLContext.getInstance("TLS");
+        ssl.init(null, all, null);
+        HttpClient c = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).sslContext(ssl).build();
+        HttpResponse<String> r = c.send(HttpRequest.newBuilder(URI.create(a[0])).build(),
+            HttpResponse.BodyHandlers.ofString());
+        if (r.version() != HttpClient.Version.HTTP_2) { System.err.println("not HTTP/2"); System.exit(1); }
+    }
+}
+"#;
+
+/// A client run: its name and how it asks for a URL (`tls` base or cleartext base, path).
+struct Client {
+    name: &'static str,
+    /// Asks over TLS (else cleartext, h2c).
+    tls: bool,
+    run: fn(&Path, &str),
+}
+
+fn ok(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn clients() -> Vec<Client> {
+    vec![
+        Client {
+            name: "curl",
+            tls: true,
+            run: |_, url| {
+                ok(
+                    Command::new("curl").args(["-sk", "--http2", "-o", "/dev/null", url]),
+                    "curl",
+                )
+            },
+        },
+        Client {
+            name: "curl-h2c",
+            tls: false,
+            run: |_, url| {
+                ok(
+                    Command::new("curl").args([
+                        "-s",
+                        "--http2-prior-knowledge",
+                        "-o",
+                        "/dev/null",
+                        url,
+                    ]),
+                    "curl h2c",
+                )
+            },
+        },
+        Client {
+            name: "nghttp",
+            tls: true,
+            run: |_, url| ok(Command::new("nghttp").args(["-n", url]), "nghttp"),
+        },
+        Client {
+            name: "nghttp-h2c",
+            tls: false,
+            run: |_, url| ok(Command::new("nghttp").args(["-n", url]), "nghttp h2c"),
+        },
+        Client {
+            name: "httpx",
+            tls: true,
+            run: |_, url| {
+                ok(
+                    Command::new(venv_python()).arg("-c").arg(format!(
+                        "import httpx\nr = httpx.Client(http2=True, verify=False).get({url:?})\n\
+                         assert r.http_version == 'HTTP/2', r.http_version"
+                    )),
+                    "httpx",
+                )
+            },
+        },
+        Client {
+            name: "node",
+            tls: true,
+            run: |_, url| {
+                let u = origin_and_path(url);
+                ok(
+                    Command::new("node").arg("-e").arg(format!(
+                        "const h=require('http2');const c=h.connect({o:?},{{rejectUnauthorized:false}});\
+                         const r=c.request({{':path':{p:?}}});r.on('data',()=>{{}});\
+                         r.on('end',()=>c.close());r.on('error',e=>{{console.error(e);process.exit(1)}});r.end();",
+                        o = u.0,
+                        p = u.1
+                    )),
+                    "node http2",
+                )
+            },
+        },
+        Client {
+            name: "go",
+            tls: true,
+            run: |dir, url| {
+                let bin = dir.join("h2_client_go");
+                if !bin.exists() {
+                    let src = dir.join("h2_client.go");
+                    std::fs::write(&src, GO_CLIENT).unwrap();
+                    ok(
+                        Command::new("go")
+                            .arg("build")
+                            .arg("-o")
+                            .arg(&bin)
+                            .arg(&src)
+                            .env("GO111MODULE", "off"),
+                        "go build",
+                    );
+                }
+                ok(Command::new(&bin).arg(url), "go client")
+            },
+        },
+        Client {
+            name: "java",
+            tls: true,
+            run: |dir, url| {
+                let src = dir.join("H2Client.java");
+                std::fs::write(&src, JAVA_CLIENT).unwrap();
+                ok(Command::new("java").arg(&src).arg(url), "java client")
+            },
+        },
+        Client {
+            name: "chromium",
+            tls: true,
+            run: |dir, url| {
+                let home = dir.join("chromium-home");
+                std::fs::create_dir_all(&home).unwrap();
+                ok(
+                    Command::new("chromium")
+                        .args([
+                            "--headless",
+                            "--no-sandbox",
+                            "--disable-gpu",
+                            "--ignore-certificate-errors",
+                            "--disable-background-networking",
+                            "--disable-component-update",
+                            "--no-first-run",
+                            "--dump-dom",
+                        ])
+                        .arg(url)
+                        .env("HOME", &home)
+                        .stdout(Stdio::null()),
+                    "chromium",
+                )
+            },
+        },
+    ]
+}
+
+/// (origin, path) of an absolute URL.
+fn origin_and_path(url: &str) -> (String, String) {
+    let rest = url.split_once("://").unwrap().1;
+    let slash = rest.find('/').unwrap();
+    (
+        url[..url.len() - rest.len() + slash].to_owned(),
+        rest[slash..].to_owned(),
+    )
+}
+
+/// The line httpd logged for `path` (logging follows the response: wait for it).
+fn logged_line(log: &Path, path: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.starts_with(&format!("{path}\t"))) {
+            return Some(l.to_owned());
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn real_clients_get_the_fingerprint_their_own_frames_give() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempdir("h2-clients");
+    let reference = Reference::start(&dir);
+    for mpm in ["event", "worker"] {
+        let mut h = Httpd::start(
+            &format!("h2-{mpm}"),
+            &Options {
+                mpm,
+                extra: &format!(
+                    "Protocols h2 h2c http/1.1\n\
+                     LogFormat \"%U%q\\t%H\\t%{{JA4_H2}}e\\t%{{JA4_H2_HASH}}e\" h2\nCustomLog {}/h2-{mpm}.log h2",
+                    dir.display()
+                ),
+                ..Default::default()
+            },
+        );
+        let log = dir.join(format!("h2-{mpm}.log"));
+        let mut checked = Vec::new();
+        for c in clients() {
+            if mpm == "worker" && !["curl", "curl-h2c", "nghttp", "nghttp-h2c"].contains(&c.name) {
+                continue; // the whole set once, under event; the MPM's filter path under worker
+            }
+            let path = format!("/index.html?c={}-{mpm}", c.name);
+            let (ours_base, ref_base) = if c.tls {
+                (
+                    format!("https://127.0.0.1:{}", h.https),
+                    format!("https://127.0.0.1:{}", reference.tls),
+                )
+            } else {
+                (
+                    format!("http://127.0.0.1:{}", h.http),
+                    format!("http://127.0.0.1:{}", reference.clear),
+                )
+            };
+            (c.run)(&dir, &format!("{ref_base}{path}"));
+            (c.run)(&dir, &format!("{ours_base}{path}"));
+            let want = reference
+                .value(&path)
+                .unwrap_or_else(|| panic!("{}: the reference saw no request", c.name));
+            let line = logged_line(&log, &path)
+                .unwrap_or_else(|| panic!("{}: httpd logged no request {path}", c.name));
+            let f: Vec<&str> = line.splitn(4, '\t').collect();
+            assert_eq!(f[1], "HTTP/2.0", "{}: {line}", c.name);
+            assert_eq!(f[2], want, "{} ({mpm}): httpd vs its own frames", c.name);
+            assert_eq!(f[3].len(), 12, "{line}");
+            if c.name == "chromium" {
+                assert_eq!(
+                    f[2], CHROME_PUBLISHED,
+                    "Chromium vs the published Chrome string"
+                );
+            }
+            eprintln!("{mpm} {:<11} {}", c.name, f[2]);
+            checked.push(c.name);
+        }
+        assert!(!checked.is_empty());
+        // HTTP/1.1 carries none. An h2c upgrade (nghttp -u, two requests on one connection):
+        // the upgraded request was read as HTTP/1.1 before the preface came, so only the next
+        // request carries the value — the same frames as nghttp's prior-knowledge connection.
+        let p1 = format!("/index.html?c=h1-{mpm}");
+        curl(&["--http1.1"], &h.url(true, &p1));
+        let up = format!("/index.html?c=upgrade-{mpm}");
+        let up2 = format!("/index.html?c=upgrade2-{mpm}");
+        ok(
+            Command::new("nghttp")
+                .args(["-n", "-u"])
+                .arg(h.url(false, &up))
+                .arg(h.url(false, &up2)),
+            "nghttp h2c upgrade",
+        );
+        logged_line(&log, &up2).expect("the second request of the upgraded connection");
+        let j = h.status_json();
+        h.assert_no_crash();
+        h.stop();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let line = |p: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("{p}\t")))
+                .unwrap_or("")
+                .to_owned()
+        };
+        assert_eq!(line(&p1), format!("{p1}\tHTTP/1.1\t-\t-"));
+        let l2 = line(&up2);
+        let f: Vec<&str> = l2.splitn(4, '\t').collect();
+        assert_eq!(f.get(1), Some(&"HTTP/2.0"), "{text}");
+        let pk = line(&format!("/index.html?c=nghttp-h2c-{mpm}"));
+        let pk: Vec<&str> = pk.splitn(4, '\t').collect();
+        eprintln!("{mpm} upgrade     {}", f[2]);
+        // The same SETTINGS, WINDOW_UPDATE and pseudo-header order; after the upgrade nghttp
+        // also prioritises stream 1 (the upgraded request), an extra PRIORITY at the end.
+        let (up_parts, pk_parts): (Vec<&str>, Vec<&str>) =
+            (f[2].split('|').collect(), pk[2].split('|').collect());
+        assert_eq!(
+            (up_parts[0], up_parts[1], up_parts[3]),
+            (pk_parts[0], pk_parts[1], pk_parts[3]),
+            "upgrade vs prior knowledge\n{text}"
+        );
+        assert!(
+            up_parts[2].starts_with(pk_parts[2]),
+            "{} vs {}",
+            up_parts[2],
+            pk_parts[2]
+        );
+        assert!(
+            j["counters"]["h2_fingerprinted"].as_u64().unwrap() >= checked.len() as u64,
+            "{j}"
+        );
+        assert_eq!(j["counters"]["h2_hostile"], 0, "{j}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
