@@ -427,3 +427,104 @@ fn real_clients_get_the_fingerprint_their_own_frames_give() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, ty, flags];
+    f.extend(stream.to_be_bytes());
+    f.extend(payload);
+    f
+}
+
+/// What the server sends back to `bytes` on a new cleartext connection, until it closes or
+/// is quiet for a second.
+fn exchange(port: u16, bytes: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+/// Hostile prefaces: the scan gives up and counts them, httpd stays up, and mod_http2 sends
+/// exactly what it sends when mod_ja4 is not looking (`JA4Engine Off`).
+#[test]
+fn hostile_prefaces_are_counted_and_mod_http2_answers_as_without_us() {
+    if !need_root() {
+        return;
+    }
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let with = |frames: &[Vec<u8>]| {
+        let mut b = preface.clone();
+        for f in frames {
+            b.extend(f);
+        }
+        b
+    };
+    let big_settings: Vec<u8> = (0..40u16)
+        .flat_map(|i| {
+            (i % 6 + 1)
+                .to_be_bytes()
+                .into_iter()
+                .chain(100u32.to_be_bytes())
+        })
+        .collect();
+    let mut endless = vec![frame(0x4, 0, 0, &[]), frame(0x1, 0, 1, &[0x82])];
+    endless.extend((0..40).map(|_| frame(0x9, 0, 1, &[0x84])));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "oversized SETTINGS",
+            with(&[frame(0x4, 0, 0, &big_settings)]),
+        ),
+        ("endless CONTINUATION", with(&endless)),
+        (
+            "bad HPACK",
+            with(&[frame(0x4, 0, 0, &[]), frame(0x1, 0x5, 1, &[0x80, 0xff])]),
+        ),
+        (
+            "oversized frame",
+            with(&[frame(0x4, 0, 0, &[]), frame(0x0, 0, 1, &vec![0; 20_000])]),
+        ),
+    ];
+    let start = |tag: &str, engine: &str| {
+        Httpd::start(
+            tag,
+            &Options {
+                extra: &format!("Protocols h2 h2c http/1.1\nJA4Engine {engine}"),
+                ..Default::default()
+            },
+        )
+    };
+    let (mut ours, mut plain) = (start("h2-hostile", "On"), start("h2-hostile-off", "Off"));
+    for (what, bytes) in &cases {
+        let (a, b) = (exchange(ours.http, bytes), exchange(plain.http, bytes));
+        assert!(!a.is_empty(), "{what}: mod_http2 said nothing");
+        assert_eq!(
+            a, b,
+            "{what}: mod_http2's answer changed with mod_ja4 looking"
+        );
+    }
+    // A well-formed request still gets its fingerprint afterwards.
+    curl(
+        &["--http2-prior-knowledge"],
+        &ours.url(false, "/index.html"),
+    );
+    let j = ours.status_json();
+    assert_eq!(j["counters"]["h2_hostile"], cases.len() as u64, "{j}");
+    assert!(
+        j["counters"]["h2_fingerprinted"].as_u64().unwrap() >= 1,
+        "{j}"
+    );
+    ours.assert_no_crash();
+    plain.assert_no_crash();
+    ours.stop();
+    plain.stop();
+}
