@@ -5,7 +5,10 @@
 //! Owns: the record's layout and its string copies. Never: reads httpd's structures (the
 //! hooks fill the record) or outlives the request whose strings it points to.
 
-use ja4_core::batch::{Mitigation, SynRecord, MITIGATION_TRAILER_LEN, STRINGS, S_JA4H};
+use ja4_core::batch::{
+    h2_trailers_len, write_h2_trailers, Mitigation, SynRecord, MITIGATION_TRAILER_LEN, STRINGS,
+    S_JA4H,
+};
 use ja4_core::fingerprint::ja4h::JA4H_LEN;
 
 /// What post_read_request leaves for log_transaction (kept by `ffi::Request::keep_record`
@@ -29,6 +32,8 @@ pub(crate) struct ReqRecord<'r> {
     /// What post_read_request found, for the access checker to act on under the request's
     /// `<Directory>`/`<Location>` settings (taken there).
     pub(crate) pending: Option<crate::mitigate::Facts>,
+    /// The connection's HTTP/2 fingerprint and its short form (in its state), or empty.
+    pub(crate) h2: (&'r [u8], &'r [u8]),
 }
 
 impl Default for ReqRecord<'_> {
@@ -42,6 +47,7 @@ impl Default for ReqRecord<'_> {
             has_referer: false,
             mitigation: Mitigation::default(),
             pending: None,
+            h2: (b"", b""),
         }
     }
 }
@@ -109,14 +115,17 @@ impl<'r> ReqRecord<'r> {
             } else {
                 0
             }
+            + h2_trailers_len(self.h2.0, self.h2.1)
     }
 
-    /// Appends the trailers (the mitigation's, when it was on).
+    /// Appends the trailers (the mitigation's, when it was on; the HTTP/2 fingerprint's, when
+    /// the connection has one).
     #[inline(always)]
     pub(crate) fn write_trailers(&self, out: &mut Vec<u8>) {
         if self.mitigation.is_some() {
             out.extend_from_slice(&self.mitigation.trailer());
         }
+        write_h2_trailers(out, self.h2.0, self.h2.1);
     }
 
     /// Appends the present strings, in `S_*` order (the record's strings section).

@@ -232,6 +232,9 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
         scan(&r, state, rec);
         rec.mitigation = mitigation;
         rec.pending = pending;
+        if let Some(h2) = state.and_then(|st| st.h2.get()) {
+            rec.h2 = (h2.akamai.as_bytes(), h2.hash.as_bytes());
+        }
     });
     if let Some(st) = state {
         st.requests.fetch_add(1, Ordering::Relaxed);

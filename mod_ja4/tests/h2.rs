@@ -335,6 +335,7 @@ fn real_clients_get_the_fingerprint_their_own_frames_give() {
         );
         let log = dir.join(format!("h2-{mpm}.log"));
         let mut checked = Vec::new();
+        let mut values = Vec::new();
         for c in clients() {
             if mpm == "worker" && !["curl", "curl-h2c", "nghttp", "nghttp-h2c"].contains(&c.name) {
                 continue; // the whole set once, under event; the MPM's filter path under worker
@@ -370,6 +371,11 @@ fn real_clients_get_the_fingerprint_their_own_frames_give() {
             }
             eprintln!("{mpm} {:<11} {}", c.name, f[2]);
             checked.push(c.name);
+            values.push((
+                format!("c={}-{mpm}", c.name),
+                f[2].to_owned(),
+                f[3].to_owned(),
+            ));
         }
         assert!(!checked.is_empty());
         // HTTP/1.1 carries none. An h2c upgrade (nghttp -u, two requests on one connection):
@@ -390,6 +396,20 @@ fn real_clients_get_the_fingerprint_their_own_frames_give() {
         let j = h.status_json();
         h.assert_no_crash();
         h.stop();
+        // The export records carry the same strings (the batch's h2 trailers).
+        let records = h.records();
+        for (query, akamai, hash) in &values {
+            let r = records
+                .iter()
+                .find(|r| r["query"] == query.as_str())
+                .unwrap_or_else(|| panic!("no record of {query}"));
+            assert_eq!(r["h2"], akamai.as_str(), "{r}");
+            assert_eq!(r["h2_hash"], hash.as_str(), "{r}");
+        }
+        assert!(records
+            .iter()
+            .filter(|r| r["protocol"] == "HTTP/1.1")
+            .all(|r| r.get("h2").is_none()));
         let text = std::fs::read_to_string(&log).unwrap();
         let line = |p: &str| {
             text.lines()

@@ -210,8 +210,15 @@ fn requests_reach_the_store() {
     for _ in 0..5 {
         curl(&[], &h.url(false, "/index.html"));
     }
+    // Three HTTP/2 requests on one connection: the h2 fingerprint reaches the store.
+    let mut h2 = Command::new("curl");
+    h2.args(["-sk", "--http2"]);
+    for _ in 0..3 {
+        h2.args(["-o", "/dev/null"]).arg(h.url(true, "/h2.html"));
+    }
+    run(&mut h2);
     h.stop(); // children flush their exporters at exit
-    wait_metric(http, "ja4_store_inserted_total", 25);
+    wait_metric(http, "ja4_store_inserted_total", 28);
     assert_eq!(metric(http, "ja4_ingest_malformed_frames_total"), 1);
     assert_eq!(metric(http, "ja4_store_insert_errors_total"), 0);
     stop_sidecar(sidecar, &dir);
@@ -232,6 +239,22 @@ fn requests_reach_the_store() {
         ),
         "1",
         "20 keep-alive requests on one connection"
+    );
+    assert_eq!(
+        query(
+            &dir,
+            "SELECT count(), uniqExact(h2_fp), any(length(h2_fp_hash)), any(h2_fp LIKE '%|%|%|m,p,s,a') FROM e2e.http_logs WHERE path = '/h2.html' AND protocol = 'HTTP/2.0'"
+        ),
+        "3\t1\t12\t1",
+        "curl's HTTP/2 connection, its fingerprint in every row"
+    );
+    assert_eq!(
+        query(
+            &dir,
+            "SELECT countIf(h2_fp != '') FROM e2e.http_logs WHERE path = '/index.html'"
+        ),
+        "0",
+        "HTTP/1.1 rows carry none"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -68,6 +68,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "bot_score", "0013_bot_score.sql"),
     migration!(14, "list_expiry", "0014_list_expiry.sql"),
     migration!(15, "mitigation", "0015_mitigation.sql"),
+    migration!(16, "h2_fingerprint", "0016_h2_fingerprint.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -79,6 +79,8 @@ pub const COLUMNS: &[&str] = &[
     "action_reason",
     "decision_verdict",
     "decision_bot_score",
+    "h2_fp",
+    "h2_fp_hash",
 ];
 
 fn ipv6(o: &mut Vec<u8>, ip: Option<IpAddr>) {
@@ -172,6 +174,8 @@ pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
     put_bytes(o, m.reason.as_str().as_bytes());
     put_bytes(o, m.verdict.map_or("", |v| v.as_str()).as_bytes());
     o.push(m.bot_score);
+    put_bytes(o, r.h2.as_ref());
+    put_bytes(o, r.h2_hash.as_ref());
 }
 
 /// Days `http_logs` keeps a row: its TTL (`sql/0003_http_logs.sql`). The engine drops an

@@ -157,8 +157,11 @@ pub(super) fn decode_record<'a>(
     // skipped; a malformed mitigation trailer is left out, the record kept.
     while let (Some(tag), Some(len)) = (r.u8(), r.u8()) {
         let v = r.take(usize::from(len)).ok_or("trailer length")?;
-        if tag == TRAILER_MITIGATION {
-            rec.mitigation = Mitigation::from_trailer(v).unwrap_or_default();
+        match tag {
+            TRAILER_MITIGATION => rec.mitigation = Mitigation::from_trailer(v).unwrap_or_default(),
+            TRAILER_H2 => rec.h2 = v,
+            TRAILER_H2_HASH => rec.h2_hash = v,
+            _ => {}
         }
     }
     Ok(rec)

@@ -261,19 +261,18 @@ impl<S: AsRef<[u8]>> Record<S> {
         let mut line = Vec::new();
         self.write_request_line(&mut line);
         let strings = self.strings(&line);
-        let trailer = self.mitigation.trailer();
-        let trailers: &[u8] = if self.mitigation.is_some() {
-            &trailer
-        } else {
-            &[]
-        };
+        let mut trailers = Vec::new();
+        if self.mitigation.is_some() {
+            trailers.extend_from_slice(&self.mitigation.trailer());
+        }
+        write_h2_trailers(&mut trailers, self.h2.as_ref(), self.h2_hash.as_ref());
         write_record(
             out,
             payload_start,
             &self.head(),
             segment,
             &strings,
-            trailers,
+            &trailers,
         )
     }
 

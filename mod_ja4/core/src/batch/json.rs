@@ -154,6 +154,12 @@ impl<S: AsRef<[u8]>> Record<S> {
         o.extend_from_slice(if self.has_cookie { b"true" } else { b"false" });
         key(o, "has_referer");
         o.extend_from_slice(if self.has_referer { b"true" } else { b"false" });
+        if !self.h2.as_ref().is_empty() {
+            key(o, "h2");
+            json_str(o, self.h2.as_ref());
+            key(o, "h2_hash");
+            json_str(o, self.h2_hash.as_ref());
+        }
         let m = &self.mitigation;
         if m.is_some() {
             key(o, "action");

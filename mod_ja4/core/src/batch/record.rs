@@ -146,6 +146,46 @@ pub struct Record<S> {
     pub has_referer: bool,
     /// What `JA4Mitigation` decided for the request (nothing when it is off).
     pub mitigation: Mitigation,
+    /// The connection's HTTP/2 fingerprint (`ja4_core::h2`, Akamai string; empty without
+    /// HTTP/2). Travels as trailer [`TRAILER_H2`]; a string longer than 255 bytes arrives cut
+    /// to 254 and marked with a final `~` (its hash is of the whole string).
+    pub h2: S,
+    /// Its short form (trailer [`TRAILER_H2_HASH`]).
+    pub h2_hash: S,
+}
+
+/// Tag of the HTTP/2 fingerprint trailer.
+pub const TRAILER_H2: u8 = 2;
+/// Tag of the HTTP/2 fingerprint's short form.
+pub const TRAILER_H2_HASH: u8 = 3;
+
+/// Bytes [`write_h2_trailers`] writes for `akamai` and `hash` (0 without a fingerprint).
+pub fn h2_trailers_len(akamai: &[u8], hash: &[u8]) -> usize {
+    if akamai.is_empty() {
+        return 0;
+    }
+    4 + akamai.len().min(255) + hash.len().min(255)
+}
+
+/// Appends the HTTP/2 trailers (nothing without a fingerprint): the Akamai string (cut to
+/// 254 bytes and `~` when longer than 255) and its short form.
+pub fn write_h2_trailers(out: &mut Vec<u8>, akamai: &[u8], hash: &[u8]) {
+    if akamai.is_empty() {
+        return;
+    }
+    out.push(TRAILER_H2);
+    if akamai.len() <= 255 {
+        out.push(akamai.len() as u8);
+        out.extend_from_slice(akamai);
+    } else {
+        out.push(255);
+        out.extend_from_slice(&akamai[..254]);
+        out.push(b'~');
+    }
+    let hash = &hash[..hash.len().min(255)];
+    out.push(TRAILER_H2_HASH);
+    out.push(hash.len() as u8);
+    out.extend_from_slice(hash);
 }
 
 /// What the module did with a request (`JA4_ACTION`), or would have done in count mode.
@@ -369,6 +409,8 @@ impl<S> Record<S> {
             has_cookie: self.has_cookie,
             has_referer: self.has_referer,
             mitigation: self.mitigation,
+            h2: f(self.h2),
+            h2_hash: f(self.h2_hash),
         }
     }
 }

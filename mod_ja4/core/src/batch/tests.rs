@@ -564,3 +564,42 @@ fn header_roles() {
     }
     assert_eq!(PICKED_HEADERS[PICKED_ACCEPT_LANGUAGE], b"accept-language");
 }
+
+#[test]
+fn the_h2_fingerprint_travels_as_trailers() {
+    let akamai = b"1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p";
+    let with = Record {
+        h2: &akamai[..],
+        h2_hash: &b"b95b8e312a5e"[..],
+        mitigation: Mitigation {
+            action: MitigationAction::Allow,
+            ..Mitigation::default()
+        },
+        ..sample()
+    };
+    let (mut plain, mut p) = (Vec::new(), Vec::new());
+    sample().encode(&mut plain);
+    with.encode(&mut p);
+    assert_eq!(
+        p.len(),
+        plain.len() + MITIGATION_TRAILER_LEN + h2_trailers_len(akamai, b"b95b8e312a5e")
+    );
+    let (back, _) = decode_frame(&frame(&p, 1)).unwrap();
+    assert_eq!(back[0].h2.as_bytes(), &akamai[..]);
+    assert_eq!(back[0].h2_hash, "b95b8e312a5e");
+    assert_eq!(back[0].mitigation.action, MitigationAction::Allow);
+    let mut json = Vec::new();
+    with.write_json(&mut json);
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["h2"], std::str::from_utf8(akamai).unwrap());
+    assert_eq!(v["h2_hash"], "b95b8e312a5e");
+    // A string beyond 255 bytes arrives cut and marked, never a malformed record.
+    let long = vec![b'9'; 400];
+    let mut out = Vec::new();
+    write_h2_trailers(&mut out, &long, b"abc");
+    assert_eq!(out.len(), h2_trailers_len(&long, b"abc"));
+    assert_eq!((out[0], out[1], out[256]), (TRAILER_H2, 255, b'~'));
+    let mut none = Vec::new();
+    write_h2_trailers(&mut none, b"", b"");
+    assert!(none.is_empty());
+}
