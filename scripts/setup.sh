@@ -4,9 +4,9 @@
 set -euo pipefail
 log() { printf 'setup: %s\n' "$*"; }
 
-APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 python3-venv apache2 apache2-dev clang libclang-dev dnsmasq-base chromium firefox-esr default-jre-headless golang-go rpm rpm2cpio cpio selinux-policy-dev patchelf faketime)
+APT_PACKAGES=(libpcap-dev pkg-config tcpdump openssl curl python3 python3-venv apache2 apache2-dev clang libclang-dev dnsmasq-base chromium firefox-esr default-jre-headless golang-go rpm rpm2cpio cpio selinux-policy-dev patchelf faketime nghttp2-client)
 # EL (el8/el9/el10) equivalents; chromium comes from EPEL.
-DNF_PACKAGES=(libpcap-devel pkgconf-pkg-config tcpdump openssl curl python3 httpd httpd-devel mod_ssl clang clang-devel dnsmasq java-21-openjdk-headless golang npm rpm-build selinux-policy-devel libfaketime)
+DNF_PACKAGES=(libpcap-devel pkgconf-pkg-config tcpdump openssl curl python3 httpd httpd-devel mod_ssl clang clang-devel dnsmasq java-21-openjdk-headless golang npm rpm-build selinux-policy-devel libfaketime nghttp2)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
@@ -76,11 +76,12 @@ for pkg in playwright-core@1.49.1 puppeteer-core@24.40.0; do
   fi
 done
 # curl-cffi (PyPI): curl-impersonate's TLS and HTTP/2 of real browsers, the lab's
-# impersonating scraper.
+# impersonating scraper. h2 (with hpack) and httpx: the HTTP/2 tests' reference server and
+# Python client (mod_ja4/tests/h2.rs).
 LAB_VENV="$(dirname "$0")/../.cache/lab-venv"
-if ! "$LAB_VENV/bin/python" -c 'import curl_cffi' 2>/dev/null; then
-  log "installing curl-cffi (PyPI)"
-  python3 -m venv "$LAB_VENV"
-  "$LAB_VENV/bin/pip" install -q curl-cffi==0.17.0
+if ! "$LAB_VENV/bin/python" -c 'import curl_cffi, h2, hpack, httpx' 2>/dev/null; then
+  log "installing curl-cffi, h2, httpx (PyPI)"
+  [ -x "$LAB_VENV/bin/pip" ] || python3 -m venv "$LAB_VENV"
+  "$LAB_VENV/bin/pip" install -q curl-cffi==0.17.0 h2==4.1.0 'httpx[http2]==0.27.2'
 fi
 log "ok"

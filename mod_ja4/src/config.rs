@@ -14,6 +14,8 @@ pub(crate) struct ServerConfig {
     pub(crate) cfg: ModuleConfig,
     /// `JA4StackLabels`: the labels of known TLS stacks, read at configuration time.
     pub(crate) labels: Option<std::sync::Arc<ja4_core::stack::Labels>>,
+    /// `JA4H2Labels`: the labels of known HTTP/2 stacks, read at configuration time.
+    pub(crate) h2_labels: Option<std::sync::Arc<ja4_core::stack::H2Labels>>,
     /// `JA4KnownBad`: the known-bad JA4 list, read at configuration time.
     pub(crate) known_bad: Option<std::sync::Arc<ja4_core::knownbad::KnownBad>>,
     /// `JA4ChallengeKeyFile`'s key, read at configuration time.
@@ -164,7 +166,7 @@ const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
 }
 
 /// Every directive, in the order `httpd -L` lists them.
-pub(crate) const DIRECTIVES: [Directive; 25] = [
+pub(crate) const DIRECTIVES: [Directive; 26] = [
     one(
         c"JA4Engine",
         c"On|Off: fingerprint connections and requests (default On)",
@@ -274,6 +276,10 @@ pub(crate) const DIRECTIVES: [Directive; 25] = [
         c"path of the TLS stack labels (ja4-families.tsv): JA4_STACK and JA4_UA_MISMATCH",
     ),
     one(
+        c"JA4H2Labels",
+        c"path of the HTTP/2 fingerprint labels (h2-fingerprints.tsv): JA4_FLAGS",
+    ),
+    one(
         c"JA4KnownBad",
         c"path of the known-bad JA4 list (known-bad-ja4.tsv): JA4_KNOWN_BAD",
     ),
@@ -304,10 +310,28 @@ pub(crate) fn set_directive(
         sc.labels = Some(std::sync::Arc::new(labels));
         return Ok(());
     }
+    if name == "JA4H2Labels" {
+        let text = std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
+        let labels = ja4_core::stack::parse_h2_labels(&text);
+        if let Some((line, why)) = labels.skipped.first() {
+            return Err(format!("{name} {arg}: line {line}: {why}"));
+        }
+        sc.h2_labels = Some(std::sync::Arc::new(labels));
+        return Ok(());
+    }
     if name == "JA4KnownBad" {
         let text = std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
         let list = ja4_core::knownbad::parse(&text).map_err(|e| format!("{name} {arg}: {e}"))?;
         sc.known_bad = Some(std::sync::Arc::new(list));
+        return Ok(());
+    }
+    if name == "JA4H2Labels" {
+        let text = std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
+        let labels = ja4_core::stack::parse_h2_labels(&text);
+        if let Some((line, why)) = labels.skipped.first() {
+            return Err(format!("{name} {arg}: line {line}: {why}"));
+        }
+        sc.h2_labels = Some(std::sync::Arc::new(labels));
         return Ok(());
     }
     if name == "JA4KnownBad" {

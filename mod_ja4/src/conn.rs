@@ -106,6 +106,8 @@ pub(crate) struct ConnState {
     pub tls: OnceLock<TlsFacts>,
     /// The HTTP/2 fingerprint, once the first request's frames were read.
     pub h2: OnceLock<H2Facts>,
+    /// Its label (`JA4H2Labels`), looked up at the first request that sees it.
+    pub h2_label: OnceLock<Option<ja4_core::stack::Label>>,
     /// Variable values computed at the connection's first request, reused by the others.
     pub vars: OnceLock<ConnVars>,
     /// What mitigation remembers of this client (lookup keys, a verified pass).
@@ -236,6 +238,7 @@ pub(crate) fn pre_connection(c: Connection<'_>, csd: Socket<'_>) -> bool {
         syn,
         tls: OnceLock::new(),
         h2: OnceLock::new(),
+        h2_label: OnceLock::new(),
         vars: OnceLock::new(),
         mitigation: Default::default(),
         requests: AtomicU32::new(0),

@@ -35,6 +35,7 @@ counters! {
     syns_saved: "connections whose SYN the kernel saved (JA4T in-connection)",
     hellos: "TLS ClientHellos parsed by the raw input filter",
     hello_errors: "connections whose first bytes were a malformed or oversized hello",
+    consistency_flagged: "requests whose stacks contradict each other or the user agent (JA4_FLAGS)",
     h2_fingerprinted: "HTTP/2 connections whose first request's frames gave a fingerprint (JA4_H2)",
     h2_hostile: "HTTP/2 connections whose first frames were hostile or malformed (no fingerprint; mod_http2 decides)",
     requests: "requests seen by post_read_request",

@@ -6,8 +6,8 @@
 //! hooks fill the record) or outlives the request whose strings it points to.
 
 use ja4_core::batch::{
-    h2_trailers_len, write_h2_trailers, Mitigation, SynRecord, MITIGATION_TRAILER_LEN, STRINGS,
-    S_JA4H,
+    consistency_trailer, h2_trailers_len, write_h2_trailers, Mitigation, SynRecord,
+    MITIGATION_TRAILER_LEN, STRINGS, S_JA4H,
 };
 use ja4_core::fingerprint::ja4h::JA4H_LEN;
 
@@ -34,6 +34,8 @@ pub(crate) struct ReqRecord<'r> {
     pub(crate) pending: Option<crate::mitigate::Facts>,
     /// The connection's HTTP/2 fingerprint and its short form (in its state), or empty.
     pub(crate) h2: (&'r [u8], &'r [u8]),
+    /// What the request's stacks contradict (`ja4_core::stack::flags`).
+    pub(crate) consistency: u8,
 }
 
 impl Default for ReqRecord<'_> {
@@ -48,6 +50,7 @@ impl Default for ReqRecord<'_> {
             mitigation: Mitigation::default(),
             pending: None,
             h2: (b"", b""),
+            consistency: 0,
         }
     }
 }
@@ -116,6 +119,7 @@ impl<'r> ReqRecord<'r> {
                 0
             }
             + h2_trailers_len(self.h2.0, self.h2.1)
+            + consistency_trailer(self.consistency).len()
     }
 
     /// Appends the trailers (the mitigation's, when it was on; the HTTP/2 fingerprint's, when
@@ -126,6 +130,7 @@ impl<'r> ReqRecord<'r> {
             out.extend_from_slice(&self.mitigation.trailer());
         }
         write_h2_trailers(out, self.h2.0, self.h2.1);
+        out.extend_from_slice(consistency_trailer(self.consistency));
     }
 
     /// Appends the present strings, in `S_*` order (the record's strings section).

@@ -232,8 +232,11 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
         scan(&r, state, rec);
         rec.mitigation = mitigation;
         rec.pending = pending;
-        if let Some(h2) = state.and_then(|st| st.h2.get()) {
-            rec.h2 = (h2.akamai.as_bytes(), h2.hash.as_bytes());
+        if let Some(st) = state {
+            rec.consistency = consistency(&r, st, sc, rec.string(S_PICKED));
+            if let Some(h2) = st.h2.get() {
+                rec.h2 = (h2.akamai.as_bytes(), h2.hash.as_bytes());
+            }
         }
     });
     if let Some(st) = state {
@@ -248,22 +251,51 @@ pub(crate) fn post_read_request(mut r: Request<'_>) -> Option<i32> {
             state.map(|st| conn_vars(&r, st, (sc.labels.as_deref(), sc.known_bad.as_deref())));
         let h2 = state.and_then(|st| st.h2.get());
         add_each(&mut r, (vars, h2), rec.ja4h_c(), set_env, set_headers);
-        // A browser's user agent on a stack that is not that browser's (JA4StackLabels).
-        let label = vars.and_then(|v| v.label.as_ref());
-        if let Some(m) = ja4_core::stack::mismatch(rec.string(S_PICKED), label) {
+    }
+    // What the request's stacks contradict (ja4_core::stack::consistency): a browser's user
+    // agent on a TLS stack that is not that browser's is JA4_UA_MISMATCH, every flag JA4_FLAGS.
+    use ja4_core::stack::flags;
+    let f = rec.consistency;
+    if f != 0 {
+        counters::add(|c| &c.consistency_flagged, 1);
+        let ua_tls = f & (flags::UA_TLS_LIBRARY | flags::UA_TLS_BROWSER);
+        if ua_tls != 0 {
             counters::add(|c| &c.ua_mismatches, 1);
-            if set_env {
-                r.add_env(
-                    c"JA4_UA_MISMATCH",
-                    match m {
-                        ja4_core::stack::Mismatch::BrowserOnLibrary => c"library",
-                        ja4_core::stack::Mismatch::OtherBrowser => c"browser",
-                    },
-                );
+        }
+        if set_env {
+            if ua_tls != 0 {
+                let word = if ua_tls & flags::UA_TLS_LIBRARY != 0 {
+                    c"library"
+                } else {
+                    c"browser"
+                };
+                r.add_env(c"JA4_UA_MISMATCH", word);
             }
+            let names = r.pool().keep_text(flags::names(f).as_bytes());
+            r.add_env(c"JA4_FLAGS", names);
         }
     }
     status
+}
+
+/// The consistency flags of a request with user agent `ua` on connection `st`: its TLS
+/// stack's label (`JA4StackLabels`), its HTTP/2 stack's (`JA4H2Labels`, looked up once per
+/// connection) and its SYN's TTL.
+fn consistency(r: &Request<'_>, st: &ConnState, sc: &crate::config::ServerConfig, ua: &[u8]) -> u8 {
+    if sc.labels.is_none() && sc.h2_labels.is_none() && st.syn.is_none() {
+        return 0;
+    }
+    let vars = conn_vars(r, st, (sc.labels.as_deref(), sc.known_bad.as_deref()));
+    let h2 = st.h2.get().and_then(|h| {
+        st.h2_label
+            .get_or_init(|| {
+                let labels = sc.h2_labels.as_deref()?;
+                let key = std::str::from_utf8(h.akamai.as_bytes()).ok()?;
+                labels.labels.get(key).cloned()
+            })
+            .as_ref()
+    });
+    ja4_core::stack::consistency(ua, vars.label.as_ref(), h2, st.syn.as_ref().map(|s| s.ttl))
 }
 
 /// The connection's JA4 (empty without TLS) and client address (parsed once per connection,

@@ -16,6 +16,8 @@ use common::*;
 
 /// The published Chrome string (Akamai; browserleaks, fingerproxy) our Chromium must give.
 const CHROME_PUBLISHED: &str = "1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p";
+/// The published Firefox string (the issue's, browserleaks).
+const FIREFOX_PUBLISHED: &str = "1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -144,6 +146,32 @@ public class H2Client {
 }
 "#;
 
+const FIREFOX_SCRIPT: &str = r#"import puppeteer from 'puppeteer-core';
+const b = await puppeteer.launch({ browser: 'firefox', executablePath: '/usr/bin/firefox-esr',
+  headless: true, acceptInsecureCerts: true });
+try {
+  const p = await b.newPage();
+  await p.goto(process.argv[2], { waitUntil: 'load' });
+} finally {
+  await b.close();
+}
+"#;
+
+/// The application each client's string is labelled with in the shipped labels.
+fn application_of(client: &str) -> &'static str {
+    match client {
+        "curl" | "curl-h2c" => "curl",
+        "nghttp" | "nghttp-h2c" => "nghttp",
+        "httpx" => "Python httpx",
+        "node" => "Node.js",
+        "go" => "Go",
+        "java" => "Java",
+        "firefox" => "Mozilla Firefox",
+        "chromium" => "Chromium",
+        other => panic!("no label for {other}"),
+    }
+}
+
 /// A client run: its name and how it asks for a URL (`tls` base or cleartext base, path).
 struct Client {
     name: &'static str,
@@ -261,6 +289,30 @@ fn clients() -> Vec<Client> {
             },
         },
         Client {
+            name: "firefox",
+            tls: true,
+            run: |dir, url| {
+                // puppeteer-core (scripts/setup.sh) resolves next to its node_modules.
+                let node_dir = workspace().join(".cache/node");
+                let script = node_dir.join(format!("h2-firefox-{}.mjs", std::process::id()));
+                std::fs::write(&script, FIREFOX_SCRIPT).unwrap();
+                let home = dir.join("firefox-home");
+                std::fs::create_dir_all(&home).unwrap();
+                let out = Command::new("node")
+                    .arg(&script)
+                    .arg(url)
+                    .env("HOME", &home)
+                    .output()
+                    .unwrap();
+                let _ = std::fs::remove_file(&script);
+                assert!(
+                    out.status.success(),
+                    "firefox: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            },
+        },
+        Client {
             name: "chromium",
             tls: true,
             run: |dir, url| {
@@ -320,6 +372,10 @@ fn real_clients_get_the_fingerprint_their_own_frames_give() {
     }
     let dir = tempdir("h2-clients");
     let reference = Reference::start(&dir);
+    let labels = ja4_core::stack::parse_h2_labels(
+        &std::fs::read_to_string(workspace().join("refdata/measured/h2-fingerprints.tsv")).unwrap(),
+    );
+    assert!(labels.skipped.is_empty(), "{:?}", labels.skipped);
     for mpm in ["event", "worker"] {
         let mut h = Httpd::start(
             &format!("h2-{mpm}"),
@@ -369,6 +425,17 @@ fn real_clients_get_the_fingerprint_their_own_frames_give() {
                     "Chromium vs the published Chrome string"
                 );
             }
+            if c.name == "firefox" {
+                assert_eq!(f[2], FIREFOX_PUBLISHED, "Firefox vs the published string");
+            }
+            // The shipped labels were measured so: the string names this client.
+            assert_eq!(
+                labels.labels.get(f[2]).map(|l| l.application.as_str()),
+                Some(application_of(c.name)),
+                "{}: refdata/measured/h2-fingerprints.tsv does not label {} (re-measure)",
+                c.name,
+                f[2]
+            );
             eprintln!("{mpm} {:<11} {}", c.name, f[2]);
             checked.push(c.name);
             values.push((
@@ -547,4 +614,83 @@ fn hostile_prefaces_are_counted_and_mod_http2_answers_as_without_us() {
     plain.assert_no_crash();
     ours.stop();
     plain.stop();
+}
+
+/// The per-request consistency facts (`JA4_FLAGS`, the record's `consistency`): the shipped
+/// TLS and HTTP/2 labels against the user agent and each other. A real Chromium raises
+/// nothing; an impersonator that copies both of Chrome's stacks only betrays the Windows its
+/// user agent claims on a Linux TCP stack (`ua-os-ttl`); one that copies Chrome's ClientHello
+/// but speaks Go's HTTP/2 is also `tls-h2`; curl claiming Chrome on Windows is all three of
+/// its lies.
+#[test]
+fn consistency_flags_unmask_a_mixed_impersonator() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempdir("h2-flags");
+    let refdata = workspace().join("refdata/measured");
+    let h = Httpd::start(
+        "h2-flags",
+        &Options {
+            extra: &format!(
+                "JA4StackLabels {}\nJA4H2Labels {}\n\
+                 LogFormat \"%q\\t%{{JA4_FLAGS}}e\\t%{{JA4_UA_MISMATCH}}e\" flags\n\
+                 CustomLog {}/flags.log flags",
+                refdata.join("ja4-families.tsv").display(),
+                refdata.join("h2-fingerprints.tsv").display(),
+                dir.display()
+            ),
+            ..Default::default()
+        },
+    );
+    let url = |c: &str| h.url(true, &format!("/index.html?c={c}"));
+    (clients().iter().find(|c| c.name == "chromium").unwrap().run)(&dir, &url("chromium"));
+    let cffi = |c: &str, akamai: &str| {
+        ok(
+            Command::new(venv_python()).arg("-c").arg(format!(
+                "from curl_cffi import requests\n\
+                 kw = {{'akamai': {akamai:?}}} if {akamai:?} else {{}}\n\
+                 r = requests.get({u:?}, impersonate='chrome', verify=False, **kw)\n\
+                 assert r.status_code == 200, r.status_code",
+                u = url(c)
+            )),
+            "curl-cffi",
+        )
+    };
+    cffi("cffi-chrome", "");
+    cffi(
+        "cffi-mixed",
+        "2:0;4:4194304;6:10485760|1073741824|0|a,m,p,s",
+    );
+    let win = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36";
+    curl(&["--http2", "-A", win], &url("curl-windows"));
+    let log = dir.join("flags.log");
+    let want = [
+        ("c=chromium", "-\t-"),
+        ("c=cffi-chrome", "ua-os-ttl\t-"),
+        ("c=cffi-mixed", "ua-h2-library,tls-h2,ua-os-ttl\t-"),
+        (
+            "c=curl-windows",
+            "ua-tls-library,ua-h2-library,ua-os-ttl\tlibrary",
+        ),
+    ];
+    for (q, flags) in want {
+        let line = logged_line(&log, &format!("?{q}")).unwrap_or_else(|| panic!("no request {q}"));
+        assert_eq!(line, format!("?{q}\t{flags}"), "{q}");
+    }
+    let j = h.status_json();
+    assert_eq!(j["counters"]["consistency_flagged"], 3, "{j}");
+    h.assert_no_crash();
+    let mut h = h;
+    h.stop();
+    let mixed = h
+        .records()
+        .into_iter()
+        .find(|r| r["query"] == "c=cffi-mixed")
+        .expect("the mixed impersonator's record");
+    assert_eq!(
+        mixed["consistency"], "ua-h2-library,tls-h2,ua-os-ttl",
+        "{mixed}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

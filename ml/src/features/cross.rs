@@ -38,38 +38,7 @@ pub struct ClientFacts<'a> {
     pub ja4h: &'a [(String, u64)],
 }
 
-/// The initial TTL a stack starts from, given a TTL seen after some hops.
-pub fn initial_ttl(seen: f64) -> u32 {
-    match seen {
-        t if t <= 0.0 => 0,
-        t if t <= 32.0 => 32,
-        t if t <= 64.0 => 64,
-        t if t <= 128.0 => 128,
-        _ => 255,
-    }
-}
-
-/// The initial TTL of the operating system a user agent names (None: it names none).
-pub fn claimed_os_ttl(ua: &str) -> Option<u32> {
-    if ua.contains("Windows") {
-        Some(128)
-    } else if [
-        "Linux",
-        "Android",
-        "Macintosh",
-        "Mac OS X",
-        "iPhone",
-        "iPad",
-        "CrOS",
-    ]
-    .iter()
-    .any(|os| ua.contains(os))
-    {
-        Some(64)
-    } else {
-        None
-    }
-}
+pub use ja4_core::stack::{claimed_os_ttl, initial_ttl};
 
 /// The cross-client features of every client, in input order.
 pub fn cross_client(clients: &[ClientFacts]) -> Vec<[f64; 6]> {

@@ -221,6 +221,10 @@ pub const DIRECTIVES: &[Directive] = &[
         help: "path of the TLS stack labels (ja4-families.tsv): JA4_STACK and JA4_UA_MISMATCH",
     },
     Directive {
+        name: "JA4H2Labels",
+        help: "path of the HTTP/2 fingerprint labels (h2-fingerprints.tsv): JA4_FLAGS",
+    },
+    Directive {
         name: "JA4KnownBad",
         help: "path of the known-bad JA4 list (known-bad-ja4.tsv): JA4_KNOWN_BAD",
     },

@@ -168,27 +168,190 @@ pub fn parse_labels(text: &str) -> Labels {
                 .push((n + 1, format!("unknown category {category:?}")));
             continue;
         }
-        let browser = (category == "browser")
-            .then(|| {
-                let a = application.as_bytes();
-                if contains(a, b"Firefox") || contains(a, b"firefox") {
-                    Some(Browser::Firefox)
-                } else if contains(a, b"Chrom") || contains(a, b"chrom") {
-                    Some(Browser::Chromium)
-                } else if contains(a, b"Safari") || contains(a, b"safari") {
-                    Some(Browser::Safari)
-                } else {
-                    None
-                }
-            })
-            .flatten();
-        out.labels.entry(family.to_owned()).or_insert(Label {
-            application: application.to_owned(),
-            category: category.to_owned(),
-            browser,
-        });
+        out.labels
+            .entry(family.to_owned())
+            .or_insert_with(|| label(application, category));
     }
     out
+}
+
+/// The label of `application` in `category` (its browser engine, for a browser).
+fn label(application: &str, category: &str) -> Label {
+    let a = application.as_bytes();
+    let browser = if category != "browser" {
+        None
+    } else if contains(a, b"Firefox") || contains(a, b"firefox") {
+        Some(Browser::Firefox)
+    } else if contains(a, b"Chrom") || contains(a, b"chrom") {
+        Some(Browser::Chromium)
+    } else if contains(a, b"Safari") || contains(a, b"safari") {
+        Some(Browser::Safari)
+    } else {
+        None
+    };
+    Label {
+        application: application.to_owned(),
+        category: category.to_owned(),
+        browser,
+    }
+}
+
+/// Labels of HTTP/2 fingerprints (`refdata/measured/h2-fingerprints.tsv`), and the lines
+/// that could not be read.
+#[derive(Debug, Default)]
+pub struct H2Labels {
+    /// Akamai string → label (the first row of a string wins).
+    pub labels: HashMap<String, Label>,
+    /// `(line, why)` of every row skipped.
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Parses HTTP/2 fingerprint labels: tab-separated `akamai application category
+/// measured_with`, `#` comments; a row whose string is not `S|WU|P|PS` or whose category is
+/// not `browser` or `library` is skipped.
+pub fn parse_h2_labels(text: &str) -> H2Labels {
+    let mut out = H2Labels::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        let [akamai, application, category, _with] = f[..] else {
+            out.skipped
+                .push((n + 1, format!("{} fields, 4 expected", f.len())));
+            continue;
+        };
+        if akamai.matches('|').count() != 3 {
+            out.skipped.push((
+                n + 1,
+                format!("{akamai:?} is not an Akamai HTTP/2 fingerprint"),
+            ));
+            continue;
+        }
+        if !["browser", "library"].contains(&category) {
+            out.skipped
+                .push((n + 1, format!("unknown category {category:?}")));
+            continue;
+        }
+        out.labels
+            .entry(akamai.to_owned())
+            .or_insert_with(|| label(application, category));
+    }
+    out
+}
+
+/// The initial TTL a stack starts from, given a TTL seen after some hops (0: none seen).
+pub fn initial_ttl(seen: f64) -> u32 {
+    match seen {
+        t if t <= 0.0 => 0,
+        t if t <= 32.0 => 32,
+        t if t <= 64.0 => 64,
+        t if t <= 128.0 => 128,
+        _ => 255,
+    }
+}
+
+/// The initial TTL of the operating system a user agent names (None: it names none): the
+/// platform tokens of its first parenthesised comment (`(Windows NT 10.0; Win64; x64)`), or
+/// of the whole string when it has none.
+pub fn claimed_os_ttl(ua: &str) -> Option<u32> {
+    let b = ua.as_bytes();
+    let platform = match b.iter().position(|&c| c == b'(') {
+        Some(open) => {
+            let rest = &b[open + 1..];
+            &rest[..rest.iter().position(|&c| c == b')').unwrap_or(rest.len())]
+        }
+        None => b,
+    };
+    if contains(platform, b"Windows") {
+        Some(128)
+    } else if [
+        &b"Linux"[..],
+        b"Android",
+        b"Macintosh",
+        b"Mac OS X",
+        b"iPhone",
+        b"iPad",
+        b"CrOS",
+    ]
+    .iter()
+    .any(|os| contains(platform, os))
+    {
+        Some(64)
+    } else {
+        None
+    }
+}
+
+/// Per-connection consistency facts ([`consistency`]): bits of what contradicts what.
+pub mod flags {
+    /// A browser's user agent on a library's TLS stack (`JA4_UA_MISMATCH=library`).
+    pub const UA_TLS_LIBRARY: u8 = 1;
+    /// One browser's user agent on another browser's TLS stack (`JA4_UA_MISMATCH=browser`).
+    pub const UA_TLS_BROWSER: u8 = 2;
+    /// A browser's user agent on a library's HTTP/2 stack.
+    pub const UA_H2_LIBRARY: u8 = 4;
+    /// One browser's user agent on another browser's HTTP/2 stack.
+    pub const UA_H2_BROWSER: u8 = 8;
+    /// A browser's TLS stack under an HTTP/2 stack that is not that browser's (the
+    /// impersonator that copied a ClientHello but not a connection preface).
+    pub const TLS_H2: u8 = 16;
+    /// The SYN's initial TTL is not the one of the OS the user agent names.
+    pub const UA_OS_TTL: u8 = 32;
+    /// Every flag with its name (`JA4_FLAGS`, the store, the dashboard).
+    pub const NAMES: [(u8, &str); 6] = [
+        (UA_TLS_LIBRARY, "ua-tls-library"),
+        (UA_TLS_BROWSER, "ua-tls-browser"),
+        (UA_H2_LIBRARY, "ua-h2-library"),
+        (UA_H2_BROWSER, "ua-h2-browser"),
+        (TLS_H2, "tls-h2"),
+        (UA_OS_TTL, "ua-os-ttl"),
+    ];
+
+    /// The names of the flags set in `f`, comma-separated.
+    pub fn names(f: u8) -> String {
+        NAMES
+            .iter()
+            .filter(|(b, _)| f & b != 0)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// What a connection's stacks say against each other and against a request's user agent
+/// `ua`: the TLS stack's label (by JA4 family), the HTTP/2 stack's label (by Akamai string),
+/// and the SYN's TTL (`None` when no SYN was seen). Unknown stacks contradict nothing.
+pub fn consistency(ua: &[u8], tls: Option<&Label>, h2: Option<&Label>, syn_ttl: Option<u8>) -> u8 {
+    let claimed = if tls.is_some() || h2.is_some() {
+        ua_browser(ua)
+    } else {
+        None
+    };
+    let mut f = match claimed_mismatch(claimed, tls) {
+        Some(Mismatch::BrowserOnLibrary) => flags::UA_TLS_LIBRARY,
+        Some(Mismatch::OtherBrowser) => flags::UA_TLS_BROWSER,
+        None => 0,
+    };
+    f |= match claimed_mismatch(claimed, h2) {
+        Some(Mismatch::BrowserOnLibrary) => flags::UA_H2_LIBRARY,
+        Some(Mismatch::OtherBrowser) => flags::UA_H2_BROWSER,
+        None => 0,
+    };
+    if let (Some(t), Some(h)) = (tls, h2) {
+        if t.category == "browser" && (h.category != "browser" || h.browser != t.browser) {
+            f |= flags::TLS_H2;
+        }
+    }
+    let claim = || std::str::from_utf8(ua).ok().and_then(claimed_os_ttl);
+    if let (Some(ttl), Some(claim)) = (syn_ttl.filter(|&t| t > 0), claim()) {
+        let seen = initial_ttl(f64::from(ttl));
+        if seen != 0 && seen != claim {
+            f |= flags::UA_OS_TTL;
+        }
+    }
+    f
 }
 
 /// How a user agent and a connection's stack disagree.
@@ -213,7 +376,12 @@ impl Mismatch {
 /// Whether user agent `ua` contradicts the stack labelled `label` (None: an unknown stack,
 /// or a user agent that claims no browser).
 pub fn mismatch(ua: &[u8], label: Option<&Label>) -> Option<Mismatch> {
-    let claimed = ua_browser(ua)?;
+    claimed_mismatch(ua_browser(ua), label)
+}
+
+/// [`mismatch`] for the browser a user agent claims.
+fn claimed_mismatch(claimed: Option<Browser>, label: Option<&Label>) -> Option<Mismatch> {
+    let claimed = claimed?;
     let label = label?;
     match label.category.as_str() {
         "library" => Some(Mismatch::BrowserOnLibrary),
@@ -228,6 +396,55 @@ pub fn mismatch(ua: &[u8], label: Option<&Label>) -> Option<Mismatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consistency_flags_name_each_contradiction() {
+        let chrome_tls = label("Chromium", "browser");
+        let firefox_h2 = label("Mozilla Firefox", "browser");
+        let go_h2 = label("Go", "library");
+        let chrome_h2 = label("Chromium", "browser");
+        let python = label("Python", "library");
+        // A real Chrome on Linux: nothing.
+        assert_eq!(
+            consistency(CHROME_UA, Some(&chrome_tls), Some(&chrome_h2), Some(64)),
+            0
+        );
+        // An impersonator with Chrome's ClientHello and Go's HTTP/2, claiming Windows.
+        let win = b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36";
+        let f = consistency(win, Some(&chrome_tls), Some(&go_h2), Some(63));
+        assert_eq!(f, flags::UA_H2_LIBRARY | flags::TLS_H2 | flags::UA_OS_TTL);
+        assert_eq!(flags::names(f), "ua-h2-library,tls-h2,ua-os-ttl");
+        // Chrome's TLS and Firefox's HTTP/2 under Chrome's user agent.
+        assert_eq!(
+            consistency(CHROME_UA, Some(&chrome_tls), Some(&firefox_h2), None),
+            flags::UA_H2_BROWSER | flags::TLS_H2
+        );
+        // A library with a browser user agent; unknown stacks say nothing.
+        assert_eq!(
+            consistency(CHROME_UA, Some(&python), None, None),
+            flags::UA_TLS_LIBRARY
+        );
+        assert_eq!(
+            consistency(CHROME_UA, None, None, Some(128)),
+            flags::UA_OS_TTL
+        );
+        assert_eq!(
+            consistency(b"curl/7.88.1", Some(&python), Some(&go_h2), Some(64)),
+            0
+        );
+        assert_eq!(flags::names(0), "");
+    }
+
+    #[test]
+    fn h2_labels_parse_and_refuse() {
+        let l = parse_h2_labels(
+            "# c\n1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p\tChromium\tbrowser\tDebian chromium\n\
+             x\tGo\tlibrary\tgo\n2:0|1|0|m\tGo\tbot\tgo\nonly\ttwo\n",
+        );
+        let c = &l.labels["1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p"];
+        assert_eq!(c.browser, Some(Browser::Chromium));
+        assert_eq!(l.skipped.iter().map(|s| s.0).collect::<Vec<_>>(), [3, 4, 5]);
+    }
 
     const CHROME_UA: &[u8] = b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36";
     const FIREFOX_UA: &[u8] =

@@ -81,6 +81,7 @@ pub const COLUMNS: &[&str] = &[
     "decision_bot_score",
     "h2_fp",
     "h2_fp_hash",
+    "consistency_flags",
 ];
 
 fn ipv6(o: &mut Vec<u8>, ip: Option<IpAddr>) {
@@ -176,6 +177,7 @@ pub fn encode<S: AsRef<[u8]>>(r: &Record<S>, o: &mut Vec<u8>) {
     o.push(m.bot_score);
     put_bytes(o, r.h2.as_ref());
     put_bytes(o, r.h2_hash.as_ref());
+    o.push(r.consistency);
 }
 
 /// Days `http_logs` keeps a row: its TTL (`sql/0003_http_logs.sql`). The engine drops an

@@ -161,6 +161,7 @@ pub(super) fn decode_record<'a>(
             TRAILER_MITIGATION => rec.mitigation = Mitigation::from_trailer(v).unwrap_or_default(),
             TRAILER_H2 => rec.h2 = v,
             TRAILER_H2_HASH => rec.h2_hash = v,
+            TRAILER_CONSISTENCY => rec.consistency = v.first().copied().unwrap_or(0),
             _ => {}
         }
     }

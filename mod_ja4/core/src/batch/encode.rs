@@ -266,6 +266,7 @@ impl<S: AsRef<[u8]>> Record<S> {
             trailers.extend_from_slice(&self.mitigation.trailer());
         }
         write_h2_trailers(&mut trailers, self.h2.as_ref(), self.h2_hash.as_ref());
+        trailers.extend_from_slice(consistency_trailer(self.consistency));
         write_record(
             out,
             payload_start,

@@ -160,6 +160,10 @@ impl<S: AsRef<[u8]>> Record<S> {
             key(o, "h2_hash");
             json_str(o, self.h2_hash.as_ref());
         }
+        if self.consistency != 0 {
+            key(o, "consistency");
+            json_str(o, crate::stack::flags::names(self.consistency).as_bytes());
+        }
         let m = &self.mitigation;
         if m.is_some() {
             key(o, "action");

@@ -152,12 +152,35 @@ pub struct Record<S> {
     pub h2: S,
     /// Its short form (trailer [`TRAILER_H2_HASH`]).
     pub h2_hash: S,
+    /// The request's consistency facts (`ja4_core::stack::flags`; trailer
+    /// [`TRAILER_CONSISTENCY`] when any is set).
+    pub consistency: u8,
 }
 
 /// Tag of the HTTP/2 fingerprint trailer.
 pub const TRAILER_H2: u8 = 2;
 /// Tag of the HTTP/2 fingerprint's short form.
 pub const TRAILER_H2_HASH: u8 = 3;
+/// Tag of the consistency facts (one byte of `ja4_core::stack::flags`).
+pub const TRAILER_CONSISTENCY: u8 = 4;
+
+/// The consistency trailer of `flags` (empty when none is set).
+pub fn consistency_trailer(flags: u8) -> &'static [u8] {
+    static ALL: [[u8; 3]; 256] = {
+        let mut t = [[0u8; 3]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [TRAILER_CONSISTENCY, 1, i as u8];
+            i += 1;
+        }
+        t
+    };
+    if flags == 0 {
+        &[]
+    } else {
+        &ALL[usize::from(flags)]
+    }
+}
 
 /// Bytes [`write_h2_trailers`] writes for `akamai` and `hash` (0 without a fingerprint).
 pub fn h2_trailers_len(akamai: &[u8], hash: &[u8]) -> usize {
@@ -411,6 +434,7 @@ impl<S> Record<S> {
             mitigation: self.mitigation,
             h2: f(self.h2),
             h2_hash: f(self.h2_hash),
+            consistency: self.consistency,
         }
     }
 }

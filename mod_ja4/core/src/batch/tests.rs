@@ -569,6 +569,7 @@ fn header_roles() {
 fn the_h2_fingerprint_travels_as_trailers() {
     let akamai = b"1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p";
     let with = Record {
+        consistency: crate::stack::flags::TLS_H2 | crate::stack::flags::UA_H2_LIBRARY,
         h2: &akamai[..],
         h2_hash: &b"b95b8e312a5e"[..],
         mitigation: Mitigation {
@@ -582,17 +583,19 @@ fn the_h2_fingerprint_travels_as_trailers() {
     with.encode(&mut p);
     assert_eq!(
         p.len(),
-        plain.len() + MITIGATION_TRAILER_LEN + h2_trailers_len(akamai, b"b95b8e312a5e")
+        plain.len() + MITIGATION_TRAILER_LEN + h2_trailers_len(akamai, b"b95b8e312a5e") + 3
     );
     let (back, _) = decode_frame(&frame(&p, 1)).unwrap();
     assert_eq!(back[0].h2.as_bytes(), &akamai[..]);
     assert_eq!(back[0].h2_hash, "b95b8e312a5e");
     assert_eq!(back[0].mitigation.action, MitigationAction::Allow);
+    assert_eq!(back[0].consistency, with.consistency);
     let mut json = Vec::new();
     with.write_json(&mut json);
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(v["h2"], std::str::from_utf8(akamai).unwrap());
     assert_eq!(v["h2_hash"], "b95b8e312a5e");
+    assert_eq!(v["consistency"], "ua-h2-library,tls-h2");
     // A string beyond 255 bytes arrives cut and marked, never a malformed record.
     let long = vec![b'9'; 400];
     let mut out = Vec::new();
