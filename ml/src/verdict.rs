@@ -185,6 +185,9 @@ pub struct Facts {
     /// Challenges it solved in the window (mod_ja4's proof of work: it runs a JavaScript
     /// engine).
     pub challenges_solved: u64,
+    /// Share of its requests whose HTTP/2 stack contradicts its TLS stack or user agent
+    /// (`h2_stack_mismatch_ratio`).
+    pub h2_stack_mismatch_ratio: f64,
 }
 
 /// The decision with its reasons.
@@ -292,6 +295,19 @@ pub fn decide(f: &Facts, t: &Thresholds) -> Decision {
             } else {
                 f.ja4_application.as_str()
             }
+        ));
+        return Decision {
+            verdict: Verdict::Bot,
+            threat: score_threat.max(Threat::High),
+            reasons,
+        };
+    }
+    // An HTTP/2 stack that is not what its TLS stack and user agent say: a copied ClientHello
+    // over another client's HTTP/2 (mod_ja4's flags, decided per request).
+    if f.requests > 0 && f.h2_stack_mismatch_ratio >= 0.5 {
+        reasons.push(format!(
+            "its HTTP/2 stack contradicts its TLS stack or user agent on {:.0}% of requests (an impersonator)",
+            f.h2_stack_mismatch_ratio * 100.0
         ));
         return Decision {
             verdict: Verdict::Bot,
@@ -557,6 +573,7 @@ mod tests {
             orphans: 0,
             error_4xx_ratio: 0.0,
             challenges_solved: 0,
+            h2_stack_mismatch_ratio: 0.0,
         }
     }
 
@@ -737,6 +754,24 @@ mod tests {
             .verdict,
             Verdict::LegitimateBrowser
         );
+    }
+
+    #[test]
+    fn an_http2_stack_that_contradicts_the_tls_stack_is_an_impersonator() {
+        let t = Thresholds::default();
+        let imp = Facts {
+            h2_stack_mismatch_ratio: 1.0,
+            ..presents_browser()
+        };
+        let d = decide(&imp, &t);
+        assert_eq!((d.verdict, d.threat), (Verdict::Bot, Threat::High), "{d:?}");
+        assert!(d.reasons[0].contains("HTTP/2 stack"), "{:?}", d.reasons);
+        // One odd request in ten (a proxy's retry, say) does not decide.
+        let once = Facts {
+            h2_stack_mismatch_ratio: 0.1,
+            ..presents_browser()
+        };
+        assert_eq!(decide(&once, &t).verdict, Verdict::LegitimateBrowser);
     }
 
     #[test]

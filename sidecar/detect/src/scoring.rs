@@ -489,6 +489,7 @@ pub fn score_with(
             orphans: c.hits.saturating_sub(c.requests),
             error_4xx_ratio: row[idx("error_4xx_ratio")],
             challenges_solved: c.challenges_solved,
+            h2_stack_mismatch_ratio: row[idx("h2_stack_mismatch_ratio")],
         };
         let decision = if c.requests == 0 && requests_by_ip.get(&c.src_ip).is_some_and(|&r| r > 0) {
             verdict::Decision {

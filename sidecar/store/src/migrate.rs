@@ -361,7 +361,17 @@ fn replicated(tail: &str, name: &str) -> String {
 
 /// Every statement of every migration as it would run, in order (`migrate --print`).
 pub fn plan(opts: &Options) -> Result<Vec<(Migration, Vec<String>)>, MigrateError> {
-    plan_running(opts, |_| true)
+    Ok(in_running_order(plan_running(opts, |_| true)?))
+}
+
+/// The order migrations run in: by version, but objects generated from code (`-- reapply`,
+/// the feature view) last — they read the columns every newer migration adds (the view has
+/// existed since 0006 for the migrations in between).
+fn in_running_order(plan: Vec<(Migration, Vec<String>)>) -> Vec<(Migration, Vec<String>)> {
+    let (generated, mut plain): (Vec<_>, Vec<_>) =
+        plan.into_iter().partition(|(m, _)| m.reapplied());
+    plain.extend(generated);
+    plain
 }
 
 /// [`plan`], where only the migrations `runs` accepts need their secrets (the others' statements
@@ -451,7 +461,9 @@ pub fn migrate(store: &Store, opts: &Options) -> Result<Vec<u32>, MigrateError> 
     }
     // The whole plan is built first, so a missing secret fails before anything runs; the
     // cluster rewrite needs every earlier statement to know which tables are Distributed.
-    let plan = plan_running(&opts, |m| pending.iter().any(|p| p.version == m.version))?;
+    let plan = in_running_order(plan_running(&opts, |m| {
+        pending.iter().any(|p| p.version == m.version)
+    })?);
     let mut now = Vec::new();
     for (m, stmts) in plan
         .iter()
@@ -486,6 +498,7 @@ pub fn migrate(store: &Store, opts: &Options) -> Result<Vec<u32>, MigrateError> 
         })?;
         now.push(m.version);
     }
+    now.sort_unstable();
     Ok(now)
 }
 
