@@ -132,6 +132,9 @@
       h("button", { class: "f", title: "Exclude " + field + " = " + s, onclick: ev => { ev.stopPropagation(); addFilter(field, s, true); } }, "−")];
   }
   const ipLink = ip => h("a", { href: link("client", { ip }), class: "mono" }, ip);
+  // The module's consistency flags (ja4_core::stack::flags), by name.
+  const FLAGS = [[1, "ua-tls-library"], [2, "ua-tls-browser"], [4, "ua-h2-library"], [8, "ua-h2-browser"], [16, "tls-h2"], [32, "ua-os-ttl"]];
+  const flagsLabel = f => FLAGS.filter(([b]) => Number(f || 0) & b).map(([, n]) => n).join(", ");
   const fpLink = (kind, v, short) => v ? h("a", { href: link("fingerprint", { kind, value: v }), class: "mono" + (short ? " cell short" : ""), title: v }, v) : "";
 
   // ---- generic table --------------------------------------------------------------
@@ -249,7 +252,7 @@
     const tops = h("div", { class: "grid tops" });
     root.append(tops);
     const DIMS = [["ja4", "JA4"], ["ja4_a", "JA4 a (protocol, version, counts)"], ["ja4_b", "JA4 b (ciphers)"], ["ja4_c", "JA4 c (extensions)"], ["ja4h", "JA4H (HTTP headers)"], ["ja4t", "JA4T (TCP)"],
-      ["net", "Client networks"], ["ip", "Client IPs"], ["asn", "ASNs"], ["country", "Countries"], ["ua", "User agents"], ["host", "Hosts"], ["path", "Paths"]];
+      ["h2", "HTTP/2 (Akamai)"], ["net", "Client networks"], ["ip", "Client IPs"], ["asn", "ASNs"], ["country", "Countries"], ["ua", "User agents"], ["host", "Hosts"], ["path", "Paths"]];
     await Promise.all(DIMS.map(async ([dim, title]) => {
       const card = section(title, h("div", { class: "loading" }, "loading…"));
       card.id = "top-" + dim;
@@ -260,7 +263,7 @@
         const val = String(r.value);
         let label = h("span", { class: "cell mono", title: val }, val);
         if (dim === "ip") label = ipLink(val);
-        else if (["ja4", "ja4h", "ja4t"].includes(dim)) label = h("a", { href: link("fingerprint", { kind: dim, value: val }), class: "cell mono", title: val, onclick: ev => ev.stopPropagation() }, val);
+        else if (["ja4", "ja4h", "ja4t", "h2"].includes(dim)) label = h("a", { href: link("fingerprint", { kind: dim, value: val }), class: "cell mono", title: val, onclick: ev => ev.stopPropagation() }, val);
         const filterField = dim;
         return h("tr", { class: "toprow", title: "Filter on " + dim + " = " + val, onclick: () => addFilter(filterField, val) },
           h("td", null, label, r.label ? h("div", { class: "muted" }, String(r.label)) : null, h("div", { class: "bar" }, barFill(Number(r.requests) / max))),
@@ -437,6 +440,8 @@
       { label: "Requests", num: true, render: r => num(r.requests) }, { label: "Last", nowrap: true, render: r => ts(r.last_seen) }], d.actions)));
     root.append(h("div", { class: "card" }, h("h2", null, "Fingerprints seen"), table([
       { label: "JA4", render: r => fpLink("ja4", r.ja4) }, { label: "JA4H", render: r => fpLink("ja4h", r.ja4h) }, { label: "JA4T", render: r => fpLink("ja4t", r.ja4t) },
+      { label: "HTTP/2", render: r => fpLink("h2", r.h2, true) },
+      { label: "Contradicts", render: r => flagsLabel(r.consistency) },
       { label: "TLS", key: "tls_version" }, { label: "ALPN", key: "alpn" }, { label: "HTTP", key: "protocol" },
       { label: "User agent", render: r => h("span", { class: "cell", title: r.ua }, r.ua) }, { label: "Known as", key: "application" },
       { label: "Requests", num: true, key: "requests" }], d.fingerprints)));
@@ -460,7 +465,7 @@
       const lines = ["Header order: " + (r.header_names || []).join(", "), "User-Agent: " + r.ua, "Accept: " + r.accept, "Accept-Language: " + r.accept_language,
         "Accept-Encoding: " + r.accept_encoding, "Sec-Fetch: site=" + r.sec_fetch_site + " mode=" + r.sec_fetch_mode + " dest=" + r.sec_fetch_dest,
         "Sec-CH-UA: " + r.sec_ch_ua + " platform=" + r.sec_ch_ua_platform, "Cookie: " + (r.has_cookie ? "yes" : "no") + "   Referer: " + (r.has_referer ? "yes" : "no"),
-        "TLS: " + r.tls_version + " SNI=" + r.sni + "   JA4=" + r.ja4, "TCP SYN: ttl=" + r.syn_ttl + " window=" + r.syn_window + " mss=" + r.syn_mss + "   JA4T=" + r.ja4t, "Client port: " + r.client_port];
+        "TLS: " + r.tls_version + " SNI=" + r.sni + "   JA4=" + r.ja4, "HTTP/2: " + (r.h2 || "—") + "   contradictions: " + (flagsLabel(r.consistency) || "none"), "TCP SYN: ttl=" + r.syn_ttl + " window=" + r.syn_window + " mss=" + r.syn_mss + "   JA4T=" + r.ja4t, "Client port: " + r.client_port];
       tr.after(h("tr", { class: "detail" }, h("td", { colspan: cols.length }, h("pre", null, lines.join("\n")))));
     } });
     reqCard.replaceChildren(reqCard.firstChild, t, pager(rq));

@@ -678,10 +678,13 @@ async fn campaign(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Value
 }
 
 fn fingerprint_value(v: &str) -> ApiResult<&str> {
+    // JA4-style values, and HTTP/2 Akamai strings (`1:65536;2:0|15663105|0|m,a,s,p`).
     let ok = !v.is_empty()
-        && v.len() <= 256
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && v.len() <= 512
+        && v.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'_' | b'-' | b'.' | b':' | b';' | b'|' | b',' | b'~')
+        });
     ok.then_some(v)
         .ok_or_else(|| ApiError::BadRequest("value is not a fingerprint".into()))
 }
@@ -690,7 +693,7 @@ async fn fingerprint(State(d): St, _a: Authed, q: RawQuery) -> ApiResult<Json<Va
     let q = parse(&q)?;
     let kind = q.get("kind").unwrap_or("ja4");
     let col = views::fingerprint_column(kind)
-        .ok_or_else(|| ApiError::BadRequest("kind must be ja4, ja4h or ja4t".into()))?;
+        .ok_or_else(|| ApiError::BadRequest("kind must be ja4, ja4h, ja4t or h2".into()))?;
     let value = fingerprint_value(q.get("value").unwrap_or(""))?.to_owned();
     let summary = d.run(views::fingerprint_summary(&q, col, &value)).await?;
     let clients = d.run(views::fingerprint_clients(&q, col, &value)).await?;
@@ -845,9 +848,9 @@ fn subject(kind: &str, value: &str) -> ApiResult<String> {
                 _ => Err(ApiError::BadRequest("bad prefix length".into())),
             }
         }
-        "ja4" | "ja4h" | "ja4t" => fingerprint_value(value.trim()).map(str::to_owned),
+        "ja4" | "ja4h" | "ja4t" | "h2" => fingerprint_value(value.trim()).map(str::to_owned),
         _ => Err(ApiError::BadRequest(
-            "kind must be ip, net, ja4, ja4h or ja4t".into(),
+            "kind must be ip, net, ja4, ja4h, ja4t or h2".into(),
         )),
     }
 }

@@ -44,9 +44,9 @@ pub const VERDICT_CLASS: &str =
 
 /// Every filterable field, for the UI's chips.
 pub const FIELDS: &[&str] = &[
-    "ip", "net", "asn", "country", "ja4", "ja4_a", "ja4_b", "ja4_c", "ja4h", "ja4t", "ua", "host",
-    "path", "method", "status", "verdict", "threat", "model", "browser", "campaign", "actor",
-    "action",
+    "ip", "net", "asn", "country", "ja4", "ja4_a", "ja4_b", "ja4_c", "ja4h", "ja4t", "h2", "ua",
+    "host", "path", "method", "status", "verdict", "threat", "model", "browser", "campaign",
+    "actor", "action",
 ];
 
 /// The column expression and value type of `field` in `source`, if it applies there.
@@ -71,6 +71,7 @@ fn field(source: Source, field: &str) -> Option<(&'static str, Kind)> {
         (_, "ja4_c") => return ja4("splitByChar('_', toString(ja4))[3]"),
         (Logs, "ja4h") => ("ja4h", Text),
         (Logs, "ja4t") => ("ja4t", Text),
+        (Logs, "h2") => ("h2_fp", Text),
         (Logs | Detections, "ua") => ("user_agent", Text),
         (Logs, "host") => ("vhost", Text),
         (Agg | Scores | Detections, "host") => ("host", Text),

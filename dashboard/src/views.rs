@@ -193,6 +193,10 @@ pub fn dimension(dim: &str) -> Option<(String, &'static str)> {
         "ja4_c" => ("splitByChar('_', toString(ja4))[3]".into(), "''"),
         "ja4h" => ("toString(ja4h)".into(), "''"),
         "ja4t" => ("toString(ja4t)".into(), "''"),
+        "h2" => (
+            "toString(h2_fp)".into(),
+            "dictGetOrDefault('{db}.dict_fingerprints', 'application', tuple('h2', any(toString(h2_fp))), '')",
+        ),
         "ua" => ("user_agent".into(), "''"),
         "host" => ("toString(vhost)".into(), "''"),
         "path" => ("path".into(), "''"),
@@ -229,7 +233,7 @@ fn agg_dimension(dim: &str) -> Option<(String, String)> {
 
 /// What the breakdown view may group by.
 pub const DIMENSIONS: &[&str] = &[
-    "net", "asn", "country", "ja4", "ja4_a", "ja4_b", "ja4_c", "ja4h", "ja4t", "ua", "host",
+    "net", "asn", "country", "ja4", "ja4_a", "ja4_b", "ja4_c", "ja4h", "ja4t", "h2", "ua", "host",
     "path", "ip",
 ];
 
@@ -445,6 +449,7 @@ pub fn fingerprint_column(kind: &str) -> Option<&'static str> {
         "ja4" => Some("ja4"),
         "ja4h" => Some("ja4h"),
         "ja4t" => Some("ja4t"),
+        "h2" => Some("h2_fp"),
         _ => None,
     }
 }
@@ -536,10 +541,11 @@ pub fn client_fingerprints(q: &ViewQuery, ip: &str) -> Stmt {
     let a = p.bind("String", ip);
     Stmt {
         sql: format!(
-            "SELECT ja4, ja4h, ja4t, user_agent AS ua, tls_version, tls_alpn AS alpn, protocol, count() AS requests, \
-             any(ja4_application) AS application, toUnixTimestamp64Milli(max(ts)) AS last_seen \
+            "SELECT ja4, ja4h, ja4t, toString(h2_fp) AS h2, user_agent AS ua, tls_version, tls_alpn AS alpn, protocol, count() AS requests, \
+             any(ja4_application) AS application, groupBitOr(consistency_flags) AS consistency, \
+             toUnixTimestamp64Milli(max(ts)) AS last_seen \
              FROM {{db}}.http_logs WHERE {range} AND client_ip = toIPv6OrDefault({a}) \
-             GROUP BY ja4, ja4h, ja4t, ua, tls_version, alpn, protocol ORDER BY requests DESC LIMIT 100"
+             GROUP BY ja4, ja4h, ja4t, h2, ua, tls_version, alpn, protocol ORDER BY requests DESC LIMIT 100"
         ),
         params: p,
         ignored: Vec::new(),
@@ -573,7 +579,8 @@ pub fn client_requests(q: &ViewQuery, ip: &str) -> Stmt {
     Stmt {
         sql: format!(
             "SELECT toUnixTimestamp64Milli(ts) AS ts, kind, method, vhost AS host, path, query, protocol, status, \
-             bytes_out, client_port, ja4, ja4h, ja4t, tls_version, tls_sni AS sni, user_agent AS ua, action, \
+             bytes_out, client_port, ja4, ja4h, ja4t, toString(h2_fp) AS h2, consistency_flags AS consistency, \
+             tls_version, tls_sni AS sni, user_agent AS ua, action, \
              header_names, accept, accept_language, accept_encoding, sec_fetch_site, sec_fetch_mode, \
              sec_fetch_dest, sec_ch_ua, sec_ch_ua_platform, has_cookie, has_referer, syn_ttl, syn_window, syn_mss, \
              count() OVER () AS _total \

@@ -270,6 +270,9 @@ const GET_ENDPOINTS: &[&str] = &[
     "/api/campaigns",
     "/api/campaign?id=1",
     "/api/fingerprint?kind=ja4&value=t13d1516h2_8daaf6152771_02713d6af862",
+    "/api/top?dim=h2",
+    "/api/fingerprint?kind=h2&value=1:65536%3B2:0%3B4:6291456%3B6:262144%7C15663105%7C0%7Cm,a,s,p",
+    "/api/detections?filter=h2:1:65536%3B2:0%3B4:6291456%3B6:262144%7C15663105%7C0%7Cm,a,s,p",
     "/api/client?ip=81.2.1.1",
     "/api/client/requests?ip=81.2.1.1",
     "/api/audit",
@@ -318,6 +321,25 @@ fn dashboard_api() {
         assert_eq!(r.status, 200, "{ep}: {}", r.body);
         r.json();
     }
+    // HTTP/2 fingerprints: the browsers' strings lead the top list, and a page shows one.
+    let top = admin.get(&s, "/api/top?dim=h2").json();
+    let values: Vec<&str> = top["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["value"].as_str())
+        .collect();
+    assert!(
+        values.contains(&"1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p"),
+        "{top}"
+    );
+    let fp = admin
+        .get(
+            &s,
+            "/api/fingerprint?kind=h2&value=1:65536%3B2:0%3B4:6291456%3B6:262144%7C15663105%7C0%7Cm,a,s,p",
+        )
+        .json();
+    assert!(fp["summary"].to_string().contains("requests"), "{fp}");
     let o = admin.get(&s, "/api/overview?range=6h").json();
     assert!(
         o["totals"]["requests"].as_u64().unwrap() >= 25_000,

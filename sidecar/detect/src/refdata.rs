@@ -686,6 +686,31 @@ pub fn load(store: &Store, db: &str, src: &Sources) -> Result<Vec<Loaded>> {
                 ]
             })
             .collect();
+        // HTTP/2 fingerprints measured here (refdata/measured/h2-fingerprints.tsv): kind `h2`.
+        let h2_text = read(&dir.join("measured/h2-fingerprints.tsv"))?;
+        let h2 = ja4_core::stack::parse_h2_labels(&h2_text);
+        let mut fam_rows = fam_rows;
+        let mut seen = std::collections::HashSet::new();
+        for line in h2_text.lines() {
+            let f: Vec<&str> = line.trim_end_matches('\r').split('\t').collect();
+            let [akamai, _, _, measured_with] = f[..] else {
+                continue;
+            };
+            let Some(l) = h2.labels.get(akamai).filter(|_| seen.insert(akamai)) else {
+                continue;
+            };
+            fam_rows.push(vec![
+                Lit::Str("h2".into()),
+                Lit::Str(akamai.to_owned()),
+                Lit::Str(l.application.clone()),
+                Lit::Str(String::new()),
+                Lit::Str(String::new()),
+                Lit::Str(String::new()),
+                Lit::Str(l.category.clone()),
+                Lit::UInt(0),
+                Lit::Str(format!("measured: {measured_with}")),
+            ]);
+        }
         replace(
             store,
             db,

@@ -30,7 +30,7 @@ const COLUMNS: &str = "ts, kind, conn_id, client_ip, client_port, server_ip, ser
     protocol, status, bytes_out, duration_us, tls_version, tls_sni, tls_alpn, ja4, ja3, ja4h, ja4t, syn_ttl, \
     syn_window, syn_mss, header_names, user_agent, accept, accept_language, accept_encoding, sec_fetch_site, \
     sec_fetch_mode, sec_fetch_dest, sec_ch_ua, sec_ch_ua_platform, has_cookie, has_referer, sources, \
-    action, action_reason, decision_verdict, decision_bot_score";
+    action, action_reason, decision_verdict, decision_bot_score, h2_fp";
 
 /// The reference rows behind the generated addresses.
 const REFERENCE: &str =
@@ -83,6 +83,11 @@ struct Population {
 const CHROME: &str = "t13d1516h2_8daaf6152771_02713d6af862";
 const FIREFOX: &str = "t13d1715h2_5b57614c22b0_3d5424432f57";
 const SAFARI: &str = "t13d2014h2_a09f3c656075_14788d8d241b";
+/// The browsers' HTTP/2 fingerprints (refdata/measured/h2-fingerprints.tsv; Safari's as
+/// curl-cffi copies it).
+const H2_CHROME: &str = "1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p";
+const H2_FIREFOX: &str = "1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s";
+const H2_SAFARI: &str = "2:0;3:100;4:2097152;9:1|10420225|0|m,s,a,p";
 
 fn populations() -> Vec<Population> {
     vec![
@@ -247,7 +252,9 @@ fn insert_sql(p: &Population, rows: u64, hours: u32, seed: u64, offset: u64) -> 
          if({b} = 1, 'same-origin', ''), if({b} = 1, 'navigate', ''), if({b} = 1, 'document', ''), \
          if({b} = 1 AND c % 3 = 0, '\"Chromium\";v=\"131\", \"Google Chrome\";v=\"131\"', ''), if({b} = 1 AND c % 3 = 0, '\"Windows\"', ''), \
          if({b} = 1 AND {h7} % 10 > 0, 1, 0), if({b} = 1 AND {h8} % 10 > 1, 1, 0), 3, \
-         tupleElement({mit}, 1), tupleElement({mit}, 2), tupleElement({mit}, 3), tupleElement({mit}, 4) \
+         tupleElement({mit}, 1), tupleElement({mit}, 2), tupleElement({mit}, 3), tupleElement({mit}, 4), \
+         if({b} = 1 AND {h3} % 3 > 0, multiIf({ja4} = '{CHROME}', '{H2_CHROME}', {ja4} = '{FIREFOX}', '{H2_FIREFOX}', \
+            {ja4} = '{SAFARI}', '{H2_SAFARI}', ''), '') \
          FROM (SELECT number, cityHash64(number, {seed}, 0) % {clients} AS c FROM numbers({rows}))",
         kind = p.kind,
         ip = p.ip,
