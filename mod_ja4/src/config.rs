@@ -85,9 +85,10 @@ pub(crate) fn set_dir_directive(dc: &mut DirConfig, name: &str, arg: &str) -> Re
 }
 
 /// The directives a `<VirtualHost>` may set for itself; the rest are global.
-const PER_VHOST: [&str; 10] = [
+const PER_VHOST: [&str; 11] = [
     "JA4Engine",
     "JA4SetEnv",
+    "JA4HTTP2Fingerprint",
     "JA4RequestHeaders",
     "JA4Mitigation",
     "JA4Action",
@@ -107,6 +108,7 @@ fn copy_setting(name: &str, from: &ServerConfig, to: &mut ServerConfig) {
     match name {
         "JA4Engine" => to.engine = from.engine,
         "JA4SetEnv" => to.set_env = from.set_env,
+        "JA4HTTP2Fingerprint" => to.h2_fingerprint = from.h2_fingerprint,
         "JA4RequestHeaders" => to.request_headers = from.request_headers,
         "JA4Mitigation" => to.mitigation = from.mitigation,
         "JA4Action" => to.actions.clone_from(&from.actions),
@@ -166,7 +168,7 @@ const fn one(name: &'static CStr, help: &'static CStr) -> Directive {
 }
 
 /// Every directive, in the order `httpd -L` lists them.
-pub(crate) const DIRECTIVES: [Directive; 26] = [
+pub(crate) const DIRECTIVES: [Directive; 27] = [
     one(
         c"JA4Engine",
         c"On|Off: fingerprint connections and requests (default On)",
@@ -208,6 +210,10 @@ pub(crate) const DIRECTIVES: [Directive; 26] = [
     one(
         c"JA4SetEnv",
         c"On|Off: set JA4* environment variables (default On)",
+    ),
+    one(
+        c"JA4HTTP2Fingerprint",
+        c"On|Off: read HTTP/2 connections' first frames for JA4_H2 (default On)",
     ),
     one(
         c"JA4RequestHeaders",

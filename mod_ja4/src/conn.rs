@@ -210,10 +210,10 @@ pub(crate) fn pre_connection(c: Connection<'_>, csd: Socket<'_>) -> bool {
     if c.is_secondary() {
         return false;
     }
-    match c.base_server().and_then(|s| s.config()) {
-        Some(sc) if sc.cfg.engine => {}
+    let h2_fingerprint = match c.base_server().and_then(|s| s.config()) {
+        Some(sc) if sc.cfg.engine => sc.cfg.h2_fingerprint,
         _ => return false,
-    }
+    };
     let syn = read_saved_syn(csd);
     counters::add(|s| &s.connections, 1);
     if syn.is_some() {
@@ -269,6 +269,9 @@ pub(crate) fn pre_connection(c: Connection<'_>, csd: Socket<'_>) -> bool {
     }
     // HTTP/2's first frames, decrypted: above mod_ssl (the preface or nothing), or the
     // first bytes of a cleartext connection (the preface, or an `Upgrade: h2c` request).
+    if !h2_fingerprint {
+        return true;
+    }
     c.add_filter(
         H2_FILTER_NAME,
         H2Scan {

@@ -30,6 +30,8 @@ pub struct ModuleConfig {
     pub queue_limit: u32,
     /// `JA4SetEnv`: set the `JA4*` environment variables.
     pub set_env: bool,
+    /// `JA4HTTP2Fingerprint`: read HTTP/2 connections' first frames (`JA4_H2`).
+    pub h2_fingerprint: bool,
     /// `JA4RequestHeaders`: add `X-JA4*` request headers for backends.
     pub request_headers: bool,
     /// `JA4Mitigation`: off, count (decide and say) or enforce.
@@ -76,6 +78,7 @@ impl Default for ModuleConfig {
             flush_interval_ms: 1_000,
             queue_limit: 16_384,
             set_env: true,
+            h2_fingerprint: true,
             request_headers: false,
             mitigation: crate::mitigation::Mode::Off,
             rate_limits: Vec::new(),
@@ -165,6 +168,10 @@ pub const DIRECTIVES: &[Directive] = &[
         help: "On|Off: set JA4* environment variables (default On)",
     },
     Directive {
+        name: "JA4HTTP2Fingerprint",
+        help: "On|Off: read HTTP/2 connections' first frames for JA4_H2 (default On)",
+    },
+    Directive {
         name: "JA4RequestHeaders",
         help: "On|Off: add X-JA4* request headers for backends (default Off)",
     },
@@ -241,6 +248,7 @@ pub fn apply(cfg: &mut ModuleConfig, name: &str, args: &[&str]) -> Result<(), St
     match name {
         "JA4Engine" => cfg.engine = flag(name, one()?)?,
         "JA4SetEnv" => cfg.set_env = flag(name, one()?)?,
+        "JA4HTTP2Fingerprint" => cfg.h2_fingerprint = flag(name, one()?)?,
         "JA4RequestHeaders" => cfg.request_headers = flag(name, one()?)?,
         "JA4CaptureInterface" => cfg.capture_interface = interface(name, one()?)?,
         "JA4CapturePorts" => cfg.capture_ports = ports(name, args)?,
@@ -477,6 +485,7 @@ mod tests {
             ("JA4CaptureInterface", &["a/b"]),
             ("JA4CaptureInterface", &["much-too-long-interface"]),
             ("JA4SetEnv", &["On", "Off"]),
+            ("JA4HTTP2Fingerprint", &["On", "Off"]),
         ] {
             let e = set(name, args).unwrap_err();
             assert!(e.starts_with(name), "{e}");
