@@ -1,4 +1,5 @@
-//! The HTTP/2 fingerprint (`JA4_H2`) through a real httpd with mod_http2 (event and worker):
+//! The HTTP/2 fingerprint (`JA4_H2`) through a real httpd with mod_http2 (event and worker,
+//! every client under each):
 //! real clients — curl (TLS, h2c prior knowledge, h2c upgrade), nghttp, Python httpx, Node's
 //! http2, Go net/http, Java's HttpClient, headless Chromium — each asked once of httpd and
 //! once of a reference server (`h2_reference.py`) that reads the same client's raw frames
@@ -393,9 +394,6 @@ fn real_clients_get_the_fingerprint_their_own_frames_give() {
         let mut checked = Vec::new();
         let mut values = Vec::new();
         for c in clients() {
-            if mpm == "worker" && !["curl", "curl-h2c", "nghttp", "nghttp-h2c"].contains(&c.name) {
-                continue; // the whole set once, under event; the MPM's filter path under worker
-            }
             let path = format!("/index.html?c={}-{mpm}", c.name);
             let (ours_base, ref_base) = if c.tls {
                 (

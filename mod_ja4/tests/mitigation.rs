@@ -120,9 +120,12 @@ fn buckets_refill_and_exempt_networks_are_never_limited() {
     let v4 = h.url(false, "/index.html");
     let got = statuses(&v4, 3, &[]);
     assert_eq!(got, ["200", "200", "429"]);
-    // One request's worth of tokens per second comes back.
+    // One request's worth of tokens per second comes back: served again, then limited again
+    // (a loaded machine's slow requests may earn one more token meanwhile).
     std::thread::sleep(std::time::Duration::from_millis(1_300));
-    assert_eq!(statuses(&v4, 2, &[]), ["200", "429"]);
+    let again = statuses(&v4, 4, &[]);
+    assert_eq!(again[0], "200", "{again:?}");
+    assert!(again[1..].contains(&"429".to_owned()), "{again:?}");
     // ::1 is exempt: never limited.
     let v6 = format!("http://[::1]:{}/index.html", h.http);
     let got = statuses(&v6, 6, &[]);

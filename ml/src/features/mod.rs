@@ -186,8 +186,6 @@ pub const FEATURES: &[Feature] = &[
         "avgIf(tls_sni != '' AND tls_sni != vhost, kind = 'request')"),
     sql!("h2_ratio", Claims, Ratio, "rows over HTTP/2",
         "avg(protocol = 'HTTP/2.0')"),
-    sql!("h2_stack_mismatch_ratio", Claims, Ratio, "requests whose HTTP/2 stack contradicts their TLS stack or user agent (mod_ja4's tls-h2, ua-h2-library, ua-h2-browser flags: an impersonator that copied a ClientHello, not a connection preface)",
-        "avgIf(bitAnd(consistency_flags, 28) != 0, kind = 'request')"),
     sql!("window_mss_ratio", Stack, SizeRatio, "mean SYN window over MSS (a TCP stack's signature)",
         "avgIf(syn_window / syn_mss, syn_mss > 0)"),
     sql!("ttl_mean", Stack, Count, "mean IP TTL of the client's SYNs (hops from its stack's initial TTL)",

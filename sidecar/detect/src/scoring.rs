@@ -50,6 +50,9 @@ pub struct Client {
     pub requests: u64,
     /// Challenges it solved (`action = 'challenge_passed'`).
     pub challenges_solved: u64,
+    /// Share of its requests whose HTTP/2 stack contradicts its TLS stack or user agent
+    /// (mod_ja4's `tls-h2`, `ua-h2-library`, `ua-h2-browser` flags).
+    pub h2_stack_mismatch_ratio: f64,
     /// One of its User-Agents (a sample).
     pub user_agent: String,
     /// Its autonomous system (0: unknown).
@@ -184,6 +187,7 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
             hits: r.hits,
             requests: r.requests,
             challenges_solved: 0,
+            h2_stack_mismatch_ratio: 0.0,
             user_agent: r.user_agent,
             asn: r.asn,
             country: r.country,
@@ -213,23 +217,30 @@ pub fn read_window(store: &Store, db: &str, hours: u32) -> Result<Window> {
             ja4h.entry((ip, ja4, host)).or_default().push((h, n));
         }
     }
-    // Challenges each client solved (mod_ja4's records of an accepted answer): a verdict fact.
-    let solved = store
-        .query_rows::<(String, String, String, u64)>(&format!(
-            "SELECT toString(client_ip), toString({family}) AS family, hex(if(vhost = '', tls_sni, toString(vhost))) AS host, count() \
-             FROM {db}.http_logs WHERE ts >= now64(6) - toIntervalHour({hours}) AND action = 'challenge_passed' \
+    // Verdict facts from mod_ja4's records (not model features): challenges each client
+    // solved, and the share of its requests whose HTTP/2 stack contradicts its TLS stack or
+    // user agent (consistency flags 4, 8, 16).
+    let facts = store
+        .query_rows::<(String, String, String, u64, u64)>(&format!(
+            "SELECT toString(client_ip), toString({family}) AS family, hex(if(vhost = '', tls_sni, toString(vhost))) AS host, \
+             countIf(action = 'challenge_passed'), countIf(bitAnd(consistency_flags, 28) != 0 AND kind = 'request') \
+             FROM {db}.http_logs WHERE ts >= now64(6) - toIntervalHour({hours}) \
+             AND (action = 'challenge_passed' OR consistency_flags != 0) \
              GROUP BY client_ip, family, host",
             family = ja4_ml::identity::ja4_family_sql("ja4")
         ))
-        .context("reading solved challenges")?;
-    skipped += solved.skipped;
-    let solved: std::collections::HashMap<(String, String, String), u64> = solved
+        .context("reading solved challenges and consistency flags")?;
+    skipped += facts.skipped;
+    let facts: std::collections::HashMap<(String, String, String), (u64, u64)> = facts
         .rows
         .into_iter()
-        .filter_map(|(ip, fam, host_hex, n)| Some(((ip, fam, host_key(&host_hex)?), n)))
+        .filter_map(|(ip, fam, host_hex, n, h2)| Some(((ip, fam, host_key(&host_hex)?), (n, h2))))
         .collect();
     for (c, k) in clients.iter_mut().zip(&keys) {
-        c.challenges_solved = solved.get(k).copied().unwrap_or(0);
+        if let Some(&(solved, h2_flagged)) = facts.get(k) {
+            c.challenges_solved = solved;
+            c.h2_stack_mismatch_ratio = h2_flagged as f64 / c.requests.max(1) as f64;
+        }
     }
     if skipped > 0 {
         tracing::warn!(
@@ -489,7 +500,7 @@ pub fn score_with(
             orphans: c.hits.saturating_sub(c.requests),
             error_4xx_ratio: row[idx("error_4xx_ratio")],
             challenges_solved: c.challenges_solved,
-            h2_stack_mismatch_ratio: row[idx("h2_stack_mismatch_ratio")],
+            h2_stack_mismatch_ratio: c.h2_stack_mismatch_ratio,
         };
         let decision = if c.requests == 0 && requests_by_ip.get(&c.src_ip).is_some_and(|&r| r > 0) {
             verdict::Decision {

@@ -611,12 +611,14 @@ fn train_and_score_synthetic_traffic() {
     let hour = slow("1h");
     assert!(hour.is_empty() || hour.starts_with("1\t"), "{hour}");
 
-    // Solved challenges (mod_ja4's records of the answer) reach the verdict's facts.
+    // Solved challenges (mod_ja4's records of the answer) and HTTP/2 contradictions (its
+    // consistency flags) reach the verdict's facts.
     store
         .execute(
-            "INSERT INTO ja4m.requests_raw (ts, kind, client_ip, vhost, method, path, protocol, status, ja4, user_agent, header_names, action) \
+            "INSERT INTO ja4m.requests_raw (ts, kind, client_ip, vhost, method, path, protocol, status, ja4, user_agent, header_names, action, consistency_flags) \
              SELECT now64(6) - toIntervalSecond(number + 1), 'request', toIPv6('198.18.7.7'), 'shop.test', 'POST', '/.ja4/challenge', \
-             'HTTP/1.1', 303, 't13d1516h2_8daaf6152771_02713d6af862', 'Mozilla/5.0', ['host'], if(number < 3, 'challenge_passed', 'allow') \
+             'HTTP/1.1', 303, 't13d1516h2_8daaf6152771_02713d6af862', 'Mozilla/5.0', ['host'], if(number < 3, 'challenge_passed', 'allow'), \
+             if(number < 4, 16 + 4, 32) \
              FROM numbers(5)",
         )
         .unwrap();
@@ -628,6 +630,17 @@ fn train_and_score_synthetic_traffic() {
         .map(|c| c.challenges_solved)
         .collect();
     assert_eq!(solved, [3]);
+    let h2: Vec<f64> = w
+        .clients
+        .iter()
+        .filter(|c| c.src_ip.to_string() == "198.18.7.7")
+        .map(|c| c.h2_stack_mismatch_ratio)
+        .collect();
+    assert_eq!(
+        h2,
+        [0.8],
+        "4 of 5 requests carry tls-h2 (32 alone is the OS flag)"
+    );
     assert!(w
         .clients
         .iter()
@@ -657,6 +670,7 @@ fn verdicts_keep_hostile_values_byte_for_byte() {
         hits: 3,
         requests: 3,
         challenges_solved: 0,
+        h2_stack_mismatch_ratio: 0.0,
         user_agent: ua.into(),
         asn: 64_500,
         country: "ZZ".into(),
