@@ -306,45 +306,35 @@ pub(crate) fn set_directive(
             "{name} is only allowed in the main server configuration, not in <VirtualHost>"
         ));
     }
-    if name == "JA4StackLabels" {
-        let text =
-            std::fs::read_to_string(arg).map_err(|e| format!("JA4StackLabels {arg}: {e}"))?;
-        let labels = ja4_core::stack::parse_labels(&text);
-        if let Some((line, why)) = labels.skipped.first() {
-            return Err(format!("JA4StackLabels {arg}: line {line}: {why}"));
+    // Lists read at configuration time: a bad file fails `apachectl -t` naming the directive,
+    // the file and the line.
+    let table = |what: Result<(), String>| what.map_err(|e| format!("{name} {arg}: {e}"));
+    let read = || std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"));
+    let first_skipped = |skipped: &[(usize, String)]| match skipped.first() {
+        Some((line, why)) => Err(format!("line {line}: {why}")),
+        None => Ok(()),
+    };
+    match name {
+        "JA4StackLabels" => {
+            let labels = ja4_core::stack::parse_labels(&read()?);
+            table(first_skipped(&labels.skipped))?;
+            sc.labels = Some(std::sync::Arc::new(labels));
+            return Ok(());
         }
-        sc.labels = Some(std::sync::Arc::new(labels));
-        return Ok(());
-    }
-    if name == "JA4H2Labels" {
-        let text = std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
-        let labels = ja4_core::stack::parse_h2_labels(&text);
-        if let Some((line, why)) = labels.skipped.first() {
-            return Err(format!("{name} {arg}: line {line}: {why}"));
+        "JA4H2Labels" => {
+            let labels = ja4_core::stack::parse_h2_labels(&read()?);
+            table(first_skipped(&labels.skipped))?;
+            sc.h2_labels = Some(std::sync::Arc::new(labels));
+            return Ok(());
         }
-        sc.h2_labels = Some(std::sync::Arc::new(labels));
-        return Ok(());
-    }
-    if name == "JA4KnownBad" {
-        let text = std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
-        let list = ja4_core::knownbad::parse(&text).map_err(|e| format!("{name} {arg}: {e}"))?;
-        sc.known_bad = Some(std::sync::Arc::new(list));
-        return Ok(());
-    }
-    if name == "JA4H2Labels" {
-        let text = std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
-        let labels = ja4_core::stack::parse_h2_labels(&text);
-        if let Some((line, why)) = labels.skipped.first() {
-            return Err(format!("{name} {arg}: line {line}: {why}"));
+        "JA4KnownBad" => {
+            let list = ja4_core::knownbad::parse(&read()?).map_err(|e| e.to_string());
+            sc.known_bad = Some(std::sync::Arc::new(
+                list.map_err(|e| format!("{name} {arg}: {e}"))?,
+            ));
+            return Ok(());
         }
-        sc.h2_labels = Some(std::sync::Arc::new(labels));
-        return Ok(());
-    }
-    if name == "JA4KnownBad" {
-        let text = std::fs::read_to_string(arg).map_err(|e| format!("{name} {arg}: {e}"))?;
-        let list = ja4_core::knownbad::parse(&text).map_err(|e| format!("{name} {arg}: {e}"))?;
-        sc.known_bad = Some(std::sync::Arc::new(list));
-        return Ok(());
+        _ => {}
     }
     if name == "JA4BlockResponse" {
         directives::apply(&mut sc.cfg, name, &[arg])?;

@@ -47,17 +47,25 @@ pub(crate) struct H2Scan<'c> {
     scanner: Option<Box<ja4_core::h2::Scanner>>,
 }
 
-impl H2Scan<'_> {
-    /// Whether the scan has ended (fingerprint, not HTTP/2, or given up).
+impl Inspector for H2Scan<'_> {
     #[inline(always)]
-    pub(crate) fn is_done(&self) -> bool {
+    fn is_done(&self) -> bool {
         self.scanner.is_none()
+    }
+
+    fn inspect(&mut self, bb: &Brigade<'_>) {
+        inspect_h2(self, bb);
+    }
+
+    /// It stays: HTTP_IN of a request in progress may still point at it.
+    fn may_leave(&self) -> bool {
+        false
     }
 }
 
 /// Feeds what a read of the HTTP/2 filter returned to its scanner; a fingerprint goes into
 /// the connection's state, a hostile preface is counted.
-pub(crate) fn inspect_h2(scan: &mut H2Scan<'_>, bb: &Brigade<'_>) {
+fn inspect_h2(scan: &mut H2Scan<'_>, bb: &Brigade<'_>) {
     let Some(scanner) = scan.scanner.as_mut() else {
         return;
     };
@@ -168,15 +176,28 @@ pub(crate) struct HelloScan<'c> {
     below_ssl: bool,
 }
 
-impl HelloScan<'_> {
-    /// Whether the filter has decided (hello parsed, or not TLS): it only forwards from then.
+/// What an inspecting input filter keeps in its `f->ctx` (the raw filter's [`HelloScan`],
+/// the HTTP/2 filter's [`H2Scan`]): it looks at what reads return until it has decided.
+pub(crate) trait Inspector {
+    /// Whether it has decided: from then on the filter only forwards.
+    fn is_done(&self) -> bool;
+    /// Looks at what one (consumed, not speculative) read returned.
+    fn inspect(&mut self, bb: &Brigade<'_>);
+    /// Whether the filter may take itself out of the chain once done.
+    fn may_leave(&self) -> bool;
+}
+
+impl Inspector for HelloScan<'_> {
     #[inline(always)]
-    pub(crate) fn is_done(&self) -> bool {
+    fn is_done(&self) -> bool {
         self.done
     }
 
-    /// Whether the filter may take itself out of the chain once done.
-    pub(crate) fn may_leave(&self) -> bool {
+    fn inspect(&mut self, bb: &Brigade<'_>) {
+        inspect(self, bb);
+    }
+
+    fn may_leave(&self) -> bool {
         self.below_ssl
     }
 }
@@ -298,7 +319,7 @@ fn end(state: ConnState) {
 
 /// Looks at the bytes a read brought for a ClientHello, until it is complete (or the bytes
 /// are not TLS, or [`MAX_HELLO`] is reached).
-pub(crate) fn inspect(scan: &mut HelloScan<'_>, bb: &Brigade<'_>) {
+fn inspect(scan: &mut HelloScan<'_>, bb: &Brigade<'_>) {
     bb.each_data(|data| {
         let take = data.len().min(MAX_HELLO - scan.buf.len());
         scan.buf.extend_from_slice(&data[..take]);

@@ -412,6 +412,10 @@ fn bad_directive_values_fail_config_test() {
             "JA4StackLabels /nonexistent/ja4-families.tsv",
             "JA4StackLabels",
         ),
+        // Files that exist but are not lists: the error names the directive and the line.
+        ("JA4H2Labels /etc/hostname", "JA4H2Labels"),
+        ("JA4KnownBad /etc/hostname", "JA4KnownBad"),
+        ("JA4HTTP2Fingerprint perhaps", "JA4HTTP2Fingerprint"),
         (
             "<VirtualHost *:1>\nJA4RateLimit ip 5/60 block\n</VirtualHost>",
             "JA4RateLimit",

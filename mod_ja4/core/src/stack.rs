@@ -146,33 +146,48 @@ pub fn other_sni(family: &str) -> Option<String> {
 /// measured_with`, `#` comments; a row whose family is not its example's family, or whose
 /// category is not `browser` or `library`, is skipped.
 pub fn parse_labels(text: &str) -> Labels {
-    let mut out = Labels::default();
+    let (labels, skipped) = label_rows(text, 5, |f| {
+        let (family, example) = (f[0], f[3]);
+        (ja4_family(example) == family)
+            .then_some(())
+            .ok_or_else(|| format!("{family} is not the family of {example}"))
+    });
+    Labels { labels, skipped }
+}
+
+/// The rows of a labels file (tab-separated, `#` comments): key (first field) → label of its
+/// application (second) and category (third), for rows of `fields` fields that `check`
+/// accepts and whose category is `browser` or `library`; the first row of a key wins. The
+/// rest are `(line, why)`.
+fn label_rows(
+    text: &str,
+    fields: usize,
+    check: impl Fn(&[&str]) -> Result<(), String>,
+) -> (HashMap<String, Label>, Vec<(usize, String)>) {
+    let (mut labels, mut skipped) = (HashMap::new(), Vec::new());
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
         let f: Vec<&str> = line.split('\t').collect();
-        let [family, application, category, example, _with] = f[..] else {
-            out.skipped
-                .push((n + 1, format!("{} fields, 5 expected", f.len())));
-            continue;
+        let why = if f.len() != fields {
+            Err(format!("{} fields, {fields} expected", f.len()))
+        } else if !["browser", "library"].contains(&f[2]) {
+            check(&f).and(Err(format!("unknown category {:?}", f[2])))
+        } else {
+            check(&f)
         };
-        if ja4_family(example) != family {
-            out.skipped
-                .push((n + 1, format!("{family} is not the family of {example}")));
-            continue;
+        match why {
+            Ok(()) => {
+                labels
+                    .entry(f[0].to_owned())
+                    .or_insert_with(|| label(f[1], f[2]));
+            }
+            Err(why) => skipped.push((n + 1, why)),
         }
-        if !["browser", "library"].contains(&category) {
-            out.skipped
-                .push((n + 1, format!("unknown category {category:?}")));
-            continue;
-        }
-        out.labels
-            .entry(family.to_owned())
-            .or_insert_with(|| label(application, category));
     }
-    out
+    (labels, skipped)
 }
 
 /// The label of `application` in `category` (its browser engine, for a browser).
@@ -210,35 +225,12 @@ pub struct H2Labels {
 /// measured_with`, `#` comments; a row whose string is not `S|WU|P|PS` or whose category is
 /// not `browser` or `library` is skipped.
 pub fn parse_h2_labels(text: &str) -> H2Labels {
-    let mut out = H2Labels::default();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let f: Vec<&str> = line.split('\t').collect();
-        let [akamai, application, category, _with] = f[..] else {
-            out.skipped
-                .push((n + 1, format!("{} fields, 4 expected", f.len())));
-            continue;
-        };
-        if akamai.matches('|').count() != 3 {
-            out.skipped.push((
-                n + 1,
-                format!("{akamai:?} is not an Akamai HTTP/2 fingerprint"),
-            ));
-            continue;
-        }
-        if !["browser", "library"].contains(&category) {
-            out.skipped
-                .push((n + 1, format!("unknown category {category:?}")));
-            continue;
-        }
-        out.labels
-            .entry(akamai.to_owned())
-            .or_insert_with(|| label(application, category));
-    }
-    out
+    let (labels, skipped) = label_rows(text, 4, |f| {
+        (f[0].matches('|').count() == 3)
+            .then_some(())
+            .ok_or_else(|| format!("{:?} is not an Akamai HTTP/2 fingerprint", f[0]))
+    });
+    H2Labels { labels, skipped }
 }
 
 /// The initial TTL a stack starts from, given a TTL seen after some hops (0: none seen).

@@ -282,9 +282,47 @@ unsafe extern "C" fn pre_connection(c: *mut sys::conn_rec, csd: *mut c_void) -> 
     })
 }
 
-/// The raw input filter: passes every read down unchanged and lets [`conn::inspect`] look at
-/// what comes back until it has decided (hello parsed, or not TLS); then only forwards: a
-/// flag test and a call, for every read of the connection's life.
+/// An inspecting input filter (`T` its `f->ctx`): passes every read down unchanged and lets
+/// [`conn::Inspector::inspect`] look at what comes back until it has decided; then only
+/// forwards — a flag test and a call for every read of the connection's life — or leaves the
+/// chain when it may.
+///
+/// # Safety
+/// httpd's arguments of an input filter call whose `ctx` is NULL or the `T` pre_connection
+/// added with the filter (in the connection pool).
+unsafe fn inspecting_filter<T: conn::Inspector>(
+    f: *mut sys::ap_filter_t,
+    bb: *mut sys::apr_bucket_brigade,
+    mode: sys::ap_input_mode_t,
+    block: sys::apr_read_type_e,
+    readbytes: sys::apr_off_t,
+) -> sys::apr_status_t {
+    // SAFETY: the caller's filter; only this connection's thread runs its input filters, so
+    // the context is ours alone for the call.
+    let (next, scan) = unsafe { ((*f).next, ((*f).ctx as *mut T).as_mut()) };
+    // SAFETY: pass the read down unchanged; we only look at what comes back.
+    let rv = unsafe { sys::ap_get_brigade(next, bb, mode, block, readbytes) };
+    let Some(scan) = scan else { return rv };
+    if scan.is_done()
+        || rv != 0
+        || mode == sys::ap_input_mode_t_AP_MODE_SPECULATIVE
+        || mode == sys::ap_input_mode_t_AP_MODE_INIT
+    {
+        return rv;
+    }
+    // SAFETY: the brigade our read filled, not changed by anyone else during this call.
+    if let Some(bb) = unsafe { Brigade::from_raw(bb) } {
+        guard((), || scan.inspect(&bb));
+    }
+    if scan.is_done() && scan.may_leave() {
+        // SAFETY: removing ourselves from the live chain after our read returned (httpd's
+        // idiom); the filter above is mod_ssl's, whose next pointer is relinked.
+        unsafe { sys::ap_remove_input_filter(f) };
+    }
+    rv
+}
+
+/// The raw input filter, below mod_ssl: the ClientHello ([`HelloScan`]).
 unsafe extern "C" fn raw_in_filter(
     f: *mut sys::ap_filter_t,
     bb: *mut sys::apr_bucket_brigade,
@@ -292,35 +330,11 @@ unsafe extern "C" fn raw_in_filter(
     block: sys::apr_read_type_e,
     readbytes: sys::apr_off_t,
 ) -> sys::apr_status_t {
-    // SAFETY: httpd passes the live filter; ctx is NULL or the HelloScan that pre_connection
-    // added with the filter (in the connection pool), and only this connection's thread runs
-    // its input filters.
-    let (next, scan) = unsafe { ((*f).next, ((*f).ctx as *mut HelloScan<'_>).as_mut()) };
-    // SAFETY: pass the read down unchanged; we only look at what comes back.
-    let rv = unsafe { sys::ap_get_brigade(next, bb, mode, block, readbytes) };
-    let Some(scan) = scan else { return rv };
-    if scan.is_done()
-        || rv != 0
-        || mode == sys::ap_input_mode_t_AP_MODE_SPECULATIVE
-        || mode == sys::ap_input_mode_t_AP_MODE_INIT
-    {
-        return rv;
-    }
-    // SAFETY: the brigade our read filled, not changed by anyone else during this call.
-    if let Some(bb) = unsafe { Brigade::from_raw(bb) } {
-        guard((), || conn::inspect(scan, &bb));
-    }
-    if scan.is_done() && scan.may_leave() {
-        // SAFETY: removing ourselves from the live chain after our read returned (httpd's
-        // idiom); the filter above us is mod_ssl's, whose next pointer is relinked.
-        unsafe { sys::ap_remove_input_filter(f) };
-    }
-    rv
+    // SAFETY: httpd's call of the filter pre_connection added with a HelloScan context.
+    unsafe { inspecting_filter::<HelloScan<'_>>(f, bb, mode, block, readbytes) }
 }
 
-/// The HTTP/2 input filter: passes every read down unchanged and lets [`conn::inspect_h2`]
-/// look at what comes back until the scan has ended; then only forwards. It stays in the
-/// chain (HTTP_IN of a request in progress may still point at it).
+/// The HTTP/2 input filter, above mod_ssl: the first frames ([`H2Scan`]).
 unsafe extern "C" fn h2_in_filter(
     f: *mut sys::ap_filter_t,
     bb: *mut sys::apr_bucket_brigade,
@@ -328,25 +342,8 @@ unsafe extern "C" fn h2_in_filter(
     block: sys::apr_read_type_e,
     readbytes: sys::apr_off_t,
 ) -> sys::apr_status_t {
-    // SAFETY: httpd passes the live filter; ctx is NULL or the H2Scan that pre_connection
-    // added with the filter (in the connection pool), and only this connection's thread runs
-    // its input filters.
-    let (next, scan) = unsafe { ((*f).next, ((*f).ctx as *mut H2Scan<'_>).as_mut()) };
-    // SAFETY: pass the read down unchanged; we only look at what comes back.
-    let rv = unsafe { sys::ap_get_brigade(next, bb, mode, block, readbytes) };
-    let Some(scan) = scan else { return rv };
-    if scan.is_done()
-        || rv != 0
-        || mode == sys::ap_input_mode_t_AP_MODE_SPECULATIVE
-        || mode == sys::ap_input_mode_t_AP_MODE_INIT
-    {
-        return rv;
-    }
-    // SAFETY: the brigade our read filled, not changed by anyone else during this call.
-    if let Some(bb) = unsafe { Brigade::from_raw(bb) } {
-        guard((), || conn::inspect_h2(scan, &bb));
-    }
-    rv
+    // SAFETY: httpd's call of the filter pre_connection added with an H2Scan context.
+    unsafe { inspecting_filter::<H2Scan<'_>>(f, bb, mode, block, readbytes) }
 }
 
 unsafe extern "C" fn post_read_request(r: *mut sys::request_rec) -> c_int {
